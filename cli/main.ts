@@ -1,0 +1,166 @@
+// gameday: run, watch, abort and halt experiments on a worker; validate files.
+import fs from "node:fs";
+import { parseArgs } from "node:util";
+import { API, FINAL_RUN_STATES, type RunRecord } from "../lib/contract";
+import { experimentJsonSchema, parseExperiment } from "../lib/experiment";
+import { formatIssues } from "../lib/issues";
+import { api, CliError, connection, type Connection } from "./client";
+
+const USAGE = `gameday — chaos experiments from the command line
+
+  gameday run FILE [--wait] [--json]   start an experiment on the worker
+                                       (--wait: follow it; exit 0 completed with
+                                       the hypothesis held, 2 aborted or refuted,
+                                       1 invalid input or error)
+  gameday abort RUN                    abort a run and revert its changes
+  gameday halt                         abort every run, revert everything
+  gameday status [--json]              the worker, the active run, recent runs
+  gameday validate FILE [--json]       check an experiment file, start nothing
+  gameday schema                       print the experiment JSON Schema
+
+Options: --url URL --token TOKEN (default: GAMEDAY_URL / GAMEDAY_TOKEN, or the
+local worker's ~/.gameday/cli.json)`;
+
+const out = (s: string) => process.stdout.write(s + "\n");
+const err = (s: string) => process.stderr.write(s + "\n");
+
+export function exitCodeFor(run: RunRecord): number {
+  if (run.state === "failed") return 1;
+  if (run.state === "aborted" || run.hypothesisHeld === false) return 2;
+  return 0;
+}
+
+function readFile(file: string | undefined): string {
+  if (!file) throw new CliError("name an experiment file");
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (e) {
+    throw new CliError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+  }
+}
+
+function summary(run: RunRecord): string {
+  const lines = [`run ${run.id} (${run.name}): ${run.state}${run.hypothesisHeld === null ? "" : run.hypothesisHeld ? ", hypothesis held" : ", hypothesis refuted"}`];
+  if (run.abort) lines.push(`  abort: ${run.abort.reason}: ${run.abort.message}${run.abort.revertMs !== undefined ? ` (reverted in ${run.abort.revertMs} ms)` : ""}`);
+  if (run.error) lines.push(`  error: ${run.error}`);
+  for (const f of run.faults) lines.push(`  ${f.fault} ${f.targetLabel}: ${f.state}${f.verified ? " (verified)" : ""}${f.error ? ` — ${f.error}` : ""}`);
+  return lines.join("\n");
+}
+
+async function waitFor(conn: Connection, id: string, json: boolean): Promise<RunRecord> {
+  let aborting = false;
+  const onSignal = () => {
+    if (aborting) return;
+    aborting = true;
+    err(`interrupted: aborting run ${id} (its changes are reverted)…`);
+    void api(conn, "POST", API.runAbort(id)).catch((e: Error) => err(e.message));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    let last = "";
+    // bounded: a run has a max duration; this loop gives up after a day
+    for (let i = 0; i < 24 * 3600 * 2; i++) {
+      const { run } = await api<{ run: RunRecord }>(conn, "GET", API.run(id));
+      const line = `${run.state} · ${run.faults.filter((f) => f.state === "injected").length} fault(s) in place`;
+      if (!json && line !== last) err(`[${new Date().toISOString()}] ${run.name}: ${line}`);
+      last = line;
+      if (FINAL_RUN_STATES.includes(run.state)) return run;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new CliError(`gave up waiting for run ${id}`);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    const { values: f, positionals: pos } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        wait: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        url: { type: "string" },
+        token: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+    if (!cmd || cmd === "help" || cmd === "--help" || cmd === "-h" || f.help) {
+      out(USAGE);
+      return cmd ? 0 : 1;
+    }
+    switch (cmd) {
+      case "validate": {
+        const file = pos[0];
+        const r = parseExperiment(readFile(file));
+        if (f.json) out(JSON.stringify(r.ok ? { ok: true } : { ok: false, issues: r.issues }, null, 2));
+        if (!r.ok) {
+          if (!f.json) err(`${file}: invalid\n${formatIssues(r.issues).replace(/^/gm, "  ")}`);
+          return 1;
+        }
+        if (!f.json) out(`${file}: valid — ${r.experiment.metadata.name}: ${r.experiment.spec.method.length} step(s), ${r.experiment.spec.steadyState.probes.length} probe(s)`);
+        return 0;
+      }
+      case "schema":
+        out(JSON.stringify(experimentJsonSchema(), null, 2));
+        return 0;
+      case "run": {
+        const file = pos[0];
+        const yaml = readFile(file);
+        const local = parseExperiment(yaml);
+        if (!local.ok) throw new CliError(`${file}: invalid, nothing started`, 1, local.issues);
+        const conn = connection(f);
+        const { run } = await api<{ run: RunRecord }>(conn, "POST", API.runs, { yaml });
+        if (!f.wait) {
+          out(f.json ? JSON.stringify(run, null, 2) : `started run ${run.id} (${run.name})`);
+          return 0;
+        }
+        if (!f.json) err(`started run ${run.id} (${run.name}); waiting (Ctrl-C aborts it)`);
+        const final = await waitFor(conn, run.id, f.json);
+        out(f.json ? JSON.stringify(final, null, 2) : summary(final));
+        return exitCodeFor(final);
+      }
+      case "abort": {
+        if (!pos[0]) throw new CliError("name the run to abort (see gameday status)");
+        const { run } = await api<{ run: RunRecord }>(connection(f), "POST", API.runAbort(pos[0]));
+        out(f.json ? JSON.stringify(run, null, 2) : summary(run));
+        return 0;
+      }
+      case "halt": {
+        const { aborted } = await api<{ aborted: string[] }>(connection(f), "POST", API.halt);
+        out(f.json ? JSON.stringify({ aborted }) : aborted.length ? `HALT: aborted ${aborted.join(", ")}; everything reverted` : "HALT: nothing was running");
+        return 0;
+      }
+      case "status": {
+        const conn = connection(f);
+        const health = await api<{ version: string; activeRunId: string | null }>(conn, "GET", API.health);
+        const { runs } = await api<{ runs: RunRecord[] }>(conn, "GET", `${API.runs}?limit=5`);
+        if (f.json) {
+          out(JSON.stringify({ url: conn.url, ...health, runs }, null, 2));
+          return 0;
+        }
+        out(`worker ${conn.url} (v${health.version}); active run: ${health.activeRunId ?? "none"}`);
+        for (const r of runs) out(`  ${r.id}  ${r.name}  ${r.state}${r.abort ? ` (${r.abort.reason})` : ""}`);
+        return 0;
+      }
+      default:
+        throw new CliError(`unknown command "${cmd}"\n\n${USAGE}`);
+    }
+  } catch (e) {
+    if (e instanceof CliError) {
+      err(`gameday: ${e.message}`);
+      if (e.issues?.length) err(formatIssues(e.issues).replace(/^/gm, "  "));
+      return e.exitCode;
+    }
+    if ((e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      err(`gameday: ${(e as Error).message}`);
+      return 1;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,176 @@
+// Test kit: temporary Game Day homes with a migrated database, real victim
+// processes, the demo system and worker processes — all cleaned up by the
+// caller's after() hooks through the returned stop functions.
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { readProc } from "../lib/procfs";
+
+export const ROOT = path.resolve(import.meta.dirname, "..");
+const TSX = ["--import", "tsx"];
+
+/** A fresh GAMEDAY_HOME whose database has every migration applied. */
+export function tempHome(prefix = "gameday-test-"): string {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const db = new Database(path.join(home, "gameday.db"));
+  const dir = path.join(ROOT, "prisma/migrations");
+  for (const m of fs.readdirSync(dir).filter((d) => fs.statSync(path.join(dir, d)).isDirectory()).sort()) {
+    db.exec(fs.readFileSync(path.join(dir, m, "migration.sql"), "utf8"));
+  }
+  db.close();
+  return home;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+}
+
+export function procState(pid: number): string | null {
+  return readProc(pid)?.state ?? null;
+}
+
+/** Kill a child and everything it may have left stopped. */
+export async function killHard(child: ChildProcess | undefined, signal: NodeJS.Signals = "SIGTERM", graceMs = 5000): Promise<void> {
+  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  try {
+    process.kill(child.pid, "SIGCONT");
+    child.kill(signal);
+  } catch {
+    return;
+  }
+  const t = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(t);
+}
+
+/** Victim processes: `sleep` with a unique duration tag in their command line. */
+export function spawnVictims(n: number, tag = `${process.pid}${Math.floor(Math.random() * 1e6)}`): { children: ChildProcess[]; regex: string; stop: () => Promise<void> } {
+  const arg = `3600.${tag}`;
+  const children = Array.from({ length: n }, () => spawn("sleep", [arg], { stdio: "ignore" }));
+  return {
+    children,
+    regex: `^sleep 3600\\.${tag}$`,
+    stop: async () => {
+      await Promise.all(children.map((c) => killHard(c, "SIGKILL")));
+    },
+  };
+}
+
+/** Read a child's stdout line by line until `match` accepts one. */
+export function waitForLine(child: ChildProcess, match: (line: string) => boolean, timeoutMs = 30_000, what = "a line"): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const t = setTimeout(() => {
+      cleanup();
+      reject(new Error(`timed out waiting for ${what}; output so far:\n${buf.slice(-2000)}`));
+    }, timeoutMs);
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      for (const line of buf.split("\n")) {
+        if (match(line)) {
+          cleanup();
+          resolve(line);
+          return;
+        }
+      }
+    };
+    const onExit = (code: number | null) => {
+      cleanup();
+      reject(new Error(`process exited (${code}) before ${what}; output:\n${buf.slice(-2000)}`));
+    };
+    const cleanup = () => {
+      clearTimeout(t);
+      child.stdout?.off("data", onData);
+      child.off("exit", onExit);
+    };
+    child.stdout?.on("data", onData);
+    child.once("exit", onExit);
+  });
+}
+
+export interface DemoSystem {
+  child: ChildProcess;
+  basePort: number;
+  topologyFile: string;
+  stop: () => Promise<void>;
+}
+
+export async function startDemo(basePort: number, dir: string, extra: string[] = []): Promise<DemoSystem> {
+  const topologyFile = path.join(dir, `topology-${basePort}.yaml`);
+  const child = spawn(process.execPath, [...TSX, path.join(ROOT, "demo/supervisor.ts"), "--base-port", String(basePort), "--write-topology", topologyFile, ...extra], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await waitForLine(child, (l) => l.includes('"ready"'), 30_000, "the demo system to be ready");
+  return { child, basePort, topologyFile, stop: () => killHard(child) };
+}
+
+export interface WorkerProc {
+  child: ChildProcess;
+  url: string;
+  token: string;
+  home: string;
+  stop: (signal?: NodeJS.Signals) => Promise<void>;
+}
+
+export async function startWorkerProcess(home: string, opts: { topology?: string; port?: number; env?: Record<string, string> } = {}): Promise<WorkerProc> {
+  const args = [...TSX, path.join(ROOT, "worker/main.ts"), "--port", String(opts.port ?? 0)];
+  if (opts.topology) args.push("--topology", opts.topology);
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, GAMEDAY_HOME: home, GAMEDAY_LOG: process.env.GAMEDAY_LOG ?? "warn", GAMEDAY_ADMIN_PASSWORD: "test-admin-pw", ...opts.env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const line = await waitForLine(child, (l) => l.includes('"msg":"ready"'), 30_000, "the worker to be ready");
+  const { url } = JSON.parse(line) as { url: string };
+  const cfg = JSON.parse(fs.readFileSync(path.join(home, "cli.json"), "utf8")) as { token: string };
+  return { child, url, token: cfg.token, home, stop: (signal = "SIGTERM") => killHard(child, signal) };
+}
+
+export async function apiCall<T = unknown>(w: { url: string; token: string }, method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(w.url + p, {
+    method,
+    headers: { authorization: `Bearer ${w.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(20_000),
+  });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+/** Run the gameday CLI as a separate process. */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(ROOT, "bin/gameday.mjs"), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const t = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

@@ -1,0 +1,80 @@
+// process-kill: send KILL, TERM, INT or STOP to one process.
+// STOP is reverted with CONT and verified by the process leaving state T;
+// KILL/TERM/INT cannot be undone (a supervisor brings the process back), so
+// their revert is a no-op and their verification only reports what happened.
+import { z } from "zod";
+import { readProc, sameProcess, protectionReason } from "../lib/procfs";
+import { register } from "./registry";
+import type { Injector, Target, VerifyResult } from "./types";
+
+export const SIGNALS = ["KILL", "TERM", "INT", "STOP"] as const;
+export type SignalName = (typeof SIGNALS)[number];
+
+export const processKillParams = z
+  .object({
+    signal: z.enum(SIGNALS, { error: `expected one of ${SIGNALS.join(", ")}` }).default("KILL"),
+  })
+  .strict();
+export type ProcessKillParams = z.infer<typeof processKillParams>;
+
+interface ProcessKillUndo {
+  signal: SignalName;
+  pid: number;
+  startTime: number;
+}
+
+function assertTargetable(t: Target): void {
+  const p = sameProcess(t.pid, t.startTime);
+  if (!p) throw new Error(`process ${t.pid} is gone or its PID was reused; not signalled`);
+  const why = protectionReason(p);
+  if (why) throw new Error(`refusing to signal PID ${t.pid}: ${why}`);
+}
+
+export const processKill: Injector<ProcessKillParams, ProcessKillUndo> = {
+  name: "process-kill",
+  description: "Send KILL, TERM, INT or STOP to the target processes (STOP is reverted with CONT).",
+  targetKind: "process",
+  params: processKillParams,
+
+  async available() {
+    return { ok: true };
+  },
+
+  plan(target, params) {
+    return { signal: params.signal, pid: target.pid, startTime: target.startTime };
+  },
+
+  async inject(target, params) {
+    assertTargetable(target);
+    process.kill(target.pid, `SIG${params.signal}`);
+  },
+
+  async revert(_target, undo) {
+    if (undo.signal !== "STOP") return;
+    // Only continue the very process we stopped; a reused PID is left alone.
+    if (!sameProcess(undo.pid, undo.startTime)) return;
+    try {
+      process.kill(undo.pid, "SIGCONT");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+    }
+  },
+
+  async verify(_target, undo): Promise<VerifyResult> {
+    const p = sameProcess(undo.pid, undo.startTime);
+    if (undo.signal === "STOP") {
+      if (!p) return { ok: true, detail: `process ${undo.pid} is gone` };
+      // SIGCONT is delivered asynchronously; give the kernel a moment.
+      for (let i = 0; i < 20 && readProc(undo.pid)?.state === "T"; i++) await new Promise((r) => setTimeout(r, 25));
+      const state = readProc(undo.pid)?.state;
+      return state === "T"
+        ? { ok: false, detail: `process ${undo.pid} is still stopped (state T)` }
+        : { ok: true, detail: `process ${undo.pid} is running again (state ${state ?? "gone"})` };
+    }
+    return p
+      ? { ok: true, detail: `process ${undo.pid} survived SIG${undo.signal}` }
+      : { ok: true, detail: `process ${undo.pid} ended after SIG${undo.signal}; nothing to restore` };
+  },
+};
+
+register(processKill);

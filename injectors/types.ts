@@ -1,0 +1,61 @@
+// The one contract every fault implements. An injector acts on exactly one
+// concrete target; choosing targets, blast radius, timing and retries live in
+// the worker above it. Revert must undo inject using only what plan() returned
+// (it is journaled before inject runs), so a restarted worker can revert a
+// change made by its crashed predecessor.
+import type { z } from "zod";
+
+/** A process, identified by PID plus start time so PID reuse cannot fool us. */
+export interface ProcessTarget {
+  kind: "process";
+  pid: number;
+  /** /proc/PID/stat field 22, clock ticks since boot */
+  startTime: number;
+  comm: string;
+  cmdline: string;
+}
+
+/** Union of concrete targets; later fault layers add containers, endpoints, instances. */
+export type Target = ProcessTarget;
+export type TargetKind = Target["kind"];
+
+export function targetId(t: Target): string {
+  return `pid:${t.pid}@${t.startTime}`;
+}
+
+export function targetLabel(t: Target): string {
+  return `${t.comm}[${t.pid}]`;
+}
+
+export type Availability = { ok: true; detail?: string } | { ok: false; reason: string };
+
+export interface VerifyResult {
+  ok: boolean;
+  detail: string;
+}
+
+export interface InjectContext {
+  runId: string;
+  signal: AbortSignal;
+}
+
+export interface Injector<P = unknown, U = unknown> {
+  /** Fault name used in experiments, e.g. "process-kill". */
+  readonly name: string;
+  readonly description: string;
+  readonly targetKind: TargetKind;
+  /** Parameter schema; errors name the field. */
+  readonly params: z.ZodType<P>;
+  /** Can this host run the fault? When not, say why (missing kernel feature, no socket, ...). */
+  available(): Promise<Availability>;
+  /** What revert will need, computed before anything changes. Plain JSON. */
+  plan(target: Target, params: P): U;
+  inject(target: Target, params: P, ctx: InjectContext): Promise<void>;
+  /** Undo one target's change. Must be idempotent and safe after a crash. */
+  revert(target: Target, undo: U): Promise<void>;
+  /** Confirm the revert took (e.g. the process is no longer stopped). */
+  verify(target: Target, undo: U): Promise<VerifyResult>;
+}
+
+/** Type-erased injector as stored in the registry. */
+export type AnyInjector = Injector<any, any>;

@@ -1,0 +1,190 @@
+// The typed live contract: REST shapes, server→client events and client→server
+// commands. Worker, browser, agents and CLI all import this module, so a change
+// here is a change everywhere (and the type checker says where).
+
+export const RUN_STATES = ["pending", "running", "completed", "aborted", "failed"] as const;
+export type RunState = (typeof RUN_STATES)[number];
+export const FINAL_RUN_STATES: readonly RunState[] = ["completed", "aborted", "failed"];
+
+export const ABORT_REASONS = ["steady-state", "manual", "halt", "max-duration", "error"] as const;
+export type AbortReason = (typeof ABORT_REASONS)[number];
+
+export const FAULT_STATES = ["pending", "injected", "reverted", "failed"] as const;
+export type FaultState = (typeof FAULT_STATES)[number];
+
+export const ROLES = ["viewer", "operator", "admin"] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Threshold {
+  min?: number;
+  max?: number;
+}
+
+/** Why a run stopped early, with the evidence. */
+export interface AbortInfo {
+  reason: AbortReason;
+  message: string;
+  /** ISO wall time the abort was decided. */
+  at: string;
+  by?: string;
+  /** steady-state only: which probe, what it saw, what it should have been. */
+  probe?: string;
+  measure?: string;
+  observed?: number | null;
+  threshold?: Threshold;
+  /** ISO wall time the probe first left its tolerance in this breach. */
+  breachStartedAt?: string;
+  /** ms from the abort decision until every fault was reverted. */
+  revertMs?: number;
+}
+
+export interface FaultRecord {
+  id: string;
+  step: number;
+  fault: string;
+  target: string;
+  targetKind: string;
+  targetId: string;
+  targetLabel: string;
+  /** Topology node the target belongs to, when it was selected through one. */
+  node?: string;
+  host: string;
+  state: FaultState;
+  injectedAt: string | null;
+  revertAt: string | null;
+  revertedAt: string | null;
+  verified: boolean | null;
+  error: string | null;
+}
+
+export interface RunRecord {
+  id: string;
+  name: string;
+  hypothesis: string;
+  state: RunState;
+  /** true when the steady state held throughout; null while unknown. */
+  hypothesisHeld: boolean | null;
+  startedBy: string;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  abort: AbortInfo | null;
+  error: string | null;
+  faults: FaultRecord[];
+}
+
+export interface TimelineEvent {
+  runId: string;
+  at: string;
+  /** ms since the run started, from the worker's monotonic clock */
+  monoMs: number;
+  kind: string;
+  message: string;
+  data?: unknown;
+}
+
+export interface ProbeSampleMsg {
+  runId: string;
+  probe: string;
+  measure: string;
+  at: string;
+  monoMs: number;
+  /** The SLI value over the probe's window, null when it cannot be computed yet. */
+  value: number | null;
+  /** Whether the value is within tolerance (true while unknown). */
+  ok: boolean;
+}
+
+export interface TopologyNodeInfo {
+  id: string;
+  label: string;
+  kind: string;
+}
+
+export interface TopologyEdgeInfo {
+  from: string;
+  to: string;
+  label?: string;
+}
+
+export interface NodeStatus {
+  /** Fraction 0..1 of successful requests over the status window; null without traffic. */
+  successRate: number | null;
+  p95LatencyMs: number | null;
+  requestsPerSec: number | null;
+  instancesUp: number;
+  instancesTotal: number;
+  /** Active faults on this node's targets. */
+  faults: { runId: string; fault: string; count: number }[];
+}
+
+export interface GraphState {
+  topology: { name: string; nodes: TopologyNodeInfo[]; edges: TopologyEdgeInfo[] };
+  nodes: Record<string, NodeStatus>;
+  at: string;
+}
+
+export interface UserInfo {
+  username: string;
+  role: Role;
+}
+
+export interface ValidationIssue {
+  /** Field path like spec.method[0].params.signal ("" for the whole document). */
+  path: string;
+  message: string;
+}
+
+/** Every error body of the API has this shape. */
+export interface ApiError {
+  error: string;
+  code: string;
+  issues?: ValidationIssue[];
+}
+
+export interface ExampleInfo {
+  file: string;
+  name: string;
+  description: string;
+  yaml: string;
+  /** false when it names a fault this host cannot run; reason says why. */
+  runnable: boolean;
+  reason?: string;
+}
+
+export type CommandResult<T = object> = ({ ok: true } & T) | ({ ok: false } & ApiError);
+
+/** Server → client events. */
+export interface ServerToClientEvents {
+  hello: (msg: { user: UserInfo; activeRunId: string | null; workerVersion: string }) => void;
+  "graph:state": (state: GraphState) => void;
+  "run:update": (run: RunRecord) => void;
+  "run:event": (event: TimelineEvent) => void;
+  "run:sample": (sample: ProbeSampleMsg) => void;
+}
+
+/** Client → server commands; each answers through the ack callback. */
+export interface ClientToServerEvents {
+  "run:start": (cmd: { yaml: string }, ack: (res: CommandResult<{ runId: string }>) => void) => void;
+  "run:abort": (cmd: { runId: string }, ack: (res: CommandResult) => void) => void;
+  halt: (cmd: Record<string, never>, ack: (res: CommandResult<{ aborted: string[] }>) => void) => void;
+}
+
+/** REST routes of the worker API (all under /api/v1). */
+export const API = {
+  health: "/api/v1/health",
+  login: "/api/v1/auth/login",
+  logout: "/api/v1/auth/logout",
+  me: "/api/v1/auth/me",
+  graph: "/api/v1/graph",
+  examples: "/api/v1/experiments/examples",
+  validate: "/api/v1/experiments/validate",
+  runs: "/api/v1/runs",
+  run: (id: string) => `/api/v1/runs/${encodeURIComponent(id)}`,
+  runEvents: (id: string) => `/api/v1/runs/${encodeURIComponent(id)}/events`,
+  runSamples: (id: string) => `/api/v1/runs/${encodeURIComponent(id)}/samples`,
+  runAbort: (id: string) => `/api/v1/runs/${encodeURIComponent(id)}/abort`,
+  halt: "/api/v1/halt",
+} as const;
+
+export const SESSION_COOKIE = "gameday_session";

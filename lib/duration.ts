@@ -1,0 +1,50 @@
+// Durations in experiments and CLIs are strings like "500ms", "10s", "2m", "1h"
+// (or a bare number of milliseconds). One parser, one error message.
+import { z } from "zod";
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+
+export const DURATION_HINT = "expected a duration like 500ms, 10s, 5m or 1h";
+
+/** Milliseconds for "500ms" / "1.5s" / 250, or null when it is not a duration (negative included). */
+export function parseDuration(input: unknown): number | null {
+  if (typeof input === "number") return Number.isFinite(input) && input >= 0 ? input : null;
+  if (typeof input !== "string") return null;
+  const m = DURATION_RE.exec(input.trim());
+  if (!m) return null;
+  return Math.round(Number(m[1]) * UNIT_MS[m[2]]);
+}
+
+export function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0 && ms > 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+/** zod type: a duration string (or ms number) → milliseconds. */
+export function duration(opts: { min?: number; max?: number } = {}) {
+  return z
+    .union([z.string(), z.number()], { error: DURATION_HINT })
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === null && /^\s*-/.test(String(v))) {
+        ctx.addIssue({ code: "custom", message: `must not be negative (got ${JSON.stringify(v)})` });
+        return z.NEVER;
+      }
+      if (ms === null) {
+        ctx.addIssue({ code: "custom", message: `${DURATION_HINT} (got ${JSON.stringify(v)})` });
+        return z.NEVER;
+      }
+      if (opts.min !== undefined && ms < opts.min) {
+        ctx.addIssue({ code: "custom", message: `must be at least ${formatDuration(opts.min)} (got ${JSON.stringify(v)})` });
+        return z.NEVER;
+      }
+      if (opts.max !== undefined && ms > opts.max) {
+        ctx.addIssue({ code: "custom", message: `must be at most ${formatDuration(opts.max)} (got ${JSON.stringify(v)})` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+}

@@ -1,0 +1,260 @@
+// The experiment file (apiVersion gameday/v1, kind Experiment): one zod schema
+// used by the worker, the CLI and the API, and published as JSON Schema.
+import { z } from "zod";
+import YAML from "yaml";
+import { duration, DURATION_HINT } from "./duration";
+import { issuePath, zodIssues } from "./issues";
+import { processSelectorSchema, regexString, type Topology } from "./topology";
+import type { ValidationIssue } from "./contract";
+import { getInjector, injectorNames } from "../injectors";
+
+const nameRe = /^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/;
+const NAME_HINT = "lowercase letters, digits, '.', '_' and '-', starting and ending with a letter or digit, at most 64 characters";
+
+const MAX_FAULT_MS = 24 * 3_600_000;
+
+export const targetSchema = z
+  .object({
+    /** a node of the topology file */
+    node: z.string().min(1).optional(),
+    process: processSelectorSchema.optional(),
+    /** blast radius: how many of the matched targets are hit */
+    mode: z.enum(["all", "one", "count", "percent"], { error: "expected one of all, one, count, percent" }).default("all"),
+    /** count: how many (≥ 1); percent: share of the matched targets, 0 < value ≤ 100 */
+    value: z.number().positive({ error: "must be greater than 0" }).optional(),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    if (!!t.node === !!t.process) ctx.addIssue({ code: "custom", message: "give exactly one selector: node or process" });
+    if (t.mode === "count" && (t.value === undefined || !Number.isInteger(t.value)))
+      ctx.addIssue({ code: "custom", path: ["value"], message: "mode count needs an integer value ≥ 1" });
+    if (t.mode === "percent" && (t.value === undefined || t.value > 100))
+      ctx.addIssue({ code: "custom", path: ["value"], message: "mode percent needs a value between 0 (exclusive) and 100" });
+    if ((t.mode === "all" || t.mode === "one") && t.value !== undefined)
+      ctx.addIssue({ code: "custom", path: ["value"], message: `mode ${t.mode} takes no value` });
+  });
+export type TargetSpec = z.infer<typeof targetSchema>;
+
+export const toleranceSchema = z
+  .object({ min: z.number().optional(), max: z.number().optional() })
+  .strict()
+  .refine((t) => t.min !== undefined || t.max !== undefined, { message: "give min, max or both" })
+  .refine((t) => t.min === undefined || t.max === undefined || t.min <= t.max, { message: "min must not exceed max" });
+
+const probeBase = {
+  name: z.string().regex(nameRe, NAME_HINT),
+  /** how long the SLI may stay outside its tolerance before it counts as a breach */
+  for: duration({ max: 3_600_000 }).default(0),
+  tolerance: toleranceSchema,
+};
+
+export const HTTP_MEASURES = ["successRate", "p95LatencyMs", "meanLatencyMs"] as const;
+
+export const httpProbeSchema = z
+  .object({
+    ...probeBase,
+    type: z.literal("http"),
+    url: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }),
+    method: z.enum(["GET", "HEAD"]).default("GET"),
+    /** status codes that count as success; default any 2xx or 3xx */
+    expectStatus: z.union([z.number().int().min(100).max(599), z.array(z.number().int().min(100).max(599)).min(1)]).optional(),
+    timeout: duration({ min: 10, max: 60_000 }).default(1000),
+    interval: duration({ min: 50, max: 60_000 }).default(250),
+    window: duration({ min: 100, max: 3_600_000 }).default(5000),
+    measure: z.enum(HTTP_MEASURES, { error: `expected one of ${HTTP_MEASURES.join(", ")}` }).default("successRate"),
+  })
+  .strict();
+
+export const metricsProbeSchema = z
+  .object({
+    ...probeBase,
+    type: z.literal("metrics"),
+    url: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }),
+    timeout: duration({ min: 10, max: 60_000 }).default(1000),
+    interval: duration({ min: 100, max: 60_000 }).default(500),
+    window: duration({ min: 500, max: 3_600_000 }).default(10_000),
+    query: z
+      .object({
+        /** a counter (the _total series) */
+        metric: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, "expected a Prometheus metric name"),
+        /** label regexes (fully anchored, like PromQL =~) selecting the series */
+        match: z.record(z.string(), regexString).default({}),
+        /** when given: the measure is increase(series also matching these) / increase(all selected series) */
+        ratioOf: z.record(z.string(), regexString).optional(),
+      })
+      .strict(),
+  })
+  .strict();
+
+export const probeSchema = z.discriminatedUnion("type", [httpProbeSchema, metricsProbeSchema], {
+  error: "expected probe type http or metrics",
+});
+export type ProbeSpec = z.infer<typeof probeSchema>;
+export type HttpProbeSpec = z.infer<typeof httpProbeSchema>;
+export type MetricsProbeSpec = z.infer<typeof metricsProbeSchema>;
+
+export const methodStepSchema = z
+  .object({
+    name: z.string().optional(),
+    fault: z.string().min(1, "name a fault"),
+    target: z.string().min(1, "name one of spec.targets"),
+    params: z.record(z.string(), z.unknown()).default({}),
+    duration: duration({ min: 1, max: MAX_FAULT_MS }),
+    startAfter: duration({ max: MAX_FAULT_MS }).default(0),
+    /** chance 0..1 that each target chosen by the blast radius is hit (a seeded dice roll per target) */
+    probability: z
+      .number({ error: "expected a probability between 0 and 1" })
+      .min(0, { error: "probability must be between 0 and 1" })
+      .max(1, { error: "probability must be between 0 and 1" })
+      .default(1),
+  })
+  .strict();
+
+export const ROLLBACK_POLICIES = ["always", "never", "deviated"] as const;
+
+export const experimentSchema = z
+  .object({
+    apiVersion: z.literal("gameday/v1", { error: 'expected "gameday/v1"' }),
+    kind: z.literal("Experiment", { error: 'expected "Experiment"' }),
+    metadata: z
+      .object({
+        name: z.string().regex(nameRe, NAME_HINT),
+        description: z.string().optional(),
+        labels: z.record(z.string(), z.string()).optional(),
+      })
+      .strict(),
+    spec: z
+      .object({
+        hypothesis: z.string().min(1, "state the hypothesis being tested"),
+        targets: z.record(z.string().regex(nameRe, NAME_HINT), targetSchema).refine((t) => Object.keys(t).length > 0, {
+          message: "define at least one target",
+        }),
+        steadyState: z.object({ probes: z.array(probeSchema).min(1, "define at least one probe") }).strict(),
+        method: z.array(methodStepSchema).min(1, "define at least one fault step"),
+        abort: z
+          .object({
+            onViolation: z.boolean().default(true),
+            maxDuration: duration({ min: 1000, max: 7 * 24 * 3_600_000 }).optional(),
+          })
+          .strict()
+          .default({ onViolation: true }),
+        rollback: z.enum(ROLLBACK_POLICIES, { error: `expected one of ${ROLLBACK_POLICIES.join(", ")}` }).default("always"),
+      })
+      .strict(),
+  })
+  .superRefine((exp, ctx) => {
+    const names = new Set<string>();
+    exp.spec.steadyState.probes.forEach((p, i) => {
+      if (names.has(p.name)) ctx.addIssue({ code: "custom", path: ["spec", "steadyState", "probes", i, "name"], message: `duplicate probe name "${p.name}"` });
+      names.add(p.name);
+    });
+    exp.spec.method.forEach((step, i) => {
+      for (const issue of stepIssues(step, i, Object.keys(exp.spec.targets))) ctx.addIssue({ code: "custom", ...issue.zod });
+      const parsed = getInjector(step.fault)?.params.safeParse(step.params);
+      if (parsed?.success) step.params = parsed.data as Record<string, unknown>;
+    });
+    const maxDuration = exp.spec.abort.maxDuration;
+    if (maxDuration !== undefined) {
+      const end = Math.max(...exp.spec.method.map((s) => s.startAfter + s.duration));
+      if (end > maxDuration)
+        ctx.addIssue({
+          code: "custom",
+          path: ["spec", "abort", "maxDuration"],
+          message: `the method runs for ${end} ms, longer than maxDuration (${maxDuration} ms)`,
+        });
+    }
+  });
+export type Experiment = z.infer<typeof experimentSchema>;
+
+/**
+ * Cross-field checks of one method step: its target exists, its fault exists,
+ * its params fit that fault. Works on raw input too, so a file with other
+ * errors still gets these reported (zod skips refinements after a failure).
+ */
+function stepIssues(step: unknown, i: number, targetNames: string[] | null): { zod: { path: PropertyKey[]; message: string } }[] {
+  const out: { zod: { path: PropertyKey[]; message: string } }[] = [];
+  if (!step || typeof step !== "object") return out;
+  const s = step as { fault?: unknown; target?: unknown; params?: unknown };
+  const at = ["spec", "method", i];
+  if (targetNames && typeof s.target === "string" && s.target && !targetNames.includes(s.target)) {
+    out.push({ zod: { path: [...at, "target"], message: `unknown target "${s.target}"; defined: ${targetNames.join(", ") || "none"}` } });
+  }
+  if (typeof s.fault !== "string" || !s.fault) return out;
+  const injector = getInjector(s.fault);
+  if (!injector) {
+    out.push({ zod: { path: [...at, "fault"], message: `unknown fault "${s.fault}"; available: ${injectorNames().join(", ")}` } });
+    return out;
+  }
+  const r = injector.params.safeParse(s.params ?? {});
+  if (!r.success) for (const issue of r.error.issues) out.push({ zod: { path: [...at, "params", ...issue.path], message: issue.message } });
+  return out;
+}
+
+function rawStepIssues(doc: unknown): ValidationIssue[] {
+  const spec = (doc as { spec?: { method?: unknown; targets?: unknown } }).spec;
+  if (!spec || !Array.isArray(spec.method)) return [];
+  const targets = spec.targets && typeof spec.targets === "object" ? Object.keys(spec.targets) : null;
+  return spec.method.flatMap((step, i) =>
+    stepIssues(step, i, targets).map((x) => ({ path: issuePath(x.zod.path), message: x.zod.message })),
+  );
+}
+export type MethodStep = Experiment["spec"]["method"][number];
+
+/** Grace after the last fault ends before max-duration applies when none is given. */
+export const DEFAULT_MAX_DURATION_GRACE_MS = 60_000;
+
+export function effectiveMaxDuration(exp: Experiment): number {
+  return exp.spec.abort.maxDuration ?? Math.max(...exp.spec.method.map((s) => s.startAfter + s.duration)) + DEFAULT_MAX_DURATION_GRACE_MS;
+}
+
+export type ParseResult = { ok: true; experiment: Experiment } | { ok: false; issues: ValidationIssue[] };
+
+/** Parse and validate experiment YAML; every problem is reported with its field path. */
+export function parseExperiment(text: string, topology?: Topology): ParseResult {
+  let doc: unknown;
+  try {
+    const parsed = YAML.parseDocument(text, { prettyErrors: true });
+    if (parsed.errors.length) return { ok: false, issues: parsed.errors.map((e) => ({ path: "", message: `invalid YAML: ${e.message}` })) };
+    doc = parsed.toJS();
+  } catch (e) {
+    return { ok: false, issues: [{ path: "", message: `invalid YAML: ${(e as Error).message}` }] };
+  }
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
+    return { ok: false, issues: [{ path: "", message: "expected a YAML mapping with apiVersion, kind, metadata and spec" }] };
+  }
+  const r = experimentSchema.safeParse(doc);
+  if (!r.success) {
+    const issues = zodIssues(r.error);
+    const seen = new Set(issues.map((i) => `${i.path}\n${i.message}`));
+    for (const i of rawStepIssues(doc)) if (!seen.has(`${i.path}\n${i.message}`)) issues.push(i);
+    return { ok: false, issues };
+  }
+  if (topology) {
+    const ids = new Set(topology.spec.nodes.map((n) => n.id));
+    const issues: ValidationIssue[] = [];
+    for (const [name, t] of Object.entries(r.data.spec.targets)) {
+      if (t.node && !ids.has(t.node))
+        issues.push({ path: `spec.targets.${name}.node`, message: `unknown topology node "${t.node}"; known: ${[...ids].join(", ")}` });
+    }
+    if (issues.length) return { ok: false, issues };
+  }
+  return { ok: true, experiment: r.data };
+}
+
+/** The published JSON Schema, with each fault's parameters spelled out. */
+export function experimentJsonSchema(): object {
+  const steps = injectorNames().map((n) =>
+    methodStepSchema.extend({ fault: z.literal(n), params: getInjector(n)!.params as z.ZodType }),
+  );
+  const step = steps.length === 1 ? steps[0] : z.discriminatedUnion("fault", steps as never);
+  const schema = z.object({
+    ...experimentSchema.shape,
+    spec: experimentSchema.shape.spec.extend({ method: z.array(step).min(1) }),
+  });
+  return {
+    $id: "https://gameday.dev/schema/experiment.v1.json",
+    title: "Game Day experiment",
+    description: `Durations are strings: ${DURATION_HINT}.`,
+    ...z.toJSONSchema(schema, { io: "input", unrepresentable: "any", target: "draft-2020-12" }),
+  };
+}

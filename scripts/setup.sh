@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Install what Game Day needs, idempotently: Debian packages (when root and
+# missing), npm packages (when package-lock.json changed), the Prisma client
+# and the database migrations. GAMEDAY_SETUP_TEST=1 adds what tests need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# --- Node.js 20 or newer -------------------------------------------------------
+if ! command -v node >/dev/null 2>&1 || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "[setup] Node.js 20 or newer is required (found: $(node -v 2>/dev/null || echo none)). Install it from nodejs.org or your distribution, then rerun." >&2
+  exit 1
+fi
+
+# --- Debian packages -------------------------------------------------------------
+want=(procps iproute2 iptables)
+[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(chromium poppler-utils)
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "missing Debian packages (not root, not installing): ${missing[*]}"
+  fi
+fi
+
+# --- npm packages ------------------------------------------------------------------
+lock_sum=$(sha256sum package.json package-lock.json | sha256sum | cut -c1-16)
+if [ "$(cat node_modules/.gameday-installed 2>/dev/null)" != "$lock_sum" ]; then
+  say "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" > node_modules/.gameday-installed
+fi
+if ! node -e 'require("better-sqlite3")(":memory:").close()' 2>/dev/null; then
+  say "building better-sqlite3"
+  npm rebuild better-sqlite3 --loglevel=error
+fi
+
+# --- Prisma client and migrations -------------------------------------------------
+# The JS schema engine and the driver adapter do all the work; pointing these at
+# an existing file stops the CLI from downloading native engines (no network).
+export PRISMA_SCHEMA_ENGINE_BINARY="$PWD/prisma/schema.prisma"
+export PRISMA_QUERY_ENGINE_LIBRARY="$PWD/prisma/schema.prisma"
+schema_sum=$(sha256sum prisma/schema.prisma | cut -c1-16)
+if [ ! -f lib/generated/prisma/client.ts ] || [ "$(cat lib/generated/.schema-sum 2>/dev/null)" != "$schema_sum" ]; then
+  say "generating the Prisma client"
+  npx --no-install prisma generate >/dev/null
+  echo "$schema_sum" > lib/generated/.schema-sum
+fi
+home="${GAMEDAY_HOME:-$HOME/.gameday}"
+if [ -z "${DATABASE_URL:-}" ]; then
+  mkdir -p "$home" && chmod 700 "$home"
+fi
+out=$(npx --no-install prisma migrate deploy 2>&1) || { echo "$out" >&2; exit 1; }
+say "database ready (${DATABASE_URL:-file:$home/gameday.db})"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Run every test suite with node's test runner, one file at a time (the chaos
+# tests signal real processes and bind ports), and end with one summary line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mapfile -t files < <(find lib injectors worker cli demo e2e scripts -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
+if [ ${#files[@]} -eq 0 ]; then echo "no test files found" >&2; echo "0 passed, 0 failed"; exit 1; fi
+export GAMEDAY_LOG="${GAMEDAY_LOG:-warn}"
+node --import tsx --test --test-concurrency=1 --test-timeout=300000 \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=./scripts/summary-reporter.mjs --test-reporter-destination=stdout \
+  "${files[@]}"

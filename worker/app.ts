@@ -1,0 +1,108 @@
+// Wiring of one worker: database, journal replay, auth, engine, graph poller,
+// HTTP API and socket.io. main.ts runs it as a process; tests start it in
+// process when they do not need to kill it.
+import type { AddressInfo } from "node:net";
+import { Registry } from "prom-client";
+import { openDb, type Db } from "../lib/db";
+import { createLogger, type Logger } from "../lib/log";
+import { loadTopology, type Topology } from "../lib/topology";
+import { Auth } from "./auth";
+import { Engine } from "./engine";
+import { GraphPoller } from "./graph";
+import { createWorkerMetrics } from "./metrics";
+import { createServer } from "./server";
+
+export interface WorkerOptions {
+  port: number;
+  host: string;
+  topologyFile: string | null;
+  examplesDir: string;
+  databaseUrl?: string;
+  /** PIDs never to target besides ourselves and our ancestors (e.g. the web app) */
+  protectPids?: number[];
+  warmupMs?: number;
+  log?: Logger;
+}
+
+export interface RunningWorker {
+  url: string;
+  port: number;
+  db: Db;
+  engine: Engine;
+  auth: Auth;
+  recovered: Awaited<ReturnType<Engine["recover"]>>;
+  createdAdmin?: { username: string; password: string; generated: boolean };
+  /** HALT (revert everything), then stop serving. */
+  close(): Promise<void>;
+}
+
+export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
+  const log = o.log ?? createLogger({ component: "worker" });
+  const db = await openDb(o.databaseUrl);
+  try {
+    await db.user.count();
+  } catch (e) {
+    throw new Error(`the database has no Game Day tables; run "make up" (or npx prisma migrate deploy) first: ${(e as Error).message}`);
+  }
+  const topology: Topology | null = o.topologyFile ? loadTopology(o.topologyFile) : null;
+  const registry = new Registry();
+  const metrics = createWorkerMetrics(registry);
+  const protectedPids = new Set(o.protectPids ?? []);
+
+  let graph: GraphPoller | null = null;
+  let emit: ReturnType<typeof createServer>["io"] | null = null;
+  const engine = new Engine({
+    db,
+    log,
+    topology,
+    metrics,
+    protectedPids: () => protectedPids,
+    warmupMs: o.warmupMs,
+    sinks: {
+      runUpdate: (run) => {
+        emit?.emit("run:update", run);
+        graph?.refreshFaults();
+      },
+      event: (e) => emit?.emit("run:event", e),
+      sample: (s) => emit?.emit("run:sample", s),
+    },
+  });
+
+  // Replay the journal before anything else can inject.
+  const recovered = await engine.recover();
+  if (recovered.reverted || recovered.failed || recovered.runs.length) log.warn("start-up recovery done", recovered);
+
+  if (topology) graph = new GraphPoller(topology, () => engine.activeFaults(), (s) => emit?.emit("graph:state", s));
+  const auth = new Auth(db, log);
+  const { server, io } = createServer({ db, log, auth, engine, graph, registry, examplesDir: o.examplesDir });
+  emit = io;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(o.port, o.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${o.host.includes(":") ? `[${o.host}]` : o.host}:${port}`;
+  const boot = await auth.bootstrap(url);
+  graph?.start();
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    port,
+    db,
+    engine,
+    auth,
+    recovered,
+    createdAdmin: boot.createdAdmin,
+    close: () =>
+      (closing ??= (async () => {
+        await engine.halt("worker shutdown");
+        graph?.stop();
+        await engine.flush();
+        io.close();
+        await new Promise<void>((r) => server.close(() => r()));
+        await db.$disconnect();
+      })()),
+  };
+}

@@ -1,0 +1,72 @@
+// The worker process. Needs root for most faults. On SIGTERM/SIGINT it halts
+// (reverting every change) before exiting; after SIGKILL the next start
+// replays the journal.
+import path from "node:path";
+import fs from "node:fs";
+import { parseArgs } from "node:util";
+import { createLogger } from "../lib/log";
+import { startWorker } from "./app";
+
+const log = createLogger({ component: "worker" });
+
+const { values: a } = parseArgs({
+  options: {
+    port: { type: "string", default: process.env.WORKER_PORT ?? "3001" },
+    host: { type: "string", default: process.env.GAMEDAY_BIND ?? "127.0.0.1" },
+    topology: { type: "string", default: process.env.GAMEDAY_TOPOLOGY },
+    examples: { type: "string", default: process.env.GAMEDAY_EXAMPLES },
+    "protect-pid": { type: "string", multiple: true, default: [] },
+  },
+  strict: true,
+});
+
+const root = path.resolve(import.meta.dirname, "..");
+const port = Number(a.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  log.error("invalid --port", { port: a.port });
+  process.exit(1);
+}
+const protectPids = [...(a["protect-pid"] ?? []), ...(process.env.GAMEDAY_PROTECT_PIDS ?? "").split(",")].filter(Boolean).map(Number);
+const topologyFile = a.topology ?? (fs.existsSync(path.join(root, "demo/topology.yaml")) ? path.join(root, "demo/topology.yaml") : null);
+
+try {
+  const w = await startWorker({
+    port,
+    host: a.host!,
+    topologyFile,
+    examplesDir: a.examples ?? path.join(root, "examples"),
+    protectPids,
+    warmupMs: process.env.GAMEDAY_WARMUP_MS ? Number(process.env.GAMEDAY_WARMUP_MS) : undefined,
+    log,
+  });
+  if (w.createdAdmin) {
+    const pw = w.createdAdmin.generated ? w.createdAdmin.password : "(from GAMEDAY_ADMIN_PASSWORD)";
+    process.stdout.write(`\n  Game Day admin created: user "${w.createdAdmin.username}", password ${pw}\n  (shown once; set GAMEDAY_ADMIN_PASSWORD to choose it)\n\n`);
+  }
+  process.stdout.write(JSON.stringify({ msg: "ready", url: w.url, pid: process.pid, topology: topologyFile }) + "\n");
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("stopping: reverting everything", { signal: sig });
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    void w.close().then(
+      () => process.exit(0),
+      (e: Error) => {
+        log.error("shutdown failed", { error: e });
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGHUP", () => stop("SIGHUP"));
+  process.on("uncaughtException", (e) => {
+    log.error("uncaught exception; halting", { error: e });
+    stop("uncaughtException");
+  });
+} catch (e) {
+  log.error("worker failed to start", { error: e as Error });
+  process.exit(1);
+}

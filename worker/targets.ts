@@ -1,0 +1,98 @@
+// Turning a target spec (a topology node or a process selector, plus a blast
+// radius) into concrete targets with a stable identity. Injectors never see
+// selectors; they get one concrete target at a time.
+import type { TargetSpec } from "../lib/experiment";
+import type { ProcessSelector, Topology } from "../lib/topology";
+import { listProcesses, protectionReason, type ProcInfo } from "../lib/procfs";
+import type { ProcessTarget } from "../injectors/types";
+
+export interface Resolution {
+  selector: string;
+  matched: ProcessTarget[];
+  /** processes that matched but are never allowed as targets, with why */
+  protected: { pid: number; comm: string; reason: string }[];
+}
+
+export function selectorFor(spec: TargetSpec, topology: Topology | null): { selector: ProcessSelector; node?: string } {
+  if (spec.process) return { selector: spec.process };
+  const node = topology?.spec.nodes.find((n) => n.id === spec.node);
+  if (!node) throw new Error(`unknown topology node "${spec.node}"`);
+  if (!node.selector?.process) throw new Error(`topology node "${node.id}" has no process selector`);
+  return { selector: node.selector.process, node: node.id };
+}
+
+function describe(sel: ProcessSelector): string {
+  const parts: string[] = [];
+  if (sel.name) parts.push(`name=${sel.name}`);
+  if (sel.cmdline) parts.push(`cmdline=~/${sel.cmdline}/`);
+  if (sel.pids) parts.push(`pids=${sel.pids.join(",")}`);
+  return parts.join(" ");
+}
+
+export function processMatches(p: ProcInfo, sel: ProcessSelector, re: RegExp | null): boolean {
+  if (sel.pids && !sel.pids.includes(p.pid)) return false;
+  if (sel.name && p.comm !== sel.name) return false;
+  if (re && !re.test(p.cmdline)) return false;
+  return true;
+}
+
+export function resolveProcesses(sel: ProcessSelector, extraProtected: ReadonlySet<number> = new Set()): Resolution {
+  const re = sel.cmdline ? new RegExp(sel.cmdline) : null;
+  const out: Resolution = { selector: describe(sel), matched: [], protected: [] };
+  for (const p of listProcesses()) {
+    if (p.state === "Z" || p.state === "X") continue;
+    if (!processMatches(p, sel, re)) continue;
+    const why = protectionReason(p, extraProtected);
+    if (why) {
+      out.protected.push({ pid: p.pid, comm: p.comm, reason: why });
+      continue;
+    }
+    out.matched.push({ kind: "process", pid: p.pid, startTime: p.startTime, comm: p.comm, cmdline: p.cmdline });
+  }
+  out.matched.sort((a, b) => a.pid - b.pid);
+  return out;
+}
+
+/** Deterministic PRNG (mulberry32) so a run's choices can be replayed from its seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function seedFrom(text: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/** How many of n matched targets the blast radius allows. */
+export function blastCount(n: number, mode: TargetSpec["mode"], value?: number): number {
+  switch (mode) {
+    case "all":
+      return n;
+    case "one":
+      return Math.min(1, n);
+    case "count":
+      return Math.min(n, value ?? 1);
+    case "percent":
+      return Math.min(n, Math.max(1, Math.floor((n * (value ?? 100)) / 100)));
+  }
+}
+
+/** Pick blastCount targets at random (Fisher–Yates on a copy). */
+export function applyBlastRadius<T>(items: T[], mode: TargetSpec["mode"], value: number | undefined, rnd: () => number): T[] {
+  const k = blastCount(items.length, mode, value);
+  if (k >= items.length) return [...items];
+  const a = [...items];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a.slice(0, k);
+}
