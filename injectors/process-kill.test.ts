@@ -1,0 +1,81 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readProc } from "../lib/procfs";
+import { processKill } from "./process-kill";
+import type { ProcessTarget } from "./types";
+import { getInjector, injectorNames } from ".";
+import { waitFor } from "../e2e/kit";
+
+function victim(): { target: ProcessTarget; kill: () => void } {
+  const c = spawn("sleep", ["60"], { stdio: "ignore" });
+  const p = readProc(c.pid!)!;
+  return { target: { kind: "process", pid: p.pid, startTime: p.startTime, comm: p.comm, cmdline: p.cmdline }, kill: () => c.kill("SIGKILL") };
+}
+
+const ctx = { runId: "t", signal: new AbortController().signal };
+
+test("the registry holds process-kill", () => {
+  assert.ok(injectorNames().includes("process-kill"));
+  assert.equal(getInjector("process-kill"), processKill);
+});
+
+test("STOP freezes the process; revert continues it; verify confirms", async () => {
+  const v = victim();
+  try {
+    const params = processKill.params.parse({ signal: "STOP" });
+    const undo = processKill.plan(v.target, params);
+    await processKill.inject(v.target, params, ctx);
+    await waitFor("state T", () => readProc(v.target.pid)?.state === "T", 2000);
+    assert.equal((await processKill.verify(v.target, undo)).ok, false, "verify must fail while stopped");
+    await processKill.revert(v.target, undo);
+    const r = await processKill.verify(v.target, undo);
+    assert.ok(r.ok, r.detail);
+    assert.notEqual(readProc(v.target.pid)?.state, "T");
+    // revert is idempotent
+    await processKill.revert(v.target, undo);
+  } finally {
+    v.kill();
+  }
+});
+
+test("KILL ends the process and its revert is a verified no-op", async () => {
+  const v = victim();
+  const params = processKill.params.parse({ signal: "KILL" });
+  const undo = processKill.plan(v.target, params);
+  await processKill.inject(v.target, params, ctx);
+  await waitFor("process gone", () => !readProc(v.target.pid) || readProc(v.target.pid)?.state === "Z", 2000);
+  await processKill.revert(v.target, undo);
+  assert.ok((await processKill.verify(v.target, undo)).ok);
+});
+
+test("a reused PID (different start time) is never signalled", async () => {
+  const v = victim();
+  try {
+    const stale = { ...v.target, startTime: v.target.startTime - 1 };
+    await assert.rejects(processKill.inject(stale, processKill.params.parse({ signal: "STOP" }), ctx), /gone or its PID was reused/);
+    assert.notEqual(readProc(v.target.pid)?.state, "T");
+    // and revert does not CONT a process it did not stop
+    process.kill(v.target.pid, "SIGSTOP");
+    await waitFor("state T", () => readProc(v.target.pid)?.state === "T", 2000);
+    await processKill.revert(stale, { signal: "STOP", pid: stale.pid, startTime: stale.startTime });
+    assert.equal(readProc(v.target.pid)?.state, "T");
+  } finally {
+    v.kill();
+  }
+});
+
+test("PID 1 and the injector's own process are refused", async () => {
+  const self = readProc(process.pid)!;
+  const init = readProc(1)!;
+  const params = processKill.params.parse({ signal: "STOP" });
+  await assert.rejects(processKill.inject({ kind: "process", pid: 1, startTime: init.startTime, comm: init.comm, cmdline: init.cmdline }, params, ctx), /PID 1/);
+  await assert.rejects(processKill.inject({ kind: "process", pid: self.pid, startTime: self.startTime, comm: self.comm, cmdline: self.cmdline }, params, ctx), /itself/);
+});
+
+test("bad parameters are refused with the field named", () => {
+  const r = processKill.params.safeParse({ signal: "HUP" });
+  assert.equal(r.success, false);
+  assert.deepEqual(r.error?.issues[0].path, ["signal"]);
+  assert.equal(processKill.params.safeParse({ signal: "STOP", extra: 1 }).success, false);
+});

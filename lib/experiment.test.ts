@@ -1,0 +1,98 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { experimentJsonSchema, parseExperiment } from "./experiment";
+import { parseTopology } from "./topology";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+
+const base = (method = `[ { fault: process-kill, target: api, params: { signal: STOP }, duration: 30s } ]`) => `
+apiVersion: gameday/v1
+kind: Experiment
+metadata: { name: t }
+spec:
+  hypothesis: h
+  targets: { api: { node: api, mode: all } }
+  steadyState: { probes: [ { name: p, type: http, url: "http://127.0.0.1:1/", tolerance: { min: 0.95 } } ] }
+  method: ${method}
+`;
+
+function issues(yaml: string) {
+  const r = parseExperiment(yaml);
+  assert.equal(r.ok, false, "expected the file to be refused");
+  return r.ok ? [] : r.issues;
+}
+
+test("a valid experiment parses with defaults and durations in ms", () => {
+  const r = parseExperiment(base());
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.issues));
+  const step = r.experiment.spec.method[0];
+  assert.equal(step.duration, 30_000);
+  assert.equal(step.startAfter, 0);
+  assert.equal(step.probability, 1);
+  assert.deepEqual(step.params, { signal: "STOP" });
+  assert.equal(r.experiment.spec.rollback, "always");
+  const p = r.experiment.spec.steadyState.probes[0];
+  assert.equal(p.type === "http" && p.interval, 250);
+});
+
+test("every problem of a bad file is reported with its field path", () => {
+  const list = issues(base(`[ { fault: process-kill, target: apx, params: { signal: STOPP }, duration: -5s, probability: 1.5 } ]`));
+  const byPath = Object.fromEntries(list.map((i) => [i.path, i.message]));
+  assert.match(byPath["spec.method[0].duration"], /must not be negative/);
+  assert.match(byPath["spec.method[0].probability"], /between 0 and 1/);
+  assert.match(byPath["spec.method[0].target"], /unknown target "apx"/);
+  assert.match(byPath["spec.method[0].params.signal"], /KILL, TERM, INT, STOP/);
+});
+
+test("unknown faults, bad durations, bad probabilities and bad YAML are refused", () => {
+  assert.match(issues(base(`[ { fault: meteor-strike, target: api, duration: 1s } ]`))[0].message, /unknown fault "meteor-strike"; available: .*process-kill/);
+  assert.match(issues(base(`[ { fault: process-kill, target: api, duration: 5 parsecs } ]`))[0].message, /expected a duration like 500ms/);
+  assert.equal(issues(base(`[ { fault: process-kill, target: api, duration: 1s, probability: -0.1 } ]`))[0].path, "spec.method[0].probability");
+  assert.match(issues("apiVersion: [unclosed")[0].message, /invalid YAML/);
+  assert.match(issues("just a string")[0].message, /expected a YAML mapping/);
+  const wrongKind = issues(base().replace("kind: Experiment", "kind: Experimnt"));
+  assert.equal(wrongKind[0].path, "kind");
+});
+
+test("blast radius values are checked against their mode", () => {
+  assert.equal(issues(base().replace("mode: all", "mode: percent, value: 150"))[0].path, "spec.targets.api.value");
+  assert.equal(issues(base().replace("mode: all", "mode: count"))[0].path, "spec.targets.api.value");
+  assert.match(issues(base().replace("{ node: api, mode: all }", "{ mode: all }"))[0].message, /exactly one selector/);
+});
+
+test("targets are checked against the topology when one is given", () => {
+  const topo = parseTopology(`apiVersion: gameday/v1
+kind: Topology
+metadata: { name: x }
+spec: { nodes: [ { id: db } ] }`);
+  const r = parseExperiment(base(), topo);
+  assert.equal(r.ok, false);
+  assert.match(!r.ok ? r.issues[0].message : "", /unknown topology node "api"; known: db/);
+});
+
+test("the published JSON Schema is generated from the zod schema", () => {
+  const file = path.join(ROOT, "schema/experiment.v1.json");
+  const published = JSON.parse(fs.readFileSync(file, "utf8"));
+  assert.deepEqual(published, JSON.parse(JSON.stringify(experimentJsonSchema())), "schema/experiment.v1.json is stale: run `./bin/gameday.mjs schema > schema/experiment.v1.json`");
+  const json = JSON.stringify(published);
+  assert.ok(json.includes('"process-kill"'), "fault names are spelled out");
+  assert.ok(json.includes('"STOP"'), "fault parameters are spelled out");
+});
+
+test("every example validates, except faults this build does not have yet", () => {
+  const dir = path.join(ROOT, "examples");
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith(".yaml"));
+  assert.ok(files.length >= 1);
+  let runnable = 0;
+  for (const f of files) {
+    const r = parseExperiment(fs.readFileSync(path.join(dir, f), "utf8"));
+    if (r.ok) {
+      runnable++;
+      continue;
+    }
+    for (const i of r.issues) assert.match(`${i.path}: ${i.message}`, /\.fault: unknown fault/, `${f}: ${i.path}: ${i.message}`);
+  }
+  assert.ok(runnable >= 1);
+});
