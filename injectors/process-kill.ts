@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { readProc, sameProcess, protectionReason } from "../lib/procfs";
 import { register } from "./registry";
-import type { Injector, Target, VerifyResult } from "./types";
+import type { Injector, ProcessTarget, VerifyResult } from "./types";
 
 export const SIGNALS = ["KILL", "TERM", "INT", "STOP"] as const;
 export type SignalName = (typeof SIGNALS)[number];
@@ -23,14 +23,14 @@ interface ProcessKillUndo {
   startTime: number;
 }
 
-function assertTargetable(t: Target): void {
+function assertTargetable(t: ProcessTarget): void {
   const p = sameProcess(t.pid, t.startTime);
   if (!p) throw new Error(`process ${t.pid} is gone or its PID was reused; not signalled`);
   const why = protectionReason(p);
   if (why) throw new Error(`refusing to signal PID ${t.pid}: ${why}`);
 }
 
-export const processKill: Injector<ProcessKillParams, ProcessKillUndo> = {
+export const processKill: Injector<ProcessKillParams, ProcessKillUndo, ProcessTarget> = {
   name: "process-kill",
   description: "Send KILL, TERM, INT or STOP to the target processes (STOP is reverted with CONT).",
   targetKind: "process",

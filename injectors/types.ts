@@ -15,16 +15,42 @@ export interface ProcessTarget {
   cmdline: string;
 }
 
+/** The host the injector runs on (resource pressure). */
+export interface HostTarget {
+  kind: "host";
+  hostname: string;
+}
+
+/** A directory on a filesystem (disk faults write only below it). */
+export interface PathTarget {
+  kind: "path";
+  path: string;
+}
+
 /** Union of concrete targets; later fault layers add containers, endpoints, instances. */
-export type Target = ProcessTarget;
+export type Target = ProcessTarget | HostTarget | PathTarget;
 export type TargetKind = Target["kind"];
 
 export function targetId(t: Target): string {
-  return `pid:${t.pid}@${t.startTime}`;
+  switch (t.kind) {
+    case "process":
+      return `pid:${t.pid}@${t.startTime}`;
+    case "host":
+      return `host:${t.hostname}`;
+    case "path":
+      return `path:${t.path}`;
+  }
 }
 
 export function targetLabel(t: Target): string {
-  return `${t.comm}[${t.pid}]`;
+  switch (t.kind) {
+    case "process":
+      return `${t.comm}[${t.pid}]`;
+    case "host":
+      return t.hostname;
+    case "path":
+      return t.path;
+  }
 }
 
 export type Availability = { ok: true; detail?: string } | { ok: false; reason: string };
@@ -39,23 +65,23 @@ export interface InjectContext {
   signal: AbortSignal;
 }
 
-export interface Injector<P = unknown, U = unknown> {
+export interface Injector<P = unknown, U = unknown, T extends Target = Target> {
   /** Fault name used in experiments, e.g. "process-kill". */
   readonly name: string;
   readonly description: string;
-  readonly targetKind: TargetKind;
+  readonly targetKind: T["kind"];
   /** Parameter schema; errors name the field. */
   readonly params: z.ZodType<P>;
   /** Can this host run the fault? When not, say why (missing kernel feature, no socket, ...). */
   available(): Promise<Availability>;
   /** What revert will need, computed before anything changes. Plain JSON. */
-  plan(target: Target, params: P): U;
-  inject(target: Target, params: P, ctx: InjectContext): Promise<void>;
+  plan(target: T, params: P): U;
+  inject(target: T, params: P, ctx: InjectContext): Promise<void>;
   /** Undo one target's change. Must be idempotent and safe after a crash. */
-  revert(target: Target, undo: U): Promise<void>;
+  revert(target: T, undo: U): Promise<void>;
   /** Confirm the revert took (e.g. the process is no longer stopped). */
-  verify(target: Target, undo: U): Promise<VerifyResult>;
+  verify(target: T, undo: U): Promise<VerifyResult>;
 }
 
 /** Type-erased injector as stored in the registry. */
-export type AnyInjector = Injector<any, any>;
+export type AnyInjector = Injector<any, any, any>;

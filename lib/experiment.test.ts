@@ -47,7 +47,7 @@ test("every problem of a bad file is reported with its field path", () => {
 });
 
 test("unknown faults, bad durations, bad probabilities and bad YAML are refused", () => {
-  assert.match(issues(base(`[ { fault: meteor-strike, target: api, duration: 1s } ]`))[0].message, /unknown fault "meteor-strike"; available: .*process-kill/);
+  assert.match(issues(base(`[ { fault: meteor-strike, target: api, duration: 1s } ]`))[0].message, /unknown fault "meteor-strike": it is unknown; available: .*process-kill/);
   assert.match(issues(base(`[ { fault: process-kill, target: api, duration: 5 parsecs } ]`))[0].message, /expected a duration like 500ms/);
   assert.equal(issues(base(`[ { fault: process-kill, target: api, duration: 1s, probability: -0.1 } ]`))[0].path, "spec.method[0].probability");
   assert.match(issues("apiVersion: [unclosed")[0].message, /invalid YAML/);
@@ -95,4 +95,11 @@ test("every example validates, except faults this build does not have yet", () =
     for (const i of r.issues) assert.match(`${i.path}: ${i.message}`, /\.fault: unknown fault/, `${f}: ${i.path}: ${i.message}`);
   }
   assert.ok(runnable >= 1);
+});
+
+test("a fault is refused on a target of the wrong kind", () => {
+  const list = issues(base().replace("{ node: api, mode: all }", "{ path: /var/tmp }"));
+  assert.equal(list[0].path, "spec.method[0].target");
+  assert.match(list[0].message, /process-kill acts on a process target; "api" selects a path/);
+  assert.match(issues(base().replace("{ node: api, mode: all }", "{ path: relative/dir }"))[0].message, /absolute path/);
 });

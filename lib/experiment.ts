@@ -13,11 +13,23 @@ const NAME_HINT = "lowercase letters, digits, '.', '_' and '-', starting and end
 
 const MAX_FAULT_MS = 24 * 3_600_000;
 
+/**
+ * Fault names of the design's catalogue that this build does not implement
+ * yet. Only used to say "not yet" instead of "unknown"; nothing can run them.
+ */
+const NOT_YET_BUILT = new Set(
+  "disk-fill io-stress cpu-stress memory-stress cpu-limit latency packet-loss bandwidth partition dns proxy-toxic http-fault container-pause container-kill container-stop container-restart container-limit ec2-terminate ec2-stop az-outage sg-isolate connect-error packet-drop syscall-error".split(" "),
+);
+
 export const targetSchema = z
   .object({
     /** a node of the topology file */
     node: z.string().min(1).optional(),
     process: processSelectorSchema.optional(),
+    /** a directory: disk faults act on its filesystem and write only below it */
+    path: z.string().startsWith("/", "expected an absolute path").optional(),
+    /** the worker's own host (resource pressure) */
+    host: z.literal("local", { error: 'expected "local" (the host the worker runs on)' }).optional(),
     /** blast radius: how many of the matched targets are hit */
     mode: z.enum(["all", "one", "count", "percent"], { error: "expected one of all, one, count, percent" }).default("all"),
     /** count: how many (≥ 1); percent: share of the matched targets, 0 < value ≤ 100 */
@@ -25,7 +37,8 @@ export const targetSchema = z
   })
   .strict()
   .superRefine((t, ctx) => {
-    if (!!t.node === !!t.process) ctx.addIssue({ code: "custom", message: "give exactly one selector: node or process" });
+    if ([t.node, t.process, t.path, t.host].filter((x) => x !== undefined).length !== 1)
+      ctx.addIssue({ code: "custom", message: "give exactly one selector: node, process, path or host" });
     if (t.mode === "count" && (t.value === undefined || !Number.isInteger(t.value)))
       ctx.addIssue({ code: "custom", path: ["value"], message: "mode count needs an integer value ≥ 1" });
     if (t.mode === "percent" && (t.value === undefined || t.value > 100))
@@ -34,6 +47,14 @@ export const targetSchema = z
       ctx.addIssue({ code: "custom", path: ["value"], message: `mode ${t.mode} takes no value` });
   });
 export type TargetSpec = z.infer<typeof targetSchema>;
+
+/** What kind of concrete target a selector resolves to. */
+export function targetKindOf(spec: { node?: unknown; process?: unknown; path?: unknown; host?: unknown }): "process" | "path" | "host" | null {
+  if (spec.node !== undefined || spec.process !== undefined) return "process";
+  if (spec.path !== undefined) return "path";
+  if (spec.host !== undefined) return "host";
+  return null;
+}
 
 export const toleranceSchema = z
   .object({ min: z.number().optional(), max: z.number().optional() })
@@ -149,7 +170,7 @@ export const experimentSchema = z
       names.add(p.name);
     });
     exp.spec.method.forEach((step, i) => {
-      for (const issue of stepIssues(step, i, Object.keys(exp.spec.targets))) ctx.addIssue({ code: "custom", ...issue.zod });
+      for (const issue of stepIssues(step, i, exp.spec.targets)) ctx.addIssue({ code: "custom", ...issue.zod });
       const parsed = getInjector(step.fault)?.params.safeParse(step.params);
       if (parsed?.success) step.params = parsed.data as Record<string, unknown>;
     });
@@ -171,19 +192,26 @@ export type Experiment = z.infer<typeof experimentSchema>;
  * its params fit that fault. Works on raw input too, so a file with other
  * errors still gets these reported (zod skips refinements after a failure).
  */
-function stepIssues(step: unknown, i: number, targetNames: string[] | null): { zod: { path: PropertyKey[]; message: string } }[] {
+function stepIssues(step: unknown, i: number, targets: Record<string, unknown> | null): { zod: { path: PropertyKey[]; message: string } }[] {
   const out: { zod: { path: PropertyKey[]; message: string } }[] = [];
   if (!step || typeof step !== "object") return out;
   const s = step as { fault?: unknown; target?: unknown; params?: unknown };
   const at = ["spec", "method", i];
+  const targetNames = targets ? Object.keys(targets) : null;
   if (targetNames && typeof s.target === "string" && s.target && !targetNames.includes(s.target)) {
     out.push({ zod: { path: [...at, "target"], message: `unknown target "${s.target}"; defined: ${targetNames.join(", ") || "none"}` } });
   }
   if (typeof s.fault !== "string" || !s.fault) return out;
   const injector = getInjector(s.fault);
   if (!injector) {
-    out.push({ zod: { path: [...at, "fault"], message: `unknown fault "${s.fault}"; available: ${injectorNames().join(", ")}` } });
+    const why = NOT_YET_BUILT.has(s.fault) ? "is not in this build yet" : "is unknown";
+    out.push({ zod: { path: [...at, "fault"], message: `unknown fault "${s.fault}": it ${why}; available: ${injectorNames().join(", ")}` } });
     return out;
+  }
+  const spec = targets && typeof s.target === "string" ? targets[s.target] : undefined;
+  const kind = spec && typeof spec === "object" ? targetKindOf(spec) : null;
+  if (kind && kind !== injector.targetKind) {
+    out.push({ zod: { path: [...at, "target"], message: `${injector.name} acts on a ${injector.targetKind} target; "${s.target}" selects a ${kind}` } });
   }
   const r = injector.params.safeParse(s.params ?? {});
   if (!r.success) for (const issue of r.error.issues) out.push({ zod: { path: [...at, "params", ...issue.path], message: issue.message } });
@@ -193,7 +221,7 @@ function stepIssues(step: unknown, i: number, targetNames: string[] | null): { z
 function rawStepIssues(doc: unknown): ValidationIssue[] {
   const spec = (doc as { spec?: { method?: unknown; targets?: unknown } }).spec;
   if (!spec || !Array.isArray(spec.method)) return [];
-  const targets = spec.targets && typeof spec.targets === "object" ? Object.keys(spec.targets) : null;
+  const targets = spec.targets && typeof spec.targets === "object" ? (spec.targets as Record<string, unknown>) : null;
   return spec.method.flatMap((step, i) =>
     stepIssues(step, i, targets).map((x) => ({ path: issuePath(x.zod.path), message: x.zod.message })),
   );

@@ -14,7 +14,7 @@ import type { EvidenceQueue } from "./store";
 import type { WorkerMetrics } from "./metrics";
 import { createProbe } from "./probes";
 import { SteadyStateMonitor, type Breach, type Reading } from "./monitor";
-import { applyBlastRadius, resolveProcesses, seedFrom, seededRandom, selectorFor } from "./targets";
+import { applyBlastRadius, resolveTargets, seedFrom, seededRandom } from "./targets";
 
 export interface RunSinks {
   runUpdate(run: RunRecord): void;
@@ -291,12 +291,12 @@ export class RunController {
     const injector = getInjector(step.fault);
     if (!injector) throw new Error(`unknown fault ${step.fault}`);
     const spec = this.exp.spec.targets[step.target];
-    const { selector, node } = selectorFor(spec, this.deps.topology);
-    const res = resolveProcesses(selector, this.deps.protectedPids());
+    const res = resolveTargets(spec, this.deps.topology, this.deps.protectedPids());
+    const node = res.node;
     const chosen = applyBlastRadius(res.matched, spec.mode, spec.value, this.rnd);
     this.event(
       "targets-resolved",
-      `step ${index} (${step.fault} on ${step.target}): ${res.matched.length} matched [${res.matched.map((t) => t.pid).join(", ")}], ${chosen.length} chosen by blast radius ${spec.mode}${spec.value !== undefined ? ` ${spec.value}` : ""}`,
+      `step ${index} (${step.fault} on ${step.target}): ${res.matched.length} matched [${res.matched.map(targetLabel).join(", ")}], ${chosen.length} chosen by blast radius ${spec.mode}${spec.value !== undefined ? ` ${spec.value}` : ""}`,
       { selector: res.selector, matched: res.matched.map(targetLabel), chosen: chosen.map(targetLabel), protected: res.protected },
     );
     if (!chosen.length) {
@@ -338,6 +338,7 @@ export class RunController {
 
   private async injectOne(step: MethodStep, index: number, injector: AnyInjector, target: Target, node: string | undefined, revertAt: number): Promise<ActiveFault | null> {
     if (this.ending) return null;
+    if (target.kind !== injector.targetKind) throw new Error(`${injector.name} acts on ${injector.targetKind} targets, not ${target.kind}`);
     const undo = injector.plan(target, step.params);
     const record = await this.deps.journal.begin({
       runId: this.id,

@@ -4,7 +4,8 @@
 import type { TargetSpec } from "../lib/experiment";
 import type { ProcessSelector, Topology } from "../lib/topology";
 import { listProcesses, protectionReason, type ProcInfo } from "../lib/procfs";
-import type { ProcessTarget } from "../injectors/types";
+import os from "node:os";
+import type { ProcessTarget, Target } from "../injectors/types";
 
 export interface Resolution {
   selector: string;
@@ -51,6 +52,21 @@ export function resolveProcesses(sel: ProcessSelector, extraProtected: ReadonlyS
   }
   out.matched.sort((a, b) => a.pid - b.pid);
   return out;
+}
+
+export interface TargetResolution {
+  selector: string;
+  matched: Target[];
+  protected: Resolution["protected"];
+  node?: string;
+}
+
+/** Resolve any target spec to concrete targets on this host. */
+export function resolveTargets(spec: TargetSpec, topology: Topology | null, extraProtected: ReadonlySet<number>): TargetResolution {
+  if (spec.path) return { selector: `path=${spec.path}`, matched: [{ kind: "path", path: spec.path }], protected: [] };
+  if (spec.host) return { selector: "host=local", matched: [{ kind: "host", hostname: os.hostname() }], protected: [] };
+  const { selector, node } = selectorFor(spec, topology);
+  return { ...resolveProcesses(selector, extraProtected), node };
 }
 
 /** Deterministic PRNG (mulberry32) so a run's choices can be replayed from its seed. */

@@ -1,0 +1,122 @@
+// `make up`: start the demo system, the web app and the worker, print where to
+// log in, and stop all three (reverting every fault) on Ctrl-C.
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { gamedayHome } from "../lib/paths";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const WEB_PORT = Number(process.env.PORT ?? 3000);
+const WORKER_PORT = Number(process.env.WORKER_PORT ?? 3001);
+const BIND = process.env.GAMEDAY_BIND ?? "127.0.0.1";
+const DEMO_BASE_PORT = Number(process.env.DEMO_BASE_PORT ?? 4100);
+const host = BIND === "0.0.0.0" ? "localhost" : BIND;
+const workerUrl = `http://${host}:${WORKER_PORT}`;
+const webUrl = `http://${host}:${WEB_PORT}`;
+
+const children: { name: string; child: ChildProcess }[] = [];
+const say = (s: string) => process.stdout.write(`\x1b[1m[gameday]\x1b[0m ${s}\n`);
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    return r.status < 500;
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(what: string, ok: () => Promise<boolean>, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode}`);
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what} did not come up within ${timeoutMs / 1000} s`);
+}
+
+function start(name: string, args: string[], env: Record<string, string> = {}, pipeStdout = false): ChildProcess {
+  const child = spawn(args[0], args.slice(1), {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", pipeStdout ? "pipe" : "inherit", "inherit"],
+  });
+  children.push({ name, child });
+  child.on("exit", (code, sig) => {
+    if (!stopping) {
+      say(`${name} exited (${sig ?? code}); stopping everything`);
+      void stopAll(1);
+    }
+  });
+  return child;
+}
+
+let stopping = false;
+async function stopAll(code: number): Promise<never> {
+  stopping = true;
+  // the worker first: it halts every run and reverts every change
+  const order = [...children.filter((c) => c.name === "worker"), ...children.filter((c) => c.name !== "worker").reverse()];
+  for (const { name, child } of order) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const gone = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    const t = setTimeout(() => child.kill("SIGKILL"), name === "worker" ? 20_000 : 5000);
+    await gone;
+    clearTimeout(t);
+  }
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  if (await answers(`${workerUrl}/api/v1/health`)) {
+    say(`Game Day is already running: dashboard ${webUrl} (worker ${workerUrl}). Nothing started.`);
+    return;
+  }
+  process.on("SIGINT", () => void stopAll(0));
+  process.on("SIGTERM", () => void stopAll(0));
+
+  fs.mkdirSync(gamedayHome(), { recursive: true, mode: 0o700 });
+  let topology = path.join(ROOT, "demo/topology.yaml");
+  const demoArgs = [process.execPath, "--import", "tsx", "demo/supervisor.ts", "--base-port", String(DEMO_BASE_PORT)];
+  if (DEMO_BASE_PORT !== 4100) {
+    topology = path.join(gamedayHome(), `topology-${DEMO_BASE_PORT}.yaml`);
+    demoArgs.push("--write-topology", topology);
+  }
+  say(`starting the demo system (frontend :${DEMO_BASE_PORT}, api :${DEMO_BASE_PORT + 1}-${DEMO_BASE_PORT + 3}, db :${DEMO_BASE_PORT + 10})`);
+  const demo = start("demo", demoArgs);
+  await waitUntil("the demo system", () => answers(`http://127.0.0.1:${DEMO_BASE_PORT}/healthz`), demo);
+
+  say(`starting the web app on ${webUrl}`);
+  const web = start("web", [process.execPath, path.join(ROOT, "node_modules/next/dist/bin/next"), "start", "-p", String(WEB_PORT), "-H", BIND], {
+    GAMEDAY_WORKER_URL: `http://127.0.0.1:${WORKER_PORT}`,
+  });
+
+  say(`starting the worker on ${workerUrl}`);
+  const worker = start(
+    "worker",
+    [process.execPath, "--import", "tsx", "worker/main.ts", "--port", String(WORKER_PORT), "--host", BIND, "--topology", topology, "--protect-pid", String(web.pid), "--protect-pid", String(demo.pid)],
+    {},
+    true,
+  );
+  let firstStart: string | null = null;
+  worker.stdout!.on("data", (d: Buffer) => {
+    const text = d.toString();
+    const m = /admin created: user "([^"]+)", password (\S+)/.exec(text);
+    if (m) firstStart = `user ${m[1]}, password ${m[2]}`;
+    process.stdout.write(text);
+  });
+  await waitUntil("the worker", () => answers(`${workerUrl}/api/v1/health`), worker);
+  await waitUntil("the web app", () => answers(`http://127.0.0.1:${WEB_PORT}/login`), web);
+
+  say("");
+  say(`Dashboard: ${webUrl}`);
+  say(firstStart ? `Log in as ${firstStart} (shown once: write it down)` : "Log in with the admin password printed at the first start (or the one in GAMEDAY_ADMIN_PASSWORD)");
+  say(`CLI: ./bin/gameday.mjs run examples/api-freeze.yaml --wait   (token in ${path.join(gamedayHome(), "cli.json")})`);
+  say("Ctrl-C stops everything and reverts every fault.");
+}
+
+main().catch((e: Error) => {
+  say(`failed: ${e.message}`);
+  void stopAll(1);
+});
