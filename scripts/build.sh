@@ -2,7 +2,10 @@
 # Build the web app when its sources changed since the last build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sum=$( (find app components lib public -type f -not -path 'lib/generated/*' 2>/dev/null; ls next.config.ts postcss.config.mjs package-lock.json tsconfig.json 2>/dev/null) | sort | xargs sha256sum | sha256sum | cut -c1-16)
+inputs=()
+for d in app components lib public; do [ -d "$d" ] && inputs+=("$d"); done
+mapfile -t files < <({ find "${inputs[@]}" -type f -not -path 'lib/generated/*'; for f in next.config.ts postcss.config.mjs package-lock.json tsconfig.json; do [ -f "$f" ] && echo "$f"; done; } | sort)
+sum=$(sha256sum "${files[@]}" | sha256sum | cut -c1-16)
 if [ -f .next/BUILD_ID ] && [ "$(cat .next/.gameday-sum 2>/dev/null)" = "$sum" ]; then
   exit 0
 fi

@@ -1,0 +1,136 @@
+"use client";
+import { useState } from "react";
+import { API, type ExampleInfo, type RunRecord } from "@/lib/contract";
+import { apiCall, errorLines } from "@/lib/web/api";
+
+const REASON_CHARS = 70;
+
+function optionText(e: ExampleInfo): string {
+  if (e.runnable) return e.name;
+  const reason = e.reason ?? "not runnable here";
+  return `${e.name} — unavailable: ${reason.length > REASON_CHARS ? `${reason.slice(0, REASON_CHARS)}…` : reason}`;
+}
+
+export function LaunchPanel({
+  examples,
+  examplesError,
+  canOperate,
+  onLaunched,
+}: {
+  examples: ExampleInfo[];
+  examplesError: string | null;
+  canOperate: boolean;
+  onLaunched: (run: RunRecord, yaml: string) => void;
+}) {
+  const [file, setFile] = useState("");
+  const [yaml, setYaml] = useState("");
+  const [busy, setBusy] = useState<"validate" | "launch" | null>(null);
+  const [errors, setErrors] = useState<string[]>([]);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  function pick(f: string) {
+    setFile(f);
+    const ex = examples.find((e) => e.file === f);
+    if (ex) setYaml(ex.yaml);
+    setErrors([]);
+    setNotice(null);
+  }
+  const description = examples.find((e) => e.file === file)?.description;
+
+  async function validate() {
+    setBusy("validate");
+    setErrors([]);
+    setNotice(null);
+    try {
+      await apiCall<{ ok: true }>(API.validate, { body: { yaml } });
+      setNotice("Valid: ready to launch.");
+    } catch (e) {
+      setErrors(errorLines(e));
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  async function launch() {
+    setBusy("launch");
+    setErrors([]);
+    setNotice(null);
+    try {
+      const r = await apiCall<{ run: RunRecord }>(API.runs, { body: { yaml } });
+      setNotice(`Launched ${r.run.name} (${r.run.id}).`);
+      onLaunched(r.run, yaml);
+    } catch (e) {
+      setErrors(errorLines(e));
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  return (
+    <div className="flex flex-col gap-3">
+      <label className="block text-xs font-medium text-slate-400">
+        Example
+        <select
+          data-testid="example-select"
+          value={file}
+          onChange={(e) => pick(e.target.value)}
+          className="mt-1 block w-full rounded-md border border-slate-700 bg-slate-950 px-2 py-1.5 text-sm text-slate-100 focus:border-sky-500 focus:outline-none"
+        >
+          <option value="">{examples.length ? "Choose an example…" : "No examples"}</option>
+          {examples.map((e) => (
+            <option key={e.file} value={e.file} disabled={!e.runnable} title={e.reason ?? e.description}>
+              {optionText(e)}
+            </option>
+          ))}
+        </select>
+      </label>
+      {description ? <p className="-mt-1 text-xs text-slate-400">{description}</p> : null}
+      {examplesError ? <p className="text-xs text-amber-400">Examples unavailable: {examplesError}</p> : null}
+      <label className="block text-xs font-medium text-slate-400">
+        Experiment YAML
+        <textarea
+          data-testid="experiment-yaml"
+          value={yaml}
+          onChange={(e) => setYaml(e.target.value)}
+          spellCheck={false}
+          placeholder={"apiVersion: gameday/v1\nkind: Experiment\n…"}
+          rows={16}
+          className="mt-1 block w-full resize-y rounded-md border border-slate-700 bg-slate-950 p-2 font-mono text-xs leading-relaxed text-slate-100 focus:border-sky-500 focus:outline-none"
+        />
+      </label>
+      <div className="flex min-w-0 items-center gap-2">
+        <button
+          type="button"
+          data-testid="validate"
+          disabled={busy !== null || !yaml.trim()}
+          onClick={() => void validate()}
+          className="rounded-md border border-slate-600 px-4 py-1.5 text-sm font-medium text-slate-200 hover:bg-slate-800 disabled:opacity-40"
+        >
+          {busy === "validate" ? "Validating…" : "Validate"}
+        </button>
+        <button
+          type="button"
+          data-testid="launch"
+          disabled={busy !== null || !yaml.trim() || !canOperate}
+          title={canOperate ? "Start this experiment" : "Launching needs the operator role"}
+          onClick={() => void launch()}
+          className="rounded-md bg-sky-600 px-4 py-1.5 text-sm font-semibold text-white hover:bg-sky-500 disabled:opacity-40"
+        >
+          {busy === "launch" ? "Launching…" : "Launch"}
+        </button>
+        {notice ? (
+          <span className="truncate text-xs text-emerald-400" data-testid="launch-notice" title={notice}>
+            {notice}
+          </span>
+        ) : null}
+      </div>
+      {errors.length ? (
+        <ul data-testid="launch-errors" className="max-h-48 space-y-0.5 overflow-y-auto rounded-md border border-red-800 bg-red-950/40 p-2 font-mono text-xs text-red-300">
+          {errors.map((l, i) => (
+            <li key={i}>{l}</li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
