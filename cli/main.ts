@@ -18,6 +18,12 @@ const USAGE = `gameday — chaos experiments from the command line
   gameday validate FILE [--json]       check an experiment file, start nothing
   gameday schema                       print the experiment JSON Schema
 
+Standalone injectors (no worker needed; each journals its changes and
+reverts them at the end, on Ctrl-C, or after a crash at the next start):
+  gameday sniper ...                   Process Sniper: kill processes at random
+  gameday recover                      revert what a crashed standalone CLI left
+  (gameday COMMAND --help for each)
+
 Options: --url URL --token TOKEN (default: GAMEDAY_URL / GAMEDAY_TOKEN, or the
 local worker's ~/.gameday/cli.json)`;
 
@@ -75,8 +81,33 @@ async function waitFor(conn: Connection, id: string, json: boolean): Promise<Run
   }
 }
 
+async function runStandalone(cmd: string, go: () => Promise<number>): Promise<number> {
+  try {
+    return await go();
+  } catch (e) {
+    if (e instanceof CliError) {
+      err(`gameday ${cmd}: ${e.message}`);
+      if (e.issues?.length) err(formatIssues(e.issues).replace(/^/gm, "  "));
+      return e.exitCode;
+    }
+    if ((e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      err(`gameday ${cmd}: ${(e as Error).message} (see gameday ${cmd} --help)`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+/** Standalone commands parse their own flags. */
+const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
+  sniper: () => import("./sniper"),
+  recover: () => import("./recover"),
+};
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  const standalone = cmd ? STANDALONE[cmd] : undefined;
+  if (standalone) return runStandalone(cmd!, () => standalone().then((m) => m.main(rest)));
   try {
     const { values: f, positionals: pos } = parseArgs({
       args: rest,

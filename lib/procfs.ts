@@ -1,5 +1,7 @@
 // Reading processes from /proc, and the safety rules every process fault obeys.
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 
 export interface ProcInfo {
   pid: number;
@@ -92,15 +94,79 @@ export function isKernelThread(p: ProcInfo): boolean {
 }
 
 /**
- * Why this process must never be touched, or null when it may be.
- * `extraProtected` holds PIDs of our own helpers (e.g. the web app).
+ * Process names (comm) never targeted unless the user edits the list: losing
+ * them loses the machine (sshd), the init system, or every container at once.
+ * GAMEDAY_PROTECT_NAMES (comma-separated) replaces the list.
+ */
+export const DEFAULT_PROTECTED_NAMES = ["sshd", "systemd", "systemd-journal", "systemd-logind", "init", "dockerd", "containerd", "containerd-shim"];
+
+export function protectedNames(): string[] {
+  const env = process.env.GAMEDAY_PROTECT_NAMES;
+  return env === undefined ? DEFAULT_PROTECTED_NAMES : env.split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+/**
+ * Game Day's own long-running processes (worker, web app) announce themselves
+ * in a machine-wide folder so that any injector — a standalone CLI too, with
+ * another GAMEDAY_HOME — refuses to hit them. One empty file per process,
+ * named PID-STARTTIME, so a reused PID is not protected by mistake.
+ */
+export function selfRegistryDir(): string {
+  return process.env.GAMEDAY_RUN_DIR || (fs.existsSync("/run") && isWritable("/run") ? "/run/gameday/self" : path.join(os.tmpdir(), "gameday-self"));
+}
+
+function isWritable(dir: string): boolean {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Mark a process as one of Game Day's own; returns a function that unmarks it. */
+export function registerSelf(pid = process.pid): () => void {
+  const p = readProc(pid);
+  if (!p) return () => {};
+  const dir = selfRegistryDir();
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const file = path.join(dir, `${p.pid}-${p.startTime}`);
+  fs.writeFileSync(file, "");
+  return () => fs.rmSync(file, { force: true });
+}
+
+/** Live registered PIDs; stale entries (process gone or PID reused) are removed. */
+export function registeredSelfPids(): Set<number> {
+  const out = new Set<number>();
+  const dir = selfRegistryDir();
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const n of names) {
+    const m = /^(\d+)-(\d+)$/.exec(n);
+    if (!m) continue;
+    if (sameProcess(Number(m[1]), Number(m[2]))) out.add(Number(m[1]));
+    else fs.rmSync(path.join(dir, n), { force: true });
+  }
+  return out;
+}
+
+/**
+ * Why this process must never be touched, or null when it may be. Checks, in
+ * order: PID 1, kernel threads, ourselves and our ancestors, our session
+ * leader, Game Day's own processes, the protected names.
  */
 export function protectionReason(p: ProcInfo, extraProtected: ReadonlySet<number> = new Set()): string | null {
   if (p.pid <= 1) return "PID 1 (init) is never a target";
   if (isKernelThread(p)) return "kernel threads are never targets";
-  if (ancestorsOf(process.pid).has(p.pid)) return "the worker itself and its parents are never targets";
-  if (p.pid === readProc(process.pid)?.sid) return "the worker's session leader is never a target";
-  if (extraProtected.has(p.pid)) return "Game Day's own processes are never targets";
+  if (ancestorsOf(process.pid).has(p.pid)) return "Game Day itself and its parents are never targets";
+  if (p.pid === readProc(process.pid)?.sid) return "Game Day's session leader is never a target";
+  if (extraProtected.has(p.pid) || registeredSelfPids().has(p.pid)) return "Game Day's own processes (worker, web app) are never targets";
+  const names = protectedNames();
+  if (names.includes(p.comm)) return `"${p.comm}" is on the protect list (${names.join(", ")})`;
   return null;
 }
 
@@ -108,4 +174,30 @@ export function protectionReason(p: ProcInfo, extraProtected: ReadonlySet<number
 export function sameProcess(pid: number, startTime: number): ProcInfo | null {
   const p = readProc(pid);
   return p && p.startTime === startTime ? p : null;
+}
+
+/** /proc/PID/cgroup as text ("" when gone): one "id:controllers:path" line per hierarchy. */
+export function readCgroupText(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cgroup`, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** A uid from a numeric value or a user name in /etc/passwd; unknown names are an error. */
+export function uidOf(user: string | number): number {
+  if (typeof user === "number") return user;
+  if (/^\d+$/.test(user)) return Number(user);
+  let passwd = "";
+  try {
+    passwd = fs.readFileSync("/etc/passwd", "utf8");
+  } catch {
+    /* no passwd file: every name is unknown */
+  }
+  for (const line of passwd.split("\n")) {
+    const f = line.split(":");
+    if (f[0] === user && f[2] !== undefined) return Number(f[2]);
+  }
+  throw new Error(`no such user "${user}" in /etc/passwd`);
 }

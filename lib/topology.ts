@@ -25,12 +25,24 @@ export const processSelectorSchema = z
   .object({
     /** exact process name (/proc/PID/comm, 15 chars max) */
     name: z.string().min(1).max(15).optional(),
+    /**
+     * a program: its process name, its executable's file name, or — for
+     * node, python, ruby, perl, java, bash and sh — its script's file name
+     * without extension ("worker-app" matches `node /srv/worker-app.js`)
+     */
+    program: z.string().min(1).max(255).regex(/^[^/\s]+$/, "expected a program name without '/' or spaces").optional(),
     /** regular expression searched in the full command line (arguments joined by spaces) */
     cmdline: regexString.optional(),
-    pids: z.array(z.number().int().min(2)).min(1).optional(),
+    /** owner: a user name or a numeric uid */
+    user: z.union([z.string().regex(/^[a-z_][a-z0-9_.-]*\$?$/i, "expected a user name or uid"), z.number().int().min(0)]).optional(),
+    /** regular expression searched in each line of /proc/PID/cgroup, e.g. "docker/3f2a" or "system.slice/nginx" */
+    cgroup: regexString.optional(),
+    pids: z.array(z.number().int().min(2, { error: "PID 1 (init) is never a target" })).min(1).optional(),
   })
   .strict()
-  .refine((s) => s.name || s.cmdline || s.pids, { message: "give at least one of name, cmdline or pids" });
+  .refine((s) => s.name || s.program || s.cmdline || s.user !== undefined || s.cgroup || s.pids, {
+    message: "give at least one of name, program, cmdline, user, cgroup or pids",
+  });
 export type ProcessSelector = z.infer<typeof processSelectorSchema>;
 
 export const sliSchema = z

@@ -100,8 +100,11 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         await engine.halt("worker shutdown");
         graph?.stop();
         await engine.flush();
-        io.close();
-        await new Promise<void>((r) => server.close(() => r()));
+        // io.close() closes the HTTP server itself; a second server.close()
+        // can miss the 'close' event and never call back.
+        const closed = io.close();
+        server.closeIdleConnections();
+        await closed;
         await db.$disconnect();
       })()),
   };

@@ -9,6 +9,7 @@ import { parseExperiment } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
 import { ApiErr } from "../lib/errors";
 import { getInjector, targetLabel } from "../injectors";
+import { recoverLocalJournals } from "../lib/local-journal";
 import { Journal, faultRecordFromRow } from "./journal";
 import { EvidenceQueue } from "./store";
 import type { WorkerMetrics } from "./metrics";
@@ -99,6 +100,12 @@ export class Engine {
       });
       this.o.log.info("start-up recovery", { faultId: r.id, fault: r.fault, target: targetLabel(r.target), ok: verdict.ok, detail: verdict.detail });
     }
+    // Standalone CLIs on this host that died keep their own journals.
+    const local = await recoverLocalJournals();
+    for (const x of local.reverted) this.o.log.info("start-up recovery of a standalone CLI's change", { ...x, ok: true });
+    for (const x of local.failed) this.o.log.error("start-up recovery of a standalone CLI's change failed", { ...x, ok: false });
+    reverted += local.reverted.length;
+    failed += local.failed.length;
     const open = await this.o.db.run.findMany({ where: { state: { in: ["pending", "running"] } } });
     for (const run of open) {
       await this.o.db.run.update({

@@ -5,6 +5,7 @@ import path from "node:path";
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { createLogger } from "../lib/log";
+import { registerSelf } from "../lib/procfs";
 import { startWorker } from "./app";
 
 const log = createLogger({ component: "worker" });
@@ -27,6 +28,9 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(1);
 }
 const protectPids = [...(a["protect-pid"] ?? []), ...(process.env.GAMEDAY_PROTECT_PIDS ?? "").split(",")].filter(Boolean).map(Number);
+// Standalone CLIs (gameday sniper, ...) read this registry and spare us too.
+const unregister = [process.pid, ...protectPids].map((pid) => registerSelf(pid));
+process.on("exit", () => unregister.forEach((u) => u()));
 const topologyFile = a.topology ?? (fs.existsSync(path.join(root, "demo/topology.yaml")) ? path.join(root, "demo/topology.yaml") : null);
 
 try {

@@ -3,8 +3,9 @@
 // selectors; they get one concrete target at a time.
 import type { TargetSpec } from "../lib/experiment";
 import type { ProcessSelector, Topology } from "../lib/topology";
-import { listProcesses, protectionReason, type ProcInfo } from "../lib/procfs";
+import { listProcesses, protectionReason, readCgroupText, uidOf, type ProcInfo } from "../lib/procfs";
 import os from "node:os";
+import path from "node:path";
 import type { ProcessTarget, Target } from "../injectors/types";
 
 export interface Resolution {
@@ -22,27 +23,59 @@ export function selectorFor(spec: TargetSpec, topology: Topology | null): { sele
   return { selector: node.selector.process, node: node.id };
 }
 
-function describe(sel: ProcessSelector): string {
+export function describeSelector(sel: ProcessSelector): string {
   const parts: string[] = [];
   if (sel.name) parts.push(`name=${sel.name}`);
+  if (sel.program) parts.push(`program=${sel.program}`);
   if (sel.cmdline) parts.push(`cmdline=~/${sel.cmdline}/`);
+  if (sel.user !== undefined) parts.push(`user=${sel.user}`);
+  if (sel.cgroup) parts.push(`cgroup=~/${sel.cgroup}/`);
   if (sel.pids) parts.push(`pids=${sel.pids.join(",")}`);
   return parts.join(" ");
 }
 
-export function processMatches(p: ProcInfo, sel: ProcessSelector, re: RegExp | null): boolean {
-  if (sel.pids && !sel.pids.includes(p.pid)) return false;
-  if (sel.name && p.comm !== sel.name) return false;
-  if (re && !re.test(p.cmdline)) return false;
-  return true;
+const INTERPRETERS = /^(node|nodejs|python[0-9.]*|ruby|perl|java|bash|sh|dash)$/;
+
+/** Does the process run this program (see processSelectorSchema.program)? */
+export function runsProgram(p: ProcInfo, program: string): boolean {
+  if (p.comm === program) return true;
+  const argv = p.cmdline.split(" ");
+  const exe = path.basename(argv[0] ?? "");
+  if (exe === program) return true;
+  if (!INTERPRETERS.test(exe)) return false;
+  // first argument that is not an option: the script
+  const script = argv.slice(1).find((a) => a && !a.startsWith("-"));
+  if (!script) return false;
+  const base = path.basename(script);
+  return base === program || base.replace(/\.[^.]+$/, "") === program;
+}
+
+/** A compiled selector: regexes built once, the user name resolved once. */
+export interface ProcessMatcher {
+  (p: ProcInfo): boolean;
+}
+
+export function compileSelector(sel: ProcessSelector): ProcessMatcher {
+  const re = sel.cmdline ? new RegExp(sel.cmdline) : null;
+  const cg = sel.cgroup ? new RegExp(sel.cgroup, "m") : null;
+  const uid = sel.user === undefined ? undefined : uidOf(sel.user);
+  return (p) => {
+    if (sel.pids && !sel.pids.includes(p.pid)) return false;
+    if (sel.name && p.comm !== sel.name) return false;
+    if (sel.program && !runsProgram(p, sel.program)) return false;
+    if (uid !== undefined && p.uid !== uid) return false;
+    if (re && !re.test(p.cmdline)) return false;
+    if (cg && !cg.test(readCgroupText(p.pid))) return false;
+    return true;
+  };
 }
 
 export function resolveProcesses(sel: ProcessSelector, extraProtected: ReadonlySet<number> = new Set()): Resolution {
-  const re = sel.cmdline ? new RegExp(sel.cmdline) : null;
-  const out: Resolution = { selector: describe(sel), matched: [], protected: [] };
+  const matches = compileSelector(sel);
+  const out: Resolution = { selector: describeSelector(sel), matched: [], protected: [] };
   for (const p of listProcesses()) {
     if (p.state === "Z" || p.state === "X") continue;
-    if (!processMatches(p, sel, re)) continue;
+    if (!matches(p)) continue;
     const why = protectionReason(p, extraProtected);
     if (why) {
       out.protected.push({ pid: p.pid, comm: p.comm, reason: why });

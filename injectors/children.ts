@@ -1,0 +1,61 @@
+// Load generators that run as child processes (CPU burners, memory hogs, I/O
+// writers). Each carries a tag in its command line, chosen in plan() and
+// journaled before the child exists, so revert — in this process or in a
+// worker restarted after a crash — finds and kills exactly these children by
+// scanning /proc, with no PID to go stale. Children also watch their parent
+// and exit when it dies (Node has no PR_SET_PDEATHSIG), so a SIGKILLed worker
+// leaves no load behind even before the next start replays the journal.
+import { spawn } from "node:child_process";
+import crypto from "node:crypto";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { listProcesses, type ProcInfo } from "../lib/procfs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Plain-JS child scripts live here and run with `node` directly (no tsx start-up). */
+export const LOAD_DIR = path.join(here, "load");
+
+/** A fresh tag, e.g. "gameday-load:cpu-stress:4f0c…". */
+export function newTag(fault: string): string {
+  return `gameday-load:${fault}:${crypto.randomUUID()}`;
+}
+
+/**
+ * Start `node <script> --tag TAG --parent PID ...args` detached in its own
+ * process group. The script must exit when process.ppid stops being PID.
+ */
+export function spawnTagged(script: string, tag: string, args: string[]): number {
+  const child = spawn(process.execPath, [path.join(LOAD_DIR, script), "--tag", tag, "--parent", String(process.pid), ...args], {
+    stdio: "ignore",
+    detached: true,
+  });
+  child.unref();
+  if (child.pid === undefined) throw new Error(`could not start ${script}`);
+  return child.pid;
+}
+
+/** Live (non-zombie) processes whose command line carries the tag. */
+export function tagged(tag: string): ProcInfo[] {
+  return listProcesses().filter((p) => p.state !== "Z" && p.state !== "X" && p.cmdline.includes(tag));
+}
+
+/** SIGKILL every process carrying the tag; wait (bounded) until none is left. */
+export async function killTagged(tag: string, timeoutMs = 3000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let killed = 0;
+  for (;;) {
+    const left = tagged(tag);
+    if (left.length === 0) return killed;
+    for (const p of left) {
+      try {
+        process.kill(p.pid, "SIGKILL");
+        killed++;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`${left.length} process(es) tagged ${tag} survived SIGKILL`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
