@@ -128,8 +128,22 @@ export const methodStepSchema = z
       .min(0, { error: "probability must be between 0 and 1" })
       .max(1, { error: "probability must be between 0 and 1" })
       .default(1),
+    /**
+     * repeat the step in rounds during its duration (the Process Sniper's
+     * schedule): each round re-resolves the targets, applies the blast radius
+     * and the probability again, and reverts its changes when the round ends
+     */
+    every: duration({ min: 100, max: MAX_FAULT_MS }).optional(),
+    /** each round lasts every ± up to jitter, uniformly */
+    jitter: duration({ max: MAX_FAULT_MS }).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.jitter !== undefined && s.every === undefined) ctx.addIssue({ code: "custom", path: ["jitter"], message: "jitter needs every" });
+    if (s.jitter !== undefined && s.every !== undefined && s.jitter >= s.every)
+      ctx.addIssue({ code: "custom", path: ["jitter"], message: "must be shorter than every" });
+    if (s.every !== undefined && s.every > s.duration) ctx.addIssue({ code: "custom", path: ["every"], message: "must not exceed the step's duration" });
+  });
 
 export const ROLLBACK_POLICIES = ["always", "never", "deviated"] as const;
 

@@ -60,6 +60,31 @@ describe("run lifecycle with a worker process", { timeout: 120_000 }, () => {
       100,
     );
 
+  test("a step with every: rounds re-resolve, re-roll and revert each round (the sniper's schedule)", async () => {
+    const yaml = experiment({ regex: victims.regex, probeUrl, name: "rounds", duration: "1500ms" })
+      .replace("mode: all }", "mode: one }")
+      .replace("duration: 1500ms }", "duration: 1500ms, every: 300ms, probability: 1 }");
+    const r = await apiCall<{ run: RunRecord }>(worker!, "POST", "/api/v1/runs", { yaml });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const run = await waitFinal(r.body.run.id);
+    assert.equal(run.state, "completed", JSON.stringify(run));
+    // 1.5 s in 300 ms rounds: five rounds, one victim each (generous bounds for timer slack)
+    assert.ok(run.faults.length >= 4 && run.faults.length <= 6, `rounds: ${run.faults.length}`);
+    for (const f of run.faults) assert.equal(f.state, "reverted");
+    const ev = await apiCall<{ events: { kind: string; message: string }[] }>(worker!, "GET", `/api/v1/runs/${r.body.run.id}/events`);
+    assert.ok(ev.body.events.some((e) => e.kind === "targets-resolved" && /round 3 /.test(e.message)));
+    for (const c of victims.children) assert.notEqual(procState(c.pid!), "T", `victim ${c.pid} still stopped`);
+  });
+
+  test("every must be shorter than the step and jitter shorter than every", async () => {
+    const yaml = experiment({ regex: victims.regex, probeUrl, name: "bad-rounds", duration: "1s" }).replace("duration: 1s }", "duration: 1s, every: 2s, jitter: 3s }");
+    const r = await apiCall<{ issues: { path: string; message: string }[] }>(worker!, "POST", "/api/v1/runs", { yaml });
+    assert.equal(r.status, 422);
+    const msgs = r.body.issues.map((i) => `${i.path}: ${i.message}`);
+    assert.ok(msgs.includes("spec.method[0].every: must not exceed the step's duration"), msgs.join("\n"));
+    assert.ok(msgs.includes("spec.method[0].jitter: must be shorter than every"), msgs.join("\n"));
+  });
+
   test("STOP is applied to every victim, held for its duration, then reverted and verified", async () => {
     const r = await apiCall<{ run: RunRecord }>(worker!, "POST", "/api/v1/runs", { yaml: experiment({ regex: victims.regex, probeUrl }) });
     assert.equal(r.status, 201, JSON.stringify(r.body));

@@ -287,21 +287,36 @@ export class RunController {
   // ---- method steps --------------------------------------------------------------
 
   private async runStep(step: MethodStep, index: number): Promise<void> {
-    if (this.ending) return;
+    const stepEnd = Date.now() + step.duration;
+    for (let round = 0; !this.ending; round++) {
+      const length = step.every === undefined ? step.duration : step.every + (step.jitter ? (this.rnd() * 2 - 1) * step.jitter : 0);
+      const roundEnd = Math.min(stepEnd, Date.now() + length);
+      const go = await this.runRound(step, index, round, roundEnd);
+      if (!go || step.every === undefined || Date.now() >= stepEnd) return;
+    }
+  }
+
+  /** One round of a step: resolve, choose, inject, hold until roundEnd, revert. False: stop the step. */
+  private async runRound(step: MethodStep, index: number, round: number, roundEnd: number): Promise<boolean> {
+    if (this.ending) return false;
     const injector = getInjector(step.fault);
     if (!injector) throw new Error(`unknown fault ${step.fault}`);
     const spec = this.exp.spec.targets[step.target];
     const res = resolveTargets(spec, this.deps.topology, this.deps.protectedPids());
     const node = res.node;
     const chosen = applyBlastRadius(res.matched, spec.mode, spec.value, this.rnd);
+    const label = step.every === undefined ? `step ${index}` : `step ${index} round ${round + 1}`;
     this.event(
       "targets-resolved",
-      `step ${index} (${step.fault} on ${step.target}): ${res.matched.length} matched [${res.matched.map(targetLabel).join(", ")}], ${chosen.length} chosen by blast radius ${spec.mode}${spec.value !== undefined ? ` ${spec.value}` : ""}`,
-      { selector: res.selector, matched: res.matched.map(targetLabel), chosen: chosen.map(targetLabel), protected: res.protected },
+      `${label} (${step.fault} on ${step.target}): ${res.matched.length} matched [${res.matched.map(targetLabel).join(", ")}], ${chosen.length} chosen by blast radius ${spec.mode}${spec.value !== undefined ? ` ${spec.value}` : ""}`,
+      { selector: res.selector, matched: res.matched.map(targetLabel), chosen: chosen.map(targetLabel), protected: res.protected, round },
     );
     if (!chosen.length) {
-      await this.abort("error", { message: `target "${step.target}" (${res.selector}) matched no process${res.protected.length ? ` (${res.protected.length} protected process(es) excluded)` : ""}` });
-      return;
+      const message = `target "${step.target}" (${res.selector}) matched no process${res.protected.length ? ` (${res.protected.length} protected process(es) excluded)` : ""}`;
+      // later rounds may find the fleet still respawning: wait for the next round
+      if (round > 0) return this.sleep(Math.max(0, roundEnd - Date.now()));
+      await this.abort("error", { message });
+      return false;
     }
     const hits = chosen.filter((t) => {
       if (step.probability >= 1) return true;
@@ -310,30 +325,30 @@ export class RunController {
       this.event("dice", `dice roll ${roll.toFixed(2)} ${hit ? "<" : "≥"} ${step.probability.toFixed(2)}: ${hit ? "hitting" : "sparing"} ${targetLabel(t)}`);
       return hit;
     });
-    const revertAt = Date.now() + step.duration;
     const injected: ActiveFault[] = [];
     for (const target of hits) {
-      const f = await this.exclusive(() => this.injectOne(step, index, injector, target, node, revertAt));
+      const f = await this.exclusive(() => this.injectOne(step, index, injector, target, node, roundEnd));
       if (f) injected.push(f);
     }
     if (hits.length && !injected.length && !this.ending) {
-      await this.abort("error", { message: `step ${index}: every injection failed` });
-      return;
+      await this.abort("error", { message: `${label}: every injection failed` });
+      return false;
     }
-    // hold for the duration, then revert this step's changes
+    if (!injected.length) return this.sleep(Math.max(0, roundEnd - Date.now()));
+    // hold until the round ends, then revert this round's changes
     await new Promise<void>((resolve) => {
-      for (const f of injected) {
-        f.timer = setTimeout(
-          () => void this.exclusive(() => this.revertOne(f)).then((r) => r.written).then(done, done),
-          Math.max(0, revertAt - Date.now()),
-        );
-      }
       let left = injected.length;
       const done = () => {
         if (--left <= 0) resolve();
       };
-      if (!left) resolve();
+      for (const f of injected) {
+        f.timer = setTimeout(
+          () => void this.exclusive(() => this.revertOne(f)).then((r) => r.written).then(done, done),
+          Math.max(0, roundEnd - Date.now()),
+        );
+      }
     });
+    return !this.ending;
   }
 
   private async injectOne(step: MethodStep, index: number, injector: AnyInjector, target: Target, node: string | undefined, revertAt: number): Promise<ActiveFault | null> {
