@@ -26,7 +26,7 @@ test:
 	@bash scripts/build.sh
 	@bash scripts/test.sh
 
-bench: build
+bench: setup
 	@node --import tsx bench/run.ts
 
 .PHONY: help setup build up test bench

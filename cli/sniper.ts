@@ -305,11 +305,11 @@ class Sniper {
     } else {
       const fresh = [...now.keys()].filter((pid) => !this.fleet.has(pid));
       const gone = [...this.fleet.keys()].filter((pid) => !now.has(pid));
+      if (gone.length) this.emit("gone", `Gone since the last scan: [${gone.join(", ")}] (fleet ${now.size})`, { pids: gone, fleet: now.size });
       if (fresh.length) {
         this.stats.respawns += fresh.length;
         this.emit("respawn", `Respawned: ${fresh.length} new instance${fresh.length === 1 ? "" : "s"}: [${fresh.join(", ")}] (fleet ${now.size})`, { pids: fresh, fleet: now.size });
       }
-      if (gone.length) this.emit("gone", `Gone since the last scan: [${gone.join(", ")}] (fleet ${now.size})`, { pids: gone, fleet: now.size });
       if (now.size === 0) this.emit("empty", "No instances found; waiting for the next scan.", {});
     }
     this.fleet = now;

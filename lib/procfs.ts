@@ -154,19 +154,31 @@ export function registeredSelfPids(): Set<number> {
   return out;
 }
 
+/** What the protection rules compare against, read once per scan. */
+export interface ProtectionContext {
+  ancestors: Set<number>;
+  sid: number | undefined;
+  self: Set<number>;
+  names: string[];
+}
+
+export function protectionContext(): ProtectionContext {
+  return { ancestors: ancestorsOf(process.pid), sid: readProc(process.pid)?.sid, self: registeredSelfPids(), names: protectedNames() };
+}
+
 /**
  * Why this process must never be touched, or null when it may be. Checks, in
  * order: PID 1, kernel threads, ourselves and our ancestors, our session
- * leader, Game Day's own processes, the protected names.
+ * leader, Game Day's own processes, the protected names. A scan passes one
+ * context for all its processes; a single check reads a fresh one.
  */
-export function protectionReason(p: ProcInfo, extraProtected: ReadonlySet<number> = new Set()): string | null {
+export function protectionReason(p: ProcInfo, extraProtected: ReadonlySet<number> = new Set(), ctx: ProtectionContext = protectionContext()): string | null {
   if (p.pid <= 1) return "PID 1 (init) is never a target";
   if (isKernelThread(p)) return "kernel threads are never targets";
-  if (ancestorsOf(process.pid).has(p.pid)) return "Game Day itself and its parents are never targets";
-  if (p.pid === readProc(process.pid)?.sid) return "Game Day's session leader is never a target";
-  if (extraProtected.has(p.pid) || registeredSelfPids().has(p.pid)) return "Game Day's own processes (worker, web app) are never targets";
-  const names = protectedNames();
-  if (names.includes(p.comm)) return `"${p.comm}" is on the protect list (${names.join(", ")})`;
+  if (ctx.ancestors.has(p.pid)) return "Game Day itself and its parents are never targets";
+  if (p.pid === ctx.sid) return "Game Day's session leader is never a target";
+  if (extraProtected.has(p.pid) || ctx.self.has(p.pid)) return "Game Day's own processes (worker, web app) are never targets";
+  if (ctx.names.includes(p.comm)) return `"${p.comm}" is on the protect list (${ctx.names.join(", ")})`;
   return null;
 }
 

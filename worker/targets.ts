@@ -3,7 +3,7 @@
 // selectors; they get one concrete target at a time.
 import type { TargetSpec } from "../lib/experiment";
 import type { ProcessSelector, Topology } from "../lib/topology";
-import { listProcesses, protectionReason, readCgroupText, uidOf, type ProcInfo } from "../lib/procfs";
+import { listProcesses, protectionContext, protectionReason, readCgroupText, uidOf, type ProcInfo } from "../lib/procfs";
 import os from "node:os";
 import path from "node:path";
 import type { ProcessTarget, Target } from "../injectors/types";
@@ -73,10 +73,11 @@ export function compileSelector(sel: ProcessSelector): ProcessMatcher {
 export function resolveProcesses(sel: ProcessSelector, extraProtected: ReadonlySet<number> = new Set()): Resolution {
   const matches = compileSelector(sel);
   const out: Resolution = { selector: describeSelector(sel), matched: [], protected: [] };
+  const ctx = protectionContext();
   for (const p of listProcesses()) {
     if (p.state === "Z" || p.state === "X") continue;
     if (!matches(p)) continue;
-    const why = protectionReason(p, extraProtected);
+    const why = protectionReason(p, extraProtected, ctx);
     if (why) {
       out.protected.push({ pid: p.pid, comm: p.comm, reason: why });
       continue;
