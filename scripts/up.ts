@@ -102,8 +102,8 @@ async function main(): Promise<void> {
   let firstStart: string | null = null;
   worker.stdout!.on("data", (d: Buffer) => {
     const text = d.toString();
-    const m = /admin created: user "([^"]+)", password (\S+)/.exec(text);
-    if (m) firstStart = `user ${m[1]}, password ${m[2]}`;
+    const m = /admin created: user "([^"]+)", password (\(from GAMEDAY_ADMIN_PASSWORD\)|\S+)/.exec(text);
+    if (m) firstStart = m[2].startsWith("(") ? `user ${m[1]} with the password in GAMEDAY_ADMIN_PASSWORD` : `user ${m[1]}, password ${m[2]} (shown once: write it down)`;
     process.stdout.write(text);
   });
   await waitUntil("the worker", () => answers(`${workerUrl}/api/v1/health`), worker);
@@ -111,7 +111,7 @@ async function main(): Promise<void> {
 
   say("");
   say(`Dashboard: ${webUrl}`);
-  say(firstStart ? `Log in as ${firstStart} (shown once: write it down)` : "Log in with the admin password printed at the first start (or the one in GAMEDAY_ADMIN_PASSWORD)");
+  say(firstStart ? `Log in as ${firstStart}` : "Log in with the admin password printed at the first start (or the one in GAMEDAY_ADMIN_PASSWORD)");
   say(`CLI: ./bin/gameday.mjs run examples/api-freeze.yaml --wait   (token in ${path.join(gamedayHome(), "cli.json")})`);
   say("Ctrl-C stops everything and reverts every fault.");
 }
