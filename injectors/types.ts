@@ -27,8 +27,27 @@ export interface PathTarget {
   path: string;
 }
 
-/** Union of concrete targets; later fault layers add containers, endpoints, instances. */
-export type Target = ProcessTarget | HostTarget | PathTarget;
+/**
+ * A slice of network traffic: rules (tc filters, iptables matches) select
+ * only these packets, in this network namespace, so other traffic flows on.
+ */
+export interface NetworkTarget {
+  kind: "network";
+  /** `ip netns` name; absent: the worker's own namespace */
+  netns?: string;
+  /** device for tc; absent: the injector picks (route to dst, else lo) */
+  interface?: string;
+  direction: "egress" | "ingress" | "both";
+  protocol: "tcp" | "udp" | "icmp" | "all";
+  /** IPv4 address or CIDR */
+  dst?: string;
+  src?: string;
+  dstPort?: number;
+  srcPort?: number;
+}
+
+/** Union of concrete targets; later fault layers add containers, instances. */
+export type Target = ProcessTarget | HostTarget | PathTarget | NetworkTarget;
 export type TargetKind = Target["kind"];
 
 export function targetId(t: Target): string {
@@ -39,6 +58,8 @@ export function targetId(t: Target): string {
       return `host:${t.hostname}`;
     case "path":
       return `path:${t.path}`;
+    case "network":
+      return `net:${t.netns ?? "host"}/${t.interface ?? "*"}/${t.protocol}/${t.src ?? "*"}:${t.srcPort ?? "*"}>${t.dst ?? "*"}:${t.dstPort ?? "*"}/${t.direction}`;
   }
 }
 
@@ -50,6 +71,10 @@ export function targetLabel(t: Target): string {
       return t.hostname;
     case "path":
       return t.path;
+    case "network": {
+      const ep = (ip?: string, port?: number) => (ip || port ? `${ip ?? "*"}:${port ?? "*"}` : "*");
+      return `${t.protocol} ${ep(t.src, t.srcPort)} → ${ep(t.dst, t.dstPort)} (${t.direction}${t.interface ? ` on ${t.interface}` : ""}${t.netns ? ` in netns ${t.netns}` : ""})`;
+    }
   }
 }
 

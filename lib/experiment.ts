@@ -1,5 +1,6 @@
 // The experiment file (apiVersion gameday/v1, kind Experiment): one zod schema
 // used by the worker, the CLI and the API, and published as JSON Schema.
+import { isIPv4 } from "node:net";
 import { z } from "zod";
 import YAML from "yaml";
 import { duration, DURATION_HINT } from "./duration";
@@ -21,6 +22,35 @@ const NOT_YET_BUILT = new Set(
   "disk-fill io-stress cpu-stress memory-stress cpu-limit latency packet-loss bandwidth partition dns proxy-toxic http-fault container-pause container-kill container-stop container-restart container-limit ec2-terminate ec2-stop az-outage sg-isolate connect-error packet-drop syscall-error".split(" "),
 );
 
+const ipv4Cidr = z.string().refine(
+  (v) => {
+    const [ip, prefix, ...rest] = v.split("/");
+    return rest.length === 0 && isIPv4(ip) && (prefix === undefined || (/^\d{1,2}$/.test(prefix) && Number(prefix) <= 32));
+  },
+  { message: "expected an IPv4 address or CIDR like 10.0.0.2 or 10.0.0.0/24" },
+);
+const port = z.number({ error: "expected a port number 1-65535" }).int({ error: "expected a port number 1-65535" }).min(1, { error: "expected a port number 1-65535" }).max(65535, { error: "expected a port number 1-65535" });
+
+/** Which packets a network fault touches; every given field must match. */
+export const networkSelectorSchema = z
+  .object({
+    /** `ip netns` name; default: the worker's own namespace */
+    netns: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/, "expected a network namespace name").optional(),
+    /** network device for tc; default: the route's device towards dst, else lo */
+    interface: z.string().regex(/^[a-zA-Z0-9_.@-]{1,15}$/, "expected an interface name like eth0").optional(),
+    direction: z.enum(["egress", "ingress", "both"], { error: "expected egress, ingress or both" }).default("egress"),
+    protocol: z.enum(["tcp", "udp", "icmp", "all"], { error: "expected tcp, udp, icmp or all" }).default("tcp"),
+    dst: ipv4Cidr.optional(),
+    src: ipv4Cidr.optional(),
+    dstPort: port.optional(),
+    srcPort: port.optional(),
+  })
+  .strict()
+  .refine((n) => n.dst || n.src || n.dstPort || n.srcPort || n.interface, {
+    message: "narrow the traffic: give at least one of dst, src, dstPort, srcPort or interface",
+  });
+export type NetworkSelector = z.infer<typeof networkSelectorSchema>;
+
 export const targetSchema = z
   .object({
     /** a node of the topology file */
@@ -28,6 +58,8 @@ export const targetSchema = z
     process: processSelectorSchema.optional(),
     /** a directory: disk faults act on its filesystem and write only below it */
     path: z.string().startsWith("/", "expected an absolute path").optional(),
+    /** a slice of network traffic (network faults) */
+    network: networkSelectorSchema.optional(),
     /** the worker's own host (resource pressure) */
     host: z.literal("local", { error: 'expected "local" (the host the worker runs on)' }).optional(),
     /** blast radius: how many of the matched targets are hit */
@@ -37,8 +69,8 @@ export const targetSchema = z
   })
   .strict()
   .superRefine((t, ctx) => {
-    if ([t.node, t.process, t.path, t.host].filter((x) => x !== undefined).length !== 1)
-      ctx.addIssue({ code: "custom", message: "give exactly one selector: node, process, path or host" });
+    if ([t.node, t.process, t.path, t.host, t.network].filter((x) => x !== undefined).length !== 1)
+      ctx.addIssue({ code: "custom", message: "give exactly one selector: node, process, path, host or network" });
     if (t.mode === "count" && (t.value === undefined || !Number.isInteger(t.value)))
       ctx.addIssue({ code: "custom", path: ["value"], message: "mode count needs an integer value ≥ 1" });
     if (t.mode === "percent" && (t.value === undefined || t.value > 100))
@@ -49,8 +81,9 @@ export const targetSchema = z
 export type TargetSpec = z.infer<typeof targetSchema>;
 
 /** What kind of concrete target a selector resolves to. */
-export function targetKindOf(spec: { node?: unknown; process?: unknown; path?: unknown; host?: unknown }): "process" | "path" | "host" | null {
+export function targetKindOf(spec: { node?: unknown; process?: unknown; path?: unknown; host?: unknown; network?: unknown }): "process" | "path" | "host" | "network" | null {
   if (spec.node !== undefined || spec.process !== undefined) return "process";
+  if (spec.network !== undefined) return "network";
   if (spec.path !== undefined) return "path";
   if (spec.host !== undefined) return "host";
   return null;

@@ -6,7 +6,7 @@ import type { ProcessSelector, Topology } from "../lib/topology";
 import { listProcesses, protectionContext, protectionReason, readCgroupText, uidOf, type ProcInfo } from "../lib/procfs";
 import os from "node:os";
 import path from "node:path";
-import type { ProcessTarget, Target } from "../injectors/types";
+import { targetLabel, type NetworkTarget, type ProcessTarget, type Target } from "../injectors/types";
 
 export interface Resolution {
   selector: string;
@@ -99,6 +99,10 @@ export interface TargetResolution {
 export function resolveTargets(spec: TargetSpec, topology: Topology | null, extraProtected: ReadonlySet<number>): TargetResolution {
   if (spec.path) return { selector: `path=${spec.path}`, matched: [{ kind: "path", path: spec.path }], protected: [] };
   if (spec.host) return { selector: "host=local", matched: [{ kind: "host", hostname: os.hostname() }], protected: [] };
+  if (spec.network) {
+    const target: NetworkTarget = { kind: "network", ...spec.network };
+    return { selector: `network ${targetLabel(target)}`, matched: [target], protected: [] };
+  }
   const { selector, node } = selectorFor(spec, topology);
   return { ...resolveProcesses(selector, extraProtected), node };
 }
