@@ -21,6 +21,7 @@ const USAGE = `gameday — chaos experiments from the command line
 Standalone injectors (no worker needed; each journals its changes and
 reverts them at the end, on Ctrl-C, or after a crash at the next start):
   gameday sniper ...                   Process Sniper: kill processes at random
+  gameday stress ...                   CPU and memory pressure, cgroup CPU/memory limits
   gameday recover                      revert what a crashed standalone CLI left
   (gameday COMMAND --help for each)
 
@@ -101,6 +102,7 @@ async function runStandalone(cmd: string, go: () => Promise<number>): Promise<nu
 /** Standalone commands parse their own flags. */
 const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
   sniper: () => import("./sniper"),
+  stress: () => import("./stress"),
   recover: () => import("./recover"),
 };
 

@@ -362,13 +362,14 @@ class Sniper {
     const o = this.o;
     let entry = -1;
     try {
+      const undo = processKill.plan(t, { signal: o.signal });
       if (o.signal === "STOP") {
         this.journal ??= new LocalJournal(`sniper ${this.label}`);
-        entry = this.journal.begin(processKill.name, t, processKill.plan(t, { signal: "STOP" }));
+        entry = this.journal.begin(processKill.name, t, undo);
       }
       // inject re-checks identity (PID + start time: the PID may have been
       // reused since the scan) and every protection rule right before the signal
-      await processKill.inject(t, { signal: o.signal }, { runId: "sniper", signal: new AbortController().signal });
+      await processKill.inject(t, { signal: o.signal }, { runId: "sniper", signal: new AbortController().signal, undo });
       this.stats.kills++;
       if (o.signal === "STOP") {
         this.journal!.mark(entry, "injected");

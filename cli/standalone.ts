@@ -87,7 +87,7 @@ export async function runFaults(
       const i = journal.begin(f.injector.name, f.target, undo);
       inPlace.push({ i, f, undo });
       try {
-        await f.injector.inject(f.target, f.params, { runId: `cli-${process.pid}`, signal });
+        await f.injector.inject(f.target, f.params, { runId: `cli-${process.pid}`, signal, undo });
         journal.mark(i, "injected");
         res.injected++;
         say(`injected ${f.injector.name} on ${targetLabel(f.target)}`);

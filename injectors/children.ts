@@ -40,12 +40,24 @@ export function tagged(tag: string): ProcInfo[] {
   return listProcesses().filter((p) => p.state !== "Z" && p.state !== "X" && p.cmdline.includes(tag));
 }
 
-/** SIGKILL every process carrying the tag; wait (bounded) until none is left. */
+/**
+ * SIGKILL every process carrying the tag, and the whole process group of each
+ * tagged group leader (a program like stress-ng renames its workers, so they
+ * do not carry the tag); wait (bounded) until none is left.
+ */
 export async function killTagged(tag: string, timeoutMs = 3000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let killed = 0;
+  const groups = new Set(tagged(tag).filter((p) => p.pgid === p.pid && p.pgid > 1).map((p) => p.pgid));
+  for (const g of groups) {
+    try {
+      process.kill(-g, "SIGKILL");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+    }
+  }
   for (;;) {
-    const left = tagged(tag);
+    const left = [...tagged(tag), ...listProcesses().filter((p) => groups.has(p.pgid) && p.state !== "Z" && p.state !== "X")];
     if (left.length === 0) return killed;
     for (const p of left) {
       try {

@@ -1,5 +1,9 @@
 // Importing this module loads every injector into the registry.
 import "./process-kill";
+import "./cpu-stress";
+import "./memory-stress";
+import "./cpu-limit";
+import "./memory-limit";
 
 export { getInjector, injectorNames } from "./registry";
 export * from "./types";

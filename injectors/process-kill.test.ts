@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readProc } from "../lib/procfs";
 import { processKill } from "./process-kill";
-import type { ProcessTarget } from "./types";
+import type { InjectContext, ProcessTarget } from "./types";
 import { getInjector, injectorNames } from ".";
 import { waitFor } from "../e2e/kit";
 
@@ -13,7 +13,8 @@ function victim(): { target: ProcessTarget; kill: () => void } {
   return { target: { kind: "process", pid: p.pid, startTime: p.startTime, comm: p.comm, cmdline: p.cmdline }, kill: () => c.kill("SIGKILL") };
 }
 
-const ctx = { runId: "t", signal: new AbortController().signal };
+// process-kill needs nothing from its undo at inject time
+const ctx: InjectContext<any> = { runId: "t", signal: new AbortController().signal, undo: null };
 
 test("the registry holds process-kill", () => {
   assert.ok(injectorNames().includes("process-kill"));

@@ -85,9 +85,11 @@ export interface VerifyResult {
   detail: string;
 }
 
-export interface InjectContext {
+export interface InjectContext<U = unknown> {
   runId: string;
   signal: AbortSignal;
+  /** what plan() returned for this target, already journaled (e.g. the tag children must carry) */
+  undo: U;
 }
 
 export interface Injector<P = unknown, U = unknown, T extends Target = Target> {
@@ -101,7 +103,7 @@ export interface Injector<P = unknown, U = unknown, T extends Target = Target> {
   available(): Promise<Availability>;
   /** What revert will need, computed before anything changes. Plain JSON. */
   plan(target: T, params: P): U;
-  inject(target: T, params: P, ctx: InjectContext): Promise<void>;
+  inject(target: T, params: P, ctx: InjectContext<U>): Promise<void>;
   /** Undo one target's change. Must be idempotent and safe after a crash. */
   revert(target: T, undo: U): Promise<void>;
   /** Confirm the revert took (e.g. the process is no longer stopped). */

@@ -147,7 +147,7 @@ export type ProbeSpec = z.infer<typeof probeSchema>;
 export type HttpProbeSpec = z.infer<typeof httpProbeSchema>;
 export type MetricsProbeSpec = z.infer<typeof metricsProbeSchema>;
 
-export const methodStepSchema = z
+const methodStepFields = z
   .object({
     name: z.string().optional(),
     fault: z.string().min(1, "name a fault"),
@@ -170,13 +170,14 @@ export const methodStepSchema = z
     /** each round lasts every ± up to jitter, uniformly */
     jitter: duration({ max: MAX_FAULT_MS }).optional(),
   })
-  .strict()
-  .superRefine((s, ctx) => {
-    if (s.jitter !== undefined && s.every === undefined) ctx.addIssue({ code: "custom", path: ["jitter"], message: "jitter needs every" });
-    if (s.jitter !== undefined && s.every !== undefined && s.jitter >= s.every)
-      ctx.addIssue({ code: "custom", path: ["jitter"], message: "must be shorter than every" });
-    if (s.every !== undefined && s.every > s.duration) ctx.addIssue({ code: "custom", path: ["every"], message: "must not exceed the step's duration" });
-  });
+  .strict();
+
+export const methodStepSchema = methodStepFields.superRefine((s, ctx) => {
+  if (s.jitter !== undefined && s.every === undefined) ctx.addIssue({ code: "custom", path: ["jitter"], message: "jitter needs every" });
+  if (s.jitter !== undefined && s.every !== undefined && s.jitter >= s.every)
+    ctx.addIssue({ code: "custom", path: ["jitter"], message: "must be shorter than every" });
+  if (s.every !== undefined && s.every > s.duration) ctx.addIssue({ code: "custom", path: ["every"], message: "must not exceed the step's duration" });
+});
 
 export const ROLLBACK_POLICIES = ["always", "never", "deviated"] as const;
 
@@ -319,7 +320,7 @@ export function parseExperiment(text: string, topology?: Topology): ParseResult 
 /** The published JSON Schema, with each fault's parameters spelled out. */
 export function experimentJsonSchema(): object {
   const steps = injectorNames().map((n) =>
-    methodStepSchema.extend({ fault: z.literal(n), params: getInjector(n)!.params as z.ZodType }),
+    methodStepFields.extend({ fault: z.literal(n), params: getInjector(n)!.params as z.ZodType }),
   );
   const step = steps.length === 1 ? steps[0] : z.discriminatedUnion("fault", steps as never);
   const schema = z.object({

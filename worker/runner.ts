@@ -369,7 +369,7 @@ export class RunController {
     this.faults.push(record);
     const f: ActiveFault = { record, injector, target, undo, timer: null };
     try {
-      await injector.inject(target, step.params, { runId: this.id, signal: AbortSignal.timeout(30_000) });
+      await injector.inject(target, step.params, { runId: this.id, signal: AbortSignal.timeout(30_000), undo });
     } catch (e) {
       record.state = "failed";
       record.error = (e as Error).message;

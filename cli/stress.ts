@@ -1,0 +1,400 @@
+// gameday stress — CPU and memory pressure on this host, and cgroup CPU and
+// memory limits on running processes, without a worker. The same injectors
+// and the same journal as an experiment: every change is recorded before it
+// is made, reverted at the end, on Ctrl-C, or after a crash at the next start
+// of any standalone CLI (or `gameday recover`). While the fault holds, the
+// CPU (and memory) actually used by the load generators or the limited
+// process trees is sampled from /proc.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { duration, formatDuration } from "../lib/duration";
+import { findHierarchy, planConfine, processTree, type ConfineUndo, type Controller } from "../lib/cgroups";
+import { ancestorsOf, listProcesses } from "../lib/procfs";
+import { formatSize } from "../lib/size";
+import { loadTopology, processSelectorSchema, type ProcessSelector } from "../lib/topology";
+import { tagged } from "../injectors/children";
+import { cores, cpuStress, cpuTimeMs, stressNgMissing, type LoadUndo } from "../injectors/cpu-stress";
+import { memAvailable, memoryStress, sizeRefusal } from "../injectors/memory-stress";
+import { cpuLimit } from "../injectors/cpu-limit";
+import { memoryLimit } from "../injectors/memory-limit";
+import { targetLabel, type AnyInjector, type HostTarget, type ProcessTarget, type Target } from "../injectors/types";
+import { describeSelector, resolveProcesses, selectorFor } from "../worker/targets";
+import { CliError } from "./client";
+import { interruptible, parseParams, recoverBeforeStart, runFaults, type PlannedFault } from "./standalone";
+
+const USAGE = `gameday stress — CPU and memory pressure, cgroup CPU and memory limits
+
+  gameday stress cpu [--workers N] [--load P] [--engine E]
+      load N cores (default: all ${cores}) to P % (default 100) with child processes
+  gameday stress memory --size SIZE [--workers N] [--engine E] [--force]
+      allocate and touch SIZE (e.g. 512M, 2G) in child processes; more than
+      80 % of MemAvailable is refused unless --force
+  gameday stress cpu-limit SELECTOR --cpus C
+      cap a process and its descendants at C cores (0.2 = 20 % of one core)
+  gameday stress memory-limit SELECTOR --limit SIZE
+      cap a process and its descendants at SIZE of memory (the OOM killer acts
+      inside the limit; memory they already had stays charged where it was)
+
+SELECTOR: --pid PID (repeatable), --name COMM, --cmdline REGEX, or --node ID
+  (a topology node; --topology FILE, default demo/topology.yaml)
+
+Common:
+  --duration D      hold the fault for D (default 30s); Ctrl-C reverts early
+  --engine E        auto (stress-ng when installed, else node), node, stress-ng
+  --dry-run         say what would be done, change nothing
+  --json            one JSON event per line
+
+Limits need root and the cpu/memory cgroup controller (v1 or v2). Exit 0 when
+everything was injected and reverted, 1 on bad input or any failure.`;
+
+const KINDS = ["cpu", "memory", "cpu-limit", "memory-limit"] as const;
+type Kind = (typeof KINDS)[number];
+
+const selectorOptions = {
+  pid: { type: "string", multiple: true },
+  name: { type: "string" },
+  cmdline: { type: "string" },
+  node: { type: "string" },
+  topology: { type: "string" },
+} as const;
+const common = {
+  duration: { type: "string" },
+  "dry-run": { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+const OPTIONS = {
+  cpu: { ...common, workers: { type: "string" }, load: { type: "string" }, engine: { type: "string" } },
+  memory: { ...common, size: { type: "string" }, workers: { type: "string" }, engine: { type: "string" }, force: { type: "boolean", default: false } },
+  "cpu-limit": { ...common, ...selectorOptions, cpus: { type: "string" } },
+  "memory-limit": { ...common, ...selectorOptions, limit: { type: "string" } },
+} as const;
+
+type Flags = Record<string, string | boolean | string[] | undefined>;
+
+/** Numbers from flags ("0.2", "80%") become numbers; anything else stays a string so zod names the flag. */
+function num(v: unknown): unknown {
+  if (typeof v !== "string") return v;
+  const s = v.trim().replace(/%$/, "");
+  return s !== "" && Number.isFinite(Number(s)) ? Number(s) : v;
+}
+
+function stamp(d = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+const coresText = (ms: number, overMs: number) => `${(ms / overMs).toFixed(2)} cores`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [kind, ...rest] = argv;
+  if (!kind || kind === "--help" || kind === "-h" || kind === "help") {
+    process.stdout.write(USAGE + "\n");
+    return kind ? 0 : 1;
+  }
+  if (!(KINDS as readonly string[]).includes(kind)) throw new CliError(`unknown stress kind "${kind}": expected one of ${KINDS.join(", ")} (see gameday stress --help)`);
+  const { values: f } = parseArgs({ args: rest, strict: true, allowPositionals: false, options: OPTIONS[kind as Kind] }) as { values: Flags };
+  if (f.help) {
+    process.stdout.write(USAGE + "\n");
+    return 0;
+  }
+  const durationR = duration({ min: 100, max: 7 * 24 * 3_600_000 }).safeParse(f.duration ?? "30s");
+  if (!durationR.success) throw new CliError(`--duration: ${durationR.error.issues[0].message}`);
+  const durationMs = durationR.data;
+
+  const json = !!f.json;
+  const emit = (event: string, text: string, data: Record<string, unknown> = {}) => {
+    const now = new Date();
+    process.stdout.write(json ? JSON.stringify({ ts: now.toISOString(), event, ...data, message: text }) + "\n" : `[${stamp(now)}] ${text}\n`);
+  };
+
+  const plan = buildPlan(kind as Kind, f);
+  const dryRun = !!f["dry-run"];
+  const a = await plan.injector.available();
+  if (!a.ok) throw new CliError(`${plan.injector.name} is not available on this host: ${a.reason}`);
+
+  if (!dryRun) await recoverBeforeStart((line) => emit("recovered", line));
+  for (const line of plan.describe()) emit("plan", line.text, line.data);
+  if (dryRun) {
+    emit("dry-run", `dry run: would hold ${plan.injector.name} for ${formatDuration(durationMs)}; nothing changed`, { durationMs });
+    return 0;
+  }
+
+  const undos: unknown[] = [];
+  const sampler = new Sampler(plan.kind, undos, plan.targets, emit, Math.min(5000, Math.max(1000, Math.floor(durationMs / 4))));
+  if (plan.kind === "cpu-limit") await sampler.baseline();
+  // keep what plan() returns (the tag, the cgroup folder) to measure and
+  // report, and take the last sample just before the revert ends the load
+  const spy: AnyInjector = {
+    ...plan.injector,
+    plan: (t: Target, p: unknown) => {
+      const u = plan.injector.plan(t, p);
+      undos.push(u);
+      return u;
+    },
+    revert: async (t: Target, u: unknown) => {
+      sampler.stop();
+      await plan.injector.revert(t, u);
+    },
+  };
+  const faults: PlannedFault[] = plan.targets.map((target) => ({ injector: spy, target, params: plan.params }));
+  const { signal, release } = interruptible((line) => emit("interrupt", line));
+  let failures: string[] = [];
+  let reverted = 0;
+  try {
+    const res = await runFaults(
+      `stress ${argv.join(" ")}`,
+      faults,
+      durationMs,
+      signal,
+      (line) => {
+        if (line.startsWith("injected ")) {
+          emit("injected", line, { undo: undos[undos.length - 1] });
+          sampler.start();
+        } else if (line.startsWith("reverted ")) emit("reverted", line);
+        else emit(/FAILED|failed/.test(line) ? "error" : "info", line);
+      },
+    );
+    sampler.stop();
+    failures = res.failures;
+    reverted = res.reverted;
+    sampler.summary();
+    emit(
+      "done",
+      failures.length
+        ? `done with ${failures.length} failure(s): ${failures.join("; ")}`
+        : `done: ${res.injected} injected, ${reverted} reverted and verified${res.completed ? "" : " (stopped early)"}; nothing left behind`,
+      { injected: res.injected, reverted, failures, completed: res.completed },
+    );
+  } finally {
+    sampler.stop();
+    release();
+  }
+  return failures.length ? 1 : 0;
+}
+
+interface Plan {
+  kind: Kind;
+  injector: AnyInjector;
+  params: unknown;
+  targets: Target[];
+  describe: () => { text: string; data: Record<string, unknown> }[];
+}
+
+function engineLine(wanted: string): string {
+  const missing = stressNgMissing();
+  if (wanted === "node") return "engine node (asked for)";
+  if (wanted === "stress-ng") return missing ? `engine stress-ng asked for, but ${missing}: the fault will fail` : "engine stress-ng (asked for)";
+  return missing ? `engine node (auto: ${missing})` : "engine stress-ng (auto: found on PATH)";
+}
+
+function buildPlan(kind: Kind, f: Flags): Plan {
+  const hostTarget: HostTarget = { kind: "host", hostname: os.hostname() };
+  const hostLine = { text: `host ${hostTarget.hostname}: ${cores} cores, MemAvailable ${formatSize(memAvailable())}`, data: { cores, memAvailable: memAvailable() } };
+  switch (kind) {
+    case "cpu": {
+      const params = parseParams<{ workers: number; load: number; engine: string }>(cpuStress, { workers: num(f.workers), load: num(f.load), engine: f.engine });
+      return {
+        kind,
+        injector: cpuStress,
+        params,
+        targets: [hostTarget],
+        describe: () => [hostLine, { text: `cpu-stress: ${params.workers} worker(s) at ${params.load} %, ${engineLine(params.engine)}`, data: { params } }],
+      };
+    }
+    case "memory": {
+      const params = parseParams<{ size: number; workers: number; engine: string; force: boolean }>(memoryStress, {
+        size: f.size,
+        workers: num(f.workers),
+        engine: f.engine,
+        force: f.force,
+      });
+      const why = sizeRefusal(params.size, params.force, "--size", "--force");
+      if (why) throw new CliError(why);
+      return {
+        kind,
+        injector: memoryStress,
+        params,
+        targets: [hostTarget],
+        describe: () => [hostLine, { text: `memory-stress: ${formatSize(params.size)} in ${params.workers} worker(s), ${engineLine(params.engine)}`, data: { params } }],
+      };
+    }
+    case "cpu-limit":
+    case "memory-limit": {
+      const injector = kind === "cpu-limit" ? cpuLimit : memoryLimit;
+      const controller: Controller = kind === "cpu-limit" ? "cpu" : "memory";
+      const params = parseParams<{ cpus?: number; limit?: number }>(injector, kind === "cpu-limit" ? { cpus: num(f.cpus) } : { limit: f.limit });
+      const targets = resolveTargets(f);
+      const h = findHierarchy(controller);
+      return {
+        kind,
+        injector,
+        params,
+        targets,
+        describe: () => [
+          { ...hostLine, text: `${hostLine.text}; ${controller} controller: ${h ? `cgroup v${h.version} at ${h.mount}` : "none"}` },
+          {
+            text: `${kind}: ${kind === "cpu-limit" ? `${params.cpus} cores` : formatSize(params.limit!)} on ${targets.length} process tree(s)`,
+            data: { params },
+          },
+          ...targets.map((t) => {
+            const p = t as ProcessTarget;
+            const u = planConfine(kind, controller, p.pid, p.startTime);
+            const where = u.mode === "child" ? `limit in ${u.folder}` : `limit written to ${u.original} itself (cgroup v2: a cgroup holding processes cannot have limited children)`;
+            return { text: `target ${targetLabel(t)} (${p.cmdline.slice(0, 80)}): ${u.tree.length} process(es) in ${u.original}; ${where}`, data: { target: t, plan: u } };
+          }),
+        ],
+      };
+    }
+  }
+}
+
+function resolveTargets(f: Flags): ProcessTarget[] {
+  let selector: ProcessSelector;
+  if (f.node !== undefined) {
+    if (f.pid || f.name !== undefined || f.cmdline !== undefined) throw new CliError("--node: give the topology node alone, without --pid, --name or --cmdline");
+    let topology;
+    try {
+      topology = loadTopology((f.topology as string | undefined) ?? "demo/topology.yaml");
+    } catch (e) {
+      throw new CliError(`--topology: ${(e as Error).message}`);
+    }
+    try {
+      selector = selectorFor({ node: f.node as string, mode: "all" }, topology).selector;
+    } catch (e) {
+      throw new CliError(`--node: ${(e as Error).message}`);
+    }
+  } else {
+    const pids = (f.pid as string[] | undefined)?.map((p) => {
+      if (!/^\d+$/.test(p)) throw new CliError(`--pid: expected a process ID (got "${p}")`);
+      return Number(p);
+    });
+    const raw = Object.fromEntries(Object.entries({ name: f.name, cmdline: f.cmdline, pids }).filter(([, v]) => v !== undefined));
+    const r = processSelectorSchema.safeParse(raw);
+    if (!r.success) {
+      const lines = r.error.issues.map((i) => {
+        const k = String(i.path[0] ?? "");
+        return k ? `${k === "pids" ? "--pid" : `--${k}`}: ${i.message}` : "choose the target: --pid, --name, --cmdline or --node";
+      });
+      throw new CliError(lines.join("\n"));
+    }
+    selector = r.data as ProcessSelector;
+  }
+  const res = resolveProcesses(selector);
+  if (!res.matched.length) {
+    const why = res.protected.length ? `; protected: ${res.protected.map((p) => `${p.comm}[${p.pid}]: ${p.reason}`).join("; ")}` : "";
+    throw new CliError(`no process matches ${describeSelector(selector)}${why}`);
+  }
+  // a process inside another matched process's tree is limited with that tree
+  const pids = new Set(res.matched.map((t) => t.pid));
+  return res.matched.filter((t) => ![...ancestorsOf(t.pid)].some((a) => a !== t.pid && pids.has(a)));
+}
+
+/** Periodic CPU / memory measurements of what the fault acts on. */
+class Sampler {
+  private timer: NodeJS.Timeout | null = null;
+  private last: { at: number; cpuMs: number } | null = null;
+  private totalMs = 0;
+  private totalCpuMs = 0;
+  private peakBytes = 0;
+
+  constructor(
+    private readonly kind: Kind,
+    private readonly undos: unknown[],
+    private readonly targets: Target[],
+    private readonly emit: (event: string, text: string, data?: Record<string, unknown>) => void,
+    private readonly everyMs: number,
+  ) {}
+
+  /** The processes to measure: the load generators with their process groups, or the limited trees. */
+  private pids(): number[] {
+    if (this.kind === "cpu" || this.kind === "memory") {
+      const groups = new Set(this.undos.flatMap((u) => tagged((u as LoadUndo).tag).map((p) => p.pgid)));
+      return listProcesses()
+        .filter((p) => groups.has(p.pgid) && p.state !== "Z")
+        .map((p) => p.pid);
+    }
+    return this.targets.flatMap((t) => processTree((t as ProcessTarget).pid));
+  }
+
+  /** CPU of the targets before the fault, for comparison. */
+  async baseline(ms = 1000): Promise<void> {
+    const a = cpuTimeMs(this.pids());
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, ms));
+    const dt = performance.now() - t0;
+    const used = Math.max(0, cpuTimeMs(this.pids()) - a);
+    this.emit("baseline", `before the limit: target tree(s) used CPU ${coresText(used, dt)}`, { cpuCores: used / dt });
+  }
+
+  start(): void {
+    if (this.timer || this.undos.length < this.targets.length) return;
+    this.last = { at: performance.now(), cpuMs: cpuTimeMs(this.pids()) };
+    this.timer = setInterval(() => this.sample(), this.everyMs);
+  }
+
+  stop(): void {
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.timer = null;
+    this.sample();
+  }
+
+  private sample(): void {
+    if (!this.last) return;
+    const pids = this.pids();
+    const now = { at: performance.now(), cpuMs: cpuTimeMs(pids) };
+    const dt = now.at - this.last.at;
+    if (dt < 200) return;
+    const used = Math.max(0, now.cpuMs - this.last.cpuMs);
+    this.totalMs += dt;
+    this.totalCpuMs += used;
+    this.last = now;
+    const who = this.kind === "cpu" || this.kind === "memory" ? `load generators (${pids.length} process(es))` : `limited tree(s) (${pids.length} process(es))`;
+    let mem = "";
+    if (this.kind === "memory") {
+      const bytes = pids.reduce((s, p) => s + rss(p), 0);
+      this.peakBytes = Math.max(this.peakBytes, bytes);
+      mem = `, resident ${formatSize(bytes)}`;
+    } else if (this.kind === "memory-limit") {
+      const bytes = this.undos.reduce<number>((s, u) => s + cgroupUsage(u as ConfineUndo), 0);
+      this.peakBytes = Math.max(this.peakBytes, bytes);
+      mem = `, charged to the limit ${formatSize(bytes)}`;
+    }
+    this.emit("sample", `${who}: CPU ${coresText(used, dt)}${mem}`, { processes: pids.length, cpuCores: used / dt, ...(mem ? { bytes: this.peakBytes } : {}) });
+  }
+
+  summary(): void {
+    if (!this.totalMs) return;
+    const peak = this.peakBytes ? `, peak memory ${formatSize(this.peakBytes)}` : "";
+    this.emit("measured", `measured during the fault: average CPU ${coresText(this.totalCpuMs, this.totalMs)} over ${(this.totalMs / 1000).toFixed(1)} s${peak}`, {
+      cpuCores: this.totalCpuMs / this.totalMs,
+      seconds: this.totalMs / 1000,
+      peakBytes: this.peakBytes || undefined,
+    });
+  }
+}
+
+function rss(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function cgroupUsage(u: ConfineUndo): number {
+  const dir = u.folder ?? u.original;
+  if (!dir) return 0;
+  for (const name of ["memory.usage_in_bytes", "memory.current"]) {
+    try {
+      return Number(fs.readFileSync(path.join(dir, name), "utf8").trim());
+    } catch {
+      // other cgroup version
+    }
+  }
+  return 0;
+}

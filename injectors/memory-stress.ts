@@ -1,0 +1,89 @@
+// memory-stress: allocate and touch SIZE bytes in child processes (node hogs,
+// or stress-ng --vm when installed), held until revert. Sizes beyond a safety
+// share of MemAvailable are refused unless force is set, so a typo cannot
+// send the host into the OOM killer. Children are tagged and die with us
+// (see cpu-stress.ts for the shared load helpers).
+import fs from "node:fs";
+import { z } from "zod";
+import { formatSize, sizeString } from "../lib/size";
+import { chooseEngine, engineParam, startLoad, stopLoad, verifyStopped, type LoadUndo } from "./cpu-stress";
+import { newTag } from "./children";
+import { register } from "./registry";
+import type { HostTarget, Injector } from "./types";
+
+/** Without force, at most this share of MemAvailable. */
+export const SAFE_SHARE = 0.8;
+
+export const memoryStressParams = z
+  .object({
+    /** total to allocate across the workers, e.g. "512M" */
+    size: sizeString.refine((b) => b >= 4096, { error: "must be at least 4096 bytes" }),
+    /** processes sharing the size (default 1) */
+    workers: z
+      .number({ error: "expected a whole number of workers" })
+      .int({ error: "expected a whole number of workers" })
+      .min(1, { error: "must be at least 1" })
+      .max(64, { error: "must be at most 64" })
+      .default(1),
+    engine: engineParam,
+    /** allow a size beyond the safety share of MemAvailable */
+    force: z.boolean({ error: "expected true or false" }).default(false),
+  })
+  .strict();
+export type MemoryStressParams = z.infer<typeof memoryStressParams>;
+
+export interface MemoryStressUndo extends LoadUndo {
+  bytes: number;
+  workers: number;
+}
+
+/** MemAvailable in bytes, from /proc/meminfo. */
+export function memAvailable(): number {
+  const m = /^MemAvailable:\s+(\d+) kB$/m.exec(fs.readFileSync("/proc/meminfo", "utf8"));
+  if (!m) throw new Error("no MemAvailable in /proc/meminfo");
+  return Number(m[1]) * 1024;
+}
+
+/** Why this size is refused (the message names the fields), or null. */
+export function sizeRefusal(bytes: number, force: boolean, field = "size", forceField = "force: true"): string | null {
+  if (force) return null;
+  const avail = memAvailable();
+  if (bytes <= SAFE_SHARE * avail) return null;
+  return `${field}: ${formatSize(bytes)} is more than ${SAFE_SHARE * 100} % of MemAvailable (${formatSize(avail)}); refusing (set ${forceField} to allocate it anyway)`;
+}
+
+export const memoryStress: Injector<MemoryStressParams, MemoryStressUndo, HostTarget> = {
+  name: "memory-stress",
+  description: "Allocate and touch memory on the host with child processes (node, or stress-ng when installed); refuses more than 80 % of MemAvailable unless forced.",
+  targetKind: "host",
+  params: memoryStressParams,
+
+  async available() {
+    return { ok: true, detail: `MemAvailable ${formatSize(memAvailable())}` };
+  },
+
+  plan(target, params) {
+    return { tag: newTag("memory-stress"), engine: chooseEngine(params.engine), bytes: params.size, workers: params.workers };
+  },
+
+  async inject(_target, params, { undo }) {
+    const why = sizeRefusal(undo.bytes, params.force);
+    if (why) throw new Error(why);
+    const each = Math.max(4096, Math.floor(undo.bytes / undo.workers));
+    const children =
+      undo.engine === "stress-ng"
+        ? [{ script: "stress-ng.mjs", args: ["--", "--vm", String(undo.workers), "--vm-bytes", String(each), "--vm-hang", "0", "--timeout", "0", "--quiet"] }]
+        : Array.from({ length: undo.workers }, () => ({ script: "mem-hog.mjs", args: ["--bytes", String(each)] }));
+    await startLoad(undo, children);
+  },
+
+  async revert(_target, undo) {
+    await stopLoad(undo);
+  },
+
+  async verify(_target, undo) {
+    return verifyStopped("memory-stress", undo);
+  },
+};
+
+register(memoryStress);

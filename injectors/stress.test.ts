@@ -1,0 +1,403 @@
+// CPU and memory pressure, against real processes and real cgroups: the load
+// is measured from /proc, limits are read back from the cgroup files, and a
+// SIGKILLed worker must leave no load generator and no limit behind once it
+// is restarted. Load stays small: one worker, at most 64 MiB, short holds.
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import type { AddressInfo } from "node:net";
+import { cgroupOf, findHierarchy, planConfine, release, type ConfineUndo } from "../lib/cgroups";
+import { parseExperiment } from "../lib/experiment";
+import { listProcesses, readProc } from "../lib/procfs";
+import type { RunRecord } from "../lib/contract";
+import { apiCall, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
+import { killTagged, tagged } from "./children";
+import { cpuStress, cpuTimeMs, stressNgMissing } from "./cpu-stress";
+import { memoryStress } from "./memory-stress";
+import { cpuLimit } from "./cpu-limit";
+import { memoryLimit } from "./memory-limit";
+import { getInjector, type HostTarget, type ProcessTarget } from ".";
+
+const host: HostTarget = { kind: "host", hostname: os.hostname() };
+const ctx = <U>(undo: U) => ({ runId: "t", signal: new AbortController().signal, undo });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU used by the processes over ms, in percent of one core. */
+async function cpuPercent(pids: () => number[], ms = 1000): Promise<number> {
+  const a = cpuTimeMs(pids());
+  const t0 = performance.now();
+  await sleep(ms);
+  return ((cpuTimeMs(pids()) - a) / (performance.now() - t0)) * 100;
+}
+
+function vmRssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+const toTarget = (pid: number): ProcessTarget => {
+  const p = readProc(pid)!;
+  return { kind: "process", pid, startTime: p.startTime, comm: p.comm, cmdline: p.cmdline };
+};
+
+/** Victims in their own process group, killed with it. */
+const victims: ChildProcess[] = [];
+function victim(script: string, stdin: "ignore" | "pipe" = "ignore"): { child: ChildProcess; target: ProcessTarget } {
+  const child = spawn("sh", ["-c", script], { stdio: [stdin, "ignore", "ignore"], detached: true });
+  victims.push(child);
+  return { child, target: toTarget(child.pid!) };
+}
+const descendants = (pid: number) => {
+  const all = listProcesses().filter((p) => p.state !== "Z");
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) for (const p of all) if (p.ppid === out[i]) out.push(p.pid);
+  return out;
+};
+
+const undos: ConfineUndo[] = [];
+const tags: string[] = [];
+after(async () => {
+  for (const u of undos) await release(u).catch(() => undefined);
+  for (const t of tags) await killTagged(t).catch(() => undefined);
+  for (const v of victims) {
+    try {
+      process.kill(-v.pid!, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});
+
+describe("parameters", () => {
+  test("bad params are refused with a message naming the field", () => {
+    const cases: [string, unknown, RegExp][] = [
+      ["cpu-stress", { workers: 0 }, /^workers: must be at least 1/],
+      ["cpu-stress", { workers: 1.5 }, /^workers: expected a whole number/],
+      ["cpu-stress", { load: 150 }, /^load: must be at most 100/],
+      ["cpu-stress", { engine: "turbo" }, /^engine: expected one of auto, node, stress-ng/],
+      ["cpu-stress", { loads: 50 }, /loads/],
+      ["memory-stress", { size: "12Q" }, /^size: expected a size like 512M/],
+      ["memory-stress", {}, /^size: expected a size/],
+      ["memory-stress", { size: "1M", force: "yes" }, /^force: expected true or false/],
+      ["cpu-limit", { cpus: 0 }, /^cpus: must be at least 0.01/],
+      ["cpu-limit", {}, /^cpus: expected a number of cores/],
+      ["memory-limit", { limit: "12 apples" }, /^limit: expected a size/],
+      ["memory-limit", { limit: "512K" }, /^limit: must be at least 1 MiB/],
+    ];
+    for (const [fault, raw, re] of cases) {
+      const r = getInjector(fault)!.params.safeParse(raw);
+      assert.equal(r.success, false, `${fault} ${JSON.stringify(raw)} should be refused`);
+      const msgs = r.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+      assert.ok(msgs.some((m) => re.test(m)), `${fault} ${JSON.stringify(raw)}: ${msgs.join(" | ")}`);
+    }
+    const ok = getInjector("memory-stress")!.params.parse({ size: "1.5G" }) as { size: number; workers: number; engine: string };
+    assert.deepEqual(ok, { size: 1.5 * 1024 ** 3, workers: 1, engine: "auto", force: false });
+    assert.equal((getInjector("cpu-stress")!.params.parse({}) as { workers: number }).workers, os.availableParallelism());
+  });
+
+  test("an experiment names the params field, and a host fault refuses a process target", () => {
+    const exp = (target: string, params: string) => `
+apiVersion: gameday/v1
+kind: Experiment
+metadata: { name: p }
+spec:
+  hypothesis: h
+  targets: { h: { host: local }, v: { process: { name: nothing } } }
+  steadyState: { probes: [ { name: up, type: http, url: "http://127.0.0.1:1/", tolerance: { min: 1 } } ] }
+  method: [ { fault: cpu-stress, target: ${target}, params: ${params}, duration: 1s } ]
+`;
+    const bad = parseExperiment(exp("h", "{ workers: 0, load: 101 }"));
+    assert.equal(bad.ok, false);
+    const text = !bad.ok ? bad.issues.map((i) => `${i.path}: ${i.message}`).join("\n") : "";
+    assert.match(text, /spec\.method\[0\]\.params\.workers: must be at least 1/);
+    assert.match(text, /spec\.method\[0\]\.params\.load: must be at most 100/);
+    const wrongKind = parseExperiment(exp("v", "{ workers: 1 }"));
+    assert.equal(wrongKind.ok, false);
+    assert.ok(parseExperiment(exp("h", "{ workers: 1, load: 50, engine: node }")).ok);
+  });
+
+  test("memory-stress refuses more than the safety share of MemAvailable unless forced, naming size and force", async () => {
+    const params = memoryStress.params.parse({ size: "64T" });
+    const undo = memoryStress.plan(host, params);
+    tags.push(undo.tag);
+    await assert.rejects(memoryStress.inject(host, params, ctx(undo)), /^Error: size: 64 TiB is more than 80 % of MemAvailable .*force: true/);
+    assert.equal(tagged(undo.tag).length, 0, "nothing may be started");
+  });
+
+  test("cgroup faults never touch PID 1, ourselves or our ancestors", async () => {
+    for (const pid of [1, process.pid, process.ppid]) {
+      const t = toTarget(pid);
+      const undo = cpuLimit.plan(t, { cpus: 0.5 });
+      undos.push(undo);
+      await assert.rejects(cpuLimit.inject(t, { cpus: 0.5 }, ctx(undo)), /refusing to limit PID \d+: .*never/);
+      assert.ok((await cpuLimit.verify(t, undo)).ok);
+    }
+  });
+});
+
+describe("cpu-stress and memory-stress", () => {
+  test("cpu-stress burns a core in a tagged child; revert kills it; revert is idempotent", async () => {
+    const params = cpuStress.params.parse({ workers: 1, load: 100, engine: "node" });
+    const undo = cpuStress.plan(host, params);
+    tags.push(undo.tag);
+    assert.equal(undo.engine, "node");
+    await cpuStress.inject(host, params, ctx(undo));
+    const kids = tagged(undo.tag);
+    assert.equal(kids.length, 1);
+    assert.match(kids[0].cmdline, new RegExp(`cpu-burn\\.mjs --tag ${undo.tag} --parent ${process.pid} --load 100`));
+    const used = await cpuPercent(() => tagged(undo.tag).map((p) => p.pid));
+    assert.ok(used > 40, `a 100 % burner used only ${used.toFixed(0)} % of a core`);
+    assert.equal((await cpuStress.verify(host, undo)).ok, false, "verify must fail while the load runs");
+    await cpuStress.revert(host, undo);
+    assert.equal(tagged(undo.tag).length, 0);
+    const v = await cpuStress.verify(host, undo);
+    assert.ok(v.ok, v.detail);
+    assert.match(v.detail, /engine node/);
+    await cpuStress.revert(host, undo);
+  });
+
+  test("cpu-stress load 20 keeps its burner well under a full core", async () => {
+    const params = cpuStress.params.parse({ workers: 1, load: 20, engine: "node" });
+    const undo = cpuStress.plan(host, params);
+    tags.push(undo.tag);
+    try {
+      await cpuStress.inject(host, params, ctx(undo));
+      const used = await cpuPercent(() => tagged(undo.tag).map((p) => p.pid), 1500);
+      assert.ok(used > 5 && used < 70, `a 20 % burner used ${used.toFixed(0)} % of a core`);
+    } finally {
+      await cpuStress.revert(host, undo);
+    }
+  });
+
+  test("memory-stress makes 64 MiB resident in a child; revert frees it", async () => {
+    const params = memoryStress.params.parse({ size: "64M", engine: "node" });
+    const undo = memoryStress.plan(host, params);
+    tags.push(undo.tag);
+    try {
+      await memoryStress.inject(host, params, ctx(undo));
+      const [kid] = tagged(undo.tag);
+      assert.ok(kid, "a memory hog must run");
+      const rss = await waitFor("64 MiB resident", () => (vmRssBytes(kid.pid) >= 60 * 1024 * 1024 ? vmRssBytes(kid.pid) : 0), 10_000);
+      assert.ok(rss < 200 * 1024 * 1024, `RSS ${rss} is far beyond the size`);
+    } finally {
+      await memoryStress.revert(host, undo);
+    }
+    assert.equal(tagged(undo.tag).length, 0);
+    assert.ok((await memoryStress.verify(host, undo)).ok);
+  });
+
+  test("stress-ng engine, when installed: its workers burn and all die on revert", { skip: stressNgMissing() ?? false }, async () => {
+    const params = cpuStress.params.parse({ workers: 1, load: 100, engine: "stress-ng" });
+    const undo = cpuStress.plan(host, params);
+    tags.push(undo.tag);
+    assert.equal(undo.engine, "stress-ng");
+    await cpuStress.inject(host, params, ctx(undo));
+    const [watcher] = tagged(undo.tag);
+    const group = () => listProcesses().filter((p) => p.pgid === watcher.pid && p.state !== "Z").map((p) => p.pid);
+    await waitFor("stress-ng workers", () => group().length >= 3, 5000);
+    const used = await cpuPercent(group);
+    await cpuStress.revert(host, undo);
+    assert.ok(used > 40, `stress-ng used only ${used.toFixed(0)} % of a core`);
+    assert.deepEqual(group(), []);
+    assert.ok((await cpuStress.verify(host, undo)).ok);
+  });
+
+  test("load children exit by themselves when their parent is SIGKILLed", async () => {
+    // a small parent that injects and then hangs; we kill it without any revert
+    const script = `
+      import { cpuStress } from "./injectors/cpu-stress.ts";
+      import { memoryStress } from "./injectors/memory-stress.ts";
+      const h = { kind: "host", hostname: "x" };
+      const c = cpuStress.params.parse({ workers: 1, load: 50, engine: "node" });
+      const m = memoryStress.params.parse({ size: "16M", engine: "node" });
+      const cu = cpuStress.plan(h, c);
+      const mu = memoryStress.plan(h, m);
+      const tags = [cu.tag, mu.tag];
+      await cpuStress.inject(h, c, { undo: cu });
+      await memoryStress.inject(h, m, { undo: mu });
+      process.stdout.write(JSON.stringify(tags) + "\\n");
+      setInterval(() => {}, 1000);`;
+    const parent = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: path.resolve(import.meta.dirname, ".."), stdio: ["ignore", "pipe", "inherit"] });
+    victims.push(parent);
+    const line = await new Promise<string>((resolve, reject) => {
+      let buf = "";
+      parent.stdout!.on("data", (d) => {
+        buf += d;
+        if (buf.includes("\n")) resolve(buf.split("\n")[0]);
+      });
+      parent.once("exit", (c) => reject(new Error(`parent exited ${c}: ${buf}`)));
+    });
+    const childTags = JSON.parse(line) as string[];
+    tags.push(...childTags);
+    for (const t of childTags) assert.equal(tagged(t).length, 1, `${t} runs`);
+    parent.kill("SIGKILL");
+    await waitFor("orphaned load generators to exit", () => childTags.every((t) => tagged(t).length === 0), 5000);
+  });
+});
+
+describe("cpu-limit and memory-limit", () => {
+  test("hierarchy detection: a v1 mount of the controller wins, else a cgroup2 mount listing it", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gameday-cg2-"));
+    try {
+      fs.writeFileSync(path.join(dir, "cgroup.controllers"), "cpuset cpu io memory pids\n");
+      const v2 = `41 31 0:38 / ${dir} rw,relatime - cgroup2 cgroup2 rw\n`;
+      const v1 = `32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n`;
+      assert.deepEqual(findHierarchy("memory", v2 + v1), { controller: "memory", version: 2, mount: dir, root: "/" });
+      assert.deepEqual(findHierarchy("cpu", v2 + v1), { controller: "cpu", version: 1, mount: "/sys/fs/cgroup/cpu,cpuacct", root: "/" });
+      fs.writeFileSync(path.join(dir, "cgroup.controllers"), "pids\n");
+      assert.equal(findHierarchy("memory", v2), null);
+      // v2 paths come from the "0::" line of /proc/PID/cgroup
+      const own = fs.readFileSync("/proc/self/cgroup", "utf8").split("\n").find((l) => l.startsWith("0::"))!.slice(3);
+      assert.equal(cgroupOf(process.pid, { controller: "cpu", version: 2, mount: dir, root: "/" }), path.join(dir, own).replace(/(.)\/+$/, "$1"));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const cpuH = findHierarchy("cpu");
+  const memH = findHierarchy("memory");
+
+  test("cpu-limit throttles a busy process and its child, and revert restores cgroup and speed", { skip: cpuH ? false : "no cpu controller" }, async () => {
+    const v = victim("sleep 3600 & while :; do :; done");
+    await waitFor("the victim's child", () => descendants(v.target.pid).length === 2, 5000);
+    const tree = () => descendants(v.target.pid);
+    const original = cgroupOf(v.target.pid, cpuH!)!;
+    const filesBefore = Object.fromEntries(["cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.max"].map((n) => [n, fs.existsSync(path.join(original, n)) ? fs.readFileSync(path.join(original, n), "utf8") : null]));
+    const free = await cpuPercent(tree);
+    assert.ok(free > 50, `the busy victim used only ${free.toFixed(0)} % before the limit`);
+
+    const params = cpuLimit.params.parse({ cpus: 0.2 });
+    const undo = cpuLimit.plan(v.target, params);
+    undos.push(undo);
+    assert.equal(undo.original, original);
+    assert.deepEqual(undo.tree.map((t) => t.pid).sort(), tree().sort());
+    await cpuLimit.inject(v.target, params, ctx(undo));
+    assert.ok(undo.folder && fs.existsSync(undo.folder));
+    for (const pid of tree()) assert.equal(cgroupOf(pid, cpuH!), undo.folder, `PID ${pid} must be inside the limit`);
+    if (cpuH!.version === 1) assert.equal(fs.readFileSync(path.join(undo.folder, "cpu.cfs_quota_us"), "utf8").trim(), "20000");
+    else assert.equal(fs.readFileSync(path.join(undo.folder, "cpu.max"), "utf8").trim(), "20000 100000");
+    const limited = await cpuPercent(tree);
+    assert.ok(limited < 45, `limited to 20 % of a core, the victim used ${limited.toFixed(0)} %`);
+    assert.equal((await cpuLimit.verify(v.target, undo)).ok, false, "verify must fail while limited");
+
+    await cpuLimit.revert(v.target, undo);
+    const verdict = await cpuLimit.verify(v.target, undo);
+    assert.ok(verdict.ok, verdict.detail);
+    assert.equal(fs.existsSync(undo.folder), false);
+    for (const pid of tree()) assert.equal(cgroupOf(pid, cpuH!), original);
+    for (const [n, text] of Object.entries(filesBefore)) if (text !== null) assert.equal(fs.readFileSync(path.join(original, n), "utf8"), text);
+    const again = await cpuPercent(tree);
+    assert.ok(again > 50, `after revert the victim used only ${again.toFixed(0)} %`);
+    await cpuLimit.revert(v.target, undo);
+    assert.ok((await cpuLimit.verify(v.target, undo)).ok);
+  });
+
+  test("memory-limit sets the limit file on a child cgroup, refuses a second limit, and revert restores", { skip: memH ? false : "no memory controller" }, async () => {
+    const v = victim("exec sleep 3600");
+    await waitFor("exec", () => readProc(v.target.pid)?.comm === "sleep", 5000);
+    const original = cgroupOf(v.target.pid, memH!)!;
+    const limitFile = memH!.version === 1 ? "memory.limit_in_bytes" : "memory.max";
+    const before = fs.existsSync(path.join(original, limitFile)) ? fs.readFileSync(path.join(original, limitFile), "utf8") : null;
+    const params = memoryLimit.params.parse({ limit: "256M" });
+    const undo = memoryLimit.plan(v.target, params);
+    undos.push(undo);
+    assert.equal(undo.files[path.join(original, limitFile)], before);
+    await memoryLimit.inject(v.target, params, ctx(undo));
+    assert.equal(fs.readFileSync(path.join(undo.folder!, limitFile), "utf8").trim(), String(256 * 1024 * 1024));
+    assert.equal(cgroupOf(v.target.pid, memH!), undo.folder);
+    // a second memory limit on a limited process is refused, not nested
+    const second = { ...v.target };
+    await assert.rejects(memoryLimit.inject(second, params, ctx(memoryLimit.plan(second, params))), /already in .*gameday-memory-limit/);
+
+    await memoryLimit.revert(v.target, undo);
+    const verdict = await memoryLimit.verify(v.target, undo);
+    assert.ok(verdict.ok, verdict.detail);
+    assert.equal(cgroupOf(v.target.pid, memH!), original);
+    assert.equal(fs.existsSync(undo.folder!), false);
+    if (before !== null) assert.equal(fs.readFileSync(path.join(original, limitFile), "utf8"), before);
+  });
+
+  test("memory-limit bites: a process allocating beyond it is OOM-killed inside the child cgroup only", { skip: memH ? false : "no memory controller" }, async () => {
+    const v = victim(`exec ${process.execPath} -e "process.stdin.once('data', () => { globalThis.b = Buffer.allocUnsafeSlow(96 << 20).fill(1); setInterval(() => {}, 1000); })"`, "pipe");
+    await waitFor("node to start", () => readProc(v.target.pid)?.comm === "node", 5000);
+    const target = toTarget(v.target.pid);
+    const params = memoryLimit.params.parse({ limit: "32M" });
+    const undo = memoryLimit.plan(target, params);
+    undos.push(undo);
+    await memoryLimit.inject(target, params, ctx(undo));
+    const exited = new Promise<NodeJS.Signals | null>((r) => v.child.once("exit", (_c, s) => r(s)));
+    v.child.stdin!.write("go\n");
+    const sig = await Promise.race([exited, sleep(15_000).then(() => "timeout" as const)]);
+    assert.equal(sig, "SIGKILL", "the OOM killer should end the process that outgrew its limit");
+    await memoryLimit.revert(target, undo);
+    const verdict = await memoryLimit.verify(target, undo);
+    assert.ok(verdict.ok, verdict.detail);
+    assert.equal(fs.existsSync(undo.folder!), false);
+  });
+});
+
+describe("a worker SIGKILLed mid-fault", () => {
+  let worker: WorkerProc | undefined;
+  const server = http.createServer((_q, s) => s.end("ok"));
+  after(async () => {
+    await worker?.stop("SIGKILL");
+    server.close();
+  });
+
+  test("leaves no load behind, and its restart reverts the cgroup limits", { timeout: 120_000, skip: findHierarchy("cpu") && findHierarchy("memory") ? false : "needs cpu and memory controllers" }, async () => {
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const marker = `gdv${process.pid}x${Math.floor(Math.random() * 1e6)}`;
+    const v = victim(`: ${marker}; while :; do sleep 1; done`);
+    const cpuPlan = planConfine("cpu-limit", "cpu", v.target.pid, v.target.startTime);
+    const memPlan = planConfine("memory-limit", "memory", v.target.pid, v.target.startTime);
+    undos.push(cpuPlan, memPlan);
+    const home = tempHome();
+    worker = await startWorkerProcess(home, { env: { GAMEDAY_WARMUP_MS: "300" } });
+    const workerPid = worker.child.pid!;
+    const yaml = `
+apiVersion: gameday/v1
+kind: Experiment
+metadata: { name: pressure-crash }
+spec:
+  hypothesis: a worker crash leaves no load and no limit behind once restarted
+  targets:
+    h: { host: local }
+    v: { process: { cmdline: '${marker}' } }
+  steadyState: { probes: [ { name: up, type: http, url: "${url}", interval: 100ms, tolerance: { min: 0.5 } } ] }
+  method:
+    - { fault: cpu-stress, target: h, params: { workers: 1, load: 50, engine: node }, duration: 10m }
+    - { fault: cpu-limit, target: v, params: { cpus: 0.5 }, duration: 10m }
+    - { fault: memory-limit, target: v, params: { limit: 128M }, duration: 10m }
+`;
+    const r = await apiCall<{ run: RunRecord }>(worker, "POST", "/api/v1/runs", { yaml });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const burners = () => listProcesses().filter((p) => p.state !== "Z" && p.cmdline.includes("gameday-load:cpu-stress:") && p.cmdline.includes(`--parent ${workerPid} `));
+    await waitFor("the cpu-stress burner", () => burners().length === 1, 15_000);
+    const tag = /--tag (\S+)/.exec(burners()[0].cmdline)![1];
+    tags.push(tag);
+    await waitFor("both limits in place", () => fs.existsSync(cpuPlan.folder!) && fs.existsSync(memPlan.folder!) && cgroupOf(v.target.pid, findHierarchy("memory")!) === memPlan.folder, 15_000);
+    assert.equal(cgroupOf(v.target.pid, findHierarchy("cpu")!), cpuPlan.folder);
+
+    await worker.stop("SIGKILL");
+    await waitFor("the orphaned burner to exit by itself", () => tagged(tag).length === 0, 5000);
+    // limits are not load: they stay until someone reverts them
+    assert.equal(cgroupOf(v.target.pid, findHierarchy("cpu")!), cpuPlan.folder);
+
+    worker = await startWorkerProcess(home);
+    assert.equal(cgroupOf(v.target.pid, findHierarchy("cpu")!), cpuPlan.original);
+    assert.equal(cgroupOf(v.target.pid, findHierarchy("memory")!), memPlan.original);
+    assert.equal(fs.existsSync(cpuPlan.folder!), false);
+    assert.equal(fs.existsSync(memPlan.folder!), false);
+    const { body } = await apiCall<{ run: RunRecord }>(worker, "GET", `/api/v1/runs/${r.body.run.id}`);
+    assert.equal(body.run.faults.length, 3);
+    for (const f of body.run.faults) {
+      assert.equal(f.state, "reverted", `${f.fault}: ${f.error ?? ""}`);
+      assert.equal(f.verified, true, f.fault);
+    }
+  });
+});

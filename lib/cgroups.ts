@@ -1,0 +1,318 @@
+// Control groups, v1 or v2, for the CPU and memory limit faults.
+//
+// Design (one for both versions): a limit is put on a NEW child cgroup
+// `gameday-<fault>-<pid>-<starttime>` made under the target's current cgroup,
+// and the target and those of its descendants that share its cgroup are moved
+// into it. The target keeps every limit of its original cgroup (the child is
+// nested inside it) and gets ours on top. Revert moves every process in the
+// child back to the original cgroup and removes the child, so the original's
+// own limit files are never written: they are restored exactly because they
+// never changed, which verify() checks byte for byte.
+//
+// cgroup v2's "no internal processes" rule forbids enabling a controller below
+// a non-root cgroup that holds processes, so there a child can carry the limit
+// only when the target sits in the root cgroup (the controller is then enabled
+// in the root's cgroup.subtree_control if needed, and disabled again after).
+// Otherwise (v2, the usual case of a service or container leaf) the limit is
+// written to the target's own cgroup — "in-place", which also limits the other
+// processes in it — after enabling the controller in its parent's
+// cgroup.subtree_control if needed; revert writes every recorded file back.
+import fs from "node:fs";
+import path from "node:path";
+import { listProcesses, protectionReason, readProc, sameProcess } from "./procfs";
+
+export type Controller = "cpu" | "memory";
+
+export interface Hierarchy {
+  controller: Controller;
+  version: 1 | 2;
+  /** where the hierarchy is mounted, e.g. /sys/fs/cgroup/cpu or /sys/fs/cgroup */
+  mount: string;
+  /** the mount's root inside the hierarchy (not "/" in some containers) */
+  root: string;
+}
+
+const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** The hierarchy that holds a controller, from /proc/self/mountinfo; a v1 mount wins (a controller lives in one hierarchy). */
+export function findHierarchy(controller: Controller, mountinfo = fs.readFileSync("/proc/self/mountinfo", "utf8")): Hierarchy | null {
+  let v2: Hierarchy | null = null;
+  for (const line of mountinfo.split("\n")) {
+    const [left, right] = line.split(" - ");
+    if (!right) continue;
+    const f = left.split(" ");
+    const [fstype, , superOpts] = right.split(" ");
+    const root = unescape(f[3]);
+    const mount = unescape(f[4]);
+    if (fstype === "cgroup" && superOpts.split(",").includes(controller)) return { controller, version: 1, mount, root };
+    if (fstype === "cgroup2" && !v2) {
+      let enabled: string[] = [];
+      try {
+        enabled = fs.readFileSync(path.join(mount, "cgroup.controllers"), "utf8").trim().split(/\s+/);
+      } catch {
+        continue;
+      }
+      if (enabled.includes(controller)) v2 = { controller, version: 2, mount, root };
+    }
+  }
+  return v2;
+}
+
+/** Why this host cannot limit the controller, or null when it can. */
+export function unavailableReason(controller: Controller): string | null {
+  const h = findHierarchy(controller);
+  if (!h) return `no cgroup hierarchy (v1 or v2) offers the ${controller} controller`;
+  try {
+    fs.accessSync(path.join(h.mount, "cgroup.procs"), fs.constants.W_OK);
+  } catch {
+    return `cannot write ${h.mount}/cgroup.procs (cgroup v${h.version}): run as root`;
+  }
+  return null;
+}
+
+/** The process's cgroup path in that hierarchy (from /proc/PID/cgroup), or null when it is gone. */
+export function cgroupOf(pid: number, h: Hierarchy): string | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/cgroup`, "utf8");
+  } catch {
+    return null;
+  }
+  for (const line of text.split("\n")) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    const mine = h.version === 2 ? m[1] === "0" && m[2] === "" : m[2].split(",").includes(h.controller);
+    if (!mine) continue;
+    let rel = m[3];
+    if (h.root !== "/" && (rel === h.root || rel.startsWith(h.root + "/"))) rel = rel.slice(h.root.length) || "/";
+    return path.join(h.mount, rel).replace(/(.)\/+$/, "$1");
+  }
+  return null;
+}
+
+/** The files holding a controller's limit. */
+export function limitFiles(h: Hierarchy): string[] {
+  if (h.controller === "cpu") return h.version === 1 ? ["cpu.cfs_quota_us", "cpu.cfs_period_us"] : ["cpu.max"];
+  return h.version === 1 ? ["memory.limit_in_bytes"] : ["memory.max"];
+}
+
+const CPU_PERIOD_US = 100_000;
+/** The kernel refuses CFS quotas under 1 ms. */
+export const MIN_CPUS = 0.01;
+
+/** Write the limit: cpus (fraction of one core) for cpu, bytes for memory. */
+export function setLimit(h: Hierarchy, dir: string, value: number): void {
+  const w = (name: string, v: string) => fs.writeFileSync(path.join(dir, name), v);
+  if (h.controller === "cpu") {
+    const quota = Math.max(1000, Math.round(value * CPU_PERIOD_US));
+    if (h.version === 1) {
+      w("cpu.cfs_period_us", String(CPU_PERIOD_US));
+      w("cpu.cfs_quota_us", String(quota));
+    } else w("cpu.max", `${quota} ${CPU_PERIOD_US}`);
+  } else w(h.version === 1 ? "memory.limit_in_bytes" : "memory.max", String(Math.floor(value)));
+}
+
+/** PIDs (thread-group leaders) in a cgroup folder; empty when it is gone. */
+export function procsIn(dir: string): number[] {
+  try {
+    return fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Move a whole process (all its threads) into a cgroup; false when it has exited. */
+export function moveProcess(dir: string, pid: number): boolean {
+  try {
+    fs.writeFileSync(path.join(dir, "cgroup.procs"), String(pid));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ESRCH") return false;
+    throw new Error(`cannot move PID ${pid} into ${dir}: ${(e as Error).message}`);
+  }
+}
+
+/** rmdir a cgroup folder, waiting (bounded) while exiting tasks still pin it. */
+export async function removeFolder(dir: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      fs.rmdirSync(dir);
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return;
+      if (code !== "EBUSY" || Date.now() > deadline) throw new Error(`cannot remove ${dir}: ${(e as Error).message}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The process and all its descendants (a snapshot of /proc), the process first. */
+export function processTree(pid: number): number[] {
+  const kids = new Map<number, number[]>();
+  for (const p of listProcesses()) {
+    if (p.state === "Z" || p.state === "X") continue;
+    const siblings = kids.get(p.ppid);
+    if (siblings) siblings.push(p.pid);
+    else kids.set(p.ppid, [p.pid]);
+  }
+  const out = [pid];
+  for (let i = 0; i < out.length && out.length < 100_000; i++) out.push(...(kids.get(out[i]) ?? []));
+  return out;
+}
+
+// ---- confining a process tree: the shared body of cpu-limit and memory-limit ----
+
+export interface ConfineUndo {
+  controller: Controller;
+  pid: number;
+  startTime: number;
+  /** null: nothing could be planned (no hierarchy, process gone); revert is a no-op */
+  version: 1 | 2 | null;
+  mode: "child" | "in-place";
+  /** the target's cgroup before the fault */
+  original: string | null;
+  /** the child cgroup holding the limit (mode child) */
+  folder: string | null;
+  /** every cgroup file the fault may change or depends on, by absolute path, as it was (null: absent) */
+  files: Record<string, string | null>;
+  /** the processes that shared the target's cgroup when planned, to check they went back */
+  tree: { pid: number; startTime: number }[];
+}
+
+const FOLDER_PREFIX = "gameday-";
+const SUBTREE = "cgroup.subtree_control";
+
+function readText(file: string): string | null {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return null;
+  }
+}
+const enabledIn = (text: string | null | undefined, controller: Controller) => (text ?? "").split(/\s+/).includes(controller);
+
+/** Computed before anything changes (reads /proc and the cgroup files only). */
+export function planConfine(fault: string, controller: Controller, pid: number, startTime: number): ConfineUndo {
+  const undo: ConfineUndo = { controller, pid, startTime, version: null, mode: "child", original: null, folder: null, files: {}, tree: [] };
+  const h = findHierarchy(controller);
+  if (!h || !sameProcess(pid, startTime)) return undo;
+  const original = cgroupOf(pid, h);
+  if (!original) return undo;
+  undo.version = h.version;
+  undo.original = original;
+  const files = limitFiles(h).map((n) => path.join(original, n));
+  if (h.version === 2) {
+    if (original === h.mount) files.push(path.join(original, SUBTREE));
+    else {
+      undo.mode = "in-place";
+      files.push(path.join(path.dirname(original), SUBTREE));
+    }
+  }
+  if (undo.mode === "child") undo.folder = path.join(original, `${FOLDER_PREFIX}${fault}-${pid}-${startTime}`);
+  undo.files = Object.fromEntries(files.map((f) => [f, readText(f)]));
+  undo.tree = processTree(pid)
+    .filter((p) => p === pid || cgroupOf(p, h) === original)
+    .map((p) => ({ pid: p, startTime: readProc(p)?.startTime ?? -1 }))
+    .filter((p) => p.startTime >= 0);
+  return undo;
+}
+
+/** v2: make the controller's files appear in the children of `dir`. */
+function enableBelow(dir: string, controller: Controller): void {
+  const file = path.join(dir, SUBTREE);
+  if (enabledIn(readText(file), controller)) return;
+  try {
+    fs.writeFileSync(file, `+${controller}`);
+  } catch (e) {
+    throw new Error(`cannot enable the ${controller} controller in ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** Put the tree under the limit. `undo` must come from planConfine for the same target. */
+export async function confine(undo: ConfineUndo, value: number): Promise<void> {
+  const target = sameProcess(undo.pid, undo.startTime);
+  if (!target) throw new Error(`process ${undo.pid} is gone or its PID was reused; nothing limited`);
+  const why = protectionReason(target);
+  if (why) throw new Error(`refusing to limit PID ${undo.pid}: ${why}`);
+  const h = findHierarchy(undo.controller);
+  if (!h || !undo.original || undo.version !== h.version) throw new Error(`no usable ${undo.controller} cgroup hierarchy on this host`);
+  const now = cgroupOf(undo.pid, h);
+  if (now !== undo.original) throw new Error(`PID ${undo.pid} moved from ${undo.original} to ${now} since the fault was planned`);
+  if (path.basename(now).startsWith(FOLDER_PREFIX))
+    throw new Error(`PID ${undo.pid} is already in ${now}, a Game Day limit (one ${undo.controller} limit per process at a time)`);
+
+  if (undo.mode === "in-place") {
+    if (h.version === 2 && readText(path.join(undo.original, limitFiles(h)[0])) === null) enableBelow(path.dirname(undo.original), undo.controller);
+    setLimit(h, undo.original, value);
+    return;
+  }
+  const folder = undo.folder!;
+  if (h.version === 2) enableBelow(undo.original, undo.controller);
+  fs.mkdirSync(folder, { mode: 0o755 });
+  setLimit(h, folder, value);
+  // children forked while we move land where their parent is; a few passes catch them
+  for (let pass = 0; pass < 3; pass++) {
+    const left = processTree(undo.pid).filter((p) => {
+      if (cgroupOf(p, h) !== undo.original) return false;
+      const info = readProc(p);
+      return info !== null && (p === undo.pid || protectionReason(info) === null);
+    });
+    if (left.length === 0) break;
+    for (const p of left) moveProcess(folder, p);
+  }
+  if (cgroupOf(undo.pid, h) !== folder) throw new Error(`PID ${undo.pid} did not move into ${folder}`);
+}
+
+/** Undo confine() using only the plan; idempotent, safe after a crash. */
+export async function release(undo: ConfineUndo): Promise<void> {
+  if (!undo.original || undo.version === null) return;
+  if (undo.folder && fs.existsSync(undo.folder)) {
+    for (let pass = 0; pass < 20; pass++) {
+      const pids = procsIn(undo.folder);
+      if (pids.length === 0) break;
+      for (const p of pids) moveProcess(undo.original, p);
+    }
+    await removeFolder(undo.folder);
+  }
+  // only in-place mode writes limit files (a child leaves the original's alone);
+  // limit files first: disabling a controller removes them
+  const entries = Object.entries(undo.files).sort(([a], [b]) => Number(a.endsWith(SUBTREE)) - Number(b.endsWith(SUBTREE)));
+  for (const [file, was] of entries) {
+    const is = readText(file);
+    if (is === was) continue;
+    if (file.endsWith(SUBTREE)) {
+      if (!enabledIn(was, undo.controller) && enabledIn(is, undo.controller)) {
+        try {
+          fs.writeFileSync(file, `-${undo.controller}`);
+        } catch {
+          // another cgroup below uses the controller by now; verify reports the difference
+        }
+      }
+    } else if (undo.mode === "in-place" && was !== null && is !== null) fs.writeFileSync(file, was.trim());
+  }
+}
+
+/** The tree is back in its original cgroup, the child is gone, every recorded cgroup file is as it was. */
+export function verifyReleased(undo: ConfineUndo): { ok: boolean; detail: string } {
+  if (!undo.original || undo.version === null) return { ok: true, detail: `nothing was limited (PID ${undo.pid} had no ${undo.controller} cgroup when planned)` };
+  const problems: string[] = [];
+  if (undo.folder && fs.existsSync(undo.folder)) problems.push(`${undo.folder} still exists`);
+  const h = findHierarchy(undo.controller);
+  if (h) {
+    for (const t of undo.tree) {
+      if (!sameProcess(t.pid, t.startTime)) continue;
+      const now = cgroupOf(t.pid, h);
+      if (now !== null && now !== undo.original) problems.push(`PID ${t.pid} is in ${now}, not ${undo.original}`);
+    }
+  }
+  for (const [file, was] of Object.entries(undo.files)) {
+    const is = readText(file);
+    if (is !== was) problems.push(`${file} is ${JSON.stringify(is)}, was ${JSON.stringify(was)}`);
+  }
+  if (problems.length) return { ok: false, detail: problems.join("; ") };
+  const alive = undo.tree.filter((t) => sameProcess(t.pid, t.startTime)).length;
+  const where = undo.mode === "child" ? `${alive} process(es) back in ${undo.original} (cgroup v${undo.version}, ${path.basename(undo.folder!)} removed)` : `limit of ${undo.original} restored (cgroup v2, in place)`;
+  return { ok: true, detail: `${where}; ${Object.keys(undo.files).map((f) => path.basename(f)).join(", ")} as before` };
+}
