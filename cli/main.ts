@@ -102,6 +102,7 @@ async function runStandalone(cmd: string, go: () => Promise<number>): Promise<nu
 /** Standalone commands parse their own flags. */
 const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
   sniper: () => import("./sniper"),
+  "disk-devourer": () => import("./disk-devourer"),
   stress: () => import("./stress"),
   recover: () => import("./recover"),
 };

@@ -16,7 +16,7 @@ import { processKill, SIGNALS, type SignalName } from "../injectors/process-kill
 import type { ProcessTarget } from "../injectors/types";
 import { applyBlastRadius, describeSelector, resolveProcesses, seededRandom, selectorFor, type Resolution } from "../worker/targets";
 import { CliError } from "./client";
-import { interruptible, recoverBeforeStart, sleep } from "./standalone";
+import { flagNumber, interruptible, recoverBeforeStart, sleep, stamp } from "./standalone";
 
 const USAGE = `gameday sniper — kill (or freeze) random instances of a process, on a schedule
 
@@ -80,16 +80,7 @@ const optionsSchema = z
   });
 type Options = z.output<typeof optionsSchema>;
 
-/** Numbers from flags: "0.2" → 0.2; anything else stays a string so zod names the flag. */
-function num(v: string | undefined): number | string | undefined {
-  if (v === undefined) return undefined;
-  return v.trim() !== "" && Number.isFinite(Number(v)) ? Number(v) : v;
-}
 
-function stamp(d = new Date()): string {
-  const p = (n: number) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-}
 
 interface Stats {
   scans: number;
@@ -138,16 +129,16 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const parsed = optionsSchema.safeParse({
-    probability: num(f.probability),
+    probability: flagNumber(f.probability),
     interval: f.interval,
     jitter: f.jitter,
     signal: f.signal?.toUpperCase().replace(/^SIG/, ""),
     hold: f.hold,
-    count: num(f.count),
-    "max-percent": num(f["max-percent"]),
-    "max-down": num(f["max-down"]),
+    count: flagNumber(f.count),
+    "max-percent": flagNumber(f["max-percent"]),
+    "max-down": flagNumber(f["max-down"]),
     duration: f.duration,
-    seed: num(f.seed),
+    seed: flagNumber(f.seed),
   });
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `--${String(i.path[0] ?? "")}: ${i.message}`);

@@ -21,6 +21,18 @@ export interface StandaloneResult {
   failures: string[];
 }
 
+/** Local time as the seed's CLIs print it: 2024-12-28 10:00:00. */
+export function stamp(d = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** A number from a flag ("0.2" → 0.2); anything else stays a string so the zod error names the flag. */
+export function flagNumber(v: string | undefined): number | string | undefined {
+  if (v === undefined) return undefined;
+  return v.trim() !== "" && Number.isFinite(Number(v)) ? Number(v) : v;
+}
+
 /** Say what an earlier CLI that died left behind, and revert it. */
 export async function recoverBeforeStart(say: (line: string) => void): Promise<void> {
   const r = await recoverLocalJournals();

@@ -22,7 +22,7 @@ import { memoryLimit } from "../injectors/memory-limit";
 import { targetLabel, type AnyInjector, type HostTarget, type ProcessTarget, type Target } from "../injectors/types";
 import { describeSelector, resolveProcesses, selectorFor } from "../worker/targets";
 import { CliError } from "./client";
-import { interruptible, parseParams, recoverBeforeStart, runFaults, type PlannedFault } from "./standalone";
+import { flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, stamp, type PlannedFault } from "./standalone";
 
 const USAGE = `gameday stress — CPU and memory pressure, cgroup CPU and memory limits
 
@@ -73,18 +73,6 @@ const OPTIONS = {
 } as const;
 
 type Flags = Record<string, string | boolean | string[] | undefined>;
-
-/** Numbers from flags ("0.2", "80%") become numbers; anything else stays a string so zod names the flag. */
-function num(v: unknown): unknown {
-  if (typeof v !== "string") return v;
-  const s = v.trim().replace(/%$/, "");
-  return s !== "" && Number.isFinite(Number(s)) ? Number(s) : v;
-}
-
-function stamp(d = new Date()): string {
-  const p = (n: number) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-}
 
 const coresText = (ms: number, overMs: number) => `${(ms / overMs).toFixed(2)} cores`;
 
@@ -195,7 +183,7 @@ function buildPlan(kind: Kind, f: Flags): Plan {
   const hostLine = { text: `host ${hostTarget.hostname}: ${cores} cores, MemAvailable ${formatSize(memAvailable())}`, data: { cores, memAvailable: memAvailable() } };
   switch (kind) {
     case "cpu": {
-      const params = parseParams<{ workers: number; load: number; engine: string }>(cpuStress, { workers: num(f.workers), load: num(f.load), engine: f.engine });
+      const params = parseParams<{ workers: number; load: number; engine: string }>(cpuStress, { workers: flagNumber(f.workers as string | undefined), load: flagNumber((f.load as string | undefined)?.replace(/%$/, "")), engine: f.engine });
       return {
         kind,
         injector: cpuStress,
@@ -207,7 +195,7 @@ function buildPlan(kind: Kind, f: Flags): Plan {
     case "memory": {
       const params = parseParams<{ size: number; workers: number; engine: string; force: boolean }>(memoryStress, {
         size: f.size,
-        workers: num(f.workers),
+        workers: flagNumber(f.workers as string | undefined),
         engine: f.engine,
         force: f.force,
       });
@@ -225,7 +213,7 @@ function buildPlan(kind: Kind, f: Flags): Plan {
     case "memory-limit": {
       const injector = kind === "cpu-limit" ? cpuLimit : memoryLimit;
       const controller: Controller = kind === "cpu-limit" ? "cpu" : "memory";
-      const params = parseParams<{ cpus?: number; limit?: number }>(injector, kind === "cpu-limit" ? { cpus: num(f.cpus) } : { limit: f.limit });
+      const params = parseParams<{ cpus?: number; limit?: number }>(injector, kind === "cpu-limit" ? { cpus: flagNumber(f.cpus as string | undefined) } : { limit: f.limit });
       const targets = resolveTargets(f);
       const h = findHierarchy(controller);
       return {

@@ -1,12 +1,12 @@
 // Test kit: temporary Game Day homes with a migrated database, real victim
 // processes, the demo system and worker processes — all cleaned up by the
 // caller's after() hooks through the returned stop functions.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { readProc } from "../lib/procfs";
+import { listProcesses, readProc } from "../lib/procfs";
 
 export const ROOT = path.resolve(import.meta.dirname, "..");
 const TSX = ["--import", "tsx"];
@@ -173,4 +173,34 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Load generators (injectors/load/*.mjs) whose command line names something below dir. */
+export function loadIn(dir: string): number[] {
+  return listProcesses()
+    .filter((p) => p.state !== "Z" && p.state !== "X" && p.cmdline.includes(dir) && /injectors\/load\/[\w-]+\.mjs/.test(p.cmdline))
+    .map((p) => p.pid);
+}
+
+const tmpfsMounts: string[] = [];
+
+/** A fresh tmpfs of `mb` MiB on a temporary directory: a real, small filesystem to fill. Undo with unmountAllTmpfs(). */
+export function mountTmpfs(mb = 32, prefix = "gameday-tmpfs-"): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${mb}m`, `gameday-test-${process.pid}`, dir]);
+  tmpfsMounts.push(dir);
+  return dir;
+}
+
+/** Kill load generators still writing in them, unmount every tmpfs mountTmpfs() made, remove the folders. */
+export function unmountAllTmpfs(): void {
+  for (const dir of tmpfsMounts.splice(0)) {
+    for (const pid of loadIn(dir)) process.kill(pid, "SIGKILL");
+    try {
+      execFileSync("umount", [dir]);
+    } catch {
+      execFileSync("umount", ["-l", dir]);
+    }
+    fs.rmdirSync(dir);
+  }
 }

@@ -1,5 +1,7 @@
 // Importing this module loads every injector into the registry.
 import "./process-kill";
+import "./disk-fill";
+import "./io-stress";
 import "./cpu-stress";
 import "./memory-stress";
 import "./cpu-limit";
