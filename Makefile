@@ -28,5 +28,6 @@ test:
 
 bench: setup
 	@node --import tsx bench/run.ts
+	@node --import tsx bench/net.ts
 
 .PHONY: help setup build up test bench

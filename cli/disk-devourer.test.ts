@@ -1,11 +1,9 @@
 // gameday disk-devourer end to end, as a separate process, on a real tmpfs.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { listProcesses } from "../lib/procfs";
 import { loadIn, mountTmpfs, ROOT, runCli, tempHome, unmountAllTmpfs, waitFor, waitForLine } from "../e2e/kit";
 import { fsInfo } from "../injectors/disk-fill";
 

@@ -5,13 +5,13 @@
 // start of any CLI, `gameday recover`, or the worker.
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { duration, formatDuration } from "../lib/duration";
+import { formatDuration } from "../lib/duration";
 import { formatSize } from "../lib/size";
 import { describeFill, describeFs, diskFill, fsInfo, ourBytes, planFill, resolveDir, type DiskFillParams, type DiskUndo, type FsInfo } from "../injectors/disk-fill";
 import { ioFootprint, ioStress, writtenBy, type IoStressParams } from "../injectors/io-stress";
 import { targetLabel, type AnyInjector, type PathTarget } from "../injectors/types";
 import { CliError } from "./client";
-import { flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, stamp } from "./standalone";
+import { durationFlag, flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, stamp } from "./standalone";
 
 const DEFAULT_DURATION = "60s";
 
@@ -111,9 +111,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     throw new CliError(`--path: ${(e as Error).message}`);
   }
-  const dr = duration({ min: 1, max: 7 * 24 * 3_600_000 }).safeParse(f.duration ?? DEFAULT_DURATION);
-  if (!dr.success) throw new CliError(`--duration: ${dr.error.issues[0].message}`);
-  const durationMs = dr.data;
+  const durationMs = durationFlag(f.duration as string | undefined, DEFAULT_DURATION, 1);
 
   let injector: AnyInjector;
   let params: DiskFillParams | IoStressParams;

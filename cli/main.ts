@@ -22,6 +22,7 @@ Standalone injectors (no worker needed; each journals its changes and
 reverts them at the end, on Ctrl-C, or after a crash at the next start):
   gameday sniper ...                   Process Sniper: kill processes at random
   gameday stress ...                   CPU and memory pressure, cgroup CPU/memory limits
+  gameday latency-monkey ...           network latency, loss, bandwidth caps, partitions
   gameday recover                      revert what a crashed standalone CLI left
   (gameday COMMAND --help for each)
 
@@ -104,6 +105,7 @@ const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<n
   sniper: () => import("./sniper"),
   "disk-devourer": () => import("./disk-devourer"),
   stress: () => import("./stress"),
+  "latency-monkey": () => import("./latency-monkey"),
   recover: () => import("./recover"),
 };
 

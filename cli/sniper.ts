@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { duration, formatDuration } from "../lib/duration";
 import { LocalJournal } from "../lib/local-journal";
-import { protectedNames, sameProcess, uidOf } from "../lib/procfs";
+import { protectedNames, uidOf } from "../lib/procfs";
 import { loadTopology, processSelectorSchema, type ProcessSelector } from "../lib/topology";
 import { processKill, SIGNALS, type SignalName } from "../injectors/process-kill";
 import type { ProcessTarget } from "../injectors/types";

@@ -2,6 +2,7 @@
 // injector contract and the same rules as a worker run: journal before every
 // change, revert and verify at the end of the duration, on Ctrl-C/SIGTERM, and
 // — through the journal — after a crash, at the next start of any CLI.
+import { duration } from "../lib/duration";
 import { LocalJournal, recoverLocalJournals } from "../lib/local-journal";
 import { targetLabel, type AnyInjector, type Target } from "../injectors";
 import { CliError } from "./client";
@@ -27,10 +28,21 @@ export function stamp(d = new Date()): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-/** A number from a flag ("0.2" → 0.2); anything else stays a string so the zod error names the flag. */
-export function flagNumber(v: string | undefined): number | string | undefined {
+/**
+ * A number from a flag ("0.2" → 0.2; with `percentSign`, "10%" → 10); anything
+ * else stays a string so the zod error names the flag.
+ */
+export function flagNumber(v: string | undefined, opts: { percentSign?: boolean } = {}): number | string | undefined {
   if (v === undefined) return undefined;
-  return v.trim() !== "" && Number.isFinite(Number(v)) ? Number(v) : v;
+  const s = opts.percentSign ? v.trim().replace(/%$/, "") : v.trim();
+  return s !== "" && Number.isFinite(Number(s)) ? Number(s) : v;
+}
+
+/** `--duration` (at most a week; `fallback` when absent) in ms, or a CliError naming the flag. */
+export function durationFlag(raw: string | undefined, fallback: string, minMs = 100): number {
+  const r = duration({ min: minMs, max: 7 * 24 * 3_600_000 }).safeParse(raw ?? fallback);
+  if (!r.success) throw new CliError(`--duration: ${r.error.issues[0].message}`);
+  return r.data;
 }
 
 /** Say what an earlier CLI that died left behind, and revert it. */

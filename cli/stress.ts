@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { duration, formatDuration } from "../lib/duration";
+import { formatDuration } from "../lib/duration";
 import { findHierarchy, planConfine, processTree, type ConfineUndo, type Controller } from "../lib/cgroups";
 import { ancestorsOf, listProcesses } from "../lib/procfs";
 import { formatSize } from "../lib/size";
@@ -22,7 +22,7 @@ import { memoryLimit } from "../injectors/memory-limit";
 import { targetLabel, type AnyInjector, type HostTarget, type ProcessTarget, type Target } from "../injectors/types";
 import { describeSelector, resolveProcesses, selectorFor } from "../worker/targets";
 import { CliError } from "./client";
-import { flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, stamp, type PlannedFault } from "./standalone";
+import { durationFlag, flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, stamp, type PlannedFault } from "./standalone";
 
 const USAGE = `gameday stress — CPU and memory pressure, cgroup CPU and memory limits
 
@@ -88,9 +88,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + "\n");
     return 0;
   }
-  const durationR = duration({ min: 100, max: 7 * 24 * 3_600_000 }).safeParse(f.duration ?? "30s");
-  if (!durationR.success) throw new CliError(`--duration: ${durationR.error.issues[0].message}`);
-  const durationMs = durationR.data;
+  const durationMs = durationFlag(f.duration as string | undefined, "30s");
 
   const json = !!f.json;
   const emit = (event: string, text: string, data: Record<string, unknown> = {}) => {

@@ -3,14 +3,13 @@
 // real program that meets ENOSPC, and a worker SIGKILLed mid-fault.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { RunRecord } from "../lib/contract";
-import { listProcesses } from "../lib/procfs";
 import { apiCall, loadIn, mountTmpfs, startWorkerProcess, tempHome, unmountAllTmpfs, waitFor, type WorkerProc } from "../e2e/kit";
 import { tagged } from "./children";
 import { diskFill, fsInfo, ourBytes, ourFiles, planFill, type DiskUndo } from "./disk-fill";

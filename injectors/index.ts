@@ -6,6 +6,10 @@ import "./cpu-stress";
 import "./memory-stress";
 import "./cpu-limit";
 import "./memory-limit";
+import "./latency";
+import "./packet-loss";
+import "./bandwidth";
+import "./partition";
 
 export { getInjector, injectorNames } from "./registry";
 export * from "./types";

@@ -9,7 +9,6 @@ import type { Topology } from "../lib/topology";
 import type { Logger } from "../lib/log";
 import { getInjector, targetLabel, type AnyInjector, type Target } from "../injectors";
 import type { Journal } from "./journal";
-import { HOST } from "./journal";
 import type { EvidenceQueue } from "./store";
 import type { WorkerMetrics } from "./metrics";
 import { createProbe } from "./probes";

@@ -1,0 +1,52 @@
+// bandwidth: cap the selected egress traffic at a rate with an htb root on
+// the device — the selection in a class capped at the rate, everything else
+// in an unthrottled default class — over the kernel's default root qdisc only
+// (a configured root is somebody's and is refused, never replaced).
+import { z } from "zod";
+import { htbCommands, pickInterface, qdiscShow, rootQdiscProblem, shortTag } from "../lib/net";
+import { commonChecks, netInjector, runAll, texts, type NetUndo } from "./net-fault";
+import { register } from "./registry";
+import type { NetworkTarget } from "./types";
+
+const RATE_RE = /^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$/;
+const RATE_HINT = "expected a tc rate like 1mbit, 500kbit or 2mbps (bytes/s)";
+const BURST_RE = /^\d+(k|kb|m|mb|b)?$/;
+
+/** Bytes per second of a tc rate ("1mbit" = 125000; tc's k/m are 1000s). */
+export function rateBytesPerSec(rate: string): number {
+  const m = RATE_RE.exec(rate);
+  if (!m) throw new Error(`${RATE_HINT} (got ${JSON.stringify(rate)})`);
+  const mult: Record<string, number> = { bit: 1 / 8, kbit: 125, mbit: 125e3, gbit: 125e6, bps: 1, kbps: 1e3, mbps: 1e6, gbps: 1e9 };
+  return Number(m[1]) * mult[m[2]];
+}
+
+export const bandwidthParams = z
+  .object({
+    rate: z.string({ error: RATE_HINT }).regex(RATE_RE, RATE_HINT).refine((r) => !RATE_RE.test(r) || rateBytesPerSec(r) >= 1000, { message: "must be at least 8kbit (1000 bytes/s)" }),
+    /** bucket size in bytes (tc syntax, e.g. 32k); default: htb's own */
+    burst: z.string().regex(BURST_RE, "expected a burst size like 32k or 1m (bytes)").optional(),
+  })
+  .strict();
+export type BandwidthParams = z.infer<typeof bandwidthParams>;
+
+export function planBandwidth(t: NetworkTarget, p: BandwidthParams): NetUndo {
+  commonChecks(t);
+  if (t.direction !== "egress") throw new Error(`target.direction: bandwidth limits egress traffic only (got ${t.direction}); limit the other side's egress instead`);
+  const dev = pickInterface(t);
+  const refused = rootQdiscProblem(dev, t.netns);
+  if (refused) throw new Error(refused);
+  const tag = shortTag();
+  return { tag, mechanism: "htb", why: "tc htb with a u32 filter", netns: t.netns, dev, qdiscBefore: qdiscShow(dev, t.netns), chains: [], commands: texts(htbCommands(dev, t, p.rate, p.burst)) };
+}
+
+export const bandwidth = netInjector<BandwidthParams>({
+  name: "bandwidth",
+  description: "Cap the selected egress traffic at a rate (tc htb class with a u32 filter; other traffic unthrottled).",
+  params: bandwidthParams,
+  plan: planBandwidth,
+  async apply(t, p, undo) {
+    runAll(htbCommands(undo.dev!, t, p.rate, p.burst));
+  },
+});
+
+register(bandwidth);

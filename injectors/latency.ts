@@ -1,0 +1,152 @@
+// latency: add delay (± jitter) to a slice of traffic. Two mechanisms, chosen
+// by detection unless the experiment forces one:
+// - netem (kernels with sch_netem): a prio root on the device, netem on a band
+//   no priority maps to, a u32 filter sending only the selected packets there;
+// - proxy (kernels without it, like this one): the selected TCP connections
+//   are REDIRECTed (iptables nat, in the client's namespace) to a delaying
+//   forwarder that connects on to the one destination the target names and
+//   holds every chunk back by latency ± jitter. The forwarder runs in a cgroup
+//   of its own that the redirect rule excludes, so its upstream connections
+//   are not redirected back to itself.
+import fs from "node:fs";
+import path from "node:path";
+import { isIPv4 } from "node:net";
+import { z } from "zod";
+import { duration } from "../lib/duration";
+import {
+  applyChain,
+  chainCommands,
+  cmdText,
+  must,
+  detectNetem,
+  DISTRIBUTIONS,
+  iptMatch,
+  keyText,
+  netemCommands,
+  newChainName,
+  overlapProblem,
+  pickInterface,
+  qdiscShow,
+  rootQdiscProblem,
+  shortTag,
+  type ChainPlan,
+  type Cmd,
+} from "../lib/net";
+import { newTag } from "./children";
+import { CGROUP2_ROOT, commonChecks, netInjector, percent, runAll, startProxy, texts, type NetUndo } from "./net-fault";
+import { register } from "./registry";
+import type { NetworkTarget } from "./types";
+
+export const latencyParams = z
+  .object({
+    latency: duration({ min: 1, max: 60_000 }),
+    jitter: duration({ max: 60_000 }).default(0),
+    /** % dependence of each delay's deviation on the previous one (netem semantics) */
+    correlation: percent("correlation").default(0),
+    distribution: z.enum(DISTRIBUTIONS, { error: `expected one of ${DISTRIBUTIONS.join(", ")}` }).default("normal"),
+    mechanism: z.enum(["auto", "netem", "proxy"], { error: "expected auto, netem or proxy" }).default("auto"),
+    /**
+     * proxy only: connections open before the fault bypass the redirect (NAT
+     * binds at connect time). reset: kill them (ss -K) so keep-alive clients
+     * reconnect through the proxy — each sees one aborted connection.
+     */
+    existing: z.enum(["keep", "reset"], { error: "expected keep or reset" }).default("keep"),
+  })
+  .strict()
+  .refine((p) => p.jitter <= p.latency, { path: ["jitter"], message: "must not exceed latency (a delay cannot be negative)" });
+export type LatencyParams = z.infer<typeof latencyParams>;
+
+/** netem when forced or detected; the proxy otherwise. */
+export function chooseMechanism(wanted: "auto" | "netem" | "proxy", netem: { ok: boolean; detail: string }): { mechanism: "netem" | "proxy"; why: string } {
+  if (wanted === "netem") {
+    if (!netem.ok) throw new Error(`mechanism: netem was asked for, but ${netem.detail}`);
+    return { mechanism: "netem", why: "asked for" };
+  }
+  if (wanted === "proxy") return { mechanism: "proxy", why: "asked for" };
+  return netem.ok ? { mechanism: "netem", why: "auto: sch_netem available" } : { mechanism: "proxy", why: `auto: ${netem.detail}` };
+}
+
+export function cgroup2Root(): string {
+  return fs.existsSync("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup" : CGROUP2_ROOT;
+}
+
+/** The proxy forwards to one destination: the target must name it. */
+export function proxyProblem(t: NetworkTarget): string | null {
+  if (t.protocol !== "tcp") return `target.protocol: the proxy mechanism delays TCP only (got ${t.protocol}); netem is needed for ${t.protocol}`;
+  const ip = t.dst?.replace(/\/32$/, "");
+  if (!ip || !isIPv4(ip)) return `target.dst: the proxy mechanism needs one destination address (got ${t.dst ?? "none"}); give dst and dstPort, or use netem`;
+  if (!t.dstPort) return "target.dstPort: the proxy mechanism needs the destination port";
+  return null;
+}
+
+export function planLatency(target: NetworkTarget, params: LatencyParams, netem = detectNetem()): NetUndo {
+  commonChecks(target);
+  const { mechanism, why } = chooseMechanism(params.mechanism, netem);
+  const tag = shortTag();
+  if (mechanism === "netem") {
+    if (target.direction !== "egress") throw new Error(`target.direction: netem delays egress traffic only (got ${target.direction}); delay the other side's egress instead`);
+    const dev = pickInterface(target);
+    const refused = rootQdiscProblem(dev, target.netns);
+    if (refused) throw new Error(refused);
+    return { tag, mechanism, why, netns: target.netns, dev, qdiscBefore: qdiscShow(dev, target.netns), chains: [], commands: texts(netemCommands(dev, target, netemSpec(params))) };
+  }
+  const bad = proxyProblem(target);
+  if (bad) throw new Error(bad);
+  const overlap = overlapProblem(target.netns, "latency", target);
+  if (overlap) throw new Error(overlap);
+  const chain: ChainPlan = { netns: target.netns, table: "nat", chain: newChainName(tag), hooks: ["OUTPUT"], comment: `gameday:${tag} ${keyText("latency", target)}`, rules: [] };
+  const cgroup = path.join(cgroup2Root(), `gameday-${tag}`);
+  return {
+    tag,
+    mechanism,
+    why,
+    netns: target.netns,
+    chains: [chain],
+    proxyTag: newTag(`latency-${tag}`),
+    cgroup,
+    commands: [
+      `mkdir ${cgroup}`,
+      `${target.netns ? `ip netns exec ${target.netns} ` : ""}node injectors/load/delay-proxy.mjs ${proxyArgs(target, params).join(" ")}  # listens on 127.0.0.1:PORT; its PID goes to ${cgroup}/cgroup.procs`,
+      ...texts(chainCommands(withRedirect(chain, target, cgroup, "PORT"))),
+      ...(params.existing === "reset" ? [cmdText(resetCommand(target))] : []),
+    ],
+  };
+}
+
+const netemSpec = (p: LatencyParams) => ({ delayMs: p.latency, jitterMs: p.jitter, correlationPct: p.correlation, distribution: p.distribution });
+
+function proxyArgs(t: NetworkTarget, p: LatencyParams): string[] {
+  const up = t.direction === "ingress" ? 0 : p.latency;
+  const down = t.direction === "egress" ? 0 : p.latency;
+  // prettier-ignore
+  return ["--upstream-host", t.dst!.replace(/\/32$/, ""), "--upstream-port", String(t.dstPort), "--up-ms", String(up), "--down-ms", String(down),
+    "--jitter-ms", String(p.jitter), "--correlation", String(p.correlation / 100), "--distribution", p.distribution];
+}
+
+/** Abort established connections to the destination (needs CONFIG_INET_DIAG_DESTROY). */
+function resetCommand(t: NetworkTarget): Cmd {
+  return { netns: t.netns, argv: ["ss", "-K", "dst", t.dst!.replace(/\/32$/, ""), "dport", "=", `:${t.dstPort}`] };
+}
+
+/** The nat rule: the selection, minus the proxy's own cgroup, to the proxy's port. */
+function withRedirect(chain: ChainPlan, t: NetworkTarget, cgroup: string, port: string): ChainPlan {
+  const rel = path.relative(cgroup2Root(), cgroup);
+  // --syn: a connection that predates the rule and that conntrack first sees
+  // mid-stream must not be bent to the proxy (which would answer with a RST)
+  return { ...chain, rules: [[...iptMatch(t), "--syn", ...(t.interface ? ["-o", t.interface] : []), "-m", "cgroup", "!", "--path", rel, "-j", "REDIRECT", "--to-ports", port]] };
+}
+
+export const latency = netInjector<LatencyParams>({
+  name: "latency",
+  description: "Delay the selected traffic by latency ± jitter (netem where the kernel has it, else a delaying TCP proxy that iptables REDIRECTs the connections to).",
+  params: latencyParams,
+  plan: (t, p) => planLatency(t, p),
+  async apply(t, p, undo, signal) {
+    if (undo.mechanism === "netem") return runAll(netemCommands(undo.dev!, t, netemSpec(p)));
+    const { port } = await startProxy(t, undo, proxyArgs(t, p), signal);
+    applyChain(withRedirect(undo.chains[0], t, undo.cgroup!, String(port)));
+    if (p.existing === "reset") must(resetCommand(t));
+  },
+});
+
+register(latency);

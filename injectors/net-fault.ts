@@ -1,0 +1,214 @@
+// What the four network faults (latency, packet-loss, bandwidth, partition)
+// share: one undo shape listing everything a fault may add — iptables chains,
+// a root qdisc under gameday's handle, a delaying proxy and its cgroup — and
+// one revert/verify that removes exactly those, also from a worker restarted
+// after a crash, and is a no-op for what is already gone.
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import {
+  chainExists,
+  cmdText,
+  dropTableIfPristine,
+  iptTables,
+  gamedayRules,
+  must,
+  overlapProblem,
+  qdiscShow,
+  removeChain,
+  removeRootQdisc,
+  rootQdiscProblem,
+  runCmd,
+  targetProblem,
+  toolsMissing,
+  type ChainPlan,
+  type Cmd,
+} from "../lib/net";
+import { killTagged, LOAD_DIR, tagged } from "./children";
+import { type Availability, type Injector, type NetworkTarget, type VerifyResult } from "./types";
+
+export type Mechanism = "netem" | "proxy" | "iptables" | "htb";
+
+export interface NetUndo {
+  /** short id in chain names and rule comments (gameday:<tag>) */
+  tag: string;
+  mechanism: Mechanism;
+  /** why this mechanism (auto: detection result) */
+  why: string;
+  netns?: string;
+  /** device whose root qdisc we add, and its `tc qdisc show` before */
+  dev?: string;
+  qdiscBefore?: string;
+  chains: ChainPlan[];
+  /** iptables tables that existed before (a table we created is dropped again when empty) */
+  tablesBefore?: string[];
+  /** children tag of the delaying proxy */
+  proxyTag?: string;
+  /** cgroup v2 folder the proxy runs in (excluded from the redirect) */
+  cgroup?: string;
+  /** the commands inject runs, as text (proxy port shown as PORT) */
+  commands: string[];
+}
+
+/** A percentage parameter, 0-100, the message naming what it is. */
+export const percent = (what: string) =>
+  z.number({ error: `expected ${what} as a percentage 0-100` }).min(0, { error: `expected ${what} as a percentage 0-100` }).max(100, { error: `expected ${what} as a percentage 0-100` });
+
+export const CGROUP2_ROOT = "/sys/fs/cgroup/unified";
+
+export async function netAvailable(): Promise<Availability> {
+  const why = toolsMissing();
+  return why ? { ok: false, reason: why } : { ok: true };
+}
+
+export function texts(cmds: Cmd[]): string[] {
+  return cmds.map(cmdText);
+}
+
+export async function revertNet(undo: NetUndo): Promise<void> {
+  for (const c of [...undo.chains].reverse()) removeChain(c);
+  if (undo.tablesBefore) for (const t of new Set(undo.chains.map((c) => c.table))) if (!undo.tablesBefore.includes(t)) dropTableIfPristine(t, undo.netns);
+  if (undo.dev) removeRootQdisc(undo.dev, undo.netns);
+  if (undo.proxyTag) await killTagged(undo.proxyTag);
+  if (undo.cgroup) {
+    // rmdir fails with EBUSY until the killed proxy has left the cgroup
+    for (let i = 0; i < 50; i++) {
+      try {
+        fs.rmdirSync(undo.cgroup);
+        break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "ENOENT") break;
+        if (code !== "EBUSY" || i === 49) throw e;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+}
+
+function netnsGone(netns?: string): boolean {
+  return !!netns && !runCmd({ argv: ["ip", "netns", "list"] }).stdout.split("\n").some((l) => l.split(" ")[0] === netns);
+}
+
+export async function verifyNet(undo: NetUndo): Promise<VerifyResult> {
+  if (netnsGone(undo.netns)) return { ok: true, detail: `netns ${undo.netns} is gone, and with it every rule and qdisc in it` + leftovers(undo) };
+  const left: string[] = [];
+  for (const c of undo.chains) if (chainExists(c)) left.push(`chain ${c.chain} in table ${c.table}`);
+  const jumps = gamedayRules(undo.netns).filter((r) => r.tag === undo.tag);
+  if (jumps.length) left.push(`${jumps.length} rule(s) commented gameday:${undo.tag}`);
+  if (undo.dev && undo.qdiscBefore !== undefined) {
+    let now: string | null = null;
+    try {
+      now = qdiscShow(undo.dev, undo.netns);
+    } catch {
+      // the device is gone: its qdiscs went with it
+    }
+    if (now !== null && now !== undo.qdiscBefore) left.push(`qdiscs on ${undo.dev} differ from before: ${now.trim()}`);
+  }
+  if (undo.proxyTag && tagged(undo.proxyTag).length) left.push("the delaying proxy is still running");
+  if (undo.cgroup && fs.existsSync(undo.cgroup)) left.push(`cgroup ${undo.cgroup} still exists`);
+  if (left.length) return { ok: false, detail: `still in place: ${left.join("; ")}` };
+  const what = [undo.chains.length ? `${undo.chains.map((c) => c.chain).join(", ")} removed` : "", undo.dev ? `qdiscs on ${undo.dev} as before` : "", undo.proxyTag ? "proxy stopped" : ""].filter(Boolean);
+  return { ok: true, detail: `mechanism ${undo.mechanism} (${undo.why}): ${what.join(", ")}${undo.netns ? ` (netns ${undo.netns})` : ""}` };
+}
+
+function leftovers(undo: NetUndo): string {
+  const bits: string[] = [];
+  if (undo.proxyTag && tagged(undo.proxyTag).length) bits.push("; but the proxy still runs");
+  if (undo.cgroup && fs.existsSync(undo.cgroup)) bits.push(`; but ${undo.cgroup} still exists`);
+  return bits.join("");
+}
+
+/**
+ * Start the delaying proxy (inside the target's namespace), move it into its
+ * own cgroup before any connection reaches it, and return its port.
+ */
+export async function startProxy(
+  t: NetworkTarget,
+  undo: NetUndo,
+  args: string[],
+  signal: AbortSignal,
+): Promise<{ pid: number; port: number }> {
+  const node = [process.execPath, path.join(LOAD_DIR, "delay-proxy.mjs"), "--tag", undo.proxyTag!, "--parent", String(process.pid), ...args];
+  // `ip netns exec` execs node in place, so the proxy's parent is still us
+  const argv = t.netns ? ["ip", "netns", "exec", t.netns, ...node] : node;
+  fs.mkdirSync(undo.cgroup!);
+  const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  if (child.pid === undefined) throw new Error("could not start the delaying proxy");
+  fs.writeFileSync(path.join(undo.cgroup!, "cgroup.procs"), String(child.pid));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => fail(new Error(`the delaying proxy did not start in 5 s${err ? `: ${err.trim()}` : ""}`)), 5000);
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      reject(e);
+    };
+    signal.addEventListener("abort", () => fail(new Error("aborted while starting the delaying proxy")), { once: true });
+    child.stderr!.on("data", (d: Buffer) => (err += d));
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d;
+      const m = /^listening (\d+)\n/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.on("exit", (code) => fail(new Error(`the delaying proxy exited (${code})${err ? `: ${err.trim()}` : ""}`)));
+  });
+  child.removeAllListeners("exit");
+  child.stdout!.destroy();
+  child.stderr!.destroy();
+  child.unref();
+  return { pid: child.pid, port };
+}
+
+export interface NetFaultSpec<P> {
+  name: string;
+  description: string;
+  params: z.ZodType<P>;
+  plan(target: NetworkTarget, params: P): NetUndo;
+  /** make the change planned in undo; every command's failure throws */
+  apply(target: NetworkTarget, params: P, undo: NetUndo, signal: AbortSignal): Promise<void>;
+}
+
+export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, NetUndo, NetworkTarget> {
+  return {
+    name: s.name,
+    description: s.description,
+    targetKind: "network",
+    params: s.params,
+    available: netAvailable,
+    plan(target, params) {
+      const undo = s.plan(target, params);
+      if (undo.chains.length) undo.tablesBefore = iptTables(undo.netns);
+      return undo;
+    },
+    async inject(target, params, ctx) {
+      const undo = ctx.undo;
+      // checked again right before the change: another fault may have started since plan()
+      const clash = undo.chains.length ? overlapProblem(undo.netns, s.name, s.name === "partition" ? { ...keyOf(target), direction: "both" } : keyOf(target), undo.tag) : null;
+      if (clash) throw new Error(clash);
+      if (undo.dev) {
+        const why = rootQdiscProblem(undo.dev, undo.netns);
+        if (why) throw new Error(why);
+      }
+      await s.apply(target, params, undo, ctx.signal);
+    },
+    revert: (_t, undo) => revertNet(undo),
+    verify: (_t, undo) => verifyNet(undo),
+  };
+}
+
+const keyOf = (t: NetworkTarget) => ({ direction: t.direction, protocol: t.protocol, src: t.src, dst: t.dst, srcPort: t.srcPort, dstPort: t.dstPort });
+
+/** The target checks every network fault's plan starts with. */
+export function commonChecks(target: NetworkTarget): void {
+  const bad = targetProblem(target);
+  if (bad) throw new Error(bad);
+}
+
+export function runAll(cmds: Cmd[]): void {
+  for (const c of cmds) must(c);
+}
