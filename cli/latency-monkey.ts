@@ -9,7 +9,7 @@ import { networkSelectorSchema } from "../lib/experiment";
 import { cmdText, detectNetem, pickInterface, tcRevertCommand, type Cmd } from "../lib/net";
 import { bandwidth } from "../injectors/bandwidth";
 import { latency } from "../injectors/latency";
-import type { NetUndo } from "../injectors/net-fault";
+import { describeNet, type NetUndo } from "../injectors/net-fault";
 import { packetLoss } from "../injectors/packet-loss";
 import { partition } from "../injectors/partition";
 import type { AnyInjector, NetworkTarget } from "../injectors/types";
@@ -141,7 +141,7 @@ export async function main(argv: string[]): Promise<number> {
       throw new CliError(`${s.injector.name}: ${msg}`);
     }
     emit("plan", s.headline(u.dev ?? (u.mechanism === "proxy" || s.target.interface ? deviceOf(s.target) : null)), { fault: s.injector.name, target: s.target, params: s.params });
-    emit("mechanism", `Mechanism: ${u.mechanism} (${u.why})${explain(u, s.target)}`, { fault: s.injector.name, mechanism: u.mechanism, why: u.why });
+    emit("mechanism", `Mechanism: ${describeNet(s.target, u)}`, { fault: s.injector.name, mechanism: u.mechanism, why: u.why });
     if (dryRun) {
       for (const c of u.commands) emit("command", `  ${c}`, { command: c });
       for (const c of revertTexts(u)) emit("command", `  revert: ${c}`, { revert: c });
@@ -178,12 +178,6 @@ function deviceOf(t: NetworkTarget): string {
   } catch {
     return "(no route)";
   }
-}
-
-function explain(u: NetUndo, t: NetworkTarget): string {
-  if (u.mechanism === "proxy") return `: TCP connections to ${t.dst}:${t.dstPort} go through a delaying proxy (iptables nat REDIRECT${t.netns ? ` in netns ${t.netns}` : ""})`;
-  if (u.mechanism === "iptables") return `: ${u.chains.map((c) => `chain ${c.chain}`).join(", ")} (${u.chains.map((c) => c.hooks.join("/")).join(", ")})`;
-  return `: root qdisc 6764: on ${u.dev}, only the selected packets shaped`;
 }
 
 function revertTexts(u: NetUndo): string[] {

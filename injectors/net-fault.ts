@@ -21,6 +21,7 @@ import {
   rootQdiscProblem,
   runCmd,
   targetProblem,
+  TC_HANDLE,
   toolsMissing,
   type ChainPlan,
   type Cmd,
@@ -198,7 +199,16 @@ export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, N
     },
     revert: (_t, undo) => revertNet(undo),
     verify: (_t, undo) => verifyNet(undo),
+    describe: describeNet,
   };
+}
+
+/** The mechanism, why it was chosen, and what it adds, in one line. */
+export function describeNet(t: NetworkTarget, u: NetUndo): string {
+  const head = `${u.mechanism} (${u.why})`;
+  if (u.mechanism === "proxy") return `${head}: TCP connections to ${t.dst}:${t.dstPort} go through a delaying proxy (iptables nat REDIRECT${t.netns ? ` in netns ${t.netns}` : ""})`;
+  if (u.mechanism === "iptables") return `${head}: ${u.chains.map((c) => `chain ${c.chain}`).join(", ")} (${u.chains.map((c) => c.hooks.join("/")).join(", ")})`;
+  return `${head}: root qdisc ${TC_HANDLE}: on ${u.dev}, only the selected packets shaped`;
 }
 
 const keyOf = (t: NetworkTarget) => ({ direction: t.direction, protocol: t.protocol, src: t.src, dst: t.dst, srcPort: t.srcPort, dstPort: t.dstPort });

@@ -108,6 +108,11 @@ export interface Injector<P = unknown, U = unknown, T extends Target = Target> {
   revert(target: T, undo: U): Promise<void>;
   /** Confirm the revert took (e.g. the process is no longer stopped). */
   verify(target: T, undo: U): Promise<VerifyResult>;
+  /**
+   * How the change is made, in one line, from what plan() returned (e.g. the
+   * mechanism chosen and why). Shown in the run record and the events.
+   */
+  describe?(target: T, undo: U): string;
 }
 
 /** Type-erased injector as stored in the registry. */

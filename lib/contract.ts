@@ -55,6 +55,8 @@ export interface FaultRecord {
   revertedAt: string | null;
   verified: boolean | null;
   error: string | null;
+  /** How the change is made (the injector's describe(), e.g. the network mechanism). */
+  detail?: string;
 }
 
 export interface RunRecord {

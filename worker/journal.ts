@@ -7,6 +7,7 @@ import type { Db } from "../lib/db";
 import type { FaultRecord, FaultState } from "../lib/contract";
 import type { Target } from "../injectors/types";
 import { targetId, targetLabel } from "../injectors/types";
+import { getInjector } from "../injectors/registry";
 
 export interface JournalEntry {
   id: string;
@@ -42,7 +43,19 @@ export function faultRecordFromRow(r: Row): FaultRecord {
     revertedAt: r.revertedAt?.toISOString() ?? null,
     verified: r.verified,
     error: r.error,
+    detail: detailOf(r.fault, r.targetJson, r.undo),
   };
+}
+
+/** The injector's one-line account of how the change is made, from the journaled undo. */
+function detailOf(fault: string, targetJson: string, undoJson: string | null): string | undefined {
+  const describe = getInjector(fault)?.describe;
+  if (!describe || !undoJson) return undefined;
+  try {
+    return describe(JSON.parse(targetJson), JSON.parse(undoJson));
+  } catch {
+    return undefined;
+  }
 }
 
 export class Journal {

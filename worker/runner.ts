@@ -384,7 +384,7 @@ export class RunController {
     this.active.set(record.id, f);
     this.deps.metrics.activeFaults.inc();
     this.deps.metrics.injections.inc({ fault: injector.name });
-    this.event("injected", `${injector.name} ${JSON.stringify(step.params)} → ${record.targetLabel}${node ? ` (node ${node})` : ""}`, { faultId: record.id, targetId: record.targetId });
+    this.event("injected", `${injector.name} ${JSON.stringify(step.params)} → ${record.targetLabel}${node ? ` (node ${node})` : ""}${record.detail ? `: ${record.detail}` : ""}`, { faultId: record.id, targetId: record.targetId });
     this.publish();
     await this.deps.journal.injected(record.id, new Date()).catch((err: Error) => this.log.error("journal write failed", { error: err.message }));
     return f;

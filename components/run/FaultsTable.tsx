@@ -35,7 +35,10 @@ export function FaultsTable({ faults }: { faults: FaultRecord[] }) {
                 <span className="font-mono text-slate-200">{f.targetLabel}</span>
                 {f.node ? <span className="ml-1 text-xs text-slate-500">({f.node})</span> : null}
               </td>
-              <td className="py-1 pr-3 font-mono">{f.fault}</td>
+              <td className="py-1 pr-3">
+                <span className="font-mono">{f.fault}</span>
+                {f.detail ? <span className="block text-xs text-slate-500" data-testid="fault-detail">{f.detail}</span> : null}
+              </td>
               <td className={`py-1 pr-3 ${STATE_TEXT[f.state] ?? ""}`}>
                 {f.state}
                 {f.error ? <span className="ml-1 text-xs text-amber-300">{f.error}</span> : null}
