@@ -5,9 +5,9 @@
 // limits are never written and verify() compares them byte for byte.
 import os from "node:os";
 import { z } from "zod";
-import { confine, MIN_CPUS, planConfine, release, unavailableReason, verifyReleased, type ConfineUndo } from "../lib/cgroups";
+import { MIN_CPUS } from "../lib/cgroups";
+import { cgroupLimitInjector } from "./cgroup-limit";
 import { register } from "./registry";
-import type { Injector, ProcessTarget } from "./types";
 
 export const cpuLimitParams = z
   .object({
@@ -20,32 +20,13 @@ export const cpuLimitParams = z
   .strict();
 export type CpuLimitParams = z.infer<typeof cpuLimitParams>;
 
-export const cpuLimit: Injector<CpuLimitParams, ConfineUndo, ProcessTarget> = {
+export const cpuLimit = cgroupLimitInjector<CpuLimitParams>({
   name: "cpu-limit",
   description: "Cap the CPU time of the target processes and their descendants through a cgroup (v1 or v2) quota.",
-  targetKind: "process",
+  controller: "cpu",
   params: cpuLimitParams,
-
-  async available() {
-    const why = unavailableReason("cpu");
-    return why ? { ok: false, reason: why } : { ok: true, detail: `${os.availableParallelism()} cores` };
-  },
-
-  plan(target) {
-    return planConfine("cpu-limit", "cpu", target.pid, target.startTime);
-  },
-
-  async inject(_target, params, { undo }) {
-    await confine(undo, params.cpus);
-  },
-
-  async revert(_target, undo) {
-    await release(undo);
-  },
-
-  async verify(_target, undo) {
-    return verifyReleased(undo);
-  },
-};
+  value: (p) => p.cpus,
+  detail: () => `${os.availableParallelism()} cores`,
+});
 
 register(cpuLimit);

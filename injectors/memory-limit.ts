@@ -5,10 +5,9 @@
 // already had stays charged to its original cgroup (the kernel does not move
 // charges): the limit bites on what it allocates from now on.
 import { z } from "zod";
-import { confine, planConfine, release, unavailableReason, verifyReleased, type ConfineUndo } from "../lib/cgroups";
 import { formatSize, sizeString } from "../lib/size";
 import { register } from "./registry";
-import type { Injector, ProcessTarget } from "./types";
+import { cgroupLimitInjector } from "./cgroup-limit";
 
 const MIN_LIMIT = 1024 * 1024;
 
@@ -20,32 +19,12 @@ export const memoryLimitParams = z
   .strict();
 export type MemoryLimitParams = z.infer<typeof memoryLimitParams>;
 
-export const memoryLimit: Injector<MemoryLimitParams, ConfineUndo, ProcessTarget> = {
+export const memoryLimit = cgroupLimitInjector<MemoryLimitParams>({
   name: "memory-limit",
   description: "Cap the memory of the target processes and their descendants through a cgroup (v1 or v2) limit.",
-  targetKind: "process",
+  controller: "memory",
   params: memoryLimitParams,
-
-  async available() {
-    const why = unavailableReason("memory");
-    return why ? { ok: false, reason: why } : { ok: true };
-  },
-
-  plan(target) {
-    return planConfine("memory-limit", "memory", target.pid, target.startTime);
-  },
-
-  async inject(_target, params, { undo }) {
-    await confine(undo, params.limit);
-  },
-
-  async revert(_target, undo) {
-    await release(undo);
-  },
-
-  async verify(_target, undo) {
-    return verifyReleased(undo);
-  },
-};
+  value: (p) => p.limit,
+});
 
 register(memoryLimit);
