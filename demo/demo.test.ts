@@ -11,6 +11,7 @@ import path from "node:path";
 import { listProcesses, readProc, type ProcInfo } from "../lib/procfs";
 import { parsePromText } from "../lib/promtext";
 import { parseTopology } from "../lib/topology";
+import { sleep, waitFor } from "../e2e/kit";
 import { startLoad } from "./loadgen";
 import { demoTopologyYaml, selectorRegex } from "./topology";
 
@@ -18,23 +19,6 @@ const BASE = 15_400; // under load; SIGKILL, SIGSTOP and SIGTERM tests
 const QUIET_BASE = 15_450; // no load, so counters move only when we ask; its supervisor gets SIGKILLed
 const HERE = import.meta.dirname;
 const RESTART_DELAY_MS = 300;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs: number, everyMs = 50): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-}
 
 interface Event {
   msg: string;
