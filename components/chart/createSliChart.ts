@@ -108,20 +108,17 @@ export function createSliChart(svgElement: SVGSVGElement, options: SliChartOptio
 
     const [yLo, yHi] = y.domain();
     const within = (v: number | undefined) => v !== undefined && v >= yLo && v <= yHi;
-    tolMin
-      .attr("visibility", within(t.min) ? "visible" : "hidden")
-      .attr("x1", 0)
-      .attr("x2", iw)
-      .attr("y1", within(t.min) ? y(t.min!) : 0)
-      .attr("y2", within(t.min) ? y(t.min!) : 0);
-    shadeMin.attr("visibility", within(t.min) ? "visible" : "hidden").attr("y", within(t.min) ? y(t.min!) : 0).attr("height", within(t.min) ? ih - y(t.min!) : 0);
-    tolMax
-      .attr("visibility", within(t.max) ? "visible" : "hidden")
-      .attr("x1", 0)
-      .attr("x2", iw)
-      .attr("y1", within(t.max) ? y(t.max!) : 0)
-      .attr("y2", within(t.max) ? y(t.max!) : 0);
-    shadeMax.attr("visibility", within(t.max) ? "visible" : "hidden").attr("y", 0).attr("height", within(t.max) ? y(t.max!) : 0);
+    // a tolerance bound: its dashed line, and the shaded side that breaches it (below min, above max)
+    const bound = (rule: typeof tolMin, shade: typeof shadeMin, v: number | undefined, below: boolean) => {
+      const at = within(v) ? y(v!) : null;
+      rule.attr("visibility", at === null ? "hidden" : "visible").attr("x1", 0).attr("x2", iw).attr("y1", at ?? 0).attr("y2", at ?? 0);
+      shade
+        .attr("visibility", at === null ? "hidden" : "visible")
+        .attr("y", below ? (at ?? 0) : 0)
+        .attr("height", at === null ? 0 : below ? ih - at : at);
+    };
+    bound(tolMin, shadeMin, t.min, true);
+    bound(tolMax, shadeMax, t.max, false);
 
     const l = line<SliPoint>()
       .defined((p) => p.value !== null && Number.isFinite(p.value))
