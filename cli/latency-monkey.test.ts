@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ROOT, runCli, waitFor } from "../e2e/kit";
+import { killHard, ROOT, runCli, sleep, waitFor, waitForLine } from "../e2e/kit";
+import { cgroup2Root } from "../injectors/net-fault";
 import { detectNetem } from "../lib/net";
 import { addForeignRules, CONNECT_CLIENT, createTestNet, PORTS, RTT_CLIENT, sh, type TestNet } from "../e2e/netns";
 
@@ -15,13 +16,37 @@ const home = fs.mkdtempSync(path.join(os.tmpdir(), "gameday-netcli-"));
 const env = { GAMEDAY_HOME: home };
 let net: TestNet;
 const clis: ChildProcess[] = [];
+// a server to aim at by process: echo on IP:7111 and on every address (0.0.0.0):7112; one that listens on nothing
+const WATCH = "const __p=process.ppid;setInterval(()=>{if(process.ppid!==__p)process.exit(0)},250).unref();setInterval(()=>{},1e9);";
+const SERVER = `${WATCH}const net=require("net");let n=0;const up=()=>{if(++n===2)console.log("ready")};
+const echo=()=>net.createServer(s=>{s.on("error",()=>{});s.pipe(s)});echo().listen(7111,process.argv[1],up);echo().listen(7112,"0.0.0.0",up);`;
+const CONNECT_TO = `const [ip,port,ms]=[process.argv[1],Number(process.argv[2]),Number(process.argv[3])];
+const s=require("net").connect(port,ip,()=>{console.log("ok");process.exit(0)});
+s.on("error",e=>{console.log("fail:"+e.code);process.exit(0)});setTimeout(()=>{console.log("fail:timeout");process.exit(0)},ms);`;
+let srv: ChildProcess;
+let idle: ChildProcess;
+const cgName = `gameday-test-cli-${process.pid}`;
+const cgDir = path.join(cgroup2Root(), cgName);
 
 before(async () => {
   net = await createTestNet("c");
   addForeignRules(net.a);
+  srv = spawn("ip", ["netns", "exec", net.b, process.execPath, "-e", SERVER, net.ipB, `gdt-cli-target-${process.pid}`], { stdio: ["ignore", "pipe", "inherit"] });
+  await waitForLine(srv, (l) => l === "ready", 10_000, "the target server");
+  idle = spawn(process.execPath, ["-e", WATCH, `gdt-cli-idle-${process.pid}`], { stdio: "ignore" });
+  fs.mkdirSync(cgDir);
 });
 
 after(async () => {
+  await killHard(srv, "SIGKILL");
+  await killHard(idle, "SIGKILL");
+  for (let i = 0; i < 50 && fs.existsSync(cgDir); i++) {
+    try {
+      fs.rmdirSync(cgDir);
+    } catch {
+      await sleep(20);
+    }
+  }
   for (const c of clis) c.kill("SIGKILL");
   // whatever a failed test left is in the journal: recover it before the namespaces go
   if (net) await runCli(["recover"], env, 30_000);
@@ -124,6 +149,80 @@ describe("gameday latency-monkey", { timeout: 120_000 }, () => {
       const r = await runCli(["latency-monkey", ...args], env);
       assert.equal(r.code, 1, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
       assert.match(r.stderr, msg, args.join(" "));
+    }
+    assert.deepEqual(net.snapshot(), before);
+  });
+
+  test("traffic to a process: the dry run prints the resolved ports and one plan per port; a wildcard listener in another namespace needs --dst for the proxy", async () => {
+    const before = net.snapshot();
+    const r = await runCli(["latency-monkey", "--netns", net.a, "--cmdline", `gdt-cli-target-${process.pid}$`, "--dst", net.ipB, "--latency", "200ms", "--mechanism", "proxy", "--dry-run"], env);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const lines = r.stdout.trim().split("\n");
+    const ip = net.ipB;
+    assert.equal(
+      lines[0],
+      `[INFO] Resolved process cmdline=~/gdt-cli-target-${process.pid}$/: 1 process(es) (node[${srv.pid}]) listening on ${ip}:7111, 0.0.0.0:7112; 2 target(s): tcp * → ${ip}:7111 (egress in netns ${net.a}); tcp * → ${ip}:7112 (egress in netns ${net.a})`,
+    );
+    assert.deepEqual(lines.filter((l) => l.startsWith("[INFO] Applying")), [
+      `[INFO] Applying 200ms latency to egress traffic on ${net.vethA}:${ip}:7111 in netns ${net.a}`,
+      `[INFO] Applying 200ms latency to egress traffic on ${net.vethA}:${ip}:7112 in netns ${net.a}`,
+    ]);
+    const noDst = await runCli(["latency-monkey", "--netns", net.a, "--pid", String(srv.pid), "--latency", "200ms", "--mechanism", "proxy", "--dry-run"], env);
+    assert.equal(noDst.code, 1);
+    assert.equal(noDst.stderr.trim(), "gameday latency-monkey: latency: --dst: the proxy mechanism needs one destination address (got none); give dst and dstPort, or use netem");
+    assert.deepEqual(net.snapshot(), before);
+  });
+
+  test("--pid with 100 % loss for 3 s: the process's port is cut, another port is not; then everything is as before", async () => {
+    const before = net.snapshot();
+    const cli = start(["--netns", net.a, "--pid", String(srv.pid), "--target-port", "7112", "--loss", "100%", "--duration", "3s"]);
+    await waitFor("the loss rule", () => gamedayRules() === 1, 10_000);
+    assert.equal(await net.run(net.a, CONNECT_TO, [net.ipB, 7112, 400]), "fail:timeout");
+    assert.equal(await net.run(net.a, CONNECT_TO, [net.ipB, 7111, 2000]), "ok");
+    assert.equal(await cli.exited, 0, cli.out());
+    assert.match(cli.out(), new RegExp(`^\\[INFO\\] Resolved process pids=${srv.pid}: 1 process\\(es\\) \\(node\\[${srv.pid}\\]\\) listening on 0\\.0\\.0\\.0:7112; 1 target\\(s\\)`, "m"));
+    assert.match(cli.out(), /^\[INFO\] Done: 1 injected, 1 reverted and verified; nothing left behind$/m);
+    assert.equal(await net.run(net.a, CONNECT_TO, [net.ipB, 7112, 2000]), "ok");
+    assert.deepEqual(net.snapshot(), before);
+  });
+
+  test("--cgroup: the dry run shows the cgroup match; tc faults refuse it", async () => {
+    const r = await runCli(["latency-monkey", "--netns", net.a, "--cgroup", cgName, "--dst", net.ipB, "--loss", "5", "--dry-run"], env);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, new RegExp(`^\\[INFO\\] Dropping 5% of egress traffic from cgroup ${cgName} to ${net.ipB.replace(/\./g, "\\.")} \\(any interface\\) in netns ${net.a}$`, "m"));
+    assert.match(r.stdout, new RegExp(`-A GAMEDAY-\\w+-OUT -p tcp -d ${net.ipB.replace(/\./g, "\\.")} -m cgroup --path ${cgName} -m statistic`));
+    const bw = await runCli(["latency-monkey", "--netns", net.a, "--cgroup", cgName, "--dst", net.ipB, "--bandwidth", "1mbit"], env);
+    assert.equal(bw.code, 1);
+    assert.equal(
+      bw.stderr.trim(),
+      "gameday latency-monkey: bandwidth: --cgroup: bandwidth (tc htb) cannot select by cgroup here; tc's cgroup classifier needs cgroup v1 net_cls class ids, not a v2 path. Select by address and port, or use an iptables fault (packet-loss, partition, latency through the proxy)",
+    );
+  });
+
+  test("bad process, node and cgroup flags name the flag and exit 1", async () => {
+    const before = net.snapshot();
+    const topo = path.join(home, "topo.yaml");
+    fs.writeFileSync(topo, `apiVersion: gameday/v1\nkind: Topology\nmetadata: { name: t }\nspec: { nodes: [ { id: ghost, selector: { process: { cmdline: "gdt-no-such-process-${process.pid}" } } } ] }\n`);
+    const cases: [string[], string][] = [
+      [["--node", "nope", "--latency", "1s"], `--node: unknown topology node "nope" in demo/topology.yaml; known: frontend, api, db`],
+      [["--node", "ghost", "--topology", topo, "--loss", "5"], "--node: node ghost matches no process"],
+      [["--node", "api", "--pid", "5", "--latency", "1s"], "--node: give the topology node alone, without --pid"],
+      [["--topology", topo, "--target-port", "1", "--loss", "5"], "--topology: only with --node"],
+      [["--pid", "abc", "--latency", "1s"], '--pid: expected a process ID (got "abc")'],
+      [["--cmdline", "(", "--latency", "1s"], "--cmdline: not a valid regular expression"],
+      [["--pid", String(idle.pid), "--loss", "5"], `--pid: process pids=${idle.pid}: its process listens on no TCP port`],
+      [["--pid", String(process.pid), "--loss", "5"], `--pid: process pids=${process.pid} matches no process (1 matching process(es) are never targets: node[${process.pid}] `],
+      [["--cgroup", "/abs", "--loss", "5"], "--cgroup: expected a cgroup v2 path relative to the v2 root, like system.slice/nginx.service or gameday-xyz"],
+      [["--cgroup", `${cgName}-none`, "--loss", "5"], `packet-loss: --cgroup: no cgroup v2 folder ${cgName}-none under ${cgroup2Root()}`],
+      [["--cgroup", cgName, "--direction", "ingress", "--loss", "5"], "--direction: cgroup selects the traffic its processes send: direction must be egress (got ingress)"],
+      [["--pid", "5", "--protocol", "udp", "--loss", "5"], "--protocol: node and process select the TCP ports the processes listen on: protocol must be tcp (got udp)"],
+      [["partition", "--pid", "5"], "--between: give one side (address or CIDR, or --cgroup PATH), and the other with --and"],
+      [["partition", "--cgroup", cgName], "--and: give the other side (address or CIDR, or --node, --pid, --program or --cmdline)"],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await runCli(["latency-monkey", ...args], env);
+      assert.equal(r.code, 1, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+      assert.ok(r.stderr.startsWith(`gameday latency-monkey: ${msg}`), `${args.join(" ")}:\n${r.stderr}`);
     }
     assert.deepEqual(net.snapshot(), before);
   });

@@ -5,14 +5,16 @@
 // next start of any standalone CLI (or `gameday recover`).
 import { parseArgs } from "node:util";
 import { formatDuration } from "../lib/duration";
-import { networkSelectorSchema } from "../lib/experiment";
+import { networkSelectorSchema, type NetworkSelector } from "../lib/experiment";
 import { cmdText, detectNetem, pickInterface, tcRevertCommand, type Cmd } from "../lib/net";
 import { bandwidth } from "../injectors/bandwidth";
 import { latency } from "../injectors/latency";
 import { describeNet, type NetUndo } from "../injectors/net-fault";
 import { packetLoss } from "../injectors/packet-loss";
 import { partition } from "../injectors/partition";
-import type { AnyInjector, NetworkTarget } from "../injectors/types";
+import { targetLabel, type AnyInjector, type NetworkTarget } from "../injectors/types";
+import { loadTopology, type ProcessSelector, type Topology } from "../lib/topology";
+import { resolveNetwork } from "../worker/targets";
 import { CliError } from "./client";
 import { durationFlag, flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, type PlannedFault } from "./standalone";
 
@@ -23,6 +25,8 @@ const USAGE = `gameday latency-monkey — network faults on a slice of traffic
   gameday latency-monkey --target-port PORT --bandwidth RATE [options]
       (--latency, --loss and --bandwidth combine; --rate is --bandwidth)
   gameday latency-monkey partition --between A --and B [--action drop|reject]
+  gameday latency-monkey --node api --latency 200ms        (traffic to a node)
+  gameday latency-monkey --cgroup system.slice/x.service --loss 100%
 
 Faults:
   --latency D         add D (e.g. 500ms) to every packet/chunk of the traffic
@@ -40,6 +44,15 @@ Traffic (every given field must match):
                       for local traffic, else the default route's)
   --netns NS          act inside network namespace NS (ip netns)
 
+Traffic to processes (one target per TCP address:port they listen on):
+  --node ID           a topology node's processes (--topology FILE, default
+                      demo/topology.yaml)
+  --pid PID           these processes (repeatable); --program NAME,
+  --cmdline REGEX     or processes by program or command line
+Traffic from a cgroup:
+  --cgroup PATH       only what processes in this cgroup v2 folder send
+                      (relative to the v2 root; iptables faults only)
+
   --mechanism M       auto (default), netem, proxy (latency), iptables (loss)
   --duration D        hold for D (default 60s); Ctrl-C reverts early
   --dry-run           print the exact commands, change nothing
@@ -56,6 +69,12 @@ const common = {
   interface: { type: "string" },
   protocol: { type: "string" },
   duration: { type: "string" },
+  node: { type: "string" },
+  topology: { type: "string" },
+  pid: { type: "string", multiple: true },
+  program: { type: "string" },
+  cmdline: { type: "string" },
+  cgroup: { type: "string" },
   "dry-run": { type: "boolean", default: false },
   json: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
@@ -80,21 +99,85 @@ const FAULT_OPTIONS = {
 } as const;
 const PARTITION_OPTIONS = { ...common, between: { type: "string" }, and: { type: "string" }, action: { type: "string" }, port: { type: "string" } } as const;
 
-type Flags = Record<string, string | boolean | undefined>;
+type Flags = Record<string, string | string[] | boolean | undefined>;
 
-const TARGET_FLAG: Record<string, string> = { dstPort: "--target-port", srcPort: "--source-port", dst: "--dst", src: "--src", netns: "--netns", interface: "--interface", direction: "--direction", protocol: "--protocol" };
+const TARGET_FLAG: Record<string, string> = {
+  dstPort: "--target-port",
+  srcPort: "--source-port",
+  dst: "--dst",
+  src: "--src",
+  netns: "--netns",
+  interface: "--interface",
+  direction: "--direction",
+  protocol: "--protocol",
+  node: "--node",
+  cgroup: "--cgroup",
+};
+const PROCESS_FLAG: Record<string, string> = { pids: "--pid", program: "--program", cmdline: "--cmdline" };
+const PROCESS_FLAGS = ["pid", "program", "cmdline"] as const;
 
-function num(v: string | boolean | undefined): unknown {
+function num(v: Flags[string]): unknown {
   return typeof v === "string" ? flagNumber(v, { percentSign: true }) : v;
 }
 
-function target(raw: Record<string, unknown>, partitionFlags = false): NetworkTarget {
+function selection(raw: Record<string, unknown>, partitionFlags = false): NetworkSelector {
   const r = networkSelectorSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!r.success) {
-    const flag = (k: string) => (partitionFlags ? ({ src: "--between", dst: "--and", dstPort: "--port" } as Record<string, string>)[k] : undefined) ?? TARGET_FLAG[k] ?? k;
-    throw new CliError(r.error.issues.map((i) => (i.path.length ? `${flag(String(i.path[0]))}: ${i.message}` : `${i.message} (--target-port, --dst, --src, --source-port or --interface)`)).join("\n"));
+    const flag = (path: PropertyKey[]) => {
+      const k = String(path[0]);
+      if (k === "process") return PROCESS_FLAG[String(path[1])] ?? "--pid/--program/--cmdline";
+      return (partitionFlags ? ({ src: "--between", dst: "--and", dstPort: "--port" } as Record<string, string>)[k] : undefined) ?? TARGET_FLAG[k] ?? k;
+    };
+    throw new CliError(
+      r.error.issues.map((i) => (i.path.length ? `${flag(i.path)}: ${i.message}` : `${i.message} (--target-port, --dst, --src, --source-port, --interface, --node, --pid, --program, --cmdline or --cgroup)`)).join("\n"),
+    );
   }
-  return { kind: "network", ...r.data };
+  return r.data;
+}
+
+/** --node (with --topology) or --pid/--program/--cmdline: the selector fields, each error naming its flag. */
+function processFlags(f: Flags): { node?: string; process?: ProcessSelector; topology: Topology | null; flag?: string } {
+  const given = PROCESS_FLAGS.filter((k) => f[k] !== undefined);
+  if (f.topology !== undefined && f.node === undefined) throw new CliError("--topology: only with --node");
+  if (f.node !== undefined) {
+    if (given.length) throw new CliError(`--node: give the topology node alone, without ${given.map((k) => `--${k}`).join(", ")}`);
+    const file = (f.topology as string | undefined) ?? "demo/topology.yaml";
+    let topology: Topology;
+    try {
+      topology = loadTopology(file);
+    } catch (e) {
+      throw new CliError(`--topology: ${(e as Error).message}`);
+    }
+    const ids = topology.spec.nodes.map((n) => n.id);
+    if (!ids.includes(f.node as string)) throw new CliError(`--node: unknown topology node "${f.node}" in ${file}; known: ${ids.join(", ")}`);
+    return { node: f.node as string, topology, flag: "--node" };
+  }
+  if (!given.length) return { topology: null };
+  const pids = (f.pid as string[] | undefined)?.map((p) => {
+    if (!/^\d+$/.test(p)) throw new CliError(`--pid: expected a process ID (got "${p}")`);
+    return Number(p);
+  });
+  const sel = Object.fromEntries(Object.entries({ pids, program: f.program, cmdline: f.cmdline }).filter(([, v]) => v !== undefined)) as ProcessSelector;
+  return { process: sel, topology: null, flag: `--${given[0]}` };
+}
+
+/** The traffic the flags select: one target, or one per listening port of the chosen processes (said in `notes`). */
+function resolveFlags(raw: Record<string, unknown>, f: Flags, partitionFlags = false): { targets: NetworkTarget[]; resolved: boolean; notes: string[] } {
+  const { node, process: proc, topology, flag } = processFlags(f);
+  const sel = selection({ ...raw, node, process: proc }, partitionFlags);
+  const r = resolveNetwork(sel, topology);
+  if (r.who === "network") return { targets: r.targets, resolved: false, notes: [] };
+  if (!r.processes.length) {
+    const prot = r.protected.length ? ` (${r.protected.length} matching process(es) are never targets: ${r.protected.map((p) => `${p.comm}[${p.pid}] ${p.reason}`).join("; ")})` : "";
+    throw new CliError(`${flag}: ${r.who} matches no process${prot}`);
+  }
+  if (r.problem) throw new CliError(`${flag}: ${r.problem}`);
+  const procs = r.processes.map((p) => `${p.comm}[${p.pid}]`).join(", ");
+  return {
+    targets: r.targets,
+    resolved: true,
+    notes: [`Resolved ${r.who}: ${r.processes.length} process(es) (${procs}) listening on ${r.listeners.join(", ")}; ${r.targets.length} target(s): ${r.targets.map(targetLabel).join("; ")}`],
+  };
 }
 
 interface Step {
@@ -123,7 +206,8 @@ export async function main(argv: string[]): Promise<number> {
   const emit = (event: string, text: string, data: Record<string, unknown> = {}) =>
     process.stdout.write(json ? JSON.stringify({ ts: new Date().toISOString(), event, ...data, message: text }) + "\n" : `[${event === "error" ? "ERROR" : "INFO"}] ${text}\n`);
 
-  const steps = isPartition ? partitionSteps(f) : faultSteps(f);
+  const { steps, notes } = isPartition ? partitionSteps(f) : faultSteps(f);
+  for (const n of notes) emit("resolved", n);
   for (const s of steps) {
     const a = await s.injector.available();
     if (!a.ok) throw new CliError(`${s.injector.name} is not available on this host: ${a.reason}`);
@@ -132,13 +216,21 @@ export async function main(argv: string[]): Promise<number> {
   if (!dryRun) await recoverBeforeStart((line) => emit("recovered", line));
 
   // planned once here to refuse early and to say how; runFaults plans again (journaled)
+  const shaped = new Map<string, NetworkTarget>();
   for (const s of steps) {
     let u: NetUndo;
     try {
       u = s.injector.plan(s.target, s.params) as NetUndo;
     } catch (e) {
-      const msg = (e as Error).message.replace(/target\.(\w+)/g, (_m, k: string) => (isPartition ? { src: "--between", dst: "--and", dstPort: "--port" }[k] : undefined) ?? TARGET_FLAG[k] ?? k);
+      const msg = (e as Error).message.replace(/target\.(\w+)/g, (_m, k: string) => (isPartition ? ({ src: "--between", dst: "--and", dstPort: "--port" } as Record<string, string>)[k] : undefined) ?? TARGET_FLAG[k] ?? k);
       throw new CliError(`${s.injector.name}: ${msg}`);
+    }
+    if (u.dev) {
+      // several ports of one node on one device: a second root qdisc there would be refused mid-run
+      const dev = `${u.netns ?? ""}/${u.dev}`;
+      const other = shaped.get(dev);
+      if (other) throw new CliError(`--target-port: ${targetLabel(other)} and ${targetLabel(s.target)} both need the root qdisc of ${u.dev} (one per device): choose one port with --target-port`);
+      shaped.set(dev, s.target);
     }
     emit("plan", s.headline(u.dev ?? (u.mechanism === "proxy" || s.target.interface ? deviceOf(s.target) : null)), { fault: s.injector.name, target: s.target, params: s.params });
     emit("mechanism", `Mechanism: ${describeNet(s.target, u)}`, { fault: s.injector.name, mechanism: u.mechanism, why: u.why });
@@ -192,15 +284,17 @@ function revertTexts(u: NetUndo): string[] {
   return [...cmds.map(cmdText), ...extra];
 }
 
-function where(t: NetworkTarget, dev: string | null, userDst: boolean): string {
+function where(t: NetworkTarget, dev: string | null, showDst: boolean): string {
   const port = t.dstPort ?? t.srcPort;
   const ns = t.netns ? ` in netns ${t.netns}` : "";
-  if (!dev) return `${t.direction} traffic to ${userDst ? `${t.dst}${port ? `:${port}` : ""}` : port ? `port ${port}` : "anywhere"} (any interface)${ns}`;
-  const ep = userDst ? `${t.dst}${port ? `:${port}` : ""}` : port ? String(port) : "*";
-  return `${t.direction} traffic on ${dev}:${ep}${ns}`;
+  const from = t.cgroup ? ` from cgroup ${t.cgroup}` : "";
+  const dst = t.dst ?? (t.dstLocal ? "local" : "*");
+  if (!dev) return `${t.direction} traffic${from} to ${showDst ? `${dst}${port ? `:${port}` : ""}` : port ? `port ${port}` : "anywhere"} (any interface)${ns}`;
+  const ep = showDst ? `${dst}${port ? `:${port}` : ""}` : port ? String(port) : "*";
+  return `${t.direction} traffic${from} on ${dev}:${ep}${ns}`;
 }
 
-function faultSteps(f: Flags): Step[] {
+function faultSteps(f: Flags): { steps: Step[]; notes: string[] } {
   if (f.bandwidth !== undefined && f.rate !== undefined) throw new CliError("--rate: give --bandwidth or --rate, not both");
   const rate = f.bandwidth ?? f.rate;
   if (f.latency === undefined && f.loss === undefined && rate === undefined) throw new CliError("choose a fault: --latency D, --loss PCT or --bandwidth RATE (or the partition subcommand)");
@@ -215,9 +309,16 @@ function faultSteps(f: Flags): Step[] {
     src: f.src,
     dstPort: num(f["target-port"]),
     srcPort: num(f["source-port"]),
+    cgroup: f.cgroup,
   };
-  const base = target(raw);
-  const userDst = f.dst !== undefined;
+  const { targets, resolved, notes } = resolveFlags(raw, f);
+  const showDst = f.dst !== undefined || resolved;
+  const steps: Step[] = [];
+  for (const base of targets) steps.push(...faultStepsFor(f, base, showDst, resolved, rate as string | undefined));
+  return { steps, notes };
+}
+
+function faultStepsFor(f: Flags, base: NetworkTarget, userDst: boolean, resolved: boolean, rate: string | undefined): Step[] {
   const steps: Step[] = [];
   if (f.latency !== undefined) {
     const mech = f.mechanism ?? "auto";
@@ -227,8 +328,9 @@ function faultSteps(f: Flags): Step[] {
       (k) => `--${k}`,
     );
     // the proxy forwards to one destination: local traffic unless told otherwise
-    const proxy = params.mechanism === "proxy" || (params.mechanism === "auto" && !detectNetem().ok);
-    const t = proxy && !base.dst ? { ...base, dst: "127.0.0.1" } : base;
+    const proxy = params.mechanism === "proxy" || (params.mechanism === "auto" && (!!base.cgroup || !detectNetem().ok));
+    // (a resolved process target already says where it listens)
+    const t = proxy && !base.dst && !resolved ? { ...base, dst: "127.0.0.1" } : base;
     const j = params.jitter ? ` ± ${formatDuration(params.jitter)}` : "";
     steps.push({ injector: latency, params, target: t, headline: (dev) => `Applying ${formatDuration(params.latency)}${j} latency to ${where(t, dev, userDst)}` });
   }
@@ -246,17 +348,34 @@ function faultSteps(f: Flags): Step[] {
   return steps;
 }
 
-function partitionSteps(f: Flags): Step[] {
-  if (f.between === undefined) throw new CliError("--between: give one side (address or CIDR), and the other with --and");
-  if (f.and === undefined) throw new CliError("--and: give the other side (address or CIDR)");
-  const t = target({ netns: f.netns, interface: f.interface, protocol: f.protocol ?? "all", src: f.between, dst: f.and, dstPort: num(f.port), direction: "both" }, true);
+function partitionSteps(f: Flags): { steps: Step[]; notes: string[] } {
+  const toProcess = f.node !== undefined || PROCESS_FLAGS.some((k) => f[k] !== undefined);
+  if (f.between === undefined && f.cgroup === undefined) throw new CliError("--between: give one side (address or CIDR, or --cgroup PATH), and the other with --and");
+  if (f.and === undefined && !toProcess) throw new CliError("--and: give the other side (address or CIDR, or --node, --pid, --program or --cmdline)");
+  const raw = {
+    netns: f.netns,
+    interface: f.interface,
+    // a node or process is reached over the TCP ports it listens on
+    protocol: f.protocol ?? (toProcess ? "tcp" : "all"),
+    src: f.between,
+    dst: f.and,
+    dstPort: num(f.port),
+    cgroup: f.cgroup,
+    // a cgroup side is cut on the way out only (see injectors/partition.ts)
+    direction: f.cgroup !== undefined ? "egress" : "both",
+  };
+  const { targets, notes } = resolveFlags(raw, f, true);
   const params = parseParams<{ action: string }>(partition, { action: f.action }, (k) => `--${k}`);
-  return [
-    {
+  const steps = targets.map((t) => {
+    const side1 = t.cgroup ? `cgroup ${t.cgroup}${t.src ? ` (${t.src})` : ""}` : t.src;
+    const side2 = `${t.dst ?? (t.dstLocal ? "local" : "*")}${t.dstPort ? ` port ${t.dstPort}` : ""}`;
+    const how = t.cgroup ? `${params.action} what the cgroup sends` : `${params.action} both ways`;
+    return {
       injector: partition,
       params,
       target: t,
-      headline: () => `Partitioning ${t.src} <-> ${t.dst}${t.dstPort ? ` port ${t.dstPort}` : ""} (${t.protocol}, ${params.action} both ways)${t.netns ? ` in netns ${t.netns}` : " in this host's namespace"}`,
-    },
-  ];
+      headline: () => `Partitioning ${side1} <-> ${side2} (${t.protocol}, ${how})${t.netns ? ` in netns ${t.netns}` : " in this host's namespace"}`,
+    };
+  });
+  return { steps, notes };
 }

@@ -4,7 +4,7 @@
 // (a configured root is somebody's and is refused, never replaced).
 import { z } from "zod";
 import { htbCommands, pickInterface, qdiscShow, rootQdiscProblem, shortTag } from "../lib/net";
-import { commonChecks, netInjector, runAll, texts, type NetUndo } from "./net-fault";
+import { cgroupRefused, commonChecks, netInjector, runAll, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";
 import type { NetworkTarget } from "./types";
 
@@ -31,6 +31,7 @@ export type BandwidthParams = z.infer<typeof bandwidthParams>;
 
 export function planBandwidth(t: NetworkTarget, p: BandwidthParams): NetUndo {
   commonChecks(t);
+  cgroupRefused(t, "bandwidth (tc htb)");
   if (t.direction !== "egress") throw new Error(`target.direction: bandwidth limits egress traffic only (got ${t.direction}); limit the other side's egress instead`);
   const dev = pickInterface(t);
   const refused = rootQdiscProblem(dev, t.netns);

@@ -8,13 +8,13 @@
 //   holds every chunk back by latency ± jitter. The forwarder runs in a cgroup
 //   of its own that the redirect rule excludes, so its upstream connections
 //   are not redirected back to itself.
-import fs from "node:fs";
 import path from "node:path";
 import { isIPv4 } from "node:net";
 import { z } from "zod";
 import { duration } from "../lib/duration";
 import {
   applyChain,
+  cgroupMatch,
   chainCommands,
   cmdText,
   must,
@@ -33,7 +33,7 @@ import {
   type Cmd,
 } from "../lib/net";
 import { newTag } from "./children";
-import { CGROUP2_ROOT, commonChecks, netInjector, percent, runAll, startProxy, texts, type NetUndo } from "./net-fault";
+import { cgroup2Root, cgroupRefused, commonChecks, netInjector, percent, runAll, startProxy, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";
 import type { NetworkTarget } from "./types";
 
@@ -56,24 +56,28 @@ export const latencyParams = z
   .refine((p) => p.jitter <= p.latency, { path: ["jitter"], message: "must not exceed latency (a delay cannot be negative)" });
 export type LatencyParams = z.infer<typeof latencyParams>;
 
-/** netem when forced or detected; the proxy otherwise. */
-export function chooseMechanism(wanted: "auto" | "netem" | "proxy", netem: { ok: boolean; detail: string }): { mechanism: "netem" | "proxy"; why: string } {
+/** netem when forced or detected (and no cgroup is selected: a u32 filter cannot see it); the proxy otherwise. */
+export function chooseMechanism(wanted: "auto" | "netem" | "proxy", netem: { ok: boolean; detail: string }, cgroup?: string): { mechanism: "netem" | "proxy"; why: string } {
   if (wanted === "netem") {
     if (!netem.ok) throw new Error(`mechanism: netem was asked for, but ${netem.detail}`);
     return { mechanism: "netem", why: "asked for" };
   }
   if (wanted === "proxy") return { mechanism: "proxy", why: "asked for" };
+  if (cgroup) return { mechanism: "proxy", why: "auto: a cgroup selection needs iptables (the proxy's REDIRECT)" };
   return netem.ok ? { mechanism: "netem", why: "auto: sch_netem available" } : { mechanism: "proxy", why: `auto: ${netem.detail}` };
 }
 
-export function cgroup2Root(): string {
-  return fs.existsSync("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup" : CGROUP2_ROOT;
+export { cgroup2Root };
+
+/** Where the proxy connects on to: dst, or loopback for a process listening on every local address. */
+export function upstreamHost(t: NetworkTarget): string | undefined {
+  return t.dst?.replace(/\/32$/, "") ?? (t.dstLocal ? "127.0.0.1" : undefined);
 }
 
 /** The proxy forwards to one destination: the target must name it. */
 export function proxyProblem(t: NetworkTarget): string | null {
   if (t.protocol !== "tcp") return `target.protocol: the proxy mechanism delays TCP only (got ${t.protocol}); netem is needed for ${t.protocol}`;
-  const ip = t.dst?.replace(/\/32$/, "");
+  const ip = upstreamHost(t);
   if (!ip || !isIPv4(ip)) return `target.dst: the proxy mechanism needs one destination address (got ${t.dst ?? "none"}); give dst and dstPort, or use netem`;
   if (!t.dstPort) return "target.dstPort: the proxy mechanism needs the destination port";
   return null;
@@ -81,9 +85,10 @@ export function proxyProblem(t: NetworkTarget): string | null {
 
 export function planLatency(target: NetworkTarget, params: LatencyParams, netem = detectNetem()): NetUndo {
   commonChecks(target);
-  const { mechanism, why } = chooseMechanism(params.mechanism, netem);
+  const { mechanism, why } = chooseMechanism(params.mechanism, netem, target.cgroup);
   const tag = shortTag();
   if (mechanism === "netem") {
+    cgroupRefused(target, "latency (netem)");
     if (target.direction !== "egress") throw new Error(`target.direction: netem delays egress traffic only (got ${target.direction}); delay the other side's egress instead`);
     const dev = pickInterface(target);
     const refused = rootQdiscProblem(dev, target.netns);
@@ -119,21 +124,21 @@ function proxyArgs(t: NetworkTarget, p: LatencyParams): string[] {
   const up = t.direction === "ingress" ? 0 : p.latency;
   const down = t.direction === "egress" ? 0 : p.latency;
   // prettier-ignore
-  return ["--upstream-host", t.dst!.replace(/\/32$/, ""), "--upstream-port", String(t.dstPort), "--up-ms", String(up), "--down-ms", String(down),
+  return ["--upstream-host", upstreamHost(t)!, "--upstream-port", String(t.dstPort), "--up-ms", String(up), "--down-ms", String(down),
     "--jitter-ms", String(p.jitter), "--correlation", String(p.correlation / 100), "--distribution", p.distribution];
 }
 
 /** Abort established connections to the destination (needs CONFIG_INET_DIAG_DESTROY). */
 function resetCommand(t: NetworkTarget): Cmd {
-  return { netns: t.netns, argv: ["ss", "-K", "dst", t.dst!.replace(/\/32$/, ""), "dport", "=", `:${t.dstPort}`] };
+  return { netns: t.netns, argv: ["ss", "-K", "dst", upstreamHost(t)!, "dport", "=", `:${t.dstPort}`] };
 }
 
-/** The nat rule: the selection, minus the proxy's own cgroup, to the proxy's port. */
+/** The nat rule: the selection (from the target's cgroup, if any), minus the proxy's own cgroup, to the proxy's port. */
 function withRedirect(chain: ChainPlan, t: NetworkTarget, cgroup: string, port: string): ChainPlan {
   const rel = path.relative(cgroup2Root(), cgroup);
   // --syn: a connection that predates the rule and that conntrack first sees
   // mid-stream must not be bent to the proxy (which would answer with a RST)
-  return { ...chain, rules: [[...iptMatch(t), "--syn", ...(t.interface ? ["-o", t.interface] : []), "-m", "cgroup", "!", "--path", rel, "-j", "REDIRECT", "--to-ports", port]] };
+  return { ...chain, rules: [[...iptMatch(t), "--syn", ...(t.interface ? ["-o", t.interface] : []), ...cgroupMatch(t), "-m", "cgroup", "!", "--path", rel, "-j", "REDIRECT", "--to-ports", port]] };
 }
 
 export const latency = netInjector<LatencyParams>({

@@ -58,6 +58,32 @@ export const percent = (what: string) =>
 
 export const CGROUP2_ROOT = "/sys/fs/cgroup/unified";
 
+/** Where the cgroup v2 hierarchy is: /sys/fs/cgroup on unified hosts, else the hybrid layout's unified/. */
+export function cgroup2Root(): string {
+  return fs.existsSync("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup" : CGROUP2_ROOT;
+}
+
+/** A cgroup selection needs the folder (iptables resolves the path when the rule is added) and egress. */
+export function cgroupProblem(t: NetworkTarget): string | null {
+  if (!t.cgroup) return null;
+  if (t.direction !== "egress") return `target.direction: cgroup selects the traffic its processes send: direction must be egress (got ${t.direction})`;
+  const root = cgroup2Root();
+  if (!fs.existsSync(path.join(root, "cgroup.procs"))) return `target.cgroup: no cgroup v2 hierarchy at ${root}; the iptables cgroup match needs one`;
+  let dir = false;
+  try {
+    dir = fs.statSync(path.join(root, t.cgroup)).isDirectory();
+  } catch {
+    // missing: said below
+  }
+  return dir ? null : `target.cgroup: no cgroup v2 folder ${t.cgroup} under ${root}`;
+}
+
+/** For the tc mechanisms (u32 filters): they cannot see which cgroup sent a packet. */
+export function cgroupRefused(t: NetworkTarget, what: string): void {
+  if (t.cgroup)
+    throw new Error(`target.cgroup: ${what} cannot select by cgroup here; tc's cgroup classifier needs cgroup v1 net_cls class ids, not a v2 path. Select by address and port, or use an iptables fault (packet-loss, partition, latency through the proxy)`);
+}
+
 export async function netAvailable(): Promise<Availability> {
   const why = toolsMissing();
   return why ? { ok: false, reason: why } : { ok: true };
@@ -206,16 +232,17 @@ export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, N
 /** The mechanism, why it was chosen, and what it adds, in one line. */
 export function describeNet(t: NetworkTarget, u: NetUndo): string {
   const head = `${u.mechanism} (${u.why})`;
-  if (u.mechanism === "proxy") return `${head}: TCP connections to ${t.dst}:${t.dstPort} go through a delaying proxy (iptables nat REDIRECT${t.netns ? ` in netns ${t.netns}` : ""})`;
+  if (u.mechanism === "proxy")
+    return `${head}: TCP connections${t.cgroup ? ` from cgroup ${t.cgroup}` : ""} to ${t.dst ?? (t.dstLocal ? "any local address" : "?")}:${t.dstPort} go through a delaying proxy (iptables nat REDIRECT${t.netns ? ` in netns ${t.netns}` : ""})`;
   if (u.mechanism === "iptables") return `${head}: ${u.chains.map((c) => `chain ${c.chain}`).join(", ")} (${u.chains.map((c) => c.hooks.join("/")).join(", ")})`;
   return `${head}: root qdisc ${TC_HANDLE}: on ${u.dev}, only the selected packets shaped`;
 }
 
-const keyOf = (t: NetworkTarget) => ({ direction: t.direction, protocol: t.protocol, src: t.src, dst: t.dst, srcPort: t.srcPort, dstPort: t.dstPort });
+const keyOf = (t: NetworkTarget) => ({ direction: t.direction, protocol: t.protocol, src: t.src, dst: t.dst, srcPort: t.srcPort, dstPort: t.dstPort, cgroup: t.cgroup });
 
 /** The target checks every network fault's plan starts with. */
 export function commonChecks(target: NetworkTarget): void {
-  const bad = targetProblem(target);
+  const bad = targetProblem(target) ?? cgroupProblem(target);
   if (bad) throw new Error(bad);
 }
 

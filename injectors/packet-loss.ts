@@ -3,8 +3,8 @@
 // kernel with iptables); netem's `loss random P% C%` when a correlation is
 // asked for (iptables draws every packet independently) or netem is forced.
 import { z } from "zod";
-import { applyChain, chainCommands, detectNetem, iptMatch, keyText, netemCommands, newChainName, overlapProblem, pickInterface, qdiscShow, rootQdiscProblem, shortTag, type ChainPlan } from "../lib/net";
-import { commonChecks, netInjector, percent, runAll, texts, type NetUndo } from "./net-fault";
+import { applyChain, cgroupMatch, chainCommands, detectNetem, iptMatch, keyText, netemCommands, newChainName, overlapProblem, pickInterface, qdiscShow, rootQdiscProblem, shortTag, type ChainPlan } from "../lib/net";
+import { cgroupRefused, commonChecks, netInjector, percent, runAll, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";
 import type { NetworkTarget } from "./types";
 
@@ -37,6 +37,7 @@ export function planPacketLoss(t: NetworkTarget, p: PacketLossParams, netem = de
   const tag = shortTag();
   const wantNetem = p.mechanism === "netem" || (p.mechanism === "auto" && p.correlation > 0);
   if (wantNetem) {
+    cgroupRefused(t, p.mechanism === "netem" ? "packet-loss (netem)" : "correlated packet-loss (netem)");
     const n = netem();
     if (!n.ok) throw new Error(p.mechanism === "netem" ? `mechanism: netem was asked for, but ${n.detail}` : `correlation: correlated loss needs netem, and ${n.detail}; use correlation 0 (independent drops, iptables)`);
     if (t.direction !== "egress") throw new Error(`target.direction: netem drops egress traffic only (got ${t.direction})`);
@@ -49,7 +50,7 @@ export function planPacketLoss(t: NetworkTarget, p: PacketLossParams, netem = de
   const overlap = overlapProblem(t.netns, "packet-loss", t);
   if (overlap) throw new Error(overlap);
   const prob = (p.percent / 100).toFixed(6).replace(/0+$/, "").replace(/\.$/, "");
-  const chains = hookChains(t, tag, "packet-loss", HOOKS[t.direction], () => [[...iptMatch(t), "-m", "statistic", "--mode", "random", "--probability", prob, "-j", "DROP"]]);
+  const chains = hookChains(t, tag, "packet-loss", HOOKS[t.direction], () => [[...iptMatch(t), ...cgroupMatch(t), "-m", "statistic", "--mode", "random", "--probability", prob, "-j", "DROP"]]);
   return { tag, mechanism: "iptables", why: p.mechanism === "iptables" ? "asked for" : "auto: independent drops need no netem", netns: t.netns, chains, commands: texts(chains.flatMap(chainCommands)) };
 }
 

@@ -1,9 +1,12 @@
 // partition: cut the traffic between two hosts (target src and dst) both
 // ways, in the target's namespace: DROP (silent, connections time out) or
 // REJECT (refused at once). One chain per hook — OUTPUT, INPUT and FORWARD,
-// so a namespace routing between the two is cut as well.
+// so a namespace routing between the two is cut as well. One side may be a
+// cgroup instead of src: then what its processes send is cut, in OUTPUT only
+// (the cgroup match knows the sending socket on the way out), which stops
+// every TCP connection of theirs to the other side.
 import { z } from "zod";
-import { applyChain, chainCommands, iptMatch, overlapProblem, shortTag } from "../lib/net";
+import { applyChain, cgroupMatch, chainCommands, iptMatch, overlapProblem, shortTag } from "../lib/net";
 import { commonChecks, netInjector, texts, type NetUndo } from "./net-fault";
 import { hookChains } from "./packet-loss";
 import { register } from "./registry";
@@ -18,17 +21,26 @@ export type PartitionParams = z.infer<typeof partitionParams>;
 
 export function planPartition(t: NetworkTarget, p: PartitionParams): NetUndo {
   commonChecks(t);
-  if (!t.src || !t.dst) throw new Error(`target.${t.src ? "dst" : "src"}: a partition is between two sides: give src and dst (addresses or CIDRs)`);
+  // two sides: src (or a cgroup) and dst (or the port of a process listening on every address)
+  const side1 = !!(t.src || t.cgroup);
+  const side2 = !!(t.dst || t.dstLocal || t.dstPort);
+  if (!side1 || !side2)
+    throw new Error(`target.${side1 ? "dst" : "src"}: a partition is between two sides: give src (or cgroup) and dst (addresses or CIDRs; or a node or process, whose listening ports are the other side)`);
   const both: NetworkTarget = { ...t, direction: "both" };
   const overlap = overlapProblem(t.netns, "partition", both);
   if (overlap) throw new Error(overlap);
   const tag = shortTag();
   const jump = p.action === "drop" ? ["-j", "DROP"] : ["-j", "REJECT"];
-  // the way back: addresses and ports swapped
-  const back = { ...t, src: t.dst, dst: t.src, srcPort: t.dstPort, dstPort: t.srcPort };
+  if (t.cgroup) {
+    const chains = hookChains(both, tag, "partition", ["OUTPUT"], () => [[...iptMatch(t), ...cgroupMatch(t), ...jump]]);
+    return { tag, mechanism: "iptables", why: `iptables ${p.action.toUpperCase()} of what cgroup ${t.cgroup} sends`, netns: t.netns, chains, commands: texts(chains.flatMap(chainCommands)) };
+  }
+  // the way back: addresses and ports swapped (a local-address side becomes the source)
+  const back = { ...t, src: t.dst, dst: t.src, srcPort: t.dstPort, dstPort: t.srcPort, dstLocal: false };
+  const backLocal = t.dstLocal && !t.dst ? ["-m", "addrtype", "--src-type", "LOCAL"] : [];
   const chains = hookChains(both, tag, "partition", ["OUTPUT", "INPUT", "FORWARD"], () => [
     [...iptMatch(t), ...jump],
-    [...iptMatch(back), ...jump],
+    [...iptMatch(back), ...backLocal, ...jump],
   ]);
   return { tag, mechanism: "iptables", why: `iptables ${p.action.toUpperCase()} both ways`, netns: t.netns, chains, commands: texts(chains.flatMap(chainCommands)) };
 }

@@ -44,6 +44,10 @@ export interface NetworkTarget {
   src?: string;
   dstPort?: number;
   srcPort?: number;
+  /** dst is any address of the namespace itself (a process listening on 0.0.0.0 or ::) */
+  dstLocal?: boolean;
+  /** only packets sent by processes in this cgroup v2 folder, relative to the v2 root */
+  cgroup?: string;
 }
 
 /** Union of concrete targets; later fault layers add containers, instances. */
@@ -59,7 +63,7 @@ export function targetId(t: Target): string {
     case "path":
       return `path:${t.path}`;
     case "network":
-      return `net:${t.netns ?? "host"}/${t.interface ?? "*"}/${t.protocol}/${t.src ?? "*"}:${t.srcPort ?? "*"}>${t.dst ?? "*"}:${t.dstPort ?? "*"}/${t.direction}`;
+      return `net:${t.netns ?? "host"}/${t.interface ?? "*"}/${t.protocol}/${t.src ?? "*"}:${t.srcPort ?? "*"}>${t.dst ?? (t.dstLocal ? "local" : "*")}:${t.dstPort ?? "*"}/${t.direction}${t.cgroup ? `/cgroup=${t.cgroup}` : ""}`;
   }
 }
 
@@ -73,7 +77,7 @@ export function targetLabel(t: Target): string {
       return t.path;
     case "network": {
       const ep = (ip?: string, port?: number) => (ip || port ? `${ip ?? "*"}:${port ?? "*"}` : "*");
-      return `${t.protocol} ${ep(t.src, t.srcPort)} → ${ep(t.dst, t.dstPort)} (${t.direction}${t.interface ? ` on ${t.interface}` : ""}${t.netns ? ` in netns ${t.netns}` : ""})`;
+      return `${t.protocol} ${t.cgroup ? `cgroup ${t.cgroup}${t.src || t.srcPort ? ` ${ep(t.src, t.srcPort)}` : ""}` : ep(t.src, t.srcPort)} → ${ep(t.dst ?? (t.dstLocal ? "local" : undefined), t.dstPort)} (${t.direction}${t.interface ? ` on ${t.interface}` : ""}${t.netns ? ` in netns ${t.netns}` : ""})`;
     }
   }
 }

@@ -103,3 +103,31 @@ test("a fault is refused on a target of the wrong kind", () => {
   assert.match(list[0].message, /process-kill acts on a process target; "api" selects a path/);
   assert.match(issues(base().replace("{ node: api, mode: all }", "{ path: relative/dir }"))[0].message, /absolute path/);
 });
+
+test("network targets aimed at a node, processes or a cgroup: checked fields, node checked against the topology", () => {
+  const net = (sel: string) => base(`[ { fault: packet-loss, target: api, params: { percent: 5 }, duration: 30s } ]`).replace("{ node: api, mode: all }", `{ network: ${sel}, mode: one }`);
+  const ok = parseExperiment(net("{ node: api, cgroup: system.slice/nginx.service }"));
+  assert.ok(ok.ok, JSON.stringify(!ok.ok && ok.issues));
+  assert.deepEqual(ok.experiment.spec.targets.api.network, { node: "api", cgroup: "system.slice/nginx.service", direction: "egress", protocol: "tcp" });
+  assert.ok(parseExperiment(net("{ process: { cmdline: 'srv --port' }, dstPort: 80 }")).ok);
+  assert.ok(parseExperiment(net("{ cgroup: gameday-xyz }")).ok, "a cgroup alone narrows the traffic");
+  const one = (sel: string) => {
+    const list = issues(net(sel));
+    return `${list[0].path}: ${list[0].message}`;
+  };
+  assert.equal(one("{ node: api, process: { pids: [42] } }"), "spec.targets.api.network.process: give node or process, not both");
+  assert.equal(one("{ node: api, protocol: udp }"), "spec.targets.api.network.protocol: node and process select the TCP ports the processes listen on: protocol must be tcp (got udp)");
+  assert.equal(one("{ cgroup: gameday-x, dst: 10.0.0.2, direction: ingress }"), "spec.targets.api.network.direction: cgroup selects the traffic its processes send: direction must be egress (got ingress)");
+  for (const bad of ["/system.slice/x", "a/../b", "a b", "a//b", ""])
+    assert.equal(one(`{ cgroup: "${bad}", dst: 10.0.0.2 }`), "spec.targets.api.network.cgroup: expected a cgroup v2 path relative to the v2 root, like system.slice/nginx.service or gameday-xyz", bad);
+  assert.equal(one("{ protocol: udp }"), "spec.targets.api.network: narrow the traffic: give at least one of dst, src, dstPort, srcPort, interface, node, process or cgroup");
+
+  const topo = parseTopology(`apiVersion: gameday/v1
+kind: Topology
+metadata: { name: x }
+spec: { nodes: [ { id: db }, { id: web } ] }`);
+  const r = parseExperiment(net("{ node: api }"), topo);
+  assert.equal(r.ok, false);
+  assert.deepEqual(!r.ok && r.issues, [{ path: "spec.targets.api.network.node", message: 'unknown topology node "api"; known: db, web' }]);
+  assert.ok(parseExperiment(net("{ node: web }"), topo).ok);
+});

@@ -31,9 +31,23 @@ const ipv4Cidr = z.string().refine(
 );
 const port = z.number({ error: "expected a port number 1-65535" }).int({ error: "expected a port number 1-65535" }).min(1, { error: "expected a port number 1-65535" }).max(65535, { error: "expected a port number 1-65535" });
 
+/** A cgroup v2 folder, relative to the v2 root (as iptables' cgroup match takes it). */
+const CGROUP_HINT = "expected a cgroup v2 path relative to the v2 root, like system.slice/nginx.service or gameday-xyz";
+const cgroupPath = z
+  .string({ error: CGROUP_HINT })
+  // at most 140: the path goes into a rule comment, which iptables caps at 256
+  .max(140, { error: "expected a cgroup path of at most 140 characters" })
+  .regex(/^[\w@:+-][\w.@:+-]*(\/[\w@:+-][\w.@:+-]*)*$/, CGROUP_HINT);
+
 /** Which packets a network fault touches; every given field must match. */
 export const networkSelectorSchema = z
   .object({
+    /** traffic to a topology node's processes: one target per TCP address and port they listen on */
+    node: z.string().min(1).optional(),
+    /** traffic to these processes: one target per TCP address and port they listen on */
+    process: processSelectorSchema.optional(),
+    /** only traffic sent by processes in this cgroup v2 folder (or below it); path relative to the v2 root */
+    cgroup: cgroupPath.optional(),
     /** `ip netns` name; default: the worker's own namespace */
     netns: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/, "expected a network namespace name").optional(),
     /** network device for tc; default: the route's device towards dst, else lo */
@@ -46,8 +60,15 @@ export const networkSelectorSchema = z
     srcPort: port.optional(),
   })
   .strict()
-  .refine((n) => n.dst || n.src || n.dstPort || n.srcPort || n.interface, {
-    message: "narrow the traffic: give at least one of dst, src, dstPort, srcPort or interface",
+  .superRefine((n, ctx) => {
+    if (!(n.dst || n.src || n.dstPort || n.srcPort || n.interface || n.node || n.process || n.cgroup))
+      ctx.addIssue({ code: "custom", message: "narrow the traffic: give at least one of dst, src, dstPort, srcPort, interface, node, process or cgroup" });
+    if (n.node && n.process) ctx.addIssue({ code: "custom", path: ["process"], message: "give node or process, not both" });
+    if ((n.node || n.process) && n.protocol !== "tcp")
+      ctx.addIssue({ code: "custom", path: ["protocol"], message: `node and process select the TCP ports the processes listen on: protocol must be tcp (got ${n.protocol})` });
+    // xt_cgroup knows the sending socket on the way out only (INPUT matches just early-demuxed packets)
+    if (n.cgroup && n.direction !== "egress")
+      ctx.addIssue({ code: "custom", path: ["direction"], message: `cgroup selects the traffic its processes send: direction must be egress (got ${n.direction})` });
   });
 export type NetworkSelector = z.infer<typeof networkSelectorSchema>;
 
@@ -311,6 +332,8 @@ export function parseExperiment(text: string, topology?: Topology): ParseResult 
     for (const [name, t] of Object.entries(r.data.spec.targets)) {
       if (t.node && !ids.has(t.node))
         issues.push({ path: `spec.targets.${name}.node`, message: `unknown topology node "${t.node}"; known: ${[...ids].join(", ")}` });
+      if (t.network?.node && !ids.has(t.network.node))
+        issues.push({ path: `spec.targets.${name}.network.node`, message: `unknown topology node "${t.network.node}"; known: ${[...ids].join(", ")}` });
     }
     if (issues.length) return { ok: false, issues };
   }

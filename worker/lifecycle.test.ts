@@ -175,6 +175,20 @@ describe("run lifecycle with a worker process", { timeout: 120_000 }, () => {
     assert.equal(run.faults.length, 0);
   });
 
+  test("a network fault aimed at processes that listen on no port ends the run with that reason, nothing injected", async () => {
+    const yaml = experiment({ regex: victims.regex, probeUrl, name: "noport" })
+      .replace(/victims: \{ process: \{ cmdline: '([^']*)' \}, mode: all \}/, "victims: { network: { process: { cmdline: '$1' } }, mode: all }")
+      .replace("fault: process-kill, target: victims, params: { signal: STOP }", "fault: packet-loss, target: victims, params: { percent: 50 }");
+    assert.match(yaml, /network: \{ process:/);
+    const r = await apiCall<{ run: RunRecord }>(worker!, "POST", "/api/v1/runs", { yaml });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const run = await waitFinal(r.body.run.id);
+    assert.equal(run.state, "aborted");
+    assert.equal(run.abort?.reason, "error");
+    assert.match(run.abort!.message, /^target "victims": process .*: its 3 processes listen on no TCP port$/);
+    assert.equal(run.faults.length, 0);
+  });
+
   test("the worker never targets itself or its parents", async () => {
     const r = await apiCall<{ run: RunRecord }>(worker!, "POST", "/api/v1/runs", {
       yaml: experiment({ regex: "worker/main\\.ts", probeUrl, name: "self", signal: "KILL" }),

@@ -201,7 +201,12 @@ export class RunController {
     const steps = this.exp.spec.method.map(
       (step, i) =>
         new Promise<void>((resolve) => {
-          this.later(step.startAfter, () => void this.runStep(step, i).then(resolve, resolve));
+          this.later(step.startAfter, () =>
+            void this.runStep(step, i)
+              // a step that throws (a target that cannot be resolved, ...) ends the run, never silently skips the fault
+              .catch((e: Error) => (this.ending ? undefined : this.abort("error", { message: `step ${i} (${step.fault} on ${step.target}): ${e.message}` })))
+              .then(resolve, resolve),
+          );
         }),
     );
     const allDone = Promise.all(steps);
@@ -311,7 +316,9 @@ export class RunController {
       { selector: res.selector, matched: res.matched.map(targetLabel), chosen: chosen.map(targetLabel), protected: res.protected, round },
     );
     if (!chosen.length) {
-      const message = `target "${step.target}" (${res.selector}) matched no process${res.protected.length ? ` (${res.protected.length} protected process(es) excluded)` : ""}`;
+      const message = res.problem
+        ? `target "${step.target}": ${res.problem}`
+        : `target "${step.target}" (${res.selector}) matched no ${spec.network ? "traffic" : "process"}${res.protected.length ? ` (${res.protected.length} protected process(es) excluded)` : ""}`;
       // later rounds may find the fleet still respawning: wait for the next round
       if (round > 0) return this.sleep(Math.max(0, roundEnd - Date.now()));
       await this.abort("error", { message });
