@@ -159,7 +159,8 @@ describe("gameday stress", { timeout: 120_000 }, () => {
     burner.kill("SIGKILL");
     await waitFor("the orphaned burner to exit by itself", () => loadOf(burner.pid!).length === 0, 5000);
     assert.equal(cgroupOf(v.pid!, findHierarchy("cpu")!), plan.folder, "nobody has reverted the limit yet");
-    assert.equal(journalFiles().length, 2);
+    // one journal per CLI; a SIGKILL mid-write may also leave a partial `.tmp` beside it, which recovery removes
+    assert.equal(journalFiles().filter((n) => n.endsWith(".json")).length, 2);
 
     const r = await runCli(["stress", "cpu", "--workers", "1", "--load", "10", "--duration", "200ms"], env);
     assert.equal(r.code, 0, r.stderr + r.stdout);

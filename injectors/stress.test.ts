@@ -290,8 +290,10 @@ describe("cpu-limit and memory-limit", () => {
     assert.equal(fs.existsSync(undo.folder), false);
     for (const pid of tree()) assert.equal(cgroupOf(pid, cpuH!), original);
     for (const [n, text] of Object.entries(filesBefore)) if (text !== null) assert.equal(fs.readFileSync(path.join(original, n), "utf8"), text);
-    const again = await cpuPercent(tree);
-    assert.ok(again > 50, `after revert the victim used only ${again.toFixed(0)} %`);
+    // back to full speed: up to five 1 s samples, so a burst of other load on a 2-core CI machine cannot fake a failed revert
+    const samples: number[] = [];
+    while (samples.length < 5 && !(samples.at(-1)! > 50)) samples.push(await cpuPercent(tree));
+    assert.ok(samples.at(-1)! > 50, `after revert the victim used only ${samples.map((x) => x.toFixed(0)).join(", ")} % (1 s samples)`);
     await cpuLimit.revert(v.target, undo);
     assert.ok((await cpuLimit.verify(v.target, undo)).ok);
   });

@@ -103,6 +103,12 @@ export async function recoverLocalJournals(dir = journalDir()): Promise<Recovery
   } catch {
     return report;
   }
+  // a `.tmp` is a write that never reached its rename: the .json beside it (if any) holds the last durable
+  // state, and a first write that died here had applied nothing yet (write-ahead)
+  for (const tmp of fs.readdirSync(dir).filter((n) => n.endsWith(".json.tmp"))) {
+    const m = /^(\d+)-(\d+)\.json\.tmp$/.exec(tmp);
+    if (m && !sameProcess(Number(m[1]), Number(m[2]))) fs.rmSync(path.join(dir, tmp), { force: true });
+  }
   for (const name of names) {
     const file = path.join(dir, name);
     let doc: JournalFile;
