@@ -4,10 +4,9 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import http from "node:http";
-import os from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
-import { procState, runCli, spawnVictims, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
+import { procState, runCli, spawnVictims, startWorkerProcess, tempDir, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
 
 describe("gameday CLI", { timeout: 120_000 }, () => {
   let worker: WorkerProc | undefined;
@@ -17,7 +16,7 @@ describe("gameday CLI", { timeout: 120_000 }, () => {
     s.writeHead(healthy ? 200 : 500);
     s.end();
   });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gameday-cli-"));
+  const dir = tempDir("gameday-cli-");
   let env: Record<string, string>;
   let url = "";
 

@@ -5,14 +5,13 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { killHard, ROOT, runCli, sleep, waitFor, waitForLine } from "../e2e/kit";
+import { killHard, ROOT, runCli, sleep, tempDir, waitFor, waitForLine } from "../e2e/kit";
 import { cgroup2Root } from "../injectors/net-fault";
 import { detectNetem } from "../lib/net";
 import { addForeignRules, CONNECT_CLIENT, createTestNet, PORTS, RTT_CLIENT, sh, type TestNet } from "../e2e/netns";
 
-const home = fs.mkdtempSync(path.join(os.tmpdir(), "gameday-netcli-"));
+const home = tempDir("gameday-netcli-");
 const env = { GAMEDAY_HOME: home };
 let net: TestNet;
 const clis: ChildProcess[] = [];

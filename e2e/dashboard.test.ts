@@ -5,11 +5,10 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { listProcesses } from "../lib/procfs";
-import { killHard, ROOT, startDemo, startWorkerProcess, tempHome, waitFor, type DemoSystem, type WorkerProc } from "./kit";
+import { killHard, ROOT, startDemo, startWorkerProcess, tempDir, tempHome, waitFor, type DemoSystem, type WorkerProc } from "./kit";
 
 const BASE = 15_800;
 const WORKER_PORT = 15_890;
@@ -27,7 +26,7 @@ describe("dashboard in Chromium", { timeout: 180_000 }, () => {
   before(async () => {
     assert.ok(fs.existsSync(path.join(ROOT, ".next/BUILD_ID")), "the web app is not built: run `make test` (it builds first) or `npx next build`");
     assert.ok(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install chromium (make test does this as root)`);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gameday-e2e-"));
+    const dir = tempDir("gameday-e2e-");
     demo = await startDemo(BASE, dir);
     worker = await startWorkerProcess(tempHome(), { topology: demo.topologyFile, port: WORKER_PORT });
     web = spawn(process.execPath, [path.join(ROOT, "node_modules/next/dist/bin/next"), "start", "-p", String(WEB_PORT), "-H", "127.0.0.1"], {

@@ -11,9 +11,21 @@ import { listProcesses, readProc } from "../lib/procfs";
 export const ROOT = path.resolve(import.meta.dirname, "..");
 const TSX = ["--import", "tsx"];
 
-/** A fresh GAMEDAY_HOME whose database has every migration applied. */
+const tempDirs: string[] = [];
+process.on("exit", () => {
+  for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh directory under the system temp dir, removed when this test process exits. */
+export function tempDir(prefix = "gameday-test-"): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** A fresh GAMEDAY_HOME whose database has every migration applied (removed when the test process exits). */
 export function tempHome(prefix = "gameday-test-"): string {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const home = tempDir(prefix);
   const db = new Database(path.join(home, "gameday.db"));
   const dir = path.join(ROOT, "prisma/migrations");
   for (const m of fs.readdirSync(dir).filter((d) => fs.statSync(path.join(dir, d)).isDirectory()).sort()) {

@@ -4,11 +4,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import type { GraphState, RunRecord } from "../lib/contract";
 import { listProcesses } from "../lib/procfs";
-import { apiCall, ROOT, startDemo, startWorkerProcess, tempHome, waitFor, type DemoSystem, type WorkerProc } from "../e2e/kit";
+import { apiCall, ROOT, startDemo, startWorkerProcess, tempDir, tempHome, waitFor, type DemoSystem, type WorkerProc } from "../e2e/kit";
 
 const BASE = 15_700;
 
@@ -17,7 +16,7 @@ describe("api-freeze against the demo system", { timeout: 120_000 }, () => {
   let worker: WorkerProc | undefined;
 
   before(async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gameday-demo-"));
+    const dir = tempDir("gameday-demo-");
     demo = await startDemo(BASE, dir);
     worker = await startWorkerProcess(tempHome(), { topology: demo.topologyFile });
   });
