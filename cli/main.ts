@@ -51,7 +51,10 @@ function summary(run: RunRecord): string {
   const lines = [`run ${run.id} (${run.name}): ${run.state}${run.hypothesisHeld === null ? "" : run.hypothesisHeld ? ", hypothesis held" : ", hypothesis refuted"}`];
   if (run.abort) lines.push(`  abort: ${run.abort.reason}: ${run.abort.message}${run.abort.revertMs !== undefined ? ` (reverted in ${run.abort.revertMs} ms)` : ""}`);
   if (run.error) lines.push(`  error: ${run.error}`);
-  for (const f of run.faults) lines.push(`  ${f.fault} ${f.targetLabel}: ${f.state}${f.verified ? " (verified)" : ""}${f.error ? ` — ${f.error}` : ""}`);
+  for (const f of run.faults) {
+    lines.push(`  ${f.fault} ${f.targetLabel}: ${f.state}${f.verified ? " (verified)" : ""}${f.error ? ` — ${f.error}` : ""}`);
+    if (f.detail) lines.push(`    how: ${f.detail}`);
+  }
   return lines.join("\n");
 }
 
