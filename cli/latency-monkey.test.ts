@@ -9,7 +9,7 @@ import path from "node:path";
 import { killHard, ROOT, runCli, sleep, tempDir, waitFor, waitForLine } from "../e2e/kit";
 import { cgroup2Root } from "../injectors/net-fault";
 import { detectNetem } from "../lib/net";
-import { addForeignRules, CONNECT_CLIENT, createTestNet, PORTS, RTT_CLIENT, sh, type TestNet } from "../e2e/netns";
+import { addForeignRules, CONNECT_CLIENT, createTestNet, PORTS, RTT_CLIENT, sh, UPLOAD_CLIENT, type TestNet } from "../e2e/netns";
 
 const home = tempDir("gameday-netcli-");
 const env = { GAMEDAY_HOME: home };
@@ -22,6 +22,11 @@ const echo=()=>net.createServer(s=>{s.on("error",()=>{});s.pipe(s)});echo().list
 const CONNECT_TO = `const [ip,port,ms]=[process.argv[1],Number(process.argv[2]),Number(process.argv[3])];
 const s=require("net").connect(port,ip,()=>{console.log("ok");process.exit(0)});
 s.on("error",e=>{console.log("fail:"+e.code);process.exit(0)});setTimeout(()=>{console.log("fail:timeout");process.exit(0)},ms);`;
+/** Send n bytes to an echo server at IP:PORT; ms until all came back. */
+const BULK_ECHO = `const [ip,port,n]=[process.argv[1],Number(process.argv[2]),Number(process.argv[3])];
+const t0=performance.now();let got=0;const s=require("net").connect(port,ip,()=>s.write(Buffer.alloc(n)));
+s.on("data",d=>{got+=d.length;if(got>=n){console.log(JSON.stringify({ms:performance.now()-t0,bytes:got}));process.exit(0)}});
+s.on("error",e=>{console.log(JSON.stringify({error:e.code}));process.exit(0)});setTimeout(()=>{console.log(JSON.stringify({error:"timeout",bytes:got}));process.exit(0)},30000);`;
 let srv: ChildProcess;
 let idle: ChildProcess;
 const cgName = `gameday-test-cli-${process.pid}`;
@@ -170,6 +175,34 @@ describe("gameday latency-monkey", { timeout: 120_000 }, () => {
     assert.equal(noDst.code, 1);
     assert.equal(noDst.stderr.trim(), "gameday latency-monkey: latency: --dst: the proxy mechanism needs one destination address (got none); give dst and dstPort, or use netem");
     assert.deepEqual(net.snapshot(), before);
+  });
+
+  test("--bandwidth on both ports of one process, one device: both capped under one shared root while it holds; other traffic not; then everything is as before", async () => {
+    const before = net.snapshot();
+    const CAP = 125_000; // 1mbit in bytes/s
+    const N = 150_000;
+    const cli = start(["--netns", net.a, "--pid", String(srv.pid), "--dst", net.ipB, "--bandwidth", "1mbit", "--duration", "6s"]);
+    // one root, its default class and one class per port
+    await waitFor("both ports' classes", () => (net.snapshot().tcClass[net.a].match(/class htb 6764:/g) ?? []).length === 3 && /rate 1Mbit[\s\S]*rate 1Mbit/.test(net.snapshot().tcClass[net.a]), 10_000);
+    assert.equal((net.snapshot().tc[net.a].match(/qdisc htb 6764: dev \S+ root/g) ?? []).length, 1);
+    const bulk = async (port: number) => {
+      const r = JSON.parse(await net.run(net.a, BULK_ECHO, [net.ipB, port, N])) as { ms: number; bytes: number; error?: string };
+      assert.equal(r.error, undefined, JSON.stringify(r));
+      return N / (r.ms / 1000);
+    };
+    const [r1, r2] = await Promise.all([bulk(7111), bulk(7112)]);
+    assert.ok(r1 < CAP * 1.5 && r2 < CAP * 1.5, `throughput to 7111 ${Math.round(r1)} and 7112 ${Math.round(r2)} B/s during the cap (${CAP})`);
+    const other = JSON.parse(await net.run(net.a, UPLOAD_CLIENT, [net.ipB, 400_000, PORTS.sink])) as { ms: number; bytes: number };
+    assert.ok(400_000 / (other.ms / 1000) > CAP * 4, `another port is not capped: ${JSON.stringify(other)}`);
+    assert.equal(await cli.exited, 0, cli.out());
+    const out = cli.out();
+    assert.doesNotMatch(out, /one per device|both need the root qdisc/);
+    assert.match(out, new RegExp(`^\\[INFO\\] Limiting egress traffic on ${net.vethA}:${net.ipB.replace(/\./g, "\\.")}:7111 in netns ${net.a} to 1mbit$`, "m"));
+    assert.match(out, new RegExp(`^\\[INFO\\] Limiting egress traffic on ${net.vethA}:${net.ipB.replace(/\./g, "\\.")}:7112 in netns ${net.a} to 1mbit$`, "m"));
+    assert.match(out, /^\[INFO\] Mechanism: htb \(tc htb with a u32 filter\): class 6764:\w+ under gameday's shared htb root 6764: on /m);
+    assert.match(out, /^\[INFO\] Done: 2 injected, 2 reverted and verified; nothing left behind$/m);
+    assert.deepEqual(net.snapshot(), before);
+    assert.ok((await bulk(7111)) > CAP * 4, "fast again after");
   });
 
   test("--pid with 100 % loss for 3 s: the process's port is cut, another port is not; then everything is as before", async () => {

@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { formatDuration } from "../lib/duration";
 import { networkSelectorSchema, type NetworkSelector } from "../lib/experiment";
-import { cmdText, detectNetem, pickInterface, tcRevertCommand, type Cmd } from "../lib/net";
+import { cmdText, detectNetem, overlaps, pickInterface, tcRevertCommand, tcRevertCommands, type Cmd } from "../lib/net";
 import { bandwidth } from "../injectors/bandwidth";
 import { latency } from "../injectors/latency";
 import { describeNet, type NetUndo } from "../injectors/net-fault";
@@ -216,7 +216,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!dryRun) await recoverBeforeStart((line) => emit("recovered", line));
 
   // planned once here to refuse early and to say how; runFaults plans again (journaled)
-  const shaped = new Map<string, NetworkTarget>();
+  const shaped: { dev: string; undo: NetUndo; step: Step }[] = [];
   for (const s of steps) {
     let u: NetUndo;
     try {
@@ -225,12 +225,15 @@ export async function main(argv: string[]): Promise<number> {
       const msg = (e as Error).message.replace(/target\.(\w+)/g, (_m, k: string) => (isPartition ? ({ src: "--between", dst: "--and", dstPort: "--port" } as Record<string, string>)[k] : undefined) ?? TARGET_FLAG[k] ?? k);
       throw new CliError(`${s.injector.name}: ${msg}`);
     }
-    if (u.dev) {
-      // several ports of one node on one device: a second root qdisc there would be refused mid-run
+    if (u.dev && u.tc) {
+      // several ports of one device share gameday's root; a packet takes one class, so overlapping selections cannot
       const dev = `${u.netns ?? ""}/${u.dev}`;
-      const other = shaped.get(dev);
-      if (other) throw new CliError(`--target-port: ${targetLabel(other)} and ${targetLabel(s.target)} both need the root qdisc of ${u.dev} (one per device): choose one port with --target-port`);
-      shaped.set(dev, s.target);
+      const other = shaped.find((o) => o.dev === dev && overlaps(o.undo.tc!.key, u.tc!.key));
+      if (other)
+        throw new CliError(
+          `${other.step.injector.name} on ${targetLabel(other.step.target)} and ${s.injector.name} on ${targetLabel(s.target)} would shape the same packets on ${u.dev} (a packet takes one tc class): choose one fault, or disjoint ports with --target-port`,
+        );
+      shaped.push({ dev, undo: u, step: s });
     }
     emit("plan", s.headline(u.dev ?? (u.mechanism === "proxy" || s.target.interface ? deviceOf(s.target) : null)), { fault: s.injector.name, target: s.target, params: s.params });
     emit("mechanism", `Mechanism: ${describeNet(s.target, u)}`, { fault: s.injector.name, mechanism: u.mechanism, why: u.why });
@@ -279,8 +282,9 @@ function revertTexts(u: NetUndo): string[] {
     for (const h of c.hooks) cmds.push(ipt("-D", h, "-m", "comment", "--comment", c.comment, "-j", c.chain));
     cmds.push(ipt("-F", c.chain), ipt("-X", c.chain));
   }
-  if (u.dev) cmds.push(tcRevertCommand(u.dev, u.netns));
-  const extra = [...(u.proxyTag ? [`kill the proxy (processes tagged ${u.proxyTag})`] : []), ...(u.cgroup ? [`rmdir ${u.cgroup}`] : [])];
+  if (u.dev && u.tc) cmds.push(...tcRevertCommands(u.dev, u.netns, u.tc));
+  else if (u.dev) cmds.push(tcRevertCommand(u.dev, u.netns));
+  const extra = [...(u.dev && u.tc ? [`${cmdText(tcRevertCommand(u.dev, u.netns))}  # only when no other gameday class is left on ${u.dev}`] : []), ...(u.proxyTag ? [`kill the proxy (processes tagged ${u.proxyTag})`] : []), ...(u.cgroup ? [`rmdir ${u.cgroup}`] : [])];
   return [...cmds.map(cmdText), ...extra];
 }
 

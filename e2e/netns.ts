@@ -1,12 +1,12 @@
 // Two network "hosts" for network-fault tests: namespaces gdt-<pid>-a and
 // gdt-<pid>-b joined by a veth pair (10.213.X.1 and .2), with lo up. B runs
-// a TCP echo (7001), a UDP echo (7002) and a TCP byte counter (7003); clients
+// a TCP echo (7001), a UDP echo (7002) and TCP byte counters (7003-7005); clients
 // run in A. No traffic leaves these namespaces. destroy() deletes both
 // namespaces (the veth pair goes with them) and kills every child.
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 
-export const PORTS = { echo: 7001, udp: 7002, sink: 7003 } as const;
+export const PORTS = { echo: 7001, udp: 7002, sink: 7003, sink2: 7004, sink3: 7005 } as const;
 
 const WATCH_PARENT = "const __p=process.ppid;setInterval(()=>{if(process.ppid!==__p)process.exit(0)},250).unref();";
 
@@ -14,7 +14,8 @@ const SERVERS = `${WATCH_PARENT}setInterval(()=>{},1e9);
 const net=require("net"),dgram=require("dgram");const ip=process.argv[1];
 net.createServer(s=>{s.on("error",()=>{});s.pipe(s)}).listen(${PORTS.echo},ip);
 const u=dgram.createSocket("udp4");u.on("message",(m,r)=>u.send(m,r.port,r.address));u.bind(${PORTS.udp},ip);
-net.createServer(s=>{let n=0;s.on("error",()=>{});s.on("data",d=>n+=d.length);s.on("end",()=>s.end(n+"\\n"))}).listen(${PORTS.sink},ip,()=>console.log("ready"));`;
+const sink=()=>net.createServer(s=>{let n=0;s.on("error",()=>{});s.on("data",d=>n+=d.length);s.on("end",()=>s.end(n+"\\n"))});
+let up=0;for(const p of [${PORTS.sink},${PORTS.sink2},${PORTS.sink3}])sink().listen(p,ip,()=>{if(++up===3)console.log("ready")});`;
 
 /** Median of n ping-pongs on one fresh connection, in ms. */
 export const RTT_CLIENT = `${WATCH_PARENT}const [ip,n]=[process.argv[1],Number(process.argv[2])];
@@ -37,9 +38,9 @@ export const CONNECT_CLIENT = `${WATCH_PARENT}const [ip,ms]=[process.argv[1],Num
 const s=require("net").connect(${PORTS.echo},ip,()=>{console.log("ok");process.exit(0)});
 s.on("error",e=>{console.log("fail:"+e.code);process.exit(0)});setTimeout(()=>{console.log("fail:timeout");process.exit(0)},ms);`;
 
-/** Upload n bytes to the counter; time until it confirms them all. */
-export const UPLOAD_CLIENT = `${WATCH_PARENT}const [ip,n]=[process.argv[1],Number(process.argv[2])];
-const t0=performance.now();const s=require("net").connect(${PORTS.sink},ip,()=>{s.end(Buffer.alloc(n))});
+/** Upload n bytes to the counter (port argv[3], default sink); time until it confirms them all. */
+export const UPLOAD_CLIENT = `${WATCH_PARENT}const [ip,n,port]=[process.argv[1],Number(process.argv[2]),Number(process.argv[3]||${PORTS.sink})];
+const t0=performance.now();const s=require("net").connect(port,ip,()=>{s.end(Buffer.alloc(n))});
 let r="";s.on("data",d=>r+=d);s.on("end",()=>{console.log(JSON.stringify({ms:performance.now()-t0,bytes:Number(r)}));process.exit(0)});
 s.on("error",e=>{console.log(JSON.stringify({error:e.code}));process.exit(0)});setTimeout(()=>{console.log(JSON.stringify({error:"timeout"}));process.exit(0)},30000);`;
 
@@ -52,6 +53,8 @@ export function sh(...argv: string[]): string {
 export interface Snapshot {
   iptables: Record<string, string>;
   tc: Record<string, string>;
+  /** tc class show of every device, per namespace */
+  tcClass: Record<string, string>;
   cgroups: string[];
 }
 
@@ -66,7 +69,7 @@ export interface TestNet {
   runJson<T>(ns: string, code: string, args: (string | number)[]): Promise<T>;
   /** like run, but resolves `first` once the child's first line is out */
   runStaged(ns: string, code: string, args: (string | number)[]): { first: Promise<string>; done: Promise<string> };
-  /** iptables-save (without its dated comments) and tc qdisc show in A, B and the host; gameday cgroup folders */
+  /** iptables-save (without its dated comments), tc qdisc show and tc class show in A, B and the host; gameday cgroup folders */
   snapshot(): Snapshot;
   destroy(): Promise<void>;
 }
@@ -148,10 +151,18 @@ export async function createTestNet(suffix = ""): Promise<TestNet> {
     snapshot: () => ({
       iptables: Object.fromEntries([a, b, "host"].map((ns) => [ns, stripDates(ns === "host" ? sh("iptables-save") : sh("ip", "netns", "exec", ns, "iptables-save"))])),
       tc: Object.fromEntries([a, b, "host"].map((ns) => [ns, ns === "host" ? sh("tc", "qdisc", "show") : sh("ip", "netns", "exec", ns, "tc", "qdisc", "show")])),
+      tcClass: Object.fromEntries([a, b, "host"].map((ns) => [ns, tcClasses(ns === "host" ? undefined : ns)])),
       cgroups: fs.existsSync(CG) ? fs.readdirSync(CG).filter((d) => d.startsWith("gameday-")).sort() : [],
     }),
     destroy,
   };
+}
+
+/** tc class show of every device in a namespace (tc prints classes per device only). */
+export function tcClasses(ns?: string): string {
+  const inNs = (...argv: string[]) => (ns ? sh("ip", "netns", "exec", ns, ...argv) : sh(...argv));
+  const devs = [...inNs("ip", "-o", "link", "show").matchAll(/^\d+: ([^:@\s]+)/gm)].map((m) => m[1]);
+  return devs.map((d) => `${d}:\n${inNs("tc", "class", "show", "dev", d)}`).join("");
 }
 
 /** Another tool's rules in A: they must survive every revert untouched. */

@@ -1,10 +1,11 @@
-// bandwidth: cap the selected egress traffic at a rate with an htb root on
-// the device — the selection in a class capped at the rate, everything else
-// in an unthrottled default class — over the kernel's default root qdisc only
-// (a configured root is somebody's and is refused, never replaced).
+// bandwidth: cap the selected egress traffic at a rate: a class of its own,
+// capped at the rate, under gameday's shared htb root on the device (other
+// faults' classes may sit beside it), everything else in the root's
+// unthrottled default class. The root goes only over the kernel's default
+// root qdisc (a configured root is somebody's and is refused, never replaced).
 import { z } from "zod";
-import { htbCommands, pickInterface, qdiscShow, rootQdiscProblem, shortTag } from "../lib/net";
-import { cgroupRefused, commonChecks, netInjector, runAll, texts, type NetUndo } from "./net-fault";
+import { shortTag } from "../lib/net";
+import { applyTc, cgroupRefused, commonChecks, netInjector, planTc, tcPlanCommands, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";
 import type { NetworkTarget } from "./types";
 
@@ -33,11 +34,9 @@ export function planBandwidth(t: NetworkTarget, p: BandwidthParams): NetUndo {
   commonChecks(t);
   cgroupRefused(t, "bandwidth (tc htb)");
   if (t.direction !== "egress") throw new Error(`target.direction: bandwidth limits egress traffic only (got ${t.direction}); limit the other side's egress instead`);
-  const dev = pickInterface(t);
-  const refused = rootQdiscProblem(dev, t.netns);
-  if (refused) throw new Error(refused);
   const tag = shortTag();
-  return { tag, mechanism: "htb", why: "tc htb with a u32 filter", netns: t.netns, dev, qdiscBefore: qdiscShow(dev, t.netns), chains: [], commands: texts(htbCommands(dev, t, p.rate, p.burst)) };
+  const { root, ...tc } = planTc(t, tag, false);
+  return { tag, mechanism: "htb", why: "tc htb with a u32 filter", netns: t.netns, ...tc, chains: [], commands: texts(tcPlanCommands(t, tc.dev, tc.tc, root, { rate: p.rate, burst: p.burst })) };
 }
 
 export const bandwidth = netInjector<BandwidthParams>({
@@ -46,7 +45,7 @@ export const bandwidth = netInjector<BandwidthParams>({
   params: bandwidthParams,
   plan: planBandwidth,
   async apply(t, p, undo) {
-    runAll(htbCommands(undo.dev!, t, p.rate, p.burst));
+    applyTc(t, undo, { rate: p.rate, burst: p.burst });
   },
 });
 

@@ -1,7 +1,8 @@
 // latency: add delay (± jitter) to a slice of traffic. Two mechanisms, chosen
 // by detection unless the experiment forces one:
-// - netem (kernels with sch_netem): a prio root on the device, netem on a band
-//   no priority maps to, a u32 filter sending only the selected packets there;
+// - netem (kernels with sch_netem): a class of its own under gameday's shared
+//   htb root on the device, with a netem leaf, and a u32 filter sending only
+//   the selected packets there (other faults' classes may sit beside it);
 // - proxy (kernels without it, like this one): the selected TCP connections
 //   are REDIRECTed (iptables nat, in the client's namespace) to a delaying
 //   forwarder that connects on to the one destination the target names and
@@ -22,18 +23,14 @@ import {
   DISTRIBUTIONS,
   iptMatch,
   keyText,
-  netemCommands,
   newChainName,
   overlapProblem,
-  pickInterface,
-  qdiscShow,
-  rootQdiscProblem,
   shortTag,
   type ChainPlan,
   type Cmd,
 } from "../lib/net";
 import { newTag } from "./children";
-import { cgroup2Root, cgroupRefused, commonChecks, netInjector, percent, runAll, startProxy, texts, type NetUndo } from "./net-fault";
+import { applyTc, cgroup2Root, cgroupRefused, commonChecks, netInjector, percent, planTc, startProxy, tcPlanCommands, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";
 import type { NetworkTarget } from "./types";
 
@@ -90,10 +87,8 @@ export function planLatency(target: NetworkTarget, params: LatencyParams, netem 
   if (mechanism === "netem") {
     cgroupRefused(target, "latency (netem)");
     if (target.direction !== "egress") throw new Error(`target.direction: netem delays egress traffic only (got ${target.direction}); delay the other side's egress instead`);
-    const dev = pickInterface(target);
-    const refused = rootQdiscProblem(dev, target.netns);
-    if (refused) throw new Error(refused);
-    return { tag, mechanism, why, netns: target.netns, dev, qdiscBefore: qdiscShow(dev, target.netns), chains: [], commands: texts(netemCommands(dev, target, netemSpec(params))) };
+    const { root, ...tc } = planTc(target, tag, true);
+    return { tag, mechanism, why, netns: target.netns, ...tc, chains: [], commands: texts(tcPlanCommands(target, tc.dev, tc.tc, root, { netem: netemSpec(params) })) };
   }
   const bad = proxyProblem(target);
   if (bad) throw new Error(bad);
@@ -147,7 +142,7 @@ export const latency = netInjector<LatencyParams>({
   params: latencyParams,
   plan: (t, p) => planLatency(t, p),
   async apply(t, p, undo, signal) {
-    if (undo.mechanism === "netem") return runAll(netemCommands(undo.dev!, t, netemSpec(p)));
+    if (undo.mechanism === "netem") return applyTc(t, undo, { netem: netemSpec(p) });
     const { port } = await startProxy(t, undo, proxyArgs(t, p), signal);
     applyChain(withRedirect(undo.chains[0], t, undo.cgroup!, String(port)));
     if (p.existing === "reset") must(resetCommand(t));

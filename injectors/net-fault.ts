@@ -1,6 +1,7 @@
 // What the four network faults (latency, packet-loss, bandwidth, partition)
 // share: one undo shape listing everything a fault may add — iptables chains,
-// a root qdisc under gameday's handle, a delaying proxy and its cgroup — and
+// a tc class (with its filter and leaf) under gameday's shared root qdisc, a
+// delaying proxy and its cgroup — and
 // one revert/verify that removes exactly those, also from a worker restarted
 // after a crash, and is a no-op for what is already gone.
 import { spawn } from "node:child_process";
@@ -13,18 +14,32 @@ import {
   dropTableIfPristine,
   iptTables,
   gamedayRules,
+  classId,
+  ensureRoot,
+  htbCommands,
+  netemCommands,
   must,
   overlapProblem,
+  pickInterface,
+  pickMinor,
   qdiscShow,
   removeChain,
   removeRootQdisc,
+  removeTcFault,
   rootQdiscProblem,
   runCmd,
   targetProblem,
   TC_HANDLE,
+  tcFaultCommands,
+  tcKey,
+  tcLeftovers,
+  tcOverlapProblem,
+  tcState,
   toolsMissing,
   type ChainPlan,
   type Cmd,
+  type TcShape,
+  type TcSlot,
 } from "../lib/net";
 import { killTagged, LOAD_DIR, tagged } from "./children";
 import { type Availability, type Injector, type NetworkTarget, type VerifyResult } from "./types";
@@ -38,9 +53,15 @@ export interface NetUndo {
   /** why this mechanism (auto: detection result) */
   why: string;
   netns?: string;
-  /** device whose root qdisc we add, and its `tc qdisc show` before */
+  /** device of the tc fault; its `tc qdisc show` before, when that was the kernel's default (no gameday root yet) */
   dev?: string;
   qdiscBefore?: string;
+  /**
+   * the fault's class, filter priority and netem leaf under the shared root
+   * 6764:. Absent in undos journaled by the root-per-fault layout: those
+   * revert by deleting the root they added.
+   */
+  tc?: TcSlot;
   chains: ChainPlan[];
   /** iptables tables that existed before (a table we created is dropped again when empty) */
   tablesBefore?: string[];
@@ -96,7 +117,8 @@ export function texts(cmds: Cmd[]): string[] {
 export async function revertNet(undo: NetUndo): Promise<void> {
   for (const c of [...undo.chains].reverse()) removeChain(c);
   if (undo.tablesBefore) for (const t of new Set(undo.chains.map((c) => c.table))) if (!undo.tablesBefore.includes(t)) dropTableIfPristine(t, undo.netns);
-  if (undo.dev) removeRootQdisc(undo.dev, undo.netns);
+  if (undo.dev && undo.tc) removeTcFault(undo.dev, undo.netns, undo.tc);
+  else if (undo.dev) removeRootQdisc(undo.dev, undo.netns);
   if (undo.proxyTag) await killTagged(undo.proxyTag);
   if (undo.cgroup) {
     // rmdir fails with EBUSY until the killed proxy has left the cgroup
@@ -124,7 +146,12 @@ export async function verifyNet(undo: NetUndo): Promise<VerifyResult> {
   for (const c of undo.chains) if (chainExists(c)) left.push(`chain ${c.chain} in table ${c.table}`);
   const jumps = gamedayRules(undo.netns).filter((r) => r.tag === undo.tag);
   if (jumps.length) left.push(`${jumps.length} rule(s) commented gameday:${undo.tag}`);
-  if (undo.dev && undo.qdiscBefore !== undefined) {
+  if (undo.dev && undo.tc) {
+    const { left: tcLeft, st } = tcLeftovers(undo.dev, undo.netns, undo.tc);
+    left.push(...tcLeft);
+    // no gameday root left on the device: it must read as before the first fault
+    if (typeof st !== "string" && st.root !== "shared" && undo.qdiscBefore !== undefined && st.qdiscs !== undo.qdiscBefore) left.push(`qdiscs on ${undo.dev} differ from before: ${st.qdiscs.trim()}`);
+  } else if (undo.dev && undo.qdiscBefore !== undefined) {
     let now: string | null = null;
     try {
       now = qdiscShow(undo.dev, undo.netns);
@@ -136,7 +163,7 @@ export async function verifyNet(undo: NetUndo): Promise<VerifyResult> {
   if (undo.proxyTag && tagged(undo.proxyTag).length) left.push("the delaying proxy is still running");
   if (undo.cgroup && fs.existsSync(undo.cgroup)) left.push(`cgroup ${undo.cgroup} still exists`);
   if (left.length) return { ok: false, detail: `still in place: ${left.join("; ")}` };
-  const what = [undo.chains.length ? `${undo.chains.map((c) => c.chain).join(", ")} removed` : "", undo.dev ? `qdiscs on ${undo.dev} as before` : "", undo.proxyTag ? "proxy stopped" : ""].filter(Boolean);
+  const what = [undo.chains.length ? `${undo.chains.map((c) => c.chain).join(", ")} removed` : "", undo.dev ? (undo.tc ? `class ${classId(undo.tc.minor)} on ${undo.dev} removed` : `qdiscs on ${undo.dev} as before`) : "", undo.proxyTag ? "proxy stopped" : ""].filter(Boolean);
   return { ok: true, detail: `mechanism ${undo.mechanism} (${undo.why}): ${what.join(", ")}${undo.netns ? ` (netns ${undo.netns})` : ""}` };
 }
 
@@ -217,10 +244,6 @@ export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, N
       // checked again right before the change: another fault may have started since plan()
       const clash = undo.chains.length ? overlapProblem(undo.netns, s.name, s.name === "partition" ? { ...keyOf(target), direction: "both" } : keyOf(target), undo.tag) : null;
       if (clash) throw new Error(clash);
-      if (undo.dev) {
-        const why = rootQdiscProblem(undo.dev, undo.netns);
-        if (why) throw new Error(why);
-      }
       await s.apply(target, params, undo, ctx.signal);
     },
     revert: (_t, undo) => revertNet(undo),
@@ -235,7 +258,8 @@ export function describeNet(t: NetworkTarget, u: NetUndo): string {
   if (u.mechanism === "proxy")
     return `${head}: TCP connections${t.cgroup ? ` from cgroup ${t.cgroup}` : ""} to ${t.dst ?? (t.dstLocal ? "any local address" : "?")}:${t.dstPort} go through a delaying proxy (iptables nat REDIRECT${t.netns ? ` in netns ${t.netns}` : ""})`;
   if (u.mechanism === "iptables") return `${head}: ${u.chains.map((c) => `chain ${c.chain}`).join(", ")} (${u.chains.map((c) => c.hooks.join("/")).join(", ")})`;
-  return `${head}: root qdisc ${TC_HANDLE}: on ${u.dev}, only the selected packets shaped`;
+  if (!u.tc) return `${head}: root qdisc ${TC_HANDLE}: on ${u.dev}, only the selected packets shaped`;
+  return `${head}: class ${classId(u.tc.minor)}${u.tc.leaf !== undefined ? ` with a netem leaf` : ""} under gameday's shared htb root ${TC_HANDLE}: on ${u.dev}, only the selected packets shaped (u32 filter prio ${u.tc.prio})`;
 }
 
 const keyOf = (t: NetworkTarget) => ({ direction: t.direction, protocol: t.protocol, src: t.src, dst: t.dst, srcPort: t.srcPort, dstPort: t.dstPort, cgroup: t.cgroup });
@@ -248,4 +272,43 @@ export function commonChecks(target: NetworkTarget): void {
 
 export function runAll(cmds: Cmd[]): void {
   for (const c of cmds) must(c);
+}
+
+/**
+ * Plan a tc fault on the device the target's traffic crosses: refused over a
+ * configured root or where another gameday tc fault shapes overlapping
+ * traffic; a class minor free on the device; the device's qdiscs recorded
+ * when they are still the kernel's default (no gameday root yet).
+ */
+export function planTc(t: NetworkTarget, tag: string, netem: boolean): { dev: string; qdiscBefore?: string; tc: TcSlot; root: boolean } {
+  const dev = pickInterface(t);
+  const st = tcState(dev, t.netns);
+  const refused = rootQdiscProblem(dev, t.netns, st);
+  if (refused) throw new Error(refused);
+  const key = tcKey(t);
+  const overlap = tcOverlapProblem(dev, t.netns, key, st);
+  if (overlap) throw new Error(overlap);
+  const minor = pickMinor(tag, st);
+  const s = st as Exclude<typeof st, string>;
+  return { dev, ...(s.root === "default" ? { qdiscBefore: s.qdiscs } : {}), tc: { minor, prio: minor, ...(netem ? { leaf: minor } : {}), key }, root: s.root === "default" };
+}
+
+/** The commands a planned tc fault shows (the root's only when the device had none at plan time). */
+export function tcPlanCommands(t: NetworkTarget, dev: string, tc: TcSlot, root: boolean, shape: TcShape): Cmd[] {
+  return "netem" in shape ? netemCommands(dev, t, shape.netem, tc, root) : htbCommands(dev, t, shape.rate, shape.burst, tc, root);
+}
+
+/** Inject a planned tc fault: checks again (another fault may have come since the plan), the shared root, then the fault's class, leaf and filter. */
+export function applyTc(t: NetworkTarget, undo: NetUndo, shape: TcShape): void {
+  const dev = undo.dev!;
+  const slot = undo.tc!;
+  const st = tcState(dev, undo.netns);
+  const refused = rootQdiscProblem(dev, undo.netns, st);
+  if (refused) throw new Error(refused);
+  const overlap = tcOverlapProblem(dev, undo.netns, slot.key, st, slot.minor);
+  if (overlap) throw new Error(overlap);
+  if (typeof st !== "string" && (st.classes.includes(slot.minor) || st.filters.some((f) => f.prio === slot.prio) || (slot.leaf !== undefined && st.majors.includes(slot.leaf))))
+    throw new Error(`tc class ${classId(slot.minor)} (or filter prio ${slot.prio}) on ${dev} was taken since the plan; try again`);
+  ensureRoot(dev, undo.netns);
+  runAll(tcFaultCommands(dev, t, slot, shape));
 }

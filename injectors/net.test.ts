@@ -12,15 +12,15 @@ import type { AddressInfo } from "node:net";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import type { RunRecord } from "../lib/contract";
 import { apiCall, killHard, sleep, startWorkerProcess, tempHome, waitFor, waitForLine, type WorkerProc } from "../e2e/kit";
-import { addForeignRules, CONNECT_CLIENT, LONG_CLIENT, createTestNet, PORTS, RTT_CLIENT, sh, UDP_CLIENT, UPLOAD_CLIENT, type TestNet } from "../e2e/netns";
-import { cmdText, detectNetem, htbCommands, keyText, netemArgs, netemCommands, overlaps, parseKey, u32Match } from "../lib/net";
+import { addForeignRules, CONNECT_CLIENT, LONG_CLIENT, createTestNet, PORTS, RTT_CLIENT, sh, tcClasses, UDP_CLIENT, UPLOAD_CLIENT, type TestNet } from "../e2e/netns";
+import { cmdText, detectNetem, ensureRoot, htbCommands, keyText, netemArgs, netemCommands, overlaps, parseFilters, parseKey, removeRootIfUnused, tcKey, tcRevertCommands, u32Match, type TcSlot } from "../lib/net";
 import type { NetworkSelector } from "../lib/experiment";
 import { readProc } from "../lib/procfs";
 import { parseTopology } from "../lib/topology";
 import { resolveNetwork, resolveTargets } from "../worker/targets";
 import { bandwidth, rateBytesPerSec } from "./bandwidth";
 import { chooseMechanism, latency, planLatency, proxyProblem } from "./latency";
-import { cgroup2Root, revertNet, type NetUndo } from "./net-fault";
+import { cgroup2Root, revertNet, verifyNet, type NetUndo } from "./net-fault";
 import { packetLoss } from "./packet-loss";
 import { partition } from "./partition";
 import { onPath } from "./cpu-stress";
@@ -80,15 +80,31 @@ describe("netem path (not in this kernel): exact commands and detection", () => 
     assert.throws(() => chooseMechanism("netem", { ok: false, detail: "no sch_netem: x" }), /mechanism: netem was asked for, but no sch_netem/);
   });
 
-  test("latency + jitter + correlation + distribution: prio root, netem on band 4, u32 filter for the selection only", () => {
+  const slot = (minor: number, netem: boolean): TcSlot => ({ minor, prio: minor, ...(netem ? { leaf: minor } : {}), key: tcKey(t) });
+
+  test("latency + jitter + correlation + distribution: shared htb root, a class of its own with a netem leaf, u32 filter of its own prio for the selection only", () => {
     assert.deepEqual(
-      netemCommands("eth0", t, { delayMs: 500, jitterMs: 50, correlationPct: 25, distribution: "pareto" }).map(cmdText),
+      netemCommands("eth0", t, { delayMs: 500, jitterMs: 50, correlationPct: 25, distribution: "pareto" }, slot(0x1a2b, true)).map(cmdText),
       [
-        "ip netns exec ns1 tc qdisc add dev eth0 root handle 6764: prio bands 4 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1",
-        "ip netns exec ns1 tc qdisc add dev eth0 parent 6764:4 handle 6765: netem delay 500ms 50ms 25% distribution pareto",
-        "ip netns exec ns1 tc filter add dev eth0 parent 6764: protocol ip prio 1 u32 match ip protocol 6 0xff match ip dst 10.0.0.2/32 match ip dport 5432 0xffff flowid 6764:4",
+        "ip netns exec ns1 tc qdisc add dev eth0 root handle 6764: htb default 1",
+        "ip netns exec ns1 tc class add dev eth0 parent 6764: classid 6764:1 htb rate 100gbit",
+        "ip netns exec ns1 tc class add dev eth0 parent 6764: classid 6764:1a2b htb rate 100gbit",
+        "ip netns exec ns1 tc qdisc add dev eth0 parent 6764:1a2b handle 1a2b: netem delay 500ms 50ms 25% distribution pareto",
+        "ip netns exec ns1 tc filter add dev eth0 parent 6764: protocol ip prio 6699 u32 match ip protocol 6 0xff match ip dst 10.0.0.2/32 match ip dport 5432 0xffff flowid 6764:1a2b",
       ],
     );
+    // a second fault on the device: the root is there already, only its class, leaf and filter
+    assert.deepEqual(netemCommands("eth0", { ...t, dstPort: 5433 }, { delayMs: 100 }, slot(0x2c, true), false).map(cmdText), [
+      "ip netns exec ns1 tc class add dev eth0 parent 6764: classid 6764:2c htb rate 100gbit",
+      "ip netns exec ns1 tc qdisc add dev eth0 parent 6764:2c handle 2c: netem delay 100ms",
+      "ip netns exec ns1 tc filter add dev eth0 parent 6764: protocol ip prio 44 u32 match ip protocol 6 0xff match ip dst 10.0.0.2/32 match ip dport 5433 0xffff flowid 6764:2c",
+    ]);
+    // revert: its own filter, leaf and class (the root goes with the last class)
+    assert.deepEqual(tcRevertCommands("eth0", "ns1", slot(0x2c, true)).map(cmdText), [
+      "ip netns exec ns1 tc filter del dev eth0 parent 6764: protocol ip prio 44",
+      "ip netns exec ns1 tc qdisc del dev eth0 parent 6764:2c handle 2c:",
+      "ip netns exec ns1 tc class del dev eth0 classid 6764:2c",
+    ]);
     assert.deepEqual(netemArgs({ delayMs: 100 }), ["delay", "100ms"]);
     assert.deepEqual(netemArgs({ delayMs: 100, jitterMs: 10, distribution: "uniform" }), ["delay", "100ms", "10ms"]);
     assert.deepEqual(netemArgs({ lossPct: 5, lossCorrelationPct: 30 }), ["loss", "random", "5%", "30%"]);
@@ -96,26 +112,70 @@ describe("netem path (not in this kernel): exact commands and detection", () => 
     assert.deepEqual(u32Match({ protocol: "udp", src: "10.1.0.0/16", srcPort: 53 }), ["match", "ip", "protocol", "17", "0xff", "match", "ip", "src", "10.1.0.0/16", "match", "ip", "sport", "53", "0xffff"]);
   });
 
-  test("a netem plan (mechanism forced, detection says yes) records the device, its qdiscs before, and the commands", () => {
+  test("correlated loss (netem): the same layout, netem loss on the fault's leaf", () => {
+    const u = { ...t, protocol: "udp" as const, dstPort: 53 };
+    assert.deepEqual(netemCommands("eth0", u, { lossPct: 5, lossCorrelationPct: 30 }, { ...slot(0x3d, true), key: tcKey(u) }).map(cmdText), [
+      "ip netns exec ns1 tc qdisc add dev eth0 root handle 6764: htb default 1",
+      "ip netns exec ns1 tc class add dev eth0 parent 6764: classid 6764:1 htb rate 100gbit",
+      "ip netns exec ns1 tc class add dev eth0 parent 6764: classid 6764:3d htb rate 100gbit",
+      "ip netns exec ns1 tc qdisc add dev eth0 parent 6764:3d handle 3d: netem loss random 5% 30%",
+      "ip netns exec ns1 tc filter add dev eth0 parent 6764: protocol ip prio 61 u32 match ip protocol 17 0xff match ip dst 10.0.0.2/32 match ip dport 53 0xffff flowid 6764:3d",
+    ]);
+    if (!detectNetem().ok) return; // (refused without netem: see the refusals below)
+    const pl = packetLoss.plan({ kind: "network", netns: net.a, direction: "egress", protocol: "udp", dst: net.ipB, dstPort: PORTS.udp }, { percent: 5, correlation: 30, mechanism: "auto" }) as NetUndo;
+    assert.match(pl.commands.join("\n"), /netem loss random 5% 30%/);
+  });
+
+  test("a netem plan (mechanism forced, detection says yes) records the device, its qdiscs before, its class, and the commands", () => {
     const target: NetworkTarget = { kind: "network", netns: net.a, direction: "egress", protocol: "tcp", dst: net.ipB, dstPort: 5432 };
     const u = planLatency(target, latency.params.parse({ latency: "100ms", mechanism: "netem" }), { ok: true, detail: "pretend" });
     assert.equal(u.mechanism, "netem");
     assert.equal(u.dev, net.vethA, "the route towards dst picks the veth");
     assert.equal(u.qdiscBefore, sh("ip", "netns", "exec", net.a, "tc", "qdisc", "show", "dev", net.vethA));
-    assert.equal(u.commands.length, 3);
-    assert.match(u.commands[1], new RegExp(`^ip netns exec ${net.a} tc qdisc add dev ${net.vethA} parent 6764:4 handle 6765: netem delay 100ms$`));
+    const m = u.tc!.minor.toString(16);
+    assert.deepEqual(u.tc, { minor: u.tc!.minor, prio: u.tc!.minor, leaf: u.tc!.minor, key: { direction: "egress", protocol: "tcp", dst: `${net.ipB}/32`, dstPort: 5432 } });
+    assert.ok(u.tc!.minor >= 2 && u.tc!.minor !== 0x6764);
+    assert.equal(u.commands.length, 5);
+    assert.match(u.commands[0], new RegExp(`^ip netns exec ${net.a} tc qdisc add dev ${net.vethA} root handle 6764: htb default 1$`));
+    assert.match(u.commands[3], new RegExp(`^ip netns exec ${net.a} tc qdisc add dev ${net.vethA} parent 6764:${m} handle ${m}: netem delay 100ms$`));
     assert.throws(() => planLatency({ ...target, direction: "ingress" }, latency.params.parse({ latency: "1s", mechanism: "netem" }), { ok: true, detail: "" }), /target.direction: netem delays egress/);
   });
 
   test("htb for bandwidth: capped class for the selection, unthrottled default for the rest", () => {
-    assert.deepEqual(htbCommands("lo", { ...t, netns: undefined }, "1mbit").map(cmdText), [
-      "tc qdisc add dev lo root handle 6764: htb default 2",
-      "tc class add dev lo parent 6764: classid 6764:1 htb rate 1mbit ceil 1mbit",
-      "tc class add dev lo parent 6764: classid 6764:2 htb rate 100gbit",
-      "tc filter add dev lo parent 6764: protocol ip prio 1 u32 match ip protocol 6 0xff match ip dst 10.0.0.2/32 match ip dport 5432 0xffff flowid 6764:1",
+    assert.deepEqual(htbCommands("lo", { ...t, netns: undefined }, "1mbit", undefined, slot(0x2c, false)).map(cmdText), [
+      "tc qdisc add dev lo root handle 6764: htb default 1",
+      "tc class add dev lo parent 6764: classid 6764:1 htb rate 100gbit",
+      "tc class add dev lo parent 6764: classid 6764:2c htb rate 1mbit ceil 1mbit",
+      "tc filter add dev lo parent 6764: protocol ip prio 44 u32 match ip protocol 6 0xff match ip dst 10.0.0.2/32 match ip dport 5432 0xffff flowid 6764:2c",
     ]);
+    assert.deepEqual(tcRevertCommands("lo", undefined, slot(0x2c, false)).map(cmdText), ["tc filter del dev lo parent 6764: protocol ip prio 44", "tc class del dev lo classid 6764:2c"]);
     assert.equal(rateBytesPerSec("1mbit"), 125_000);
     assert.equal(rateBytesPerSec("2mbps"), 2_000_000);
+  });
+
+  test("u32 filters read back from tc filter show: the selection gameday wrote, anything else unknown", () => {
+    const text = `filter parent 6764: protocol ip pref 44 u32 chain 0 
+filter parent 6764: protocol ip pref 44 u32 chain 0 fh 801: ht divisor 1 
+filter parent 6764: protocol ip pref 44 u32 chain 0 fh 801::800 order 2048 key ht 801 bkt 0 *flowid 6764:2c not_in_hw 
+  match 00000000/00000000 at 0
+filter parent 6764: protocol ip pref 45 u32 chain 0 fh 802::800 order 2048 key ht 802 bkt 0 *flowid 6764:2d not_in_hw 
+  match 0a010000/ffff0000 at 12
+  match 00110000/00ff0000 at 8
+filter parent 6764: protocol ip pref 6699 u32 chain 0 fh 800::800 order 2048 key ht 800 bkt 0 *flowid 6764:1a2b not_in_hw 
+  match 00060000/00ff0000 at 8
+  match 0a000002/ffffffff at 16
+  match 00501538/ffffffff at 20
+filter parent 6764: protocol ip pref 7 u32 chain 0 fh 803::800 order 2048 key ht 803 bkt 0 flowid 1:3 not_in_hw 
+  match 00000040/000000ff at 0
+`;
+    assert.deepEqual(parseFilters(text), [
+      { prio: 44, minor: 0x2c, key: { direction: "egress", protocol: "all" } },
+      { prio: 45, minor: 0x2d, key: { direction: "egress", protocol: "udp", src: "10.1.0.0/16" } },
+      { prio: 6699, minor: 0x1a2b, key: { direction: "egress", protocol: "tcp", dst: "10.0.0.2/32", srcPort: 80, dstPort: 5432 } },
+      { prio: 7, minor: NaN, key: null },
+    ]);
+    assert.deepEqual(tcKey({ protocol: "tcp", dst: "10.0.0.2", srcPort: 80, dstPort: 5432 }), parseFilters(text)[2].key);
+    assert.deepEqual(tcKey({ protocol: "udp", src: "10.1.2.3/16" }), parseFilters(text)[1].key);
   });
 });
 
@@ -257,7 +317,7 @@ describe("in namespaces, real traffic", { timeout: 120_000 }, () => {
     const during = await hold(bandwidth, t, { rate: "2mbit" }, async (undo) => {
       assert.equal(undo.dev, net.vethA);
       assert.match(sh("ip", "netns", "exec", net.a, "tc", "qdisc", "show", "dev", net.vethA), /qdisc htb 6764: root/);
-      assert.throws(() => bandwidth.plan(t, { rate: "1mbit" }), /another gameday network fault already shapes/);
+      assert.throws(() => bandwidth.plan(t, { rate: "1mbit" }), /another gameday network fault \(class 6764:\w+\) already shapes overlapping traffic on \S+ in netns \S+: tcp \*:\*>[\d.]+\/32:7003; a packet takes one tc class/);
       return net.runJson<{ ms: number; bytes: number }>(net.a, UPLOAD_CLIENT, [net.ipB, BYTES]);
     });
     assert.equal(during.bytes, BYTES);
@@ -268,6 +328,94 @@ describe("in namespaces, real traffic", { timeout: 120_000 }, () => {
     assert.deepEqual(net.snapshot(), before);
   });
 
+  test("two bandwidth faults on two ports of one device share one root: both capped, other traffic not; revert one, the other stays; revert both, qdiscs and classes as before", async () => {
+    const before = net.snapshot();
+    const qdiscBefore = sh("ip", "netns", "exec", net.a, "tc", "qdisc", "show", "dev", net.vethA);
+    const RATE = rateBytesPerSec("2mbit");
+    const BYTES = 400_000;
+    const upload = async (port: number) => {
+      const r = await net.runJson<{ ms: number; bytes: number }>(net.a, UPLOAD_CLIENT, [net.ipB, BYTES, port]);
+      assert.equal(r.bytes, BYTES, JSON.stringify(r));
+      return BYTES / (r.ms / 1000);
+    };
+    const capped = (port: number, bps: number) => assert.ok(bps < RATE * 1.5, `throughput to ${port} during its cap ${Math.round(bps)} B/s (cap ${RATE})`);
+    const free = (port: number, bps: number) => assert.ok(bps > RATE * 4, `throughput to ${port}, not capped: ${Math.round(bps)} B/s`);
+    const params = bandwidth.params.parse({ rate: "2mbit" });
+    const [t1, t2] = [tgt({ dstPort: PORTS.sink }), tgt({ dstPort: PORTS.sink2 })];
+    const put = async (t: NetworkTarget) => {
+      const u = bandwidth.plan(t, params) as NetUndo;
+      inPlace.push(u);
+      await bandwidth.inject(t, params, { runId: "test", signal: ac.signal, undo: u });
+      return u;
+    };
+    const off = async (t: NetworkTarget, u: NetUndo) => {
+      await bandwidth.revert(t, u);
+      const v = await bandwidth.verify(t, u);
+      assert.ok(v.ok, v.detail);
+      inPlace.splice(inPlace.indexOf(u), 1);
+    };
+    const u1 = await put(t1);
+    const u2 = await put(t2);
+    assert.notEqual(u1.tc!.minor, u2.tc!.minor);
+    assert.equal(u1.qdiscBefore, qdiscBefore, "the first fault saw the default root");
+    assert.equal(u2.qdiscBefore, undefined, "the second found gameday's root in place");
+    assert.deepEqual(u2.commands.length, 2, "the second adds its class and filter only");
+    const qd = sh("ip", "netns", "exec", net.a, "tc", "qdisc", "show", "dev", net.vethA);
+    assert.equal((qd.match(/qdisc htb 6764: root/g) ?? []).length, 1, qd);
+    const classes = () => [...tcClasses(net.a).matchAll(/class htb 6764:(\w+) /g)].map((m) => m[1]).sort();
+    assert.deepEqual(classes(), ["1", u1.tc!.minor.toString(16), u2.tc!.minor.toString(16)].sort());
+    // the same traffic again is refused (a packet takes one class), whatever the kind
+    assert.throws(() => bandwidth.plan(t1, params), /another gameday network fault \(class 6764:\w+\) already shapes overlapping traffic/);
+    assert.throws(() => planLatency(tgt({ protocol: "all" }), latency.params.parse({ latency: "10ms", mechanism: "netem" }), { ok: true, detail: "pretend" }), /already shapes overlapping traffic/);
+    const [r1, r2, r3] = await Promise.all([upload(PORTS.sink), upload(PORTS.sink2), upload(PORTS.sink3)]);
+    capped(PORTS.sink, r1);
+    capped(PORTS.sink2, r2);
+    free(PORTS.sink3, r3);
+    assert.ok((await rtt()).median < 20, "other traffic undelayed");
+
+    await off(t1, u1);
+    assert.match(sh("ip", "netns", "exec", net.a, "tc", "qdisc", "show", "dev", net.vethA), /qdisc htb 6764: root/, "the root stays for the second fault");
+    assert.deepEqual(classes(), ["1", u2.tc!.minor.toString(16)].sort());
+    const [s1, s2] = await Promise.all([upload(PORTS.sink), upload(PORTS.sink2)]);
+    free(PORTS.sink, s1);
+    capped(PORTS.sink2, s2);
+
+    await off(t2, u2);
+    assert.deepEqual(net.snapshot(), before);
+    free(PORTS.sink2, await upload(PORTS.sink2));
+    // revert again (a recovery after the fact): a no-op
+    await revertNet(u1);
+    await revertNet(u2);
+    assert.deepEqual(net.snapshot(), before);
+  });
+
+  test("an undo of the root-per-fault layout (journaled by an older version) still reverts: its root goes, a shared root does not", async () => {
+    const before = net.snapshot();
+    const dev = net.vethA;
+    const inA = (...a: string[]) => sh("ip", "netns", "exec", net.a, "tc", ...a);
+    const qdiscBefore = inA("qdisc", "show", "dev", dev);
+    // what the older htbCommands ran
+    inA("qdisc", "add", "dev", dev, "root", "handle", "6764:", "htb", "default", "2");
+    inA("class", "add", "dev", dev, "parent", "6764:", "classid", "6764:1", "htb", "rate", "1mbit", "ceil", "1mbit");
+    inA("class", "add", "dev", dev, "parent", "6764:", "classid", "6764:2", "htb", "rate", "100gbit");
+    inA("filter", "add", "dev", dev, "parent", "6764:", "protocol", "ip", "prio", "1", "u32", "match", "ip", "dport", String(PORTS.sink), "0xffff", "flowid", "6764:1");
+    const old = { tag: "0ld0ld00", mechanism: "htb", why: "tc htb with a u32 filter", netns: net.a, dev, qdiscBefore, chains: [], commands: [] } as NetUndo;
+    inPlace.push(old);
+    // a new fault does not go under the old layout's root
+    assert.throws(() => bandwidth.plan(tgt({ dstPort: PORTS.sink2 }), { rate: "1mbit" }), /another gameday network fault already shapes .* \(root qdisc htb 6764: of the one-fault-per-device layout\)/);
+    await revertNet(old);
+    assert.ok((await verifyNet(old)).ok);
+    assert.deepEqual(net.snapshot(), before);
+    // and an old undo replayed over the shared root of the new layout leaves it alone
+    await hold(bandwidth, tgt({ dstPort: PORTS.sink2 }), { rate: "1mbit" }, async () => {
+      await revertNet(old);
+      assert.match(inA("qdisc", "show", "dev", dev), /qdisc htb 6764: root .*default 0x1/);
+      assert.match(tcClasses(net.a), /class htb 6764:1 /);
+    });
+    inPlace.splice(inPlace.indexOf(old), 1);
+    assert.deepEqual(net.snapshot(), before);
+  });
+
   test("a table the fault brought into being is deleted again, so iptables-save is as empty as before (needs nft)", { skip: !onPath("nft") && "nft (package nftables) is not installed" }, async () => {
     assert.equal(net.snapshot().iptables[net.b].trim(), "", "B starts without any iptables table");
     await hold(packetLoss, { kind: "network", netns: net.b, direction: "egress", protocol: "udp", dst: net.ipA, dstPort: 9 }, { percent: 10 }, async (undo) => {
@@ -275,6 +423,22 @@ describe("in namespaces, real traffic", { timeout: 120_000 }, () => {
       assert.match(net.snapshot().iptables[net.b], /^\*filter$/m);
     });
     assert.equal(net.snapshot().iptables[net.b].trim(), "");
+  });
+
+  test("the shared root another process added (or is adding) is joined, not refused; removed once no fault class is left", () => {
+    const before = net.snapshot();
+    const inB = (...a: string[]) => sh("ip", "netns", "exec", net.b, "tc", ...a);
+    // another process got as far as the root, not yet its default class
+    inB("qdisc", "add", "dev", "lo", "root", "handle", "6764:", "htb", "default", "1");
+    try {
+      ensureRoot("lo", net.b);
+      assert.match(inB("class", "show", "dev", "lo"), /^class htb 6764:1 root .*rate 100Gbit/m);
+      ensureRoot("lo", net.b); // all there: a no-op
+      assert.equal((inB("class", "show", "dev", "lo").match(/^class /gm) ?? []).length, 1);
+    } finally {
+      removeRootIfUnused("lo", net.b);
+    }
+    assert.deepEqual(net.snapshot(), before);
   });
 
   test("a root qdisc somebody configured is refused, never replaced", () => {
@@ -537,19 +701,22 @@ spec:
     echo: ${target(`dstPort: ${PORTS.echo}`)}
     udp: ${target(`protocol: udp, dstPort: ${PORTS.udp}`)}
     sink: ${target(`dstPort: ${PORTS.sink}`)}
+    sink2: ${target(`dstPort: ${PORTS.sink2}`)}
   steadyState: { probes: [ { name: up, type: http, url: "${url}", interval: 100ms, tolerance: { min: 0.5 } } ] }
   method:
     - { fault: latency, target: echo, params: { latency: 300ms, mechanism: proxy }, duration: 10m }
     - { fault: packet-loss, target: udp, params: { percent: 50 }, duration: 10m }
     - { fault: bandwidth, target: sink, params: { rate: 1mbit }, duration: 10m }
+    - { fault: bandwidth, target: sink2, params: { rate: 1mbit }, duration: 10m }
 `;
     const r = await apiCall<{ run: RunRecord }>(worker, "POST", "/api/v1/runs", { yaml });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     await waitFor(
-      "all three faults in place",
+      "all four faults in place",
       () => {
         const s = net.snapshot();
-        return (s.iptables[net.a].match(/gameday:/g) ?? []).length === 2 && /htb 6764:/.test(s.tc[net.a]) && s.cgroups.length > before.cgroups.length;
+        // two bandwidth classes beside the default class under the one shared root
+        return (s.iptables[net.a].match(/gameday:/g) ?? []).length === 2 && /htb 6764:/.test(s.tc[net.a]) && (s.tcClass[net.a].match(/class htb 6764:/g) ?? []).length === 3 && s.cgroups.length > before.cgroups.length;
       },
       20_000,
     );
@@ -567,12 +734,12 @@ spec:
     assert.deepEqual(net.snapshot(), before);
     const { body } = await apiCall<{ run: RunRecord }>(worker, "GET", `/api/v1/runs/${r.body.run.id}`);
     assert.equal(body.run.state, "failed");
-    assert.equal(body.run.faults.length, 3);
+    assert.equal(body.run.faults.length, 4);
     for (const f of body.run.faults) assert.equal(f.state, "reverted", JSON.stringify(f));
     // the run record says how each fault was made
     const ev = await apiCall<{ events: { kind: string; message: string }[] }>(worker, "GET", `/api/v1/runs/${r.body.run.id}/events`);
     const recovered = ev.body.events.filter((e) => e.kind === "recovered").map((e) => e.message);
-    assert.equal(recovered.length, 3, JSON.stringify(ev.body.events));
+    assert.equal(recovered.length, 4, JSON.stringify(ev.body.events));
     for (const [fault, mech] of [["latency", "proxy"], ["packet-loss", "iptables"], ["bandwidth", "htb"]])
       assert.ok(recovered.some((m) => m.includes(`${fault} on `) && m.includes(`mechanism ${mech} (`)), `${fault}/${mech}: ${recovered.join("\n")}`);
     assert.ok((await rtt()).median < 20);

@@ -3,8 +3,8 @@
 // kernel with iptables); netem's `loss random P% C%` when a correlation is
 // asked for (iptables draws every packet independently) or netem is forced.
 import { z } from "zod";
-import { applyChain, cgroupMatch, chainCommands, detectNetem, iptMatch, keyText, netemCommands, newChainName, overlapProblem, pickInterface, qdiscShow, rootQdiscProblem, shortTag, type ChainPlan } from "../lib/net";
-import { cgroupRefused, commonChecks, netInjector, percent, runAll, texts, type NetUndo } from "./net-fault";
+import { applyChain, cgroupMatch, chainCommands, detectNetem, iptMatch, keyText, newChainName, overlapProblem, shortTag, type ChainPlan } from "../lib/net";
+import { applyTc, cgroupRefused, commonChecks, netInjector, percent, planTc, tcPlanCommands, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";
 import type { NetworkTarget } from "./types";
 
@@ -41,11 +41,9 @@ export function planPacketLoss(t: NetworkTarget, p: PacketLossParams, netem = de
     const n = netem();
     if (!n.ok) throw new Error(p.mechanism === "netem" ? `mechanism: netem was asked for, but ${n.detail}` : `correlation: correlated loss needs netem, and ${n.detail}; use correlation 0 (independent drops, iptables)`);
     if (t.direction !== "egress") throw new Error(`target.direction: netem drops egress traffic only (got ${t.direction})`);
-    const dev = pickInterface(t);
-    const refused = rootQdiscProblem(dev, t.netns);
-    if (refused) throw new Error(refused);
-    const cmds = netemCommands(dev, t, { lossPct: p.percent, lossCorrelationPct: p.correlation });
-    return { tag, mechanism: "netem", why: p.mechanism === "netem" ? "asked for" : "auto: correlation needs netem", netns: t.netns, dev, qdiscBefore: qdiscShow(dev, t.netns), chains: [], commands: texts(cmds) };
+    const { root, ...tc } = planTc(t, tag, true);
+    const cmds = tcPlanCommands(t, tc.dev, tc.tc, root, { netem: lossSpec(p) });
+    return { tag, mechanism: "netem", why: p.mechanism === "netem" ? "asked for" : "auto: correlation needs netem", netns: t.netns, ...tc, chains: [], commands: texts(cmds) };
   }
   const overlap = overlapProblem(t.netns, "packet-loss", t);
   if (overlap) throw new Error(overlap);
@@ -54,13 +52,15 @@ export function planPacketLoss(t: NetworkTarget, p: PacketLossParams, netem = de
   return { tag, mechanism: "iptables", why: p.mechanism === "iptables" ? "asked for" : "auto: independent drops need no netem", netns: t.netns, chains, commands: texts(chains.flatMap(chainCommands)) };
 }
 
+const lossSpec = (p: PacketLossParams) => ({ lossPct: p.percent, lossCorrelationPct: p.correlation });
+
 export const packetLoss = netInjector<PacketLossParams>({
   name: "packet-loss",
   description: "Drop a percentage of the selected packets (iptables statistic DROP; netem when a correlation is asked for).",
   params: packetLossParams,
   plan: (t, p) => planPacketLoss(t, p),
   async apply(t, p, undo) {
-    if (undo.mechanism === "netem") return runAll(netemCommands(undo.dev!, t, { lossPct: p.percent, lossCorrelationPct: p.correlation }));
+    if (undo.mechanism === "netem") return applyTc(t, undo, { netem: lossSpec(p) });
     for (const c of undo.chains) applyChain(c);
   },
 });

@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { RunRecord } from "../lib/contract";
+import type { RunRecord, TimelineEvent } from "../lib/contract";
 import { apiCall, procState, spawnVictims, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
 
 function experiment(o: { regex: string; probeUrl: string; signal?: string; duration?: string; extra?: string; name?: string; rollback?: string }): string {
@@ -173,6 +173,24 @@ describe("run lifecycle with a worker process", { timeout: 120_000 }, () => {
     assert.equal(run.abort?.reason, "error");
     assert.match(run.abort!.message, /matched no process/);
     assert.equal(run.faults.length, 0);
+  });
+
+  test("the run record and the injected event say how a network fault is made (mechanism and why)", async () => {
+    // a port nobody uses on loopback: the drop rules touch no real traffic
+    const yaml = experiment({ regex: victims.regex, probeUrl, name: "howto", duration: "1s" })
+      .replace(/victims: \{ process: \{ cmdline: '[^']*' \}, mode: all \}/, "victims: { network: { dst: 127.0.0.1, dstPort: 9, protocol: udp } }")
+      .replace("fault: process-kill, target: victims, params: { signal: STOP }", "fault: packet-loss, target: victims, params: { percent: 50 }");
+    const r = await apiCall<{ run: RunRecord }>(worker!, "POST", "/api/v1/runs", { yaml });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const run = await waitFinal(r.body.run.id);
+    assert.equal(run.state, "completed", JSON.stringify(run.abort));
+    assert.equal(run.faults.length, 1);
+    assert.equal(run.faults[0].state, "reverted");
+    assert.equal(run.faults[0].verified, true);
+    assert.match(run.faults[0].detail ?? "", /^iptables \(auto: independent drops need no netem\): chain GAMEDAY-[0-9a-f]+-OUT \(OUTPUT\)$/);
+    const ev = await apiCall<{ events: TimelineEvent[] }>(worker!, "GET", `/api/v1/runs/${run.id}/events`);
+    const injected = ev.body.events.find((e) => e.kind === "injected");
+    assert.ok(injected?.message.endsWith(`: ${run.faults[0].detail}`), injected?.message);
   });
 
   test("a network fault aimed at processes that listen on no port ends the run with that reason, nothing injected", async () => {
