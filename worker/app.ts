@@ -100,11 +100,15 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         await engine.halt("worker shutdown");
         graph?.stop();
         await engine.flush();
-        // io.close() closes the HTTP server itself; a second server.close()
-        // can miss the 'close' event and never call back.
+        // io.close() closes the HTTP server itself (a second server.close()
+        // can miss the 'close' event and never call back) and waits for every
+        // connection to end: end them all, not only the idle ones, or a
+        // connection still counted by the server can hold the close forever.
         const closed = io.close();
-        server.closeIdleConnections();
-        await closed;
+        server.closeAllConnections();
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([closed, new Promise<void>((r) => (timer = setTimeout(r, 5000)))]);
+        clearTimeout(timer);
         await db.$disconnect();
       })()),
   };
