@@ -11,7 +11,7 @@ import { describeFill, describeFs, diskFill, fsInfo, ourBytes, planFill, resolve
 import { ioFootprint, ioStress, writtenBy, type IoStressParams } from "../injectors/io-stress";
 import { targetLabel, type AnyInjector, type PathTarget } from "../injectors/types";
 import { CliError } from "./client";
-import { durationFlag, flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, stamp } from "./standalone";
+import { durationFlag, flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, stamp, STANDALONE_OPTIONS } from "./standalone";
 
 const DEFAULT_DURATION = "60s";
 
@@ -90,12 +90,9 @@ export async function main(argv: string[]): Promise<number> {
       "fsync-every": { type: "string" },
       "file-size": { type: "string" },
       workers: { type: "string" },
-      duration: { type: "string" },
       reserve: { type: "string" },
       force: { type: "boolean", default: false },
-      "dry-run": { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
+      ...STANDALONE_OPTIONS,
     },
   });
   if (f.help) {

@@ -16,7 +16,7 @@ import { targetLabel, type AnyInjector, type NetworkTarget } from "../injectors/
 import { loadTopology, type ProcessSelector, type Topology } from "../lib/topology";
 import { resolveNetwork } from "../worker/targets";
 import { CliError } from "./client";
-import { durationFlag, flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, type PlannedFault } from "./standalone";
+import { durationFlag, flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
 
 const USAGE = `gameday latency-monkey — network faults on a slice of traffic
 
@@ -68,16 +68,13 @@ const common = {
   netns: { type: "string" },
   interface: { type: "string" },
   protocol: { type: "string" },
-  duration: { type: "string" },
   node: { type: "string" },
   topology: { type: "string" },
   pid: { type: "string", multiple: true },
   program: { type: "string" },
   cmdline: { type: "string" },
   cgroup: { type: "string" },
-  "dry-run": { type: "boolean", default: false },
-  json: { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
+  ...STANDALONE_OPTIONS,
 } as const;
 const FAULT_OPTIONS = {
   ...common,

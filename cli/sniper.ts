@@ -16,7 +16,7 @@ import { processKill, SIGNALS, type SignalName } from "../injectors/process-kill
 import type { ProcessTarget } from "../injectors/types";
 import { applyBlastRadius, describeSelector, resolveProcesses, seededRandom, selectorFor, type Resolution } from "../worker/targets";
 import { CliError } from "./client";
-import { flagNumber, interruptible, recoverBeforeStart, sleep, stamp } from "./standalone";
+import { flagNumber, interruptible, recoverBeforeStart, sleep, stamp, STANDALONE_OPTIONS } from "./standalone";
 
 const USAGE = `gameday sniper — kill (or freeze) random instances of a process, on a schedule
 
@@ -115,12 +115,9 @@ export async function main(argv: string[]): Promise<number> {
       count: { type: "string" },
       "max-percent": { type: "string" },
       "max-down": { type: "string" },
-      duration: { type: "string" },
       seed: { type: "string" },
       protect: { type: "string" },
-      "dry-run": { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
+      ...STANDALONE_OPTIONS,
     },
   });
   if (f.help) {

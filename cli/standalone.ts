@@ -38,6 +38,14 @@ export function flagNumber(v: string | undefined, opts: { percentSign?: boolean 
   return s !== "" && Number.isFinite(Number(s)) ? Number(s) : v;
 }
 
+/** The flags every standalone CLI takes (parseArgs options). */
+export const STANDALONE_OPTIONS = {
+  duration: { type: "string" },
+  "dry-run": { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
 /** `--duration` (at most a week; `fallback` when absent) in ms, or a CliError naming the flag. */
 export function durationFlag(raw: string | undefined, fallback: string, minMs = 100): number {
   const r = duration({ min: minMs, max: 7 * 24 * 3_600_000 }).safeParse(raw ?? fallback);

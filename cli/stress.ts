@@ -22,7 +22,7 @@ import { memoryLimit } from "../injectors/memory-limit";
 import { targetLabel, type AnyInjector, type HostTarget, type ProcessTarget, type Target } from "../injectors/types";
 import { describeSelector, resolveProcesses, selectorFor } from "../worker/targets";
 import { CliError } from "./client";
-import { durationFlag, flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, stamp, type PlannedFault } from "./standalone";
+import { durationFlag, flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, stamp, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
 
 const USAGE = `gameday stress — CPU and memory pressure, cgroup CPU and memory limits
 
@@ -59,12 +59,7 @@ const selectorOptions = {
   node: { type: "string" },
   topology: { type: "string" },
 } as const;
-const common = {
-  duration: { type: "string" },
-  "dry-run": { type: "boolean", default: false },
-  json: { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
-} as const;
+const common = STANDALONE_OPTIONS;
 const OPTIONS = {
   cpu: { ...common, workers: { type: "string" }, load: { type: "string" }, engine: { type: "string" } },
   memory: { ...common, size: { type: "string" }, workers: { type: "string" }, engine: { type: "string" }, force: { type: "boolean", default: false } },
