@@ -81,7 +81,26 @@ const stripDates = (s: string) =>
     .filter((l) => !l.startsWith("#"))
     .join("\n");
 
+/**
+ * Delete test namespaces whose test process is gone (it was killed before its
+ * destroy() ran): gdt-<pid><letters>-a|b with no process <pid>.
+ */
+export function sweepStaleTestNets(): string[] {
+  const gone: string[] = [];
+  const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8", timeout: 15_000 }).stdout ?? "";
+  for (const line of list.split("\n")) {
+    const m = /^(gdt-(\d+)[a-z]*-[ab])\b/.exec(line.trim());
+    if (!m || fs.existsSync(`/proc/${m[2]}`)) continue;
+    spawnSync("ip", ["netns", "del", m[1]]);
+    gone.push(m[1]);
+  }
+  return gone;
+}
+
+/** A fresh pair of test namespaces; `suffix` (letters) tells several of one process apart. */
 export async function createTestNet(suffix = ""): Promise<TestNet> {
+  if (!/^[a-z]*$/.test(suffix)) throw new Error(`createTestNet: suffix must be letters (got "${suffix}")`);
+  sweepStaleTestNets();
   const id = `${process.pid}${suffix}`;
   const a = `gdt-${id}-a`;
   const b = `gdt-${id}-b`;
