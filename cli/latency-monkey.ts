@@ -110,6 +110,9 @@ const TARGET_FLAG: Record<string, string> = {
   node: "--node",
   cgroup: "--cgroup",
 };
+const PARTITION_FLAG: Record<string, string> = { src: "--between", dst: "--and", dstPort: "--port" };
+/** The flag that sets a target field (partition names its sides differently). */
+const flagFor = (field: string, partition: boolean) => (partition ? PARTITION_FLAG[field] : undefined) ?? TARGET_FLAG[field] ?? field;
 const PROCESS_FLAG: Record<string, string> = { pids: "--pid", program: "--program", cmdline: "--cmdline" };
 const PROCESS_FLAGS = ["pid", "program", "cmdline"] as const;
 
@@ -123,7 +126,7 @@ function selection(raw: Record<string, unknown>, partitionFlags = false): Networ
     const flag = (path: PropertyKey[]) => {
       const k = String(path[0]);
       if (k === "process") return PROCESS_FLAG[String(path[1])] ?? "--pid/--program/--cmdline";
-      return (partitionFlags ? ({ src: "--between", dst: "--and", dstPort: "--port" } as Record<string, string>)[k] : undefined) ?? TARGET_FLAG[k] ?? k;
+      return flagFor(k, partitionFlags);
     };
     throw new CliError(
       r.error.issues.map((i) => (i.path.length ? `${flag(i.path)}: ${i.message}` : `${i.message} (--target-port, --dst, --src, --source-port, --interface, --node, --pid, --program, --cmdline or --cgroup)`)).join("\n"),
@@ -219,7 +222,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       u = s.injector.plan(s.target, s.params) as NetUndo;
     } catch (e) {
-      const msg = (e as Error).message.replace(/target\.(\w+)/g, (_m, k: string) => (isPartition ? ({ src: "--between", dst: "--and", dstPort: "--port" } as Record<string, string>)[k] : undefined) ?? TARGET_FLAG[k] ?? k);
+      const msg = (e as Error).message.replace(/target\.(\w+)/g, (_m, k: string) => flagFor(k, isPartition));
       throw new CliError(`${s.injector.name}: ${msg}`);
     }
     if (u.dev && u.tc) {

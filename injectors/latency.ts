@@ -64,8 +64,6 @@ export function chooseMechanism(wanted: "auto" | "netem" | "proxy", netem: { ok:
   return netem.ok ? { mechanism: "netem", why: "auto: sch_netem available" } : { mechanism: "proxy", why: `auto: ${netem.detail}` };
 }
 
-export { cgroup2Root };
-
 /** Where the proxy connects on to: dst, or loopback for a process listening on every local address. */
 export function upstreamHost(t: NetworkTarget): string | undefined {
   return t.dst?.replace(/\/32$/, "") ?? (t.dstLocal ? "127.0.0.1" : undefined);
