@@ -16,7 +16,7 @@ const ROUND_TRIPS = 60;
 
 async function hold<T>(inj: AnyInjector, t: NetworkTarget, raw: unknown, fn: () => Promise<T>): Promise<T> {
   const params = inj.params.parse(raw);
-  const undo = inj.plan(t, params) as NetUndo;
+  const undo = await inj.plan(t, params) as NetUndo;
   try {
     await inj.inject(t, params, { runId: "bench", signal: new AbortController().signal, undo });
     return await fn();

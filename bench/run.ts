@@ -8,7 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { listProcesses } from "../lib/procfs";
-import { resolveProcesses } from "../worker/targets";
+import { resolveProcesses } from "../injectors/targets/resolve";
 
 const N = Number(process.env.BENCH_PROCS ?? 2000);
 const ROUNDS = 7;

@@ -193,7 +193,7 @@ export async function main(argv: string[]): Promise<number> {
   let undo: DiskUndo | null = null;
   const watched: AnyInjector = {
     ...injector,
-    plan: (t: PathTarget, p: unknown) => (undo = injector.plan(t, p) as DiskUndo),
+    plan: async (t: PathTarget, p: unknown) => (undo = (await injector.plan(t, p)) as DiskUndo),
   };
   const { signal, release } = interruptible((line) => emit("interrupt", line));
   let timer: NodeJS.Timeout | null = null;

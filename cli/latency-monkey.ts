@@ -14,7 +14,7 @@ import { packetLoss } from "../injectors/packet-loss";
 import { partition } from "../injectors/partition";
 import { targetLabel, type AnyInjector, type NetworkTarget } from "../injectors/types";
 import { loadTopology, type ProcessSelector, type Topology } from "../lib/topology";
-import { resolveNetwork } from "../worker/targets";
+import { resolveNetwork } from "../injectors/targets/resolve";
 import { CliError } from "./client";
 import { durationFlag, flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
 
@@ -220,7 +220,7 @@ export async function main(argv: string[]): Promise<number> {
   for (const s of steps) {
     let u: NetUndo;
     try {
-      u = s.injector.plan(s.target, s.params) as NetUndo;
+      u = await s.injector.plan(s.target, s.params) as NetUndo;
     } catch (e) {
       const msg = (e as Error).message.replace(/target\.(\w+)/g, (_m, k: string) => flagFor(k, isPartition));
       throw new CliError(`${s.injector.name}: ${msg}`);

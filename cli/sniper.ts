@@ -14,7 +14,7 @@ import { protectedNames, uidOf } from "../lib/procfs";
 import { loadTopology, processSelectorSchema, type ProcessSelector } from "../lib/topology";
 import { processKill, SIGNALS, type SignalName } from "../injectors/process-kill";
 import type { ProcessTarget } from "../injectors/types";
-import { applyBlastRadius, describeSelector, resolveProcesses, seededRandom, selectorFor, type Resolution } from "../worker/targets";
+import { applyBlastRadius, describeSelector, resolveProcesses, seededRandom, selectorFor, type Resolution } from "../injectors/targets/resolve";
 import { CliError } from "./client";
 import { flagNumber, interruptible, recoverBeforeStart, sleep, stamp, STANDALONE_OPTIONS } from "./standalone";
 
@@ -350,7 +350,7 @@ class Sniper {
     const o = this.o;
     let entry = -1;
     try {
-      const undo = processKill.plan(t, { signal: o.signal });
+      const undo = await processKill.plan(t, { signal: o.signal });
       if (o.signal === "STOP") {
         this.journal ??= new LocalJournal(`sniper ${this.label}`);
         entry = this.journal.begin(processKill.name, t, undo);
@@ -373,7 +373,7 @@ class Sniper {
   private async thaw(pid: number): Promise<void> {
     const f = this.frozen.get(pid);
     if (!f) return;
-    const undo = processKill.plan(f.target, { signal: "STOP" });
+    const undo = await processKill.plan(f.target, { signal: "STOP" });
     await processKill.revert(f.target, undo);
     const v = await processKill.verify(f.target, undo);
     if (!v.ok) {

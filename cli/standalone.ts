@@ -115,7 +115,7 @@ export async function runFaults(
   try {
     for (const f of faults) {
       if (signal.aborted) break;
-      const undo = f.injector.plan(f.target, f.params);
+      const undo = await f.injector.plan(f.target, f.params);
       const i = journal.begin(f.injector.name, f.target, undo);
       inPlace.push({ i, f, undo });
       try {

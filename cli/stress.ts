@@ -20,7 +20,7 @@ import { memAvailable, memoryStress, sizeRefusal } from "../injectors/memory-str
 import { cpuLimit } from "../injectors/cpu-limit";
 import { memoryLimit } from "../injectors/memory-limit";
 import { targetLabel, type AnyInjector, type HostTarget, type ProcessTarget, type Target } from "../injectors/types";
-import { describeSelector, resolveProcesses, selectorFor } from "../worker/targets";
+import { describeSelector, resolveProcesses, selectorFor } from "../injectors/targets/resolve";
 import { CliError } from "./client";
 import { durationFlag, flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, stamp, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
 
@@ -110,8 +110,8 @@ export async function main(argv: string[]): Promise<number> {
   // report, and take the last sample just before the revert ends the load
   const spy: AnyInjector = {
     ...plan.injector,
-    plan: (t: Target, p: unknown) => {
-      const u = plan.injector.plan(t, p);
+    plan: async (t: Target, p: unknown) => {
+      const u = await plan.injector.plan(t, p);
       undos.push(u);
       return u;
     },

@@ -26,7 +26,7 @@ export function cgroupLimitInjector<P>(s: LimitSpec<P>): Injector<P, ConfineUndo
       const why = unavailableReason(s.controller);
       return why ? { ok: false, reason: why } : { ok: true, detail: s.detail?.() };
     },
-    plan: (target) => planConfine(s.name, s.controller, target.pid, target.startTime),
+    plan: async (target) => planConfine(s.name, s.controller, target.pid, target.startTime),
     inject: (_target, params, { undo }) => confine(undo, s.value(params)),
     revert: (_target, undo) => release(undo),
     verify: async (_target, undo) => verifyReleased(undo),

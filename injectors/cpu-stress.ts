@@ -138,7 +138,7 @@ export const cpuStress: Injector<CpuStressParams, CpuStressUndo, HostTarget> = {
     return { ok: true, detail: `${cores} cores; engine auto = ${missing ? `node (${missing})` : "stress-ng"}` };
   },
 
-  plan(target, params) {
+  async plan(target, params) {
     return { tag: newTag("cpu-stress"), engine: chooseEngine(params.engine), workers: params.workers, load: params.load };
   },
 

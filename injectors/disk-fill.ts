@@ -343,7 +343,7 @@ export const diskFill: Injector<DiskFillParams, DiskUndo, PathTarget> = {
     return fallocateBinary() ? { ok: true, detail: "fallocate: at-once fills allocate instantly" } : { ok: true, detail: "no fallocate binary: at-once fills write zeros" };
   },
 
-  plan(target) {
+  async plan(target) {
     return undoFor("disk-fill", target);
   },
 

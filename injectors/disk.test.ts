@@ -45,9 +45,9 @@ async function verified(t: PathTarget, undo: DiskUndo): Promise<void> {
   assert.ok(v.ok, v.detail);
 }
 
-function planned<P>(inj: typeof diskFill | typeof ioStress, target: PathTarget, raw: unknown): { params: P; undo: DiskUndo } {
+async function planned<P>(inj: typeof diskFill | typeof ioStress, target: PathTarget, raw: unknown): Promise<{ params: P; undo: DiskUndo }> {
   const params = inj.params.parse(raw) as P;
-  const undo = (inj.plan as (t: PathTarget, p: P) => DiskUndo)(target, params);
+  const undo = await (inj.plan as (t: PathTarget, p: P) => Promise<DiskUndo>)(target, params);
   undos.push(undo);
   return { params, undo };
 }
@@ -97,7 +97,7 @@ test("fill to a percentage, by a size, until N bytes are left; revert removes ev
     [{ leaveFree: 0 }, (i) => i.freeBytes === 0],
   ];
   for (const [raw, filled] of cases) {
-    const { params, undo } = planned<any>(diskFill, t, raw);
+    const { params, undo } = await planned<any>(diskFill, t, raw);
     assert.equal(undo.dir, dir);
     await diskFill.inject(t, params, { ...ctx, undo });
     const during = fsInfo(dir);
@@ -125,7 +125,7 @@ test("where fallocate is missing, the fill writes zeros to the same effect", asy
   try {
     const a = await diskFill.available();
     assert.match(a.ok ? (a.detail ?? "") : "", /no fallocate/);
-    const { params, undo } = planned<any>(diskFill, t, { size: "6M" });
+    const { params, undo } = await planned<any>(diskFill, t, { size: "6M" });
     await diskFill.inject(t, params, { ...ctx, undo });
     assert.equal(tagged(undo.tag).length, 0, "an at-once fill returns when it is done");
     assert.equal(ourBytes(dir, undo.prefix), 6 * MiB);
@@ -139,7 +139,7 @@ test("where fallocate is missing, the fill writes zeros to the same effect", asy
 test("a rate fill runs in a tagged child, grows over time, and revert stops it midway", async () => {
   const dir = mountTmpfs(32, "gameday-disk-");
   const t: PathTarget = { kind: "path", path: dir };
-  const { params, undo } = planned<any>(diskFill, t, { size: "24M", rate: "2M/s" });
+  const { params, undo } = await planned<any>(diskFill, t, { size: "24M", rate: "2M/s" });
   await diskFill.inject(t, params, { ...ctx, undo });
   assert.equal(tagged(undo.tag).length, 1, "one disk-filler child");
   const seen = await waitFor("the fill to pass 1 MiB", () => {
@@ -162,7 +162,7 @@ test("the reserve: refused on the filesystem holding / or $GAMEDAY_HOME unless f
   assert.ok(fsInfo(rootDir).holds.includes("/"), "/var/tmp is expected on the root filesystem here");
   const rt: PathTarget = { kind: "path", path: rootDir };
   for (const raw of [{ leaveFree: 0 }, { fillPercent: 100 }, { leaveFree: "100M" }]) {
-    const { params, undo } = planned<any>(diskFill, rt, raw);
+    const { params, undo } = await planned<any>(diskFill, rt, raw);
     await assert.rejects(diskFill.inject(rt, params, { ...ctx, undo }), /refusing: .* filesystem holding \/.*under the reserve of 512 MiB; set force: true/);
   }
   assert.deepEqual(fs.readdirSync(rootDir), [], "nothing written on /");
@@ -174,14 +174,14 @@ test("the reserve: refused on the filesystem holding / or $GAMEDAY_HOME unless f
   const t: PathTarget = { kind: "path", path: dir };
   process.env.GAMEDAY_HOME = path.join(dir, "home");
   try {
-    const refused = planned<any>(diskFill, t, { leaveFree: 0, reserve: "4M" });
+    const refused = await planned<any>(diskFill, t, { leaveFree: 0, reserve: "4M" });
     await assert.rejects(diskFill.inject(t, refused.params, { ...ctx, undo: refused.undo }), /holding \$GAMEDAY_HOME .*under the reserve of 4 MiB/);
     assert.deepEqual(gamedayEntries(dir), []);
-    const kept = planned<any>(diskFill, t, { leaveFree: "5M", reserve: "4M" });
+    const kept = await planned<any>(diskFill, t, { leaveFree: "5M", reserve: "4M" });
     await diskFill.inject(t, kept.params, { ...ctx, undo: kept.undo });
     assert.ok(fsInfo(dir).freeBytes >= 4 * MiB, "the reserve is kept");
     await diskFill.revert(t, kept.undo);
-    const forced = planned<any>(diskFill, t, { leaveFree: 0, reserve: "4M", force: true });
+    const forced = await planned<any>(diskFill, t, { leaveFree: 0, reserve: "4M", force: true });
     await diskFill.inject(t, forced.params, { ...ctx, undo: forced.undo });
     assert.equal(fsInfo(dir).freeBytes, 0);
     await diskFill.revert(t, forced.undo);
@@ -204,7 +204,7 @@ test("relative paths, missing paths and non-directories are refused; nothing is 
   for (const [p, why] of cases) {
     for (const inj of [diskFill, ioStress]) {
       const t: PathTarget = { kind: "path", path: p };
-      const { params, undo } = planned<any>(inj, t, inj === diskFill ? { size: "1M" } : { fileSize: "1M" });
+      const { params, undo } = await planned<any>(inj, t, inj === diskFill ? { size: "1M" } : { fileSize: "1M" });
       await assert.rejects(inj.inject(t, params as never, { ...ctx, undo }), why, `${inj.name} on ${p}`);
     }
   }
@@ -219,7 +219,7 @@ test("a symlinked directory is resolved: writes land only in its real directory,
   fs.mkdirSync(other);
   fs.symlinkSync(real, path.join(root, "link"));
   const t: PathTarget = { kind: "path", path: path.join(root, "link") };
-  const { params, undo } = planned<any>(diskFill, t, { size: "2M" });
+  const { params, undo } = await planned<any>(diskFill, t, { size: "2M" });
   assert.equal(undo.dir, real);
   await diskFill.inject(t, params, { ...ctx, undo });
   assert.equal(ourBytes(real, undo.prefix), 2 * MiB);
@@ -234,7 +234,7 @@ test("a symlinked directory is resolved: writes land only in its real directory,
   assert.equal(fs.readFileSync(precious, "utf8"), "keep me");
   assert.deepEqual(fs.readdirSync(real), []);
   // the link re-pointed between plan and inject: refused, nothing written anywhere
-  const again = planned<any>(diskFill, t, { size: "1M" });
+  const again = await planned<any>(diskFill, t, { size: "1M" });
   fs.rmSync(path.join(root, "link"));
   fs.symlinkSync(other, path.join(root, "link"));
   await assert.rejects(diskFill.inject(t, again.params, { ...ctx, undo: again.undo }), /resolves to .*other now, not .*real as planned/);
@@ -264,7 +264,7 @@ test("why it matters: a program writing to the filesystem gets ENOSPC during the
   await seenAfter(0, "ok");
   assert.ok(!lines.includes("ENOSPC"), "no ENOSPC before the fault");
 
-  const { params, undo } = planned<any>(diskFill, t, { leaveFree: 0 });
+  const { params, undo } = await planned<any>(diskFill, t, { leaveFree: 0 });
   await diskFill.inject(t, params, { ...ctx, undo });
   const injectedAt = lines.length;
   await seenAfter(injectedAt, "ENOSPC");
@@ -280,7 +280,7 @@ test("io-stress: tagged writers write and fsync, bytes grow; revert kills them a
   const dir = mountTmpfs(32, "gameday-disk-");
   const t: PathTarget = { kind: "path", path: dir };
   for (const pattern of ["random", "sequential"]) {
-    const { params, undo } = planned<any>(ioStress, t, { bandwidth: "8M/s", blockSize: "64K", fileSize: "4M", workers: 2, pattern, fsyncEvery: 4 });
+    const { params, undo } = await planned<any>(ioStress, t, { bandwidth: "8M/s", blockSize: "64K", fileSize: "4M", workers: 2, pattern, fsyncEvery: 4 });
     await ioStress.inject(t, params, { ...ctx, undo });
     assert.equal(tagged(undo.tag).length, 2, "two writer processes");
     assert.equal(ourFiles(dir, undo.prefix).length, 2);
@@ -300,7 +300,7 @@ test("io-stress: tagged writers write and fsync, bytes grow; revert kills them a
 test("io-stress refuses files that do not fit, and keeps the reserve on /", async () => {
   const dir = mountTmpfs(8, "gameday-disk-");
   const t: PathTarget = { kind: "path", path: dir };
-  const big = planned<any>(ioStress, t, { fileSize: "6M", workers: 2 });
+  const big = await planned<any>(ioStress, t, { fileSize: "6M", workers: 2 });
   await assert.rejects(ioStress.inject(t, big.params, { ...ctx, undo: big.undo }), /need up to 12 MiB, more than the 8 MiB free/);
   assert.deepEqual(gamedayEntries(dir), []);
   assert.equal(tagged(big.undo.tag).length, 0);
@@ -308,7 +308,7 @@ test("io-stress refuses files that do not fit, and keeps the reserve on /", asyn
   scratch.push(rootDir);
   const rt: PathTarget = { kind: "path", path: rootDir };
   // a reserve larger than this disk stands for "the root filesystem is nearly full"
-  const floor = planned<any>(ioStress, rt, { fileSize: "1M", reserve: "100T" });
+  const floor = await planned<any>(ioStress, rt, { fileSize: "1M", reserve: "100T" });
   await assert.rejects(ioStress.inject(rt, floor.params, { ...ctx, undo: floor.undo }), /refusing: .*filesystem holding \/.*reserve of 100 TiB/);
   assert.deepEqual(fs.readdirSync(rootDir), []);
   assert.equal(tagged(floor.undo.tag).length, 0);

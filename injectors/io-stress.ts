@@ -90,7 +90,7 @@ export const ioStress: Injector<IoStressParams, DiskUndo, PathTarget> = {
     return { ok: true };
   },
 
-  plan(target) {
+  async plan(target) {
     return undoFor("io-stress", target);
   },
 

@@ -62,7 +62,7 @@ export const memoryStress: Injector<MemoryStressParams, MemoryStressUndo, HostTa
     return { ok: true, detail: `MemAvailable ${formatSize(memAvailable())}` };
   },
 
-  plan(target, params) {
+  async plan(target, params) {
     return { tag: newTag("memory-stress"), engine: chooseEngine(params.engine), bytes: params.size, workers: params.workers };
   },
 

@@ -234,7 +234,7 @@ export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, N
     targetKind: "network",
     params: s.params,
     available: netAvailable,
-    plan(target, params) {
+    async plan(target, params) {
       const undo = s.plan(target, params);
       if (undo.chains.length) undo.tablesBefore = iptTables(undo.netns);
       return undo;

@@ -17,7 +17,7 @@ import { cmdText, detectNetem, ensureRoot, htbCommands, keyText, netemArgs, nete
 import type { NetworkSelector } from "../lib/experiment";
 import { readProc } from "../lib/procfs";
 import { parseTopology } from "../lib/topology";
-import { resolveNetwork, resolveTargets } from "../worker/targets";
+import { resolveNetwork, resolveTargets } from "./targets/resolve";
 import { bandwidth, rateBytesPerSec } from "./bandwidth";
 import { chooseMechanism, latency, planLatency, proxyProblem } from "./latency";
 import { cgroup2Root, revertNet, verifyNet, type NetUndo } from "./net-fault";
@@ -47,7 +47,7 @@ const tgt = (over: Partial<NetworkTarget>): NetworkTarget => ({ kind: "network",
 
 async function hold<T>(inj: AnyInjector, target: NetworkTarget, raw: unknown, during: (undo: NetUndo) => Promise<T>): Promise<T> {
   const params = inj.params.parse(raw);
-  const undo = inj.plan(target, params) as NetUndo;
+  const undo = await inj.plan(target, params) as NetUndo;
   inPlace.push(undo);
   try {
     await inj.inject(target, params, { runId: "test", signal: ac.signal, undo });
@@ -112,7 +112,7 @@ describe("netem path (not in this kernel): exact commands and detection", () => 
     assert.deepEqual(u32Match({ protocol: "udp", src: "10.1.0.0/16", srcPort: 53 }), ["match", "ip", "protocol", "17", "0xff", "match", "ip", "src", "10.1.0.0/16", "match", "ip", "sport", "53", "0xffff"]);
   });
 
-  test("correlated loss (netem): the same layout, netem loss on the fault's leaf", () => {
+  test("correlated loss (netem): the same layout, netem loss on the fault's leaf", async () => {
     const u = { ...t, protocol: "udp" as const, dstPort: 53 };
     assert.deepEqual(netemCommands("eth0", u, { lossPct: 5, lossCorrelationPct: 30 }, { ...slot(0x3d, true), key: tcKey(u) }).map(cmdText), [
       "ip netns exec ns1 tc qdisc add dev eth0 root handle 6764: htb default 1",
@@ -122,7 +122,7 @@ describe("netem path (not in this kernel): exact commands and detection", () => 
       "ip netns exec ns1 tc filter add dev eth0 parent 6764: protocol ip prio 61 u32 match ip protocol 17 0xff match ip dst 10.0.0.2/32 match ip dport 53 0xffff flowid 6764:3d",
     ]);
     if (!detectNetem().ok) return; // (refused without netem: see the refusals below)
-    const pl = packetLoss.plan({ kind: "network", netns: net.a, direction: "egress", protocol: "udp", dst: net.ipB, dstPort: PORTS.udp }, { percent: 5, correlation: 30, mechanism: "auto" }) as NetUndo;
+    const pl = await packetLoss.plan({ kind: "network", netns: net.a, direction: "egress", protocol: "udp", dst: net.ipB, dstPort: PORTS.udp }, { percent: 5, correlation: 30, mechanism: "auto" }) as NetUndo;
     assert.match(pl.commands.join("\n"), /netem loss random 5% 30%/);
   });
 
@@ -201,15 +201,15 @@ describe("parameters and targets are refused with the field named", () => {
     bad(bandwidth, { rate: "1bit" }, "rate", /at least 8kbit/);
     bad(partition, { action: "nuke" }, "action", /drop or reject/);
   });
-  test("targets the mechanism cannot serve", () => {
+  test("targets the mechanism cannot serve", async () => {
     const t = (o: Partial<NetworkTarget>): NetworkTarget => ({ kind: "network", direction: "egress", protocol: "tcp", dst: "10.0.0.2", dstPort: 1, ...o });
     assert.match(proxyProblem(t({ protocol: "udp" }))!, /^target.protocol: the proxy mechanism delays TCP only/);
     assert.match(proxyProblem(t({ dst: "10.0.0.0/24" }))!, /^target.dst: the proxy mechanism needs one destination/);
     assert.match(proxyProblem(t({ dstPort: undefined }))!, /^target.dstPort/);
     assert.equal(proxyProblem(t({ dst: "10.0.0.2/32" })), null);
-    assert.throws(() => partition.plan(t({ netns: net.a, src: undefined }), { action: "drop" }), /target.src: a partition is between two sides/);
-    assert.throws(() => packetLoss.plan(t({ netns: "gdt-no-such-ns" }), { percent: 5, correlation: 0, mechanism: "auto" }), /target.netns: no network namespace named "gdt-no-such-ns"/);
-    assert.throws(() => packetLoss.plan(t({ netns: net.a }), { percent: 5, correlation: 10, mechanism: "auto" }), /correlation: correlated loss needs netem/);
+    await assert.rejects(async () => await partition.plan(t({ netns: net.a, src: undefined }), { action: "drop" }), /target.src: a partition is between two sides/);
+    await assert.rejects(async () => await packetLoss.plan(t({ netns: "gdt-no-such-ns" }), { percent: 5, correlation: 0, mechanism: "auto" }), /target.netns: no network namespace named "gdt-no-such-ns"/);
+    await assert.rejects(async () => await packetLoss.plan(t({ netns: net.a }), { percent: 5, correlation: 10, mechanism: "auto" }), /correlation: correlated loss needs netem/);
   });
   test("overlap logic: absent fields match all, CIDRs intersect, directions share a hook", () => {
     const k = { direction: "egress", protocol: "tcp", dst: "10.0.0.0/24", dstPort: 80 } as const;
@@ -235,8 +235,8 @@ describe("in namespaces, real traffic", { timeout: 120_000 }, () => {
       // stated tolerance: −10 % (timer granularity) to +100 ms (scheduling on 2 busy cores)
       assert.ok(during.median >= LAT * 0.9 && during.median <= LAT + 100, `round trip during the fault ${JSON.stringify(during)}`);
       // another latency fault on the same flow is refused; another port is not
-      assert.throws(() => latency.plan(t, latency.params.parse({ latency: "1s" })), /another gameday latency fault \(gameday:\w+\) already acts on overlapping traffic in netns/);
-      assert.doesNotThrow(() => latency.plan(tgt({ dstPort: PORTS.sink }), latency.params.parse({ latency: "1s" })));
+      await assert.rejects(async () => await latency.plan(t, latency.params.parse({ latency: "1s" })), /another gameday latency fault \(gameday:\w+\) already acts on overlapping traffic in netns/);
+      await assert.doesNotReject(async () => await latency.plan(tgt({ dstPort: PORTS.sink }), latency.params.parse({ latency: "1s" })));
       // other traffic is not delayed: UDP to B still echoes at once
       const u = await net.runJson<{ received: number }>(net.a, UDP_CLIENT, [net.ipB, 20]);
       assert.equal(u.received, 20);
@@ -317,7 +317,7 @@ describe("in namespaces, real traffic", { timeout: 120_000 }, () => {
     const during = await hold(bandwidth, t, { rate: "2mbit" }, async (undo) => {
       assert.equal(undo.dev, net.vethA);
       assert.match(sh("ip", "netns", "exec", net.a, "tc", "qdisc", "show", "dev", net.vethA), /qdisc htb 6764: root/);
-      assert.throws(() => bandwidth.plan(t, { rate: "1mbit" }), /another gameday network fault \(class 6764:\w+\) already shapes overlapping traffic on \S+ in netns \S+: tcp \*:\*>[\d.]+\/32:7003; a packet takes one tc class/);
+      await assert.rejects(async () => await bandwidth.plan(t, { rate: "1mbit" }), /another gameday network fault \(class 6764:\w+\) already shapes overlapping traffic on \S+ in netns \S+: tcp \*:\*>[\d.]+\/32:7003; a packet takes one tc class/);
       return net.runJson<{ ms: number; bytes: number }>(net.a, UPLOAD_CLIENT, [net.ipB, BYTES]);
     });
     assert.equal(during.bytes, BYTES);
@@ -343,7 +343,7 @@ describe("in namespaces, real traffic", { timeout: 120_000 }, () => {
     const params = bandwidth.params.parse({ rate: "2mbit" });
     const [t1, t2] = [tgt({ dstPort: PORTS.sink }), tgt({ dstPort: PORTS.sink2 })];
     const put = async (t: NetworkTarget) => {
-      const u = bandwidth.plan(t, params) as NetUndo;
+      const u = await bandwidth.plan(t, params) as NetUndo;
       inPlace.push(u);
       await bandwidth.inject(t, params, { runId: "test", signal: ac.signal, undo: u });
       return u;
@@ -365,7 +365,7 @@ describe("in namespaces, real traffic", { timeout: 120_000 }, () => {
     const classes = () => [...tcClasses(net.a).matchAll(/class htb 6764:(\w+) /g)].map((m) => m[1]).sort();
     assert.deepEqual(classes(), ["1", u1.tc!.minor.toString(16), u2.tc!.minor.toString(16)].sort());
     // the same traffic again is refused (a packet takes one class), whatever the kind
-    assert.throws(() => bandwidth.plan(t1, params), /another gameday network fault \(class 6764:\w+\) already shapes overlapping traffic/);
+    await assert.rejects(async () => await bandwidth.plan(t1, params), /another gameday network fault \(class 6764:\w+\) already shapes overlapping traffic/);
     assert.throws(() => planLatency(tgt({ protocol: "all" }), latency.params.parse({ latency: "10ms", mechanism: "netem" }), { ok: true, detail: "pretend" }), /already shapes overlapping traffic/);
     const [r1, r2, r3] = await Promise.all([upload(PORTS.sink), upload(PORTS.sink2), upload(PORTS.sink3)]);
     capped(PORTS.sink, r1);
@@ -402,7 +402,7 @@ describe("in namespaces, real traffic", { timeout: 120_000 }, () => {
     const old = { tag: "0ld0ld00", mechanism: "htb", why: "tc htb with a u32 filter", netns: net.a, dev, qdiscBefore, chains: [], commands: [] } as NetUndo;
     inPlace.push(old);
     // a new fault does not go under the old layout's root
-    assert.throws(() => bandwidth.plan(tgt({ dstPort: PORTS.sink2 }), { rate: "1mbit" }), /another gameday network fault already shapes .* \(root qdisc htb 6764: of the one-fault-per-device layout\)/);
+    await assert.rejects(async () => await bandwidth.plan(tgt({ dstPort: PORTS.sink2 }), { rate: "1mbit" }), /another gameday network fault already shapes .* \(root qdisc htb 6764: of the one-fault-per-device layout\)/);
     await revertNet(old);
     assert.ok((await verifyNet(old)).ok);
     assert.deepEqual(net.snapshot(), before);
@@ -441,10 +441,10 @@ describe("in namespaces, real traffic", { timeout: 120_000 }, () => {
     assert.deepEqual(net.snapshot(), before);
   });
 
-  test("a root qdisc somebody configured is refused, never replaced", () => {
+  test("a root qdisc somebody configured is refused, never replaced", async () => {
     sh("ip", "netns", "exec", net.b, "tc", "qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb");
     try {
-      assert.throws(() => bandwidth.plan({ kind: "network", netns: net.b, interface: "lo", direction: "egress", protocol: "tcp", dstPort: 1 }, { rate: "1mbit" }), /lo already has a configured root qdisc \(qdisc htb 1: root/);
+      await assert.rejects(async () => await bandwidth.plan({ kind: "network", netns: net.b, interface: "lo", direction: "egress", protocol: "tcp", dstPort: 1 }, { rate: "1mbit" }), /lo already has a configured root qdisc \(qdisc htb 1: root/);
     } finally {
       sh("ip", "netns", "exec", net.b, "tc", "qdisc", "del", "dev", "lo", "root");
     }
@@ -631,7 +631,7 @@ describe("network targets from a cgroup (xt_cgroup, cgroup v2)", { timeout: 120_
       assert.equal(await inCgroup(CONNECT_TO, [net.ipB, PORTS.echo, 400]), "fail:timeout");
       assert.equal(await connectTo(net.a, net.ipB, PORTS.echo, 2000), "ok");
       // the overlap check reads the cgroup back from the rule comment
-      assert.throws(() => packetLoss.plan(tc({ cgroup: undefined }), { percent: 5, correlation: 0, mechanism: "auto" }), /another gameday packet-loss fault \(gameday:\w+\) already acts on overlapping traffic in netns .*cgroup=gameday-test-/);
+      await assert.rejects(async () => await packetLoss.plan(tc({ cgroup: undefined }), { percent: 5, correlation: 0, mechanism: "auto" }), /another gameday packet-loss fault \(gameday:\w+\) already acts on overlapping traffic in netns .*cgroup=gameday-test-/);
     });
     assert.equal(await inCgroup(CONNECT_TO, [net.ipB, PORTS.echo, 2000]), "ok");
     assert.deepEqual(net.snapshot(), before);
@@ -651,14 +651,14 @@ describe("network targets from a cgroup (xt_cgroup, cgroup v2)", { timeout: 120_
     assert.deepEqual(net.snapshot(), before);
   });
 
-  test("refusals name the field: tc mechanisms, a missing folder, ingress", () => {
+  test("refusals name the field: tc mechanisms, a missing folder, ingress", async () => {
     const TC = "cannot select by cgroup here; tc's cgroup classifier needs cgroup v1 net_cls class ids, not a v2 path. Select by address and port, or use an iptables fault (packet-loss, partition, latency through the proxy)";
-    assert.throws(() => bandwidth.plan(tc(), { rate: "1mbit" }), { message: `target.cgroup: bandwidth (tc htb) ${TC}` });
+    await assert.rejects(async () => await bandwidth.plan(tc(), { rate: "1mbit" }), { message: `target.cgroup: bandwidth (tc htb) ${TC}` });
     assert.throws(() => planLatency(tc(), latency.params.parse({ latency: "10ms", mechanism: "netem" }), { ok: true, detail: "pretend" }), { message: `target.cgroup: latency (netem) ${TC}` });
-    assert.throws(() => packetLoss.plan(tc(), { percent: 5, correlation: 20, mechanism: "auto" }), { message: `target.cgroup: correlated packet-loss (netem) ${TC}` });
+    await assert.rejects(async () => await packetLoss.plan(tc(), { percent: 5, correlation: 20, mechanism: "auto" }), { message: `target.cgroup: correlated packet-loss (netem) ${TC}` });
     assert.deepEqual(chooseMechanism("auto", { ok: true, detail: "" }, name), { mechanism: "proxy", why: "auto: a cgroup selection needs iptables (the proxy's REDIRECT)" });
-    assert.throws(() => packetLoss.plan(tc({ cgroup: `${name}-none` }), { percent: 5, correlation: 0, mechanism: "auto" }), { message: `target.cgroup: no cgroup v2 folder ${name}-none under ${cgroup2Root()}` });
-    assert.throws(() => packetLoss.plan(tc({ direction: "ingress" }), { percent: 5, correlation: 0, mechanism: "auto" }), { message: "target.direction: cgroup selects the traffic its processes send: direction must be egress (got ingress)" });
+    await assert.rejects(async () => await packetLoss.plan(tc({ cgroup: `${name}-none` }), { percent: 5, correlation: 0, mechanism: "auto" }), { message: `target.cgroup: no cgroup v2 folder ${name}-none under ${cgroup2Root()}` });
+    await assert.rejects(async () => await packetLoss.plan(tc({ direction: "ingress" }), { percent: 5, correlation: 0, mechanism: "auto" }), { message: "target.direction: cgroup selects the traffic its processes send: direction must be egress (got ingress)" });
   });
 });
 

@@ -25,7 +25,7 @@ test("STOP freezes the process; revert continues it; verify confirms", async () 
   const v = victim();
   try {
     const params = processKill.params.parse({ signal: "STOP" });
-    const undo = processKill.plan(v.target, params);
+    const undo = await processKill.plan(v.target, params);
     await processKill.inject(v.target, params, ctx);
     await waitFor("state T", () => readProc(v.target.pid)?.state === "T", 2000);
     assert.equal((await processKill.verify(v.target, undo)).ok, false, "verify must fail while stopped");
@@ -43,7 +43,7 @@ test("STOP freezes the process; revert continues it; verify confirms", async () 
 test("KILL ends the process and its revert is a verified no-op", async () => {
   const v = victim();
   const params = processKill.params.parse({ signal: "KILL" });
-  const undo = processKill.plan(v.target, params);
+  const undo = await processKill.plan(v.target, params);
   await processKill.inject(v.target, params, ctx);
   await waitFor("process gone", () => !readProc(v.target.pid) || readProc(v.target.pid)?.state === "Z", 2000);
   await processKill.revert(v.target, undo);

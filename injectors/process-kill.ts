@@ -40,7 +40,7 @@ export const processKill: Injector<ProcessKillParams, ProcessKillUndo, ProcessTa
     return { ok: true };
   },
 
-  plan(target, params) {
+  async plan(target, params) {
     return { signal: params.signal, pid: target.pid, startTime: target.startTime };
   },
 

@@ -122,7 +122,7 @@ spec:
 
   test("memory-stress refuses more than the safety share of MemAvailable unless forced, naming size and force", async () => {
     const params = memoryStress.params.parse({ size: "64T" });
-    const undo = memoryStress.plan(host, params);
+    const undo = await memoryStress.plan(host, params);
     tags.push(undo.tag);
     await assert.rejects(memoryStress.inject(host, params, ctx(undo)), /^Error: size: 64 TiB is more than 80 % of MemAvailable .*force: true/);
     assert.equal(tagged(undo.tag).length, 0, "nothing may be started");
@@ -131,7 +131,7 @@ spec:
   test("cgroup faults never touch PID 1, ourselves or our ancestors", async () => {
     for (const pid of [1, process.pid, process.ppid]) {
       const t = toTarget(pid);
-      const undo = cpuLimit.plan(t, { cpus: 0.5 });
+      const undo = await cpuLimit.plan(t, { cpus: 0.5 });
       undos.push(undo);
       await assert.rejects(cpuLimit.inject(t, { cpus: 0.5 }, ctx(undo)), /refusing to limit PID \d+: .*never/);
       assert.ok((await cpuLimit.verify(t, undo)).ok);
@@ -142,7 +142,7 @@ spec:
 describe("cpu-stress and memory-stress", () => {
   test("cpu-stress burns a core in a tagged child; revert kills it; revert is idempotent", async () => {
     const params = cpuStress.params.parse({ workers: 1, load: 100, engine: "node" });
-    const undo = cpuStress.plan(host, params);
+    const undo = await cpuStress.plan(host, params);
     tags.push(undo.tag);
     assert.equal(undo.engine, "node");
     await cpuStress.inject(host, params, ctx(undo));
@@ -162,7 +162,7 @@ describe("cpu-stress and memory-stress", () => {
 
   test("cpu-stress load 20 keeps its burner well under a full core", async () => {
     const params = cpuStress.params.parse({ workers: 1, load: 20, engine: "node" });
-    const undo = cpuStress.plan(host, params);
+    const undo = await cpuStress.plan(host, params);
     tags.push(undo.tag);
     try {
       await cpuStress.inject(host, params, ctx(undo));
@@ -175,7 +175,7 @@ describe("cpu-stress and memory-stress", () => {
 
   test("memory-stress makes 64 MiB resident in a child; revert frees it", async () => {
     const params = memoryStress.params.parse({ size: "64M", engine: "node" });
-    const undo = memoryStress.plan(host, params);
+    const undo = await memoryStress.plan(host, params);
     tags.push(undo.tag);
     try {
       await memoryStress.inject(host, params, ctx(undo));
@@ -192,7 +192,7 @@ describe("cpu-stress and memory-stress", () => {
 
   test("stress-ng engine, when installed: its workers burn and all die on revert", { skip: stressNgMissing() ?? false }, async () => {
     const params = cpuStress.params.parse({ workers: 1, load: 100, engine: "stress-ng" });
-    const undo = cpuStress.plan(host, params);
+    const undo = await cpuStress.plan(host, params);
     tags.push(undo.tag);
     assert.equal(undo.engine, "stress-ng");
     await cpuStress.inject(host, params, ctx(undo));
@@ -214,8 +214,8 @@ describe("cpu-stress and memory-stress", () => {
       const h = { kind: "host", hostname: "x" };
       const c = cpuStress.params.parse({ workers: 1, load: 50, engine: "node" });
       const m = memoryStress.params.parse({ size: "16M", engine: "node" });
-      const cu = cpuStress.plan(h, c);
-      const mu = memoryStress.plan(h, m);
+      const cu = await cpuStress.plan(h, c);
+      const mu = await memoryStress.plan(h, m);
       const tags = [cu.tag, mu.tag];
       await cpuStress.inject(h, c, { undo: cu });
       await memoryStress.inject(h, m, { undo: mu });
@@ -271,7 +271,7 @@ describe("cpu-limit and memory-limit", () => {
     assert.ok(free > 50, `the busy victim used only ${free.toFixed(0)} % before the limit`);
 
     const params = cpuLimit.params.parse({ cpus: 0.2 });
-    const undo = cpuLimit.plan(v.target, params);
+    const undo = await cpuLimit.plan(v.target, params);
     undos.push(undo);
     assert.equal(undo.original, original);
     assert.deepEqual(undo.tree.map((t) => t.pid).sort(), tree().sort());
@@ -305,7 +305,7 @@ describe("cpu-limit and memory-limit", () => {
     const limitFile = memH!.version === 1 ? "memory.limit_in_bytes" : "memory.max";
     const before = fs.existsSync(path.join(original, limitFile)) ? fs.readFileSync(path.join(original, limitFile), "utf8") : null;
     const params = memoryLimit.params.parse({ limit: "256M" });
-    const undo = memoryLimit.plan(v.target, params);
+    const undo = await memoryLimit.plan(v.target, params);
     undos.push(undo);
     assert.equal(undo.files[path.join(original, limitFile)], before);
     await memoryLimit.inject(v.target, params, ctx(undo));
@@ -313,7 +313,7 @@ describe("cpu-limit and memory-limit", () => {
     assert.equal(cgroupOf(v.target.pid, memH!), undo.folder);
     // a second memory limit on a limited process is refused, not nested
     const second = { ...v.target };
-    await assert.rejects(memoryLimit.inject(second, params, ctx(memoryLimit.plan(second, params))), /already in .*gameday-memory-limit/);
+    await assert.rejects(memoryLimit.inject(second, params, ctx(await memoryLimit.plan(second, params))), /already in .*gameday-memory-limit/);
 
     await memoryLimit.revert(v.target, undo);
     const verdict = await memoryLimit.verify(v.target, undo);
@@ -328,7 +328,7 @@ describe("cpu-limit and memory-limit", () => {
     await waitFor("node to start", () => readProc(v.target.pid)?.comm === "node", 5000);
     const target = toTarget(v.target.pid);
     const params = memoryLimit.params.parse({ limit: "32M" });
-    const undo = memoryLimit.plan(target, params);
+    const undo = await memoryLimit.plan(target, params);
     undos.push(undo);
     await memoryLimit.inject(target, params, ctx(undo));
     const exited = new Promise<NodeJS.Signals | null>((r) => v.child.once("exit", (_c, s) => r(s)));

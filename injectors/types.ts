@@ -5,8 +5,13 @@
 // change made by its crashed predecessor.
 import type { z } from "zod";
 
+/** Every target names the host (or agent) it lives on; absent in old journals: this host. */
+export interface OnHost {
+  host?: string;
+}
+
 /** A process, identified by PID plus start time so PID reuse cannot fool us. */
-export interface ProcessTarget {
+export interface ProcessTarget extends OnHost {
   kind: "process";
   pid: number;
   /** /proc/PID/stat field 22, clock ticks since boot */
@@ -16,13 +21,13 @@ export interface ProcessTarget {
 }
 
 /** The host the injector runs on (resource pressure). */
-export interface HostTarget {
+export interface HostTarget extends OnHost {
   kind: "host";
   hostname: string;
 }
 
 /** A directory on a filesystem (disk faults write only below it). */
-export interface PathTarget {
+export interface PathTarget extends OnHost {
   kind: "path";
   path: string;
 }
@@ -31,7 +36,7 @@ export interface PathTarget {
  * A slice of network traffic: rules (tc filters, iptables matches) select
  * only these packets, in this network namespace, so other traffic flows on.
  */
-export interface NetworkTarget {
+export interface NetworkTarget extends OnHost {
   kind: "network";
   /** `ip netns` name; absent: the worker's own namespace */
   netns?: string;
@@ -103,10 +108,19 @@ export interface Injector<P = unknown, U = unknown, T extends Target = Target> {
   readonly targetKind: T["kind"];
   /** Parameter schema; errors name the field. */
   readonly params: z.ZodType<P>;
-  /** Can this host run the fault? When not, say why (missing kernel feature, no socket, ...). */
-  available(): Promise<Availability>;
-  /** What revert will need, computed before anything changes. Plain JSON. */
-  plan(target: T, params: P): U;
+  /**
+   * Can this host run the fault (on this target, when given)? When not, say
+   * why (missing kernel feature, no socket, a container that is gone, ...).
+   * Called before plan(); detection that needs to try things happens here.
+   */
+  available(target?: T): Promise<Availability>;
+  /**
+   * What revert will need, computed before anything changes. Plain JSON. No
+   * side effect outside the journal: it may read the host, never change it
+   * (the executor journals its result before inject runs).
+   */
+  plan(target: T, params: P): Promise<U>;
+  /** Make the change. ctx.signal is the run's abort signal: stop early when it fires; revert undoes what was done. */
   inject(target: T, params: P, ctx: InjectContext<U>): Promise<void>;
   /** Undo one target's change. Must be idempotent and safe after a crash. */
   revert(target: T, undo: U): Promise<void>;

@@ -13,7 +13,7 @@ import type { EvidenceQueue } from "./store";
 import type { WorkerMetrics } from "./metrics";
 import { createProbe } from "./probes";
 import { SteadyStateMonitor, type Breach, type Reading } from "./monitor";
-import { applyBlastRadius, resolveTargets, seedFrom, seededRandom } from "./targets";
+import { applyBlastRadius, resolveTargets, seedFrom, seededRandom } from "../injectors/targets/resolve";
 
 export interface RunSinks {
   runUpdate(run: RunRecord): void;
@@ -360,7 +360,7 @@ export class RunController {
   private async injectOne(step: MethodStep, index: number, injector: AnyInjector, target: Target, node: string | undefined, revertAt: number): Promise<ActiveFault | null> {
     if (this.ending) return null;
     if (target.kind !== injector.targetKind) throw new Error(`${injector.name} acts on ${injector.targetKind} targets, not ${target.kind}`);
-    const undo = injector.plan(target, step.params);
+    const undo = await injector.plan(target, step.params);
     const record = await this.deps.journal.begin({
       runId: this.id,
       step: index,

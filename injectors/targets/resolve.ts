@@ -3,13 +3,13 @@
 // selectors; they get one concrete target at a time. A network target aimed
 // at a node or processes becomes one target per TCP address and port they
 // listen on.
-import type { NetworkSelector, TargetSpec } from "../lib/experiment";
-import type { ProcessSelector, Topology } from "../lib/topology";
-import { listProcesses, protectionContext, protectionReason, readCgroupText, uidOf, type ProcInfo } from "../lib/procfs";
-import { ipv4Of, listeningTcp, netnsInode } from "../lib/sockets";
+import type { NetworkSelector, TargetSpec } from "../../lib/experiment";
+import type { ProcessSelector, Topology } from "../../lib/topology";
+import { listProcesses, protectionContext, protectionReason, readCgroupText, uidOf, type ProcInfo } from "../../lib/procfs";
+import { ipv4Of, listeningTcp, netnsInode } from "../../lib/sockets";
 import os from "node:os";
 import path from "node:path";
-import { targetId, targetLabel, type NetworkTarget, type ProcessTarget, type Target } from "../injectors/types";
+import { targetId, targetLabel, type NetworkTarget, type ProcessTarget, type Target } from "../types";
 
 export interface Resolution {
   selector: string;
