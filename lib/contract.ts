@@ -9,7 +9,8 @@ export const FINAL_RUN_STATES: readonly RunState[] = ["completed", "aborted", "f
 export const ABORT_REASONS = ["steady-state", "manual", "halt", "max-duration", "error"] as const;
 export type AbortReason = (typeof ABORT_REASONS)[number];
 
-export const FAULT_STATES = ["pending", "injected", "reverted", "failed"] as const;
+/** to-revert: an inject failed half-way or a revert was not verified; it still must be reverted and blocks new runs. failed: older records only. */
+export const FAULT_STATES = ["pending", "injected", "to-revert", "reverted", "failed"] as const;
 export type FaultState = (typeof FAULT_STATES)[number];
 
 export const ROLES = ["viewer", "operator", "admin"] as const;

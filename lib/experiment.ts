@@ -190,6 +190,20 @@ const methodStepFields = z
     every: duration({ min: 100, max: MAX_FAULT_MS }).optional(),
     /** each round lasts every ± up to jitter, uniformly */
     jitter: duration({ max: MAX_FAULT_MS }).optional(),
+    /**
+     * fleet safety valve: never more than this many (a whole number) or this
+     * share ("50%") of the target's instances (the largest number seen)
+     * down or affected at once; targets beyond it are spared and reported
+     */
+    maxDown: z
+      .union([
+        z.number({ error: 'expected a whole number ≥ 1 or a percentage like "50%"' }).int({ error: "expected a whole number ≥ 1" }).min(1, { error: "expected a whole number ≥ 1" }),
+        z
+          .string({ error: 'expected a whole number ≥ 1 or a percentage like "50%"' })
+          .regex(/^\d+(\.\d+)?%$/, 'expected a percentage like "50%"')
+          .refine((v) => Number(v.slice(0, -1)) > 0 && Number(v.slice(0, -1)) <= 100, { message: "must be more than 0% and at most 100%" }),
+      ])
+      .optional(),
   })
   .strict();
 

@@ -100,6 +100,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         await engine.halt("worker shutdown");
         graph?.stop();
         await engine.flush();
+        await engine.close();
         // io.close() closes the HTTP server itself (a second server.close()
         // can miss the 'close' event and never call back) and waits for every
         // connection to end: end them all, not only the idle ones, or a

@@ -8,9 +8,9 @@ import type { AbortInfo, FaultRecord, RunRecord, RunState } from "../lib/contrac
 import { parseExperiment } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
 import { ApiErr } from "../lib/errors";
-import { getInjector, targetLabel } from "../injectors";
-import { recoverLocalJournals } from "../lib/local-journal";
-import { Journal, faultRecordFromRow } from "./journal";
+import { getInjector } from "../injectors";
+import { Executor, type Change } from "../agent/executor";
+import { FaultMirror, faultRecordFromRow } from "./mirror";
 import { EvidenceQueue } from "./store";
 import type { WorkerMetrics } from "./metrics";
 import { RunController, type RunSinks } from "./runner";
@@ -23,6 +23,8 @@ export interface EngineOptions {
   sinks: RunSinks;
   protectedPids?: () => ReadonlySet<number>;
   warmupMs?: number;
+  /** the executor this worker embeds (default: one journaling under $GAMEDAY_HOME/journal, watched by a reaper) */
+  executor?: Executor;
 }
 
 function newRunId(): string {
@@ -51,13 +53,20 @@ export function runRecordFromRow(r: RunRow): RunRecord {
 }
 
 export class Engine {
-  readonly journal: Journal;
+  readonly executor: Executor;
+  readonly mirror: FaultMirror;
   readonly evidence: EvidenceQueue;
   private readonly live = new Map<string, RunController>();
+  /** runs whose changes have a row in the database (the live ones and those met at start-up) */
+  private readonly mirroredRuns = new Set<string>();
 
   constructor(private readonly o: EngineOptions) {
-    this.journal = new Journal(o.db);
+    this.executor = o.executor ?? new Executor({ command: "worker", mirrored: true, log: o.log.child({ component: "executor" }) });
+    this.mirror = new FaultMirror(o.db, (e) => o.log.error("fault mirror write failed", { error: e.message }));
     this.evidence = new EvidenceQueue(o.db, o.log);
+    this.executor.on((e) => {
+      if (this.mirroredRuns.has(e.change.runId)) this.mirror.change(e.change);
+    });
   }
 
   get topology(): Topology | null {
@@ -65,47 +74,59 @@ export class Engine {
   }
 
   /**
-   * Start-up: revert every change a previous worker left in place, and close
-   * the runs it left open. Returns how many changes were reverted.
+   * Start-up: revert every change a previous worker (or a standalone CLI)
+   * left in place, from the journals on this host; bring the database's
+   * fault rows in line; close the runs a previous worker left open. A
+   * change that cannot be verified reverted stays with our executor and
+   * blocks new runs. Returns how many changes were reverted.
    */
-  async recover(): Promise<{ reverted: number; failed: number; runs: string[] }> {
-    const rows = await this.journal.unfinished();
-    let reverted = 0;
-    let failed = 0;
-    for (const r of rows) {
-      const injector = getInjector(r.fault);
-      if (!injector) {
-        failed++;
-        this.o.log.error("journal entry names an unknown fault; cannot revert", { faultId: r.id, fault: r.fault });
-        continue;
-      }
-      let verdict = { ok: false, detail: "" };
-      try {
-        await injector.revert(r.target, r.undoValue);
-        verdict = await injector.verify(r.target, r.undoValue);
-      } catch (e) {
-        verdict = { ok: false, detail: (e as Error).message };
-      }
-      await this.journal.reverted(r.id, verdict.ok, verdict.detail);
-      if (verdict.ok) reverted++;
-      else failed++;
-      await this.o.db.runEvent.create({
-        data: {
-          runId: r.runId,
-          at: new Date(),
-          monoMs: -1,
-          kind: verdict.ok ? "recovered" : "revert-failed",
-          message: `start-up recovery: ${r.fault} on ${targetLabel(r.target)} ${verdict.ok ? "reverted" : "NOT reverted"}: ${verdict.detail}`,
-        },
-      });
-      this.o.log.info("start-up recovery", { faultId: r.id, fault: r.fault, target: targetLabel(r.target), ok: verdict.ok, detail: verdict.detail });
+  async recover(): Promise<{ reverted: number; failed: number; runs: string[]; blocking: string[] }> {
+    const runIds = new Set((await this.o.db.run.findMany({ select: { id: true } })).map((r) => r.id));
+    for (const id of runIds) this.mirroredRuns.add(id);
+    const report = await this.executor.start();
+    // what the reaper reverted while no worker ran: the database still shows it in place
+    const stale = new Set((await this.mirror.unfinished()).map((r) => r.id));
+    const justNow = new Set(report.reverted.map((c) => c.id));
+    for (const c of report.mirror) {
+      if (!runIds.has(c.runId)) continue;
+      if (c.state === "reverted" && stale.has(c.id) && !justNow.has(c.id))
+        await this.recoveryEvent(c, true, `reverted by the dead man's switch (reaper) at ${c.revertedAt}, while no worker ran: ${c.detail ?? "verified"}`, runIds);
+      this.mirror.change(c);
     }
-    // Standalone CLIs on this host that died keep their own journals.
-    const local = await recoverLocalJournals();
-    for (const x of local.reverted) this.o.log.info("start-up recovery of a standalone CLI's change", { ...x, ok: true });
-    for (const x of local.failed) this.o.log.error("start-up recovery of a standalone CLI's change failed", { ...x, ok: false });
-    reverted += local.reverted.length;
-    failed += local.failed.length;
+    for (const c of report.reverted) await this.recoveryEvent(c, true, c.detail ?? "reverted", runIds);
+    for (const c of report.failed) await this.recoveryEvent(c, false, c.detail, runIds);
+    for (const p of report.problems) this.o.log.error("start-up recovery", { problem: p });
+    let reverted = report.reverted.length;
+    let failed = report.failed.length;
+    // rows the database still shows in place that no journal on this host knows (written before the host
+    // journal existed, or a journal lost): take them into our journal and revert them; revert is idempotent
+    const known = new Set([...report.mirror.map((c) => c.id), ...this.executor.journal.doc.entries.map((e) => e.id)]);
+    const orphans = (await this.mirror.unfinished()).filter((r) => !known.has(r.id) && getInjector(r.fault));
+    await this.executor.adopt(
+      orphans.map((r) => ({
+        id: r.id,
+        runId: r.runId,
+        step: r.step,
+        fault: r.fault,
+        targetName: r.targetName,
+        node: r.node ?? undefined,
+        target: r.target,
+        params: JSON.parse(r.params) as unknown,
+        undo: r.undoValue,
+        state: "to-revert" as const,
+        journaledAt: new Date().toISOString(),
+        revertAttempts: 0,
+      })),
+    );
+    for (const r of orphans) {
+      const v = await this.executor.revert(r.id);
+      const c = this.executor.get(r.id)!;
+      await this.recoveryEvent(c, v.ok, v.detail, runIds);
+      if (v.ok) reverted++;
+      else failed++;
+    }
+    await this.mirror.flush();
+    await this.executor.prune(this.executor.journal.doc.entries.filter((e) => e.state === "reverted").map((e) => e.id));
     const open = await this.o.db.run.findMany({ where: { state: { in: ["pending", "running"] } } });
     for (const run of open) {
       await this.o.db.run.update({
@@ -117,7 +138,30 @@ export class Engine {
         },
       });
     }
-    return { reverted, failed, runs: open.map((r) => r.id) };
+    const blocking = this.executor.blocking().map((c) => `${c.fault} on ${c.targetLabel}: ${c.error ?? "not verified reverted"}`);
+    for (const b of blocking) this.o.log.error("a change could not be reverted at start-up; new runs are refused until it is (HALT or gameday recover retries)", { change: b });
+    return { reverted, failed, runs: open.map((r) => r.id), blocking };
+  }
+
+  private async recoveryEvent(c: Change, ok: boolean, detail: string, runIds: Set<string>): Promise<void> {
+    this.o.log[ok ? "info" : "error"]("start-up recovery", { faultId: c.id, fault: c.fault, target: c.targetLabel, ok, detail });
+    if (!runIds.has(c.runId)) return;
+    await this.o.db.runEvent.create({
+      data: {
+        runId: c.runId,
+        at: new Date(),
+        monoMs: -1,
+        kind: ok ? "recovered" : "revert-failed",
+        message: `start-up recovery: ${c.fault} on ${c.targetLabel} ${ok ? "reverted" : "NOT reverted"}: ${detail}`,
+      },
+    });
+  }
+
+  /** Retry every change on this host that is not verified reverted (ours and those of holders that died). */
+  async retryUnreverted(): Promise<{ reverted: number; failed: string[] }> {
+    const r = await this.executor.recover();
+    await this.mirror.flush();
+    return { reverted: r.reverted.length, failed: this.executor.blocking().map((c) => `${c.fault} on ${c.targetLabel}: ${c.error ?? "not verified reverted"}`) };
   }
 
   /** The run that blocks a new one: running, or ended with changes still in place. */
@@ -137,6 +181,13 @@ export class Engine {
       if (!a.ok) unavailable.push({ path: `spec.method[${i}].fault`, message: `${step.fault} is not available on this host: ${a.reason}` });
     }
     if (unavailable.length) throw new ApiErr("unavailable", "a fault cannot run on this host", unavailable);
+    const stuck = this.executor.blocking();
+    if (stuck.length) {
+      throw new ApiErr(
+        "conflict",
+        `${stuck.length} change(s) on this host are not verified reverted: ${stuck.map((c) => `${c.fault} on ${c.targetLabel} (run ${c.runId}): ${c.error ?? "not verified"}`).join("; ")}; HALT or \`gameday recover\` retries them`,
+      );
+    }
     const blocking = this.busy();
     if (blocking) {
       throw new ApiErr(
@@ -147,8 +198,9 @@ export class Engine {
       );
     }
     const id = newRunId();
+    this.mirroredRuns.add(id);
     const controller = new RunController(id, exp, by, {
-      journal: this.journal,
+      executor: this.executor,
       evidence: this.evidence,
       log: this.o.log,
       topology: this.o.topology,
@@ -161,7 +213,12 @@ export class Engine {
       data: { id, name: exp.metadata.name, state: "pending", experimentYaml: yaml, experimentJson: JSON.stringify(exp), startedBy: by },
     });
     this.live.set(id, controller);
-    void controller.settled.then(() => this.live.delete(id));
+    void controller.settled.then(async () => {
+      this.live.delete(id);
+      // the database has the run's verified reverts: the journal need not keep them
+      await this.mirror.flush();
+      await this.executor.prune(this.executor.journal.doc.entries.filter((e) => e.runId === id && e.state === "reverted").map((e) => e.id));
+    });
     void controller.execute();
     return controller.record();
   }
@@ -177,10 +234,12 @@ export class Engine {
     return c.record();
   }
 
-  /** Abort every run and revert every change; works without the database. */
+  /** Abort every run and revert every change, retrying those not verified reverted; works without the database. */
   async halt(by: string): Promise<string[]> {
     const ids = [...this.live.keys()];
     await Promise.all([...this.live.values()].map((c) => c.halt(by)));
+    await this.executor.revertAll();
+    await this.executor.recover();
     this.o.log.warn("HALT", { by, runs: ids });
     return ids;
   }
@@ -209,5 +268,17 @@ export class Engine {
   /** Wait for queued evidence to reach the database (shutdown, tests). */
   async flush(): Promise<void> {
     await this.evidence.flush();
+    await this.mirror.flush();
+  }
+
+  /** Changes on this host not verified reverted (they block new runs). */
+  unreverted(): Change[] {
+    return this.executor.blocking();
+  }
+
+  /** Stop the reaper: call after a clean shutdown (HALT done). */
+  async close(): Promise<void> {
+    await this.mirror.flush();
+    await this.executor.close();
   }
 }

@@ -1,19 +1,21 @@
 // One run of one experiment: steady state before → method (inject, hold,
 // revert) under a running monitor → steady state after → completed, or an
-// abort at any point. Every change goes through the journal first; every
-// blocking wait is interruptible by abort; the abort path needs no UI, socket
-// or database round trip to revert.
+// abort at any point. This is the lifecycle only: every change is made,
+// journaled, reverted and verified by the executor, step rounds are driven
+// by agent/step.ts; every blocking wait is interruptible by abort; the abort
+// path needs no UI, socket or database round trip to revert.
 import type { AbortInfo, AbortReason, FaultRecord, ProbeSampleMsg, RunRecord, RunState, TimelineEvent } from "../lib/contract";
 import { effectiveMaxDuration, type Experiment, type MethodStep } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
 import type { Logger } from "../lib/log";
-import { getInjector, targetLabel, type AnyInjector, type Target } from "../injectors";
-import type { Journal } from "./journal";
+import { getInjector, targetId, targetLabel } from "../injectors";
+import type { Executor, ExecutorEvent } from "../agent/executor";
+import { NoTargetsError, StepRunner, type MaxDown, type StepEvent } from "../agent/step";
 import type { EvidenceQueue } from "./store";
 import type { WorkerMetrics } from "./metrics";
 import { createProbe } from "./probes";
 import { SteadyStateMonitor, type Breach, type Reading } from "./monitor";
-import { applyBlastRadius, resolveTargets, seedFrom, seededRandom } from "../injectors/targets/resolve";
+import { seedFrom, seededRandom } from "../injectors/targets/resolve";
 
 export interface RunSinks {
   runUpdate(run: RunRecord): void;
@@ -22,7 +24,8 @@ export interface RunSinks {
 }
 
 export interface RunDeps {
-  journal: Journal;
+  /** makes, journals, reverts and verifies every change on this host */
+  executor: Executor;
   evidence: EvidenceQueue;
   log: Logger;
   topology: Topology | null;
@@ -34,17 +37,21 @@ export interface RunDeps {
   warmupMs?: number;
 }
 
-interface ActiveFault {
-  record: FaultRecord;
-  injector: AnyInjector;
-  target: Target;
-  undo: unknown;
-  timer: NodeJS.Timeout | null;
-}
-
-const REVERT_ATTEMPTS = 3;
 const DEFAULT_WARMUP_MS = 2000;
 const BEFORE_DATA_TIMEOUT_MS = 15_000;
+
+function maxDownOf(v: number | string | undefined): MaxDown | undefined {
+  if (v === undefined) return undefined;
+  return typeof v === "number" ? { count: v } : { percent: Number(v.replace(/%$/, "")) };
+}
+
+function safeDescribe(fn: () => string): string | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
+}
 
 function fmt(v: number | null): string {
   return v === null ? "n/a" : Number.isInteger(v) ? String(v) : v.toFixed(3);
@@ -61,13 +68,14 @@ export class RunController {
   readonly faults: FaultRecord[] = [];
 
   private readonly t0 = performance.now();
-  private readonly active = new Map<string, ActiveFault>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly sleepers = new Set<() => void>();
   private monitor: SteadyStateMonitor | null = null;
   private phase: "before" | "method" | "after" | "ending" | "done" = "before";
   private deviated = false;
-  private lock: Promise<unknown> = Promise.resolve();
+  /** aborted when the run starts ending: no new round or change, in-flight injects cancelled */
+  private readonly stop = new AbortController();
+  private readonly unsubscribe: () => void;
   private ending: Promise<void> | null = null;
   private readonly rnd: () => number;
   private resolveEnded!: () => void;
@@ -86,6 +94,8 @@ export class RunController {
   ) {
     this.rnd = seededRandom(seedFrom(id));
     this.log = deps.log.child({ runId: id });
+    this.unsubscribe = deps.executor.on((e) => this.onChange(e));
+    void this.settled.then(() => this.unsubscribe());
   }
 
   // ---- records and evidence -------------------------------------------------
@@ -107,8 +117,9 @@ export class RunController {
     };
   }
 
+  /** Changes of this run that may be in place (injected, being injected, or not verified reverted). */
   activeFaults(): FaultRecord[] {
-    return [...this.active.values()].map((f) => f.record);
+    return this.faults.filter((f) => f.state !== "reverted" && f.state !== "failed");
   }
 
   private mono(): number {
@@ -161,12 +172,6 @@ export class RunController {
     });
   }
 
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.lock.then(fn, fn);
-    this.lock = next.catch(() => undefined);
-    return next;
-  }
-
   // ---- lifecycle ---------------------------------------------------------------
 
   async execute(): Promise<void> {
@@ -204,7 +209,9 @@ export class RunController {
           this.later(step.startAfter, () =>
             void this.runStep(step, i)
               // a step that throws (a target that cannot be resolved, ...) ends the run, never silently skips the fault
-              .catch((e: Error) => (this.ending ? undefined : this.abort("error", { message: `step ${i} (${step.fault} on ${step.target}): ${e.message}` })))
+              .catch((e: Error) =>
+                this.ending ? undefined : this.abort("error", { message: e instanceof NoTargetsError ? e.message : `step ${i} (${step.fault} on ${step.target}): ${e.message}` }),
+              )
               .then(resolve, resolve),
           );
         }),
@@ -291,152 +298,120 @@ export class RunController {
   // ---- method steps --------------------------------------------------------------
 
   private async runStep(step: MethodStep, index: number): Promise<void> {
-    const stepEnd = Date.now() + step.duration;
-    for (let round = 0; !this.ending; round++) {
-      const length = step.every === undefined ? step.duration : step.every + (step.jitter ? (this.rnd() * 2 - 1) * step.jitter : 0);
-      const roundEnd = Math.min(stepEnd, Date.now() + length);
-      const go = await this.runRound(step, index, round, roundEnd);
-      if (!go || step.every === undefined || Date.now() >= stepEnd) return;
-    }
-  }
-
-  /** One round of a step: resolve, choose, inject, hold until roundEnd, revert. False: stop the step. */
-  private async runRound(step: MethodStep, index: number, round: number, roundEnd: number): Promise<boolean> {
-    if (this.ending) return false;
-    const injector = getInjector(step.fault);
-    if (!injector) throw new Error(`unknown fault ${step.fault}`);
-    const spec = this.exp.spec.targets[step.target];
-    const res = resolveTargets(spec, this.deps.topology, this.deps.protectedPids());
-    const node = res.node;
-    const chosen = applyBlastRadius(res.matched, spec.mode, spec.value, this.rnd);
-    const label = step.every === undefined ? `step ${index}` : `step ${index} round ${round + 1}`;
-    this.event(
-      "targets-resolved",
-      `${label} (${step.fault} on ${step.target}): ${res.matched.length} matched [${res.matched.map(targetLabel).join(", ")}], ${chosen.length} chosen by blast radius ${spec.mode}${spec.value !== undefined ? ` ${spec.value}` : ""}`,
-      { selector: res.selector, matched: res.matched.map(targetLabel), chosen: chosen.map(targetLabel), protected: res.protected, round },
+    const runner = new StepRunner(
+      {
+        index,
+        fault: step.fault,
+        params: step.params,
+        targetName: step.target,
+        target: this.exp.spec.targets[step.target],
+        duration: step.duration,
+        every: step.every,
+        jitter: step.jitter,
+        probability: step.probability,
+        maxDown: maxDownOf(step.maxDown),
+      },
+      {
+        executor: this.deps.executor,
+        runId: this.id,
+        topology: this.deps.topology,
+        protectedPids: this.deps.protectedPids,
+        rnd: this.rnd,
+        signal: this.stop.signal,
+        onEvent: (e) => this.onStepEvent(step, index, e),
+      },
     );
-    if (!chosen.length) {
-      const message = res.problem
-        ? `target "${step.target}": ${res.problem}`
-        : `target "${step.target}" (${res.selector}) matched no ${spec.network ? "traffic" : "process"}${res.protected.length ? ` (${res.protected.length} protected process(es) excluded)` : ""}`;
-      // later rounds may find the fleet still respawning: wait for the next round
-      if (round > 0) return this.sleep(Math.max(0, roundEnd - Date.now()));
-      await this.abort("error", { message });
-      return false;
+    await runner.run();
+  }
+
+  private onStepEvent(step: MethodStep, index: number, e: StepEvent): void {
+    const label = step.every === undefined ? `step ${index}` : `step ${index} round ${e.round + 1}`;
+    if (e.type === "resolved") {
+      const spec = this.exp.spec.targets[step.target];
+      const { resolution: res, chosen } = e;
+      this.event(
+        "targets-resolved",
+        `${label} (${step.fault} on ${step.target}): ${res.matched.length} matched [${res.matched.map(targetLabel).join(", ")}], ${chosen.length} chosen by blast radius ${spec.mode}${spec.value !== undefined ? ` ${spec.value}` : ""}`,
+        { selector: res.selector, matched: res.matched.map(targetLabel), chosen: chosen.map(targetLabel), protected: res.protected, round: e.round },
+      );
+    } else if (e.type === "dice") {
+      const who = e.target ? targetLabel(e.target) : e.chosen.map(targetLabel).join(", ");
+      this.event("dice", `dice roll ${e.roll.toFixed(2)} ${e.hit ? "<" : "≥"} ${e.probability.toFixed(2)}: ${e.hit ? "hitting" : "sparing"} ${who}`);
+    } else if (e.type === "refused") {
+      this.event("refused", `${label}: not hitting ${targetLabel(e.target)}: ${e.down} of ${e.fleet} would be down or affected; maxDown allows ${e.allowed}`, { target: targetLabel(e.target), down: e.down, fleet: e.fleet, allowed: e.allowed });
+    } else if (e.type === "empty") {
+      this.event("targets-resolved", `${label}: ${e.message}; waiting for the next round`);
     }
-    const hits = chosen.filter((t) => {
-      if (step.probability >= 1) return true;
-      const roll = this.rnd();
-      const hit = roll < step.probability;
-      this.event("dice", `dice roll ${roll.toFixed(2)} ${hit ? "<" : "≥"} ${step.probability.toFixed(2)}: ${hit ? "hitting" : "sparing"} ${targetLabel(t)}`);
-      return hit;
-    });
-    const injected: ActiveFault[] = [];
-    for (const target of hits) {
-      const f = await this.exclusive(() => this.injectOne(step, index, injector, target, node, roundEnd));
-      if (f) injected.push(f);
-    }
-    if (hits.length && !injected.length && !this.ending) {
-      await this.abort("error", { message: `${label}: every injection failed` });
-      return false;
-    }
-    if (!injected.length) return this.sleep(Math.max(0, roundEnd - Date.now()));
-    // hold until the round ends, then revert this round's changes
-    await new Promise<void>((resolve) => {
-      let left = injected.length;
-      const done = () => {
-        if (--left <= 0) resolve();
+  }
+
+  /** The executor's account of this run's changes: the run record, the timeline, the metrics and the database mirror. */
+  private onChange(e: ExecutorEvent): void {
+    if (e.change.runId !== this.id) return;
+    const c = e.change;
+    const injector = getInjector(c.fault);
+    let record = this.faults.find((f) => f.id === c.id);
+    if (!record) {
+      record = {
+        id: c.id,
+        step: c.step,
+        fault: c.fault,
+        target: c.targetName,
+        targetKind: c.target.kind,
+        targetId: targetId(c.target),
+        targetLabel: c.targetLabel,
+        node: c.node,
+        host: c.host,
+        state: "pending",
+        injectedAt: null,
+        revertAt: c.revertAt ?? null,
+        revertedAt: null,
+        verified: null,
+        error: null,
+        detail: injector?.describe ? safeDescribe(() => injector.describe!(c.target, c.undo)) : undefined,
       };
-      for (const f of injected) {
-        f.timer = setTimeout(
-          () => void this.exclusive(() => this.revertOne(f)).then((r) => r.written).then(done, done),
-          Math.max(0, roundEnd - Date.now()),
-        );
-      }
-    });
-    return !this.ending;
-  }
-
-  private async injectOne(step: MethodStep, index: number, injector: AnyInjector, target: Target, node: string | undefined, revertAt: number): Promise<ActiveFault | null> {
-    if (this.ending) return null;
-    if (target.kind !== injector.targetKind) throw new Error(`${injector.name} acts on ${injector.targetKind} targets, not ${target.kind}`);
-    const undo = await injector.plan(target, step.params);
-    const record = await this.deps.journal.begin({
-      runId: this.id,
-      step: index,
-      fault: injector.name,
-      targetName: step.target,
-      target,
-      node,
-      params: step.params,
-      undo,
-      revertAt: new Date(revertAt),
-    });
-    this.faults.push(record);
-    const f: ActiveFault = { record, injector, target, undo, timer: null };
-    try {
-      await injector.inject(target, step.params, { runId: this.id, signal: AbortSignal.timeout(30_000), undo });
-    } catch (e) {
-      record.state = "failed";
-      record.error = (e as Error).message;
-      // the change may be half-applied: revert is idempotent, so try it
-      await injector.revert(target, undo).catch(() => undefined);
-      await this.deps.journal.failed(record.id, record.error).catch((err: Error) => this.log.error("journal write failed", { error: err.message }));
-      this.event("inject-failed", `${injector.name} on ${record.targetLabel} failed: ${record.error}`);
-      this.publish();
-      return null;
+      this.faults.push(record);
     }
-    record.state = "injected";
-    record.injectedAt = new Date().toISOString();
-    this.active.set(record.id, f);
-    this.deps.metrics.activeFaults.inc();
-    this.deps.metrics.injections.inc({ fault: injector.name });
-    this.event("injected", `${injector.name} ${JSON.stringify(step.params)} → ${record.targetLabel}${node ? ` (node ${node})` : ""}${record.detail ? `: ${record.detail}` : ""}`, { faultId: record.id, targetId: record.targetId });
-    this.publish();
-    await this.deps.journal.injected(record.id, new Date()).catch((err: Error) => this.log.error("journal write failed", { error: err.message }));
-    return f;
-  }
-
-  /** Revert one change, verify it, and journal the outcome (the journal write is not awaited by aborts). */
-  private async revertOne(f: ActiveFault): Promise<{ written: Promise<void> }> {
-    if (!this.active.has(f.record.id)) return { written: Promise.resolve() };
-    if (f.timer) clearTimeout(f.timer);
-    let verdict = { ok: false, detail: "not attempted" };
-    for (let attempt = 1; attempt <= REVERT_ATTEMPTS && !verdict.ok; attempt++) {
-      try {
-        await f.injector.revert(f.target, f.undo);
-        verdict = await f.injector.verify(f.target, f.undo);
-      } catch (e) {
-        verdict = { ok: false, detail: (e as Error).message };
+    switch (e.type) {
+      case "journaled":
+        break;
+      case "injected": {
+        record.state = "injected";
+        record.injectedAt = c.injectedAt ?? new Date().toISOString();
+        this.deps.metrics.activeFaults.inc();
+        this.deps.metrics.injections.inc({ fault: c.fault });
+        const step = this.exp.spec.method[c.step];
+        this.event("injected", `${c.fault} ${JSON.stringify(step?.params ?? c.params)} → ${c.targetLabel}${c.node ? ` (node ${c.node})` : ""}${record.detail ? `: ${record.detail}` : ""}`, { faultId: c.id, targetId: record.targetId });
+        break;
       }
-    }
-    this.active.delete(f.record.id);
-    this.deps.metrics.activeFaults.dec();
-    f.record.verified = verdict.ok;
-    if (verdict.ok) {
-      f.record.state = "reverted";
-      f.record.revertedAt = new Date().toISOString();
-      this.event("reverted", `${f.injector.name} on ${f.record.targetLabel} reverted: ${verdict.detail}`, { faultId: f.record.id });
-    } else {
-      f.record.error = `revert not verified: ${verdict.detail}`;
-      this.error ??= `a change could not be verified as reverted: ${f.record.targetLabel}: ${verdict.detail}`;
-      this.event("revert-failed", `${f.injector.name} on ${f.record.targetLabel}: ${verdict.detail}`, { faultId: f.record.id });
+      case "inject-failed":
+        record.state = "to-revert";
+        record.error = e.error;
+        this.event("inject-failed", `${c.fault} on ${c.targetLabel} failed: ${e.error}; reverting what it may have done`, { faultId: c.id });
+        break;
+      case "reverted":
+        if (record.state === "injected") this.deps.metrics.activeFaults.dec();
+        record.state = "reverted";
+        record.verified = true;
+        record.revertedAt = c.revertedAt ?? new Date().toISOString();
+        this.event("reverted", `${c.fault} on ${c.targetLabel} reverted: ${e.detail}`, { faultId: c.id });
+        break;
+      case "revert-failed":
+        if (record.state === "injected") this.deps.metrics.activeFaults.dec();
+        record.state = "to-revert";
+        record.verified = false;
+        record.error = `revert not verified: ${e.detail}`;
+        this.error ??= `a change could not be verified as reverted: ${c.targetLabel}: ${e.detail}`;
+        this.event("revert-failed", `${c.fault} on ${c.targetLabel}: ${e.detail} (it stays to revert and blocks new runs; HALT or gameday recover retries it)`, { faultId: c.id });
+        break;
     }
     this.publish();
-    if (this.phase === "done" && this.active.size === 0) this.resolveSettled();
-    return {
-      written: this.deps.journal
-        .reverted(f.record.id, verdict.ok, verdict.detail)
-        .catch((err: Error) => this.log.error("journal write failed", { error: err.message })),
-    };
+    this.checkSettled();
   }
 
-  /** Revert every change still in place, in parallel; resolves when all reverts (not their journal writes) are done. */
-  private async revertAll(): Promise<{ written: Promise<unknown> }> {
-    const faults = [...this.active.values()];
-    for (const f of faults) if (f.timer) clearTimeout(f.timer);
-    const results = await this.exclusive(() => Promise.all(faults.map((f) => this.revertOne(f))));
-    return { written: Promise.all(results.map((r) => r.written)) };
+  /** Settled: the run is final and the executor holds no unverified change of it. */
+  private checkSettled(): void {
+    // a change that is not verified reverted stays with the executor, which blocks new runs until it is
+    if (this.phase === "done" && !this.deps.executor.open(this.id).some((c) => c.state !== "to-revert")) this.resolveSettled();
   }
 
   /** Stop the run now. Idempotent: a second call returns the first one's promise. */
@@ -446,6 +421,8 @@ export class RunController {
     this.ending = (async () => {
       const tAbort = performance.now();
       this.phase = "ending";
+      // no new round or change; injects in flight are cancelled and the executor waits for them before reverting
+      this.stop.abort();
       for (const wake of [...this.sleepers]) wake();
       for (const t of this.timers) clearTimeout(t);
       this.timers.clear();
@@ -456,16 +433,19 @@ export class RunController {
       this.event("abort", `aborting (${reason}): ${info.message}`, this.abortInfo);
       const policy = this.exp.spec.rollback;
       const revertNow = reason === "halt" || policy === "always" || (policy === "deviated" && this.deviated);
-      let journalWrites: Promise<unknown> = Promise.resolve();
-      if (revertNow) journalWrites = (await this.revertAll()).written;
-      else if (this.active.size) this.event("rollback", `rollback: ${policy}: ${this.active.size} change(s) stay until their duration ends`);
+      if (revertNow) await this.deps.executor.revertRun(this.id);
+      else {
+        // what was being injected when the abort came is reverted by the executor (the signal cancelled it); what is in place stays
+        await this.deps.executor.settle(this.id);
+        const left = this.deps.executor.open(this.id).length;
+        if (left) this.event("rollback", `rollback: ${policy}: ${left} change(s) stay until their duration ends`);
+      }
       const revertMs = performance.now() - tAbort;
       if (revertNow) {
         this.abortInfo.revertMs = Math.round(revertMs * 10) / 10;
         this.deps.metrics.abortLatency.observe({ reason }, revertMs / 1000);
         if (breachMono !== undefined) this.deps.metrics.breachToRevert.observe((performance.now() - breachMono) / 1000);
       }
-      await journalWrites;
       await this.finish("aborted");
     })();
     return this.ending;
@@ -476,7 +456,7 @@ export class RunController {
     if (this.phase === "done" || this.ending) {
       // already ending or ended: changes left by rollback never/deviated go now
       await this.ending;
-      await (await this.revertAll()).written;
+      await this.deps.executor.revertRun(this.id);
       return;
     }
     await this.abort("halt", { message: `HALT by ${by}`, by });
@@ -510,6 +490,6 @@ export class RunController {
     this.event("run-ended", `run ${state}${this.hypothesisHeld === null ? "" : this.hypothesisHeld ? "; hypothesis held" : "; hypothesis refuted"}`);
     this.publish();
     this.resolveEnded();
-    if (this.active.size === 0) this.resolveSettled();
+    this.checkSettled();
   }
 }

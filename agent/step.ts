@@ -1,0 +1,238 @@
+// One method step, run on this host through the executor: in rounds (one
+// round unless `every` is set), each round resolves the targets again,
+// applies the blast radius, the dice and the fleet valve (maxDown), applies
+// the fault to each chosen target and reverts it when its hold ends. The
+// worker's runner and the standalone CLIs both drive steps with this; they
+// print or record from its events and the executor's.
+import type { TargetSpec } from "../lib/experiment";
+import type { Topology } from "../lib/topology";
+import { targetId, type Target } from "../injectors";
+import { applyBlastRadius, resolveTargets, type TargetResolution } from "../injectors/targets/resolve";
+import { ApplyError, type Change, type Executor } from "./executor";
+
+/** The first round found nothing to act on: the message says why, naming the target. */
+export class NoTargetsError extends Error {}
+
+export type MaxDown = { count: number } | { percent: number };
+
+export interface StepSpec {
+  index: number;
+  fault: string;
+  /** validated by the injector's params schema */
+  params: unknown;
+  /** the experiment's name for the target */
+  targetName: string;
+  target: TargetSpec;
+  duration: number;
+  /** repeat in rounds of every ± jitter ms during the duration */
+  every?: number;
+  jitter?: number;
+  /** chance 0..1 of a hit */
+  probability: number;
+  /** roll once per chosen target (default), or once per round: fire at every chosen target or hold fire */
+  probabilityPer?: "target" | "round";
+  /** how long one round's changes stay (default: until the round ends) */
+  hold?: number;
+  /** never more than this many (or this share of the largest fleet seen) targets down or affected at once */
+  maxDown?: MaxDown;
+  /** with every: the first round comes after one period, not at once */
+  firstRoundAfterPeriod?: boolean;
+}
+
+export type StepEvent =
+  | { type: "resolved"; round: number; resolution: TargetResolution; chosen: Target[]; candidates: Target[] }
+  | { type: "dice"; round: number; roll: number; probability: number; hit: boolean; target?: Target; chosen: Target[] }
+  | { type: "refused"; round: number; target: Target; down: number; fleet: number; allowed: number; maxDown: MaxDown }
+  | { type: "would-apply"; round: number; targets: Target[] }
+  | { type: "applied"; round: number; change: Change }
+  | { type: "apply-failed"; round: number; target: Target; error: string; change: Change | null }
+  | { type: "empty"; round: number; message: string };
+
+export interface StepDeps {
+  executor: Executor;
+  runId: string;
+  topology: Topology | null;
+  protectedPids: () => ReadonlySet<number>;
+  rnd: () => number;
+  /** stop: no new round or change; in-flight injects are cancelled (what is in place stays until its hold ends or somebody reverts it) */
+  signal: AbortSignal;
+  onEvent(e: StepEvent): void;
+  /** resolve, roll and choose; change nothing */
+  dryRun?: boolean;
+}
+
+export interface StepStats {
+  rounds: number;
+  rolls: number;
+  hits: number;
+  misses: number;
+  applied: number;
+  failed: number;
+  refused: number;
+}
+
+/** Sleep until ms passed or the signal fires; true when the time ran out. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(false);
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", stop);
+      resolve(true);
+    }, Math.max(0, ms));
+    const stop = () => {
+      clearTimeout(t);
+      resolve(false);
+    };
+    signal.addEventListener("abort", stop, { once: true });
+  });
+}
+
+export function allowedDown(maxDown: MaxDown, peak: number): number {
+  return "count" in maxDown ? maxDown.count : Math.floor((peak * maxDown.percent) / 100);
+}
+
+export class StepRunner {
+  readonly stats: StepStats = { rounds: 0, rolls: 0, hits: 0, misses: 0, applied: 0, failed: 0, refused: 0 };
+  /** changes of this step still held, by target id */
+  private readonly held = new Map<string, Change>();
+  private readonly holds = new Set<Promise<void>>();
+  private peak = 0;
+
+  constructor(
+    readonly spec: StepSpec,
+    private readonly d: StepDeps,
+  ) {}
+
+  /**
+   * Run every round; resolves when the duration is over (or the signal
+   * fired) and every change this step made is reverted or left by the
+   * caller's rollback policy to its hold. Throws when the first round finds
+   * no target, or when every injection of a round failed.
+   */
+  async run(): Promise<StepStats> {
+    const s = this.spec;
+    const end = Date.now() + s.duration;
+    const period = () => (s.every === undefined ? s.duration : Math.max(1, s.every + (s.jitter ? (this.d.rnd() * 2 - 1) * s.jitter : 0)));
+    let at = s.every !== undefined && s.firstRoundAfterPeriod ? Date.now() + period() : Date.now();
+    try {
+      for (let round = 0; !this.d.signal.aborted; round++) {
+        if (!(await sleep(at - Date.now(), this.d.signal))) break;
+        if (Date.now() >= end) break;
+        const length = period();
+        const roundEnd = Math.min(end, Date.now() + length);
+        const held = await this.round(round, Math.min(end, Date.now() + (s.hold ?? length)));
+        if (s.every === undefined) break;
+        // a round's changes are reverted before the next round chooses again, unless holds are set apart from rounds
+        if (s.hold === undefined) await held;
+        at = roundEnd;
+      }
+    } finally {
+      await Promise.all([...this.holds]);
+    }
+    return this.stats;
+  }
+
+  /** One round; resolves once its changes are made, with a promise of their revert. */
+  private async round(round: number, holdEnd: number): Promise<Promise<void>> {
+    const s = this.spec;
+    this.stats.rounds++;
+    const res = resolveTargets(s.target, this.d.topology, this.d.protectedPids());
+    const fleet = new Set(res.matched.map(targetId));
+    this.peak = Math.max(this.peak, fleet.size);
+    const candidates = res.matched.filter((t) => !this.held.has(targetId(t)));
+    let chosen = applyBlastRadius(candidates, s.target.mode, s.target.value, this.d.rnd);
+    this.d.onEvent({ type: "resolved", round, resolution: res, chosen, candidates });
+    if (!res.matched.length) {
+      const message = res.problem
+        ? `target "${s.targetName}": ${res.problem}`
+        : `target "${s.targetName}" (${res.selector}) matched no ${s.target.network ? "traffic" : "process"}${res.protected.length ? ` (${res.protected.length} protected process(es) excluded)` : ""}`;
+      // later rounds may find a fleet still respawning: wait for the next round
+      if (round > 0) {
+        this.d.onEvent({ type: "empty", round, message });
+        return Promise.resolve();
+      }
+      throw new NoTargetsError(message);
+    }
+    chosen = this.valve(round, this.dice(round, chosen), fleet);
+    if (!chosen.length) return Promise.resolve();
+    if (this.d.dryRun) {
+      this.d.onEvent({ type: "would-apply", round, targets: chosen });
+      return Promise.resolve();
+    }
+    const changes: Change[] = [];
+    let failed = 0;
+    for (const target of chosen) {
+      if (this.d.signal.aborted) break;
+      try {
+        const change = await this.d.executor.apply(
+          { runId: this.d.runId, step: s.index, targetName: s.targetName, node: res.node, fault: s.fault, target, params: s.params, revertAt: new Date(holdEnd) },
+          this.d.signal,
+        );
+        this.stats.applied++;
+        changes.push(change);
+        this.held.set(targetId(target), change);
+        this.d.onEvent({ type: "applied", round, change });
+      } catch (e) {
+        failed++;
+        this.stats.failed++;
+        this.d.onEvent({ type: "apply-failed", round, target, error: (e as Error).message, change: e instanceof ApplyError ? e.change : null });
+      }
+    }
+    if (failed && !changes.length && !this.d.signal.aborted) throw new Error(`round ${round + 1}: every injection failed`);
+    return changes.length ? this.hold(changes, holdEnd) : Promise.resolve();
+  }
+
+  private dice(round: number, chosen: Target[]): Target[] {
+    if (!chosen.length) return chosen;
+    const p = this.spec.probability;
+    if (this.spec.probabilityPer === "round") {
+      this.stats.rolls++;
+      const roll = this.d.rnd();
+      const hit = roll < p;
+      if (hit) this.stats.hits++;
+      else this.stats.misses++;
+      this.d.onEvent({ type: "dice", round, roll, probability: p, hit, chosen });
+      return hit ? chosen : [];
+    }
+    if (p >= 1) return chosen;
+    return chosen.filter((target) => {
+      this.stats.rolls++;
+      const roll = this.d.rnd();
+      const hit = roll < p;
+      if (hit) this.stats.hits++;
+      else this.stats.misses++;
+      this.d.onEvent({ type: "dice", round, roll, probability: p, hit, target, chosen });
+      return hit;
+    });
+  }
+
+  /** The fleet valve: down = instances gone since the largest fleet seen + ours still held on live ones. */
+  private valve(round: number, chosen: Target[], fleet: Set<string>): Target[] {
+    const maxDown = this.spec.maxDown;
+    if (!maxDown || !chosen.length) return chosen;
+    const heldLive = [...this.held.keys()].filter((id) => fleet.has(id)).length;
+    const down = Math.max(0, this.peak - fleet.size) + heldLive;
+    const allowed = allowedDown(maxDown, this.peak);
+    const fire = chosen.slice(0, Math.max(0, allowed - down));
+    for (const target of chosen.slice(fire.length)) {
+      this.stats.refused++;
+      this.d.onEvent({ type: "refused", round, target, down: down + fire.length, fleet: this.peak, allowed, maxDown });
+    }
+    return fire;
+  }
+
+  /** Keep the changes until holdEnd (or until somebody else reverts them), then revert them. */
+  private hold(changes: Change[], holdEnd: number): Promise<void> {
+    const ids = changes.map((c) => c.id);
+    const p = (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, holdEnd - Date.now())))), this.d.executor.whenReverted(ids)]);
+      clearTimeout(timer);
+      await Promise.all(ids.map((id) => this.d.executor.revert(id)));
+      for (const c of changes) if (this.held.get(targetId(c.target))?.id === c.id) this.held.delete(targetId(c.target));
+    })();
+    this.holds.add(p);
+    void p.finally(() => this.holds.delete(p));
+    return p;
+  }
+}
