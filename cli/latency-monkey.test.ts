@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { killHard, ROOT, runCli, sleep, tempDir, waitFor, waitForLine } from "../e2e/kit";
 import { cgroup2Root } from "../injectors/net-fault";
-import { detectNetem } from "../lib/net";
+import { detectNetem } from "../injectors/net/detect";
 import { addForeignRules, CONNECT_CLIENT, createTestNet, PORTS, RTT_CLIENT, sh, UPLOAD_CLIENT, type TestNet } from "../e2e/netns";
 
 const home = tempDir("gameday-netcli-");

@@ -6,7 +6,10 @@
 import { parseArgs } from "node:util";
 import { formatDuration } from "../lib/duration";
 import { networkSelectorSchema, type NetworkSelector } from "../lib/experiment";
-import { cmdText, detectNetem, overlaps, pickInterface, tcRevertCommand, tcRevertCommands, type Cmd } from "../lib/net";
+import { cmdText, type Cmd } from "../injectors/net/cmd";
+import { detectNetem } from "../injectors/net/detect";
+import { overlaps } from "../injectors/net/select";
+import { pickInterface, tcRevertCommand, tcRevertCommands } from "../injectors/net/tc";
 import { bandwidth } from "../injectors/bandwidth";
 import { latency } from "../injectors/latency";
 import { describeNet, type NetUndo } from "../injectors/net-fault";

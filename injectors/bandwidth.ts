@@ -4,7 +4,7 @@
 // unthrottled default class. The root goes only over the kernel's default
 // root qdisc (a configured root is somebody's and is refused, never replaced).
 import { z } from "zod";
-import { shortTag } from "../lib/net";
+import { shortTag } from "./net/cmd";
 import { applyTc, cgroupRefused, commonChecks, netInjector, planTc, tcPlanCommands, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";
 import type { NetworkTarget } from "./types";

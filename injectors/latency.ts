@@ -13,22 +13,11 @@ import path from "node:path";
 import { isIPv4 } from "node:net";
 import { z } from "zod";
 import { duration } from "../lib/duration";
-import {
-  applyChain,
-  cgroupMatch,
-  chainCommands,
-  cmdText,
-  must,
-  detectNetem,
-  DISTRIBUTIONS,
-  iptMatch,
-  keyText,
-  newChainName,
-  overlapProblem,
-  shortTag,
-  type ChainPlan,
-  type Cmd,
-} from "../lib/net";
+import { cmdText, must, shortTag, type Cmd } from "./net/cmd";
+import { detectNetem } from "./net/detect";
+import { applyChain, chainCommands, newChainName, overlapProblem, type ChainPlan } from "./net/iptables";
+import { cgroupMatch, iptMatch, keyText } from "./net/select";
+import { DISTRIBUTIONS } from "./net/tc";
 import { newTag } from "./children";
 import { applyTc, cgroup2Root, cgroupRefused, commonChecks, netInjector, percent, planTc, startProxy, tcPlanCommands, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";

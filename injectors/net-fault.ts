@@ -8,39 +8,10 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import {
-  chainExists,
-  cmdText,
-  dropTableIfPristine,
-  iptTables,
-  gamedayRules,
-  classId,
-  ensureRoot,
-  htbCommands,
-  netemCommands,
-  must,
-  overlapProblem,
-  pickInterface,
-  pickMinor,
-  qdiscShow,
-  removeChain,
-  removeRootQdisc,
-  removeTcFault,
-  rootQdiscProblem,
-  runCmd,
-  targetProblem,
-  TC_HANDLE,
-  tcFaultCommands,
-  tcKey,
-  tcLeftovers,
-  tcOverlapProblem,
-  tcState,
-  toolsMissing,
-  type ChainPlan,
-  type Cmd,
-  type TcShape,
-  type TcSlot,
-} from "../lib/net";
+import { cmdText, must, runCmd, toolsMissing, type Cmd } from "./net/cmd";
+import { chainExists, dropTableIfPristine, gamedayRules, iptTables, overlapProblem, removeChain, type ChainPlan } from "./net/iptables";
+import { targetProblem } from "./net/select";
+import { classId, ensureRoot, htbCommands, netemCommands, pickInterface, pickMinor, qdiscShow, removeRootQdisc, removeTcFault, rootQdiscProblem, TC_HANDLE, tcFaultCommands, tcKey, tcLeftovers, tcOverlapProblem, tcState, type TcShape, type TcSlot } from "./net/tc";
 import { killTagged, LOAD_DIR, tagged } from "./children";
 import { type Availability, type Injector, type NetworkTarget, type VerifyResult } from "./types";
 

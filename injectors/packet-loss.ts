@@ -3,7 +3,10 @@
 // kernel with iptables); netem's `loss random P% C%` when a correlation is
 // asked for (iptables draws every packet independently) or netem is forced.
 import { z } from "zod";
-import { applyChain, cgroupMatch, chainCommands, detectNetem, iptMatch, keyText, newChainName, overlapProblem, shortTag, type ChainPlan } from "../lib/net";
+import { shortTag } from "./net/cmd";
+import { detectNetem } from "./net/detect";
+import { applyChain, chainCommands, newChainName, overlapProblem, type ChainPlan } from "./net/iptables";
+import { cgroupMatch, iptMatch, keyText } from "./net/select";
 import { applyTc, cgroupRefused, commonChecks, netInjector, percent, planTc, tcPlanCommands, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";
 import type { NetworkTarget } from "./types";

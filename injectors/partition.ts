@@ -6,7 +6,9 @@
 // (the cgroup match knows the sending socket on the way out), which stops
 // every TCP connection of theirs to the other side.
 import { z } from "zod";
-import { applyChain, cgroupMatch, chainCommands, iptMatch, overlapProblem, shortTag } from "../lib/net";
+import { shortTag } from "./net/cmd";
+import { applyChain, chainCommands, overlapProblem } from "./net/iptables";
+import { cgroupMatch, iptMatch } from "./net/select";
 import { commonChecks, netInjector, texts, type NetUndo } from "./net-fault";
 import { hookChains } from "./packet-loss";
 import { register } from "./registry";
