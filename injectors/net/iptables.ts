@@ -26,29 +26,29 @@ export function chainCommands(p: ChainPlan): Cmd[] {
   return [ipt(p, "-N", p.chain), ...p.rules.map((r) => ipt(p, "-A", p.chain, ...r)), ...p.hooks.map((h) => ipt(p, "-I", h, "1", ...jumpSpec(p)))];
 }
 
-export function applyChain(p: ChainPlan): void {
-  for (const c of chainCommands(p)) must(c);
+export async function applyChain(p: ChainPlan): Promise<void> {
+  for (const c of chainCommands(p)) await must(c);
 }
 
 /** Remove exactly the jumps and chain this plan created; idempotent. */
-export function removeChain(p: ChainPlan): void {
+export async function removeChain(p: ChainPlan): Promise<void> {
   for (const h of p.hooks) {
     // bounded: one jump per hook is added; a few more only after a double apply
-    for (let i = 0; i < 8 && runCmd(ipt(p, "-C", h, ...jumpSpec(p))).code === 0; i++) must(ipt(p, "-D", h, ...jumpSpec(p)));
+    for (let i = 0; i < 8 && (await runCmd(ipt(p, "-C", h, ...jumpSpec(p)))).code === 0; i++) await must(ipt(p, "-D", h, ...jumpSpec(p)));
   }
-  if (chainExists(p)) {
-    must(ipt(p, "-F", p.chain));
-    must(ipt(p, "-X", p.chain));
+  if (await chainExists(p)) {
+    await must(ipt(p, "-F", p.chain));
+    await must(ipt(p, "-X", p.chain));
   }
 }
 
-export function chainExists(p: ChainPlan): boolean {
-  return runCmd(ipt(p, "-S", p.chain)).code === 0;
+export async function chainExists(p: ChainPlan): Promise<boolean> {
+  return (await runCmd(ipt(p, "-S", p.chain))).code === 0;
 }
 
 /** Gameday comments on rules in a namespace's filter and nat tables. */
-export function gamedayRules(netns?: string): { tag: string; fault: string; key: SelectionKey | null; line: string }[] {
-  const r = runCmd({ netns, argv: ["iptables-save"] });
+export async function gamedayRules(netns?: string): Promise<{ tag: string; fault: string; key: SelectionKey | null; line: string }[]> {
+  const r = await runCmd({ netns, argv: ["iptables-save"] });
   const out: { tag: string; fault: string; key: SelectionKey | null; line: string }[] = [];
   for (const line of r.stdout.split("\n")) {
     const m = /--comment "?gameday:(\w+) ([^"]*)"?/.exec(line);
@@ -60,8 +60,8 @@ export function gamedayRules(netns?: string): { tag: string; fault: string; key:
 }
 
 /** iptables tables present in a namespace (iptables-nft creates one on first use). */
-export function iptTables(netns?: string): string[] {
-  return [...runCmd({ netns, argv: ["iptables-save"] }).stdout.matchAll(/^\*(\w+)$/gm)].map((m) => m[1]);
+export async function iptTables(netns?: string): Promise<string[]> {
+  return [...(await runCmd({ netns, argv: ["iptables-save"] })).stdout.matchAll(/^\*(\w+)$/gm)].map((m) => m[1]);
 }
 
 /**
@@ -69,12 +69,12 @@ export function iptTables(netns?: string): string[] {
  * built-in chains, so iptables-save reads as before. iptables itself cannot
  * delete a table; nft (package nftables) can. Without nft it stays, empty.
  */
-export function dropTableIfPristine(table: string, netns?: string): "deleted" | "kept" | "no-nft" {
-  const r = runCmd({ netns, argv: ["iptables-save", "-t", table] });
+export async function dropTableIfPristine(table: string, netns?: string): Promise<"deleted" | "kept" | "no-nft"> {
+  const r = await runCmd({ netns, argv: ["iptables-save", "-t", table] });
   const body = r.stdout.split("\n").filter((l) => l && !l.startsWith("#"));
   const pristine = body.every((l) => l === `*${table}` || l === "COMMIT" || /^:(PREROUTING|INPUT|OUTPUT|FORWARD|POSTROUTING) ACCEPT \[0:0\]$/.test(l));
   if (!pristine || body.length === 0) return "kept";
-  const d = runCmd({ netns, argv: ["nft", "delete", "table", "ip", table] });
+  const d = await runCmd({ netns, argv: ["nft", "delete", "table", "ip", table] });
   return d.code === 0 ? "deleted" : d.code === 127 ? "no-nft" : "kept";
 }
 
@@ -85,8 +85,8 @@ export function dropTableIfPristine(table: string, netns?: string): "deleted" | 
  * packets would be silently shadowed or compounded. Different kinds (latency
  * plus loss on one flow) compose, and are allowed.
  */
-export function overlapProblem(netns: string | undefined, fault: string, key: SelectionKey, ownTag?: string): string | null {
-  for (const r of gamedayRules(netns)) {
+export async function overlapProblem(netns: string | undefined, fault: string, key: SelectionKey, ownTag?: string): Promise<string | null> {
+  for (const r of await gamedayRules(netns)) {
     if (r.tag === ownTag || (r.key && r.fault !== fault)) continue;
     if (!r.key || overlaps(r.key, key))
       return `another gameday ${r.fault} fault (gameday:${r.tag}) already acts on overlapping traffic${netns ? ` in netns ${netns}` : ""}: ${keyText(r.fault, r.key ?? key).split(" ").slice(1).join(" ")}; overlapping faults are refused, not merged`;

@@ -2,14 +2,14 @@
 // target, and the selection key written into rule comments and compared by
 // the overlap checks.
 import type { NetworkTarget } from "../types";
-import { runCmd } from "./cmd";
+import { netnsExists } from "./cmd";
 
 export const PROTO_NUM = { tcp: 6, udp: 17, icmp: 1 } as const;
 
 /** Refusals that depend on the target, with the field named. */
-export function targetProblem(t: NetworkTarget): string | null {
+export async function targetProblem(t: NetworkTarget): Promise<string | null> {
   if ((t.dstPort || t.srcPort) && t.protocol !== "tcp" && t.protocol !== "udp") return `target.protocol: ports need tcp or udp (got ${t.protocol})`;
-  if (t.netns && !runCmd({ argv: ["ip", "netns", "list"] }).stdout.split("\n").some((l) => l.split(" ")[0] === t.netns))
+  if (t.netns && !(await netnsExists(t.netns)))
     return `target.netns: no network namespace named "${t.netns}" (see ip netns list)`;
   return null;
 }

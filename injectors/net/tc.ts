@@ -14,21 +14,21 @@ export const TC_DEFAULT_MINOR = 1;
 export const TC_UNTHROTTLED = "100gbit";
 
 /** The device carrying the target's traffic: given, else lo for the namespace's own addresses, else the route towards dst, else the default route's, else lo. */
-export function pickInterface(t: NetworkTarget): string {
+export async function pickInterface(t: NetworkTarget): Promise<string> {
   if (t.interface) return t.interface;
   if (t.dstLocal && !t.dst) return "lo";
   const dst = t.dst?.split("/")[0];
   if (dst && isIPv4(dst)) {
-    const r = runCmd({ netns: t.netns, argv: ["ip", "-o", "route", "get", dst] });
+    const r = await runCmd({ netns: t.netns, argv: ["ip", "-o", "route", "get", dst] });
     const m = / dev (\S+)/.exec(r.stdout);
     if (r.code !== 0 || !m) throw new Error(`target.interface: no route to ${dst}${t.netns ? ` in netns ${t.netns}` : ""} (${(r.stderr || r.stdout).trim()}); name the device`);
     return m[1];
   }
-  const d = runCmd({ netns: t.netns, argv: ["ip", "-o", "route", "show", "default"] });
+  const d = await runCmd({ netns: t.netns, argv: ["ip", "-o", "route", "show", "default"] });
   return / dev (\S+)/.exec(d.stdout)?.[1] ?? "lo";
 }
 
-export function qdiscShow(dev: string, netns?: string): string {
+export function qdiscShow(dev: string, netns?: string): Promise<string> {
   return must({ netns, argv: ["tc", "qdisc", "show", "dev", dev] });
 }
 
@@ -76,8 +76,8 @@ export interface TcState {
 }
 
 /** The device's tc state, or a message when the device is not there. */
-export function tcState(dev: string, netns?: string): TcState | string {
-  const r = runCmd({ netns, argv: ["tc", "qdisc", "show", "dev", dev] });
+export async function tcState(dev: string, netns?: string): Promise<TcState | string> {
+  const r = await runCmd({ netns, argv: ["tc", "qdisc", "show", "dev", dev] });
   if (r.code !== 0) return `no device ${dev}${netns ? ` in netns ${netns}` : ""}: ${r.stderr.trim()}`;
   const rootLine = r.stdout.split("\n").find((l) => / root( |$)/.test(l)) ?? "";
   const m = /^qdisc (\S+) ([0-9a-f]+):/.exec(rootLine);
@@ -86,9 +86,9 @@ export function tcState(dev: string, netns?: string): TcState | string {
   if (!m || m[2] === "0") return st;
   if (m[2] !== TC_HANDLE) return { ...st, root: "foreign" };
   if (m[1] !== "htb" || !new RegExp(`\\bdefault (?:0x)?0*${hex(TC_DEFAULT_MINOR)}\\b`).test(rootLine)) return { ...st, root: "old" };
-  const classes = runCmd({ netns, argv: ["tc", "class", "show", "dev", dev] }).stdout;
+  const classes = (await runCmd({ netns, argv: ["tc", "class", "show", "dev", dev] })).stdout;
   st.classes = [...classes.matchAll(new RegExp(`^class \\S+ ${TC_HANDLE}:([0-9a-f]+) `, "gm"))].map((x) => parseInt(x[1], 16));
-  st.filters = parseFilters(runCmd({ netns, argv: ["tc", "filter", "show", "dev", dev, "parent", `${TC_HANDLE}:`] }).stdout);
+  st.filters = parseFilters((await runCmd({ netns, argv: ["tc", "filter", "show", "dev", dev, "parent", `${TC_HANDLE}:`] })).stdout);
   return { ...st, root: "shared" };
 }
 
@@ -149,7 +149,7 @@ const sameKey = (a: SelectionKey, b: SelectionKey) => keyText("tc", a) === keyTe
  * brings the default back as it was) or gameday's shared htb root. Anything
  * else is somebody's configuration (or an older gameday's fault): refused.
  */
-export function rootQdiscProblem(dev: string, netns?: string, st: TcState | string = tcState(dev, netns)): string | null {
+export function rootQdiscProblem(dev: string, netns: string | undefined, st: TcState | string): string | null {
   if (typeof st === "string") return st;
   if (st.root === "old")
     return `another gameday network fault already shapes ${dev}${netns ? ` in netns ${netns}` : ""} (root qdisc ${st.rootLine.split(" ")[1]} ${TC_HANDLE}: of the one-fault-per-device layout); wait for it to end`;
@@ -209,8 +209,8 @@ export function tcFaultCommands(dev: string, t: NetworkTarget, slot: TcSlot, sha
 }
 
 /** Put the shared root in place unless it is there; tolerant of another process adding it meanwhile. */
-export function ensureRoot(dev: string, netns?: string): void {
-  const st = tcState(dev, netns);
+export async function ensureRoot(dev: string, netns?: string): Promise<void> {
+  const st = await tcState(dev, netns);
   const why = rootQdiscProblem(dev, netns, st);
   if (why) throw new Error(why);
   const s = st as TcState;
@@ -218,13 +218,13 @@ export function ensureRoot(dev: string, netns?: string): void {
   const [root, dflt] = tcRootCommands(dev, netns);
   const failed = (c: Cmd, r: CmdResult) => new Error(`\`${cmdText(c)}\` failed: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`);
   if (s.root === "default") {
-    const r = runCmd(root);
+    const r = await runCmd(root);
     // another process (a worker and a CLI) may have added it first: ours, so go on
-    if (r.code !== 0 && rootOf(dev, netns) !== "shared") throw failed(root, r);
+    if (r.code !== 0 && (await rootOf(dev, netns)) !== "shared") throw failed(root, r);
   }
-  const d = runCmd(dflt);
+  const d = await runCmd(dflt);
   if (d.code !== 0) {
-    const now = tcState(dev, netns);
+    const now = await tcState(dev, netns);
     if (typeof now === "string" || !now.classes.includes(TC_DEFAULT_MINOR)) throw failed(dflt, d);
   }
 }
@@ -245,38 +245,38 @@ export function tcRevertCommands(dev: string, netns: string | undefined, slot: T
  * priority that selects other traffic is another fault's (a class minor
  * taken between plan and inject): it is left alone.
  */
-export function removeTcFault(dev: string, netns: string | undefined, slot: TcSlot): void {
-  const st = tcState(dev, netns);
+export async function removeTcFault(dev: string, netns: string | undefined, slot: TcSlot): Promise<void> {
+  const st = await tcState(dev, netns);
   if (typeof st === "string" || st.root !== "shared") return; // device or root gone: its classes went with it
   const f = st.filters.find((x) => x.prio === slot.prio);
   if (f && (f.minor !== slot.minor || (f.key && !sameKey(f.key, slot.key)))) return;
   const [delFilter, ...rest] = tcRevertCommands(dev, netns, slot);
-  if (f) must(delFilter);
+  if (f) await must(delFilter);
   const leafThere = slot.leaf !== undefined && new RegExp(`^qdisc \\S+ ${hex(slot.leaf)}: parent ${classId(slot.minor)} `, "m").test(st.qdiscs);
   for (const c of rest) {
-    if (c.argv[1] === "qdisc" ? leafThere : st.classes.includes(slot.minor)) must(c);
+    if (c.argv[1] === "qdisc" ? leafThere : st.classes.includes(slot.minor)) await must(c);
   }
-  removeRootIfUnused(dev, netns);
+  await removeRootIfUnused(dev, netns);
 }
 
 /** Delete the shared root when only its default class (and no filter) is left. */
-export function removeRootIfUnused(dev: string, netns?: string): void {
-  const st = tcState(dev, netns);
+export async function removeRootIfUnused(dev: string, netns?: string): Promise<void> {
+  const st = await tcState(dev, netns);
   if (typeof st === "string" || st.root !== "shared") return;
   if (st.classes.some((m) => m !== TC_DEFAULT_MINOR) || st.filters.length) return;
-  const r = runCmd(tcRevertCommand(dev, netns));
+  const r = await runCmd(tcRevertCommand(dev, netns));
   // another process may have deleted it first
-  if (r.code !== 0 && rootOf(dev, netns) === "shared") throw new Error(`\`${cmdText(tcRevertCommand(dev, netns))}\` failed: ${(r.stderr || r.stdout).trim()}`);
+  if (r.code !== 0 && (await rootOf(dev, netns)) === "shared") throw new Error(`\`${cmdText(tcRevertCommand(dev, netns))}\` failed: ${(r.stderr || r.stdout).trim()}`);
 }
 
-const rootOf = (dev: string, netns?: string) => {
-  const s = tcState(dev, netns);
+const rootOf = async (dev: string, netns?: string) => {
+  const s = await tcState(dev, netns);
   return typeof s === "string" ? "gone" : s.root;
 };
 
 /** Is the fault's class, filter or leaf still on the device? (what verify lists) */
-export function tcLeftovers(dev: string, netns: string | undefined, slot: TcSlot): { left: string[]; st: TcState | string } {
-  const st = tcState(dev, netns);
+export async function tcLeftovers(dev: string, netns: string | undefined, slot: TcSlot): Promise<{ left: string[]; st: TcState | string }> {
+  const st = await tcState(dev, netns);
   const left: string[] = [];
   if (typeof st === "string" || st.root !== "shared") return { left, st };
   if (st.classes.includes(slot.minor)) left.push(`class ${classId(slot.minor)} on ${dev}`);
@@ -295,10 +295,10 @@ export function tcRevertCommand(dev: string, netns?: string): Cmd {
  * A root-per-fault undo (journaled by an older version): remove its root if
  * it is there and is not the shared root of the current layout; idempotent.
  */
-export function removeRootQdisc(dev: string, netns?: string): void {
-  const st = tcState(dev, netns);
+export async function removeRootQdisc(dev: string, netns?: string): Promise<void> {
+  const st = await tcState(dev, netns);
   if (typeof st === "string" || st.root !== "old") return; // device gone, or no root of that layout
-  must(tcRevertCommand(dev, netns));
+  await must(tcRevertCommand(dev, netns));
 }
 
 // ------------------------------------------------------------------- netem
