@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { killHard, ROOT, runCli, sleep, tempDir, waitFor, waitForLine } from "../e2e/kit";
 import { cgroup2Root } from "../injectors/net-fault";
-import { detectNetem } from "../lib/net";
+import { detectNetem } from "../injectors/net/detect";
 import { addForeignRules, CONNECT_CLIENT, createTestNet, PORTS, RTT_CLIENT, sh, UPLOAD_CLIENT, type TestNet } from "../e2e/netns";
 
 const home = tempDir("gameday-netcli-");
@@ -75,7 +75,7 @@ describe("gameday latency-monkey", { timeout: 120_000 }, () => {
     const r = await runCli(["latency-monkey", "--target-port", "5432", "--latency", "500ms", "--dry-run"], env);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const lines = r.stdout.trim().split("\n");
-    if (detectNetem().ok) {
+    if ((await detectNetem()).ok) {
       assert.match(lines[0], /^\[INFO\] Applying 500ms latency to egress traffic on \S+:5432$/);
       assert.match(lines[1], /^\[INFO\] Mechanism: netem \(auto: sch_netem available\)/);
       return;
@@ -148,7 +148,7 @@ describe("gameday latency-monkey", { timeout: 120_000 }, () => {
       [["partition", "--between", "10.0.0.1"], /--and: give the other side/],
       [["partition", "--between", "10.0.0.300", "--and", "10.0.0.2"], /--between: expected an IPv4 address or CIDR/],
     ];
-    if (!detectNetem().ok) cases.push([["--target-port", "5432", "--latency", "1s", "--mechanism", "netem"], /latency: mechanism: netem was asked for, but no sch_netem/]);
+    if (!(await detectNetem()).ok) cases.push([["--target-port", "5432", "--latency", "1s", "--mechanism", "netem"], /latency: mechanism: netem was asked for, but no sch_netem/]);
     for (const [args, msg] of cases) {
       const r = await runCli(["latency-monkey", ...args], env);
       assert.equal(r.code, 1, `${args.join(" ")}: ${r.stdout}${r.stderr}`);

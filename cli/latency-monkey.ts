@@ -6,7 +6,10 @@
 import { parseArgs } from "node:util";
 import { formatDuration } from "../lib/duration";
 import { networkSelectorSchema, type NetworkSelector } from "../lib/experiment";
-import { cmdText, detectNetem, overlaps, pickInterface, tcRevertCommand, tcRevertCommands, type Cmd } from "../lib/net";
+import { cmdText, type Cmd } from "../injectors/net/cmd";
+import { detectNetem } from "../injectors/net/detect";
+import { overlaps } from "../injectors/net/select";
+import { pickInterface, tcRevertCommand, tcRevertCommands } from "../injectors/net/tc";
 import { bandwidth } from "../injectors/bandwidth";
 import { latency } from "../injectors/latency";
 import { describeNet, type NetUndo } from "../injectors/net-fault";
@@ -206,7 +209,7 @@ export async function main(argv: string[]): Promise<number> {
   const emit = (event: string, text: string, data: Record<string, unknown> = {}) =>
     process.stdout.write(json ? JSON.stringify({ ts: new Date().toISOString(), event, ...data, message: text }) + "\n" : `[${event === "error" ? "ERROR" : "INFO"}] ${text}\n`);
 
-  const { steps, notes } = isPartition ? partitionSteps(f) : faultSteps(f);
+  const { steps, notes } = isPartition ? partitionSteps(f) : await faultSteps(f);
   for (const n of notes) emit("resolved", n);
   for (const s of steps) {
     const a = await s.injector.available();
@@ -235,7 +238,7 @@ export async function main(argv: string[]): Promise<number> {
         );
       shaped.push({ dev, undo: u, step: s });
     }
-    emit("plan", s.headline(u.dev ?? (u.mechanism === "proxy" || s.target.interface ? deviceOf(s.target) : null)), { fault: s.injector.name, target: s.target, params: s.params });
+    emit("plan", s.headline(u.dev ?? (u.mechanism === "proxy" || s.target.interface ? await deviceOf(s.target) : null)), { fault: s.injector.name, target: s.target, params: s.params });
     emit("mechanism", `Mechanism: ${describeNet(s.target, u)}`, { fault: s.injector.name, mechanism: u.mechanism, why: u.why });
     if (dryRun) {
       for (const c of u.commands) emit("command", `  ${c}`, { command: c });
@@ -267,9 +270,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function deviceOf(t: NetworkTarget): string {
+async function deviceOf(t: NetworkTarget): Promise<string> {
   try {
-    return pickInterface(t);
+    return await pickInterface(t);
   } catch {
     return "(no route)";
   }
@@ -298,7 +301,7 @@ function where(t: NetworkTarget, dev: string | null, showDst: boolean): string {
   return `${t.direction} traffic${from} on ${dev}:${ep}${ns}`;
 }
 
-function faultSteps(f: Flags): { steps: Step[]; notes: string[] } {
+async function faultSteps(f: Flags): Promise<{ steps: Step[]; notes: string[] }> {
   if (f.bandwidth !== undefined && f.rate !== undefined) throw new CliError("--rate: give --bandwidth or --rate, not both");
   const rate = f.bandwidth ?? f.rate;
   if (f.latency === undefined && f.loss === undefined && rate === undefined) throw new CliError("choose a fault: --latency D, --loss PCT or --bandwidth RATE (or the partition subcommand)");
@@ -318,11 +321,11 @@ function faultSteps(f: Flags): { steps: Step[]; notes: string[] } {
   const { targets, resolved, notes } = resolveFlags(raw, f);
   const showDst = f.dst !== undefined || resolved;
   const steps: Step[] = [];
-  for (const base of targets) steps.push(...faultStepsFor(f, base, showDst, resolved, rate as string | undefined));
+  for (const base of targets) steps.push(...(await faultStepsFor(f, base, showDst, resolved, rate as string | undefined)));
   return { steps, notes };
 }
 
-function faultStepsFor(f: Flags, base: NetworkTarget, userDst: boolean, resolved: boolean, rate: string | undefined): Step[] {
+async function faultStepsFor(f: Flags, base: NetworkTarget, userDst: boolean, resolved: boolean, rate: string | undefined): Promise<Step[]> {
   const steps: Step[] = [];
   if (f.latency !== undefined) {
     const mech = f.mechanism ?? "auto";
@@ -332,7 +335,7 @@ function faultStepsFor(f: Flags, base: NetworkTarget, userDst: boolean, resolved
       (k) => `--${k}`,
     );
     // the proxy forwards to one destination: local traffic unless told otherwise
-    const proxy = params.mechanism === "proxy" || (params.mechanism === "auto" && (!!base.cgroup || !detectNetem().ok));
+    const proxy = params.mechanism === "proxy" || (params.mechanism === "auto" && (!!base.cgroup || !(await detectNetem()).ok));
     // (a resolved process target already says where it listens)
     const t = proxy && !base.dst && !resolved ? { ...base, dst: "127.0.0.1" } : base;
     const j = params.jitter ? ` ± ${formatDuration(params.jitter)}` : "";

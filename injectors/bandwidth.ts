@@ -4,7 +4,7 @@
 // unthrottled default class. The root goes only over the kernel's default
 // root qdisc (a configured root is somebody's and is refused, never replaced).
 import { z } from "zod";
-import { shortTag } from "../lib/net";
+import { shortTag } from "./net/cmd";
 import { applyTc, cgroupRefused, commonChecks, netInjector, planTc, tcPlanCommands, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";
 import type { NetworkTarget } from "./types";
@@ -30,12 +30,12 @@ export const bandwidthParams = z
   .strict();
 export type BandwidthParams = z.infer<typeof bandwidthParams>;
 
-export function planBandwidth(t: NetworkTarget, p: BandwidthParams): NetUndo {
-  commonChecks(t);
+export async function planBandwidth(t: NetworkTarget, p: BandwidthParams): Promise<NetUndo> {
+  await commonChecks(t);
   cgroupRefused(t, "bandwidth (tc htb)");
   if (t.direction !== "egress") throw new Error(`target.direction: bandwidth limits egress traffic only (got ${t.direction}); limit the other side's egress instead`);
   const tag = shortTag();
-  const { root, ...tc } = planTc(t, tag, false);
+  const { root, ...tc } = await planTc(t, tag, false);
   return { tag, mechanism: "htb", why: "tc htb with a u32 filter", netns: t.netns, ...tc, chains: [], commands: texts(tcPlanCommands(t, tc.dev, tc.tc, root, { rate: p.rate, burst: p.burst })) };
 }
 
@@ -45,7 +45,7 @@ export const bandwidth = netInjector<BandwidthParams>({
   params: bandwidthParams,
   plan: planBandwidth,
   async apply(t, p, undo) {
-    applyTc(t, undo, { rate: p.rate, burst: p.burst });
+    await applyTc(t, undo, { rate: p.rate, burst: p.burst });
   },
 });
 

@@ -1,8 +1,9 @@
 // The shared shape of cpu-limit and memory-limit: a process tree is moved into
-// a new child cgroup that carries the limit (lib/cgroups.ts confine/release),
+// a new child cgroup that carries the limit (cgroup/confine.ts confine/release),
 // so revert moves it back and verify compares the original cgroup's files.
 import type { z } from "zod";
-import { confine, planConfine, release, unavailableReason, verifyReleased, type ConfineUndo, type Controller } from "../lib/cgroups";
+import { confine, planConfine, release, verifyReleased, type ConfineUndo } from "./cgroup/confine";
+import { unavailableReason, type Controller } from "./cgroup/hierarchy";
 import type { Availability, Injector, ProcessTarget } from "./types";
 
 interface LimitSpec<P> {

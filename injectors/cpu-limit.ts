@@ -1,11 +1,11 @@
 // cpu-limit: cap the CPU time of a process and its descendants with a CFS
 // quota (cgroup v1 cpu.cfs_quota_us, v2 cpu.max). The limit lives in a new
-// child cgroup under the target's own (see lib/cgroups.ts for the design), so
+// child cgroup under the target's own (see cgroup/confine.ts for the design), so
 // revert moves the tree back and removes the child; the original cgroup's
 // limits are never written and verify() compares them byte for byte.
 import os from "node:os";
 import { z } from "zod";
-import { MIN_CPUS } from "../lib/cgroups";
+import { MIN_CPUS } from "./cgroup/hierarchy";
 import { cgroupLimitInjector } from "./cgroup-limit";
 import { register } from "./registry";
 

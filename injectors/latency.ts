@@ -13,24 +13,13 @@ import path from "node:path";
 import { isIPv4 } from "node:net";
 import { z } from "zod";
 import { duration } from "../lib/duration";
-import {
-  applyChain,
-  cgroupMatch,
-  chainCommands,
-  cmdText,
-  must,
-  detectNetem,
-  DISTRIBUTIONS,
-  iptMatch,
-  keyText,
-  newChainName,
-  overlapProblem,
-  shortTag,
-  type ChainPlan,
-  type Cmd,
-} from "../lib/net";
+import { cmdText, must, shortTag, type Cmd } from "./net/cmd";
+import { detectNetem, type NetemDetection } from "./net/detect";
+import { applyChain, chainCommands, newChainName, overlapProblem, type ChainPlan } from "./net/iptables";
+import { cgroupMatch, iptMatch, keyText } from "./net/select";
+import { DISTRIBUTIONS } from "./net/tc";
 import { newTag } from "./children";
-import { applyTc, cgroup2Root, cgroupRefused, commonChecks, netInjector, percent, planTc, startProxy, tcPlanCommands, texts, type NetUndo } from "./net-fault";
+import { applyTc, cgroup2Root, cgroupRefused, commonChecks, netemFaultAvailable, netInjector, percent, planTc, startProxy, tcPlanCommands, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";
 import type { NetworkTarget } from "./types";
 
@@ -78,19 +67,24 @@ export function proxyProblem(t: NetworkTarget): string | null {
   return null;
 }
 
-export function planLatency(target: NetworkTarget, params: LatencyParams, netem = detectNetem()): NetUndo {
-  commonChecks(target);
-  const { mechanism, why } = chooseMechanism(params.mechanism, netem, target.cgroup);
+/**
+ * netem: the detection result; absent, the cached one from available() (a
+ * plan reached without available() awaits the same probe, which then runs
+ * here, once per process).
+ */
+export async function planLatency(target: NetworkTarget, params: LatencyParams, netem?: NetemDetection): Promise<NetUndo> {
+  await commonChecks(target);
+  const { mechanism, why } = chooseMechanism(params.mechanism, netem ?? (await detectNetem()), target.cgroup);
   const tag = shortTag();
   if (mechanism === "netem") {
     cgroupRefused(target, "latency (netem)");
     if (target.direction !== "egress") throw new Error(`target.direction: netem delays egress traffic only (got ${target.direction}); delay the other side's egress instead`);
-    const { root, ...tc } = planTc(target, tag, true);
+    const { root, ...tc } = await planTc(target, tag, true);
     return { tag, mechanism, why, netns: target.netns, ...tc, chains: [], commands: texts(tcPlanCommands(target, tc.dev, tc.tc, root, { netem: netemSpec(params) })) };
   }
   const bad = proxyProblem(target);
   if (bad) throw new Error(bad);
-  const overlap = overlapProblem(target.netns, "latency", target);
+  const overlap = await overlapProblem(target.netns, "latency", target);
   if (overlap) throw new Error(overlap);
   const chain: ChainPlan = { netns: target.netns, table: "nat", chain: newChainName(tag), hooks: ["OUTPUT"], comment: `gameday:${tag} ${keyText("latency", target)}`, rules: [] };
   const cgroup = path.join(cgroup2Root(), `gameday-${tag}`);
@@ -138,12 +132,13 @@ export const latency = netInjector<LatencyParams>({
   name: "latency",
   description: "Delay the selected traffic by latency ± jitter (netem where the kernel has it, else a delaying TCP proxy that iptables REDIRECTs the connections to).",
   params: latencyParams,
+  available: netemFaultAvailable,
   plan: (t, p) => planLatency(t, p),
   async apply(t, p, undo, signal) {
     if (undo.mechanism === "netem") return applyTc(t, undo, { netem: netemSpec(p) });
     const { port } = await startProxy(t, undo, proxyArgs(t, p), signal);
-    applyChain(withRedirect(undo.chains[0], t, undo.cgroup!, String(port)));
-    if (p.existing === "reset") must(resetCommand(t));
+    await applyChain(withRedirect(undo.chains[0], t, undo.cgroup!, String(port)));
+    if (p.existing === "reset") await must(resetCommand(t));
   },
 });
 

@@ -1,6 +1,6 @@
 // memory-limit: cap the memory of a process and its descendants through a
 // cgroup (v1 memory.limit_in_bytes, v2 memory.max) set on a new child cgroup
-// under the target's own (see lib/cgroups.ts). Beyond the limit the kernel
+// under the target's own (see cgroup/confine.ts). Beyond the limit the kernel
 // reclaims, then the OOM killer picks within the child only. Memory the tree
 // already had stays charged to its original cgroup (the kernel does not move
 // charges): the limit bites on what it allocates from now on.

@@ -8,39 +8,11 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import {
-  chainExists,
-  cmdText,
-  dropTableIfPristine,
-  iptTables,
-  gamedayRules,
-  classId,
-  ensureRoot,
-  htbCommands,
-  netemCommands,
-  must,
-  overlapProblem,
-  pickInterface,
-  pickMinor,
-  qdiscShow,
-  removeChain,
-  removeRootQdisc,
-  removeTcFault,
-  rootQdiscProblem,
-  runCmd,
-  targetProblem,
-  TC_HANDLE,
-  tcFaultCommands,
-  tcKey,
-  tcLeftovers,
-  tcOverlapProblem,
-  tcState,
-  toolsMissing,
-  type ChainPlan,
-  type Cmd,
-  type TcShape,
-  type TcSlot,
-} from "../lib/net";
+import { cmdText, must, netnsExists, toolsMissing, type Cmd } from "./net/cmd";
+import { detectNetem } from "./net/detect";
+import { chainExists, dropTableIfPristine, gamedayRules, iptTables, overlapProblem, removeChain, type ChainPlan } from "./net/iptables";
+import { targetProblem } from "./net/select";
+import { classId, ensureRoot, htbCommands, netemCommands, pickInterface, pickMinor, qdiscShow, removeRootQdisc, removeTcFault, rootQdiscProblem, TC_HANDLE, tcFaultCommands, tcKey, tcLeftovers, tcOverlapProblem, tcState, type TcShape, type TcSlot } from "./net/tc";
 import { killTagged, LOAD_DIR, tagged } from "./children";
 import { type Availability, type Injector, type NetworkTarget, type VerifyResult } from "./types";
 
@@ -106,8 +78,19 @@ export function cgroupRefused(t: NetworkTarget, what: string): void {
 }
 
 export async function netAvailable(): Promise<Availability> {
-  const why = toolsMissing();
+  const why = await toolsMissing();
   return why ? { ok: false, reason: why } : { ok: true };
+}
+
+/**
+ * For the faults that may use netem: the tools, then the netem probe (it
+ * creates a throwaway namespace, so it runs here and never first in plan();
+ * cached per process, so plan() reads the result).
+ */
+export async function netemFaultAvailable(): Promise<Availability> {
+  const a = await netAvailable();
+  if (a.ok) await detectNetem();
+  return a;
 }
 
 export function texts(cmds: Cmd[]): string[] {
@@ -115,10 +98,10 @@ export function texts(cmds: Cmd[]): string[] {
 }
 
 export async function revertNet(undo: NetUndo): Promise<void> {
-  for (const c of [...undo.chains].reverse()) removeChain(c);
-  if (undo.tablesBefore) for (const t of new Set(undo.chains.map((c) => c.table))) if (!undo.tablesBefore.includes(t)) dropTableIfPristine(t, undo.netns);
-  if (undo.dev && undo.tc) removeTcFault(undo.dev, undo.netns, undo.tc);
-  else if (undo.dev) removeRootQdisc(undo.dev, undo.netns);
+  for (const c of [...undo.chains].reverse()) await removeChain(c);
+  if (undo.tablesBefore) for (const t of new Set(undo.chains.map((c) => c.table))) if (!undo.tablesBefore.includes(t)) await dropTableIfPristine(t, undo.netns);
+  if (undo.dev && undo.tc) await removeTcFault(undo.dev, undo.netns, undo.tc);
+  else if (undo.dev) await removeRootQdisc(undo.dev, undo.netns);
   if (undo.proxyTag) await killTagged(undo.proxyTag);
   if (undo.cgroup) {
     // rmdir fails with EBUSY until the killed proxy has left the cgroup
@@ -136,25 +119,25 @@ export async function revertNet(undo: NetUndo): Promise<void> {
   }
 }
 
-function netnsGone(netns?: string): boolean {
-  return !!netns && !runCmd({ argv: ["ip", "netns", "list"] }).stdout.split("\n").some((l) => l.split(" ")[0] === netns);
+async function netnsGone(netns?: string): Promise<boolean> {
+  return !!netns && !(await netnsExists(netns));
 }
 
 export async function verifyNet(undo: NetUndo): Promise<VerifyResult> {
-  if (netnsGone(undo.netns)) return { ok: true, detail: `netns ${undo.netns} is gone, and with it every rule and qdisc in it` + leftovers(undo) };
+  if (await netnsGone(undo.netns)) return { ok: true, detail: `netns ${undo.netns} is gone, and with it every rule and qdisc in it` + leftovers(undo) };
   const left: string[] = [];
-  for (const c of undo.chains) if (chainExists(c)) left.push(`chain ${c.chain} in table ${c.table}`);
-  const jumps = gamedayRules(undo.netns).filter((r) => r.tag === undo.tag);
+  for (const c of undo.chains) if (await chainExists(c)) left.push(`chain ${c.chain} in table ${c.table}`);
+  const jumps = (await gamedayRules(undo.netns)).filter((r) => r.tag === undo.tag);
   if (jumps.length) left.push(`${jumps.length} rule(s) commented gameday:${undo.tag}`);
   if (undo.dev && undo.tc) {
-    const { left: tcLeft, st } = tcLeftovers(undo.dev, undo.netns, undo.tc);
+    const { left: tcLeft, st } = await tcLeftovers(undo.dev, undo.netns, undo.tc);
     left.push(...tcLeft);
     // no gameday root left on the device: it must read as before the first fault
     if (typeof st !== "string" && st.root !== "shared" && undo.qdiscBefore !== undefined && st.qdiscs !== undo.qdiscBefore) left.push(`qdiscs on ${undo.dev} differ from before: ${st.qdiscs.trim()}`);
   } else if (undo.dev && undo.qdiscBefore !== undefined) {
     let now: string | null = null;
     try {
-      now = qdiscShow(undo.dev, undo.netns);
+      now = await qdiscShow(undo.dev, undo.netns);
     } catch {
       // the device is gone: its qdiscs went with it
     }
@@ -222,7 +205,9 @@ export interface NetFaultSpec<P> {
   name: string;
   description: string;
   params: z.ZodType<P>;
-  plan(target: NetworkTarget, params: P): NetUndo;
+  /** default: the tools and root (netAvailable) */
+  available?: () => Promise<Availability>;
+  plan(target: NetworkTarget, params: P): Promise<NetUndo>;
   /** make the change planned in undo; every command's failure throws */
   apply(target: NetworkTarget, params: P, undo: NetUndo, signal: AbortSignal): Promise<void>;
 }
@@ -233,16 +218,16 @@ export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, N
     description: s.description,
     targetKind: "network",
     params: s.params,
-    available: netAvailable,
+    available: s.available ?? netAvailable,
     async plan(target, params) {
-      const undo = s.plan(target, params);
-      if (undo.chains.length) undo.tablesBefore = iptTables(undo.netns);
+      const undo = await s.plan(target, params);
+      if (undo.chains.length) undo.tablesBefore = await iptTables(undo.netns);
       return undo;
     },
     async inject(target, params, ctx) {
       const undo = ctx.undo;
       // checked again right before the change: another fault may have started since plan()
-      const clash = undo.chains.length ? overlapProblem(undo.netns, s.name, s.name === "partition" ? { ...keyOf(target), direction: "both" } : keyOf(target), undo.tag) : null;
+      const clash = undo.chains.length ? await overlapProblem(undo.netns, s.name, s.name === "partition" ? { ...keyOf(target), direction: "both" } : keyOf(target), undo.tag) : null;
       if (clash) throw new Error(clash);
       await s.apply(target, params, undo, ctx.signal);
     },
@@ -265,13 +250,13 @@ export function describeNet(t: NetworkTarget, u: NetUndo): string {
 const keyOf = (t: NetworkTarget) => ({ direction: t.direction, protocol: t.protocol, src: t.src, dst: t.dst, srcPort: t.srcPort, dstPort: t.dstPort, cgroup: t.cgroup });
 
 /** The target checks every network fault's plan starts with. */
-export function commonChecks(target: NetworkTarget): void {
-  const bad = targetProblem(target) ?? cgroupProblem(target);
+export async function commonChecks(target: NetworkTarget): Promise<void> {
+  const bad = (await targetProblem(target)) ?? cgroupProblem(target);
   if (bad) throw new Error(bad);
 }
 
-export function runAll(cmds: Cmd[]): void {
-  for (const c of cmds) must(c);
+export async function runAll(cmds: Cmd[]): Promise<void> {
+  for (const c of cmds) await must(c);
 }
 
 /**
@@ -280,9 +265,9 @@ export function runAll(cmds: Cmd[]): void {
  * traffic; a class minor free on the device; the device's qdiscs recorded
  * when they are still the kernel's default (no gameday root yet).
  */
-export function planTc(t: NetworkTarget, tag: string, netem: boolean): { dev: string; qdiscBefore?: string; tc: TcSlot; root: boolean } {
-  const dev = pickInterface(t);
-  const st = tcState(dev, t.netns);
+export async function planTc(t: NetworkTarget, tag: string, netem: boolean): Promise<{ dev: string; qdiscBefore?: string; tc: TcSlot; root: boolean }> {
+  const dev = await pickInterface(t);
+  const st = await tcState(dev, t.netns);
   const refused = rootQdiscProblem(dev, t.netns, st);
   if (refused) throw new Error(refused);
   const key = tcKey(t);
@@ -299,16 +284,16 @@ export function tcPlanCommands(t: NetworkTarget, dev: string, tc: TcSlot, root: 
 }
 
 /** Inject a planned tc fault: checks again (another fault may have come since the plan), the shared root, then the fault's class, leaf and filter. */
-export function applyTc(t: NetworkTarget, undo: NetUndo, shape: TcShape): void {
+export async function applyTc(t: NetworkTarget, undo: NetUndo, shape: TcShape): Promise<void> {
   const dev = undo.dev!;
   const slot = undo.tc!;
-  const st = tcState(dev, undo.netns);
+  const st = await tcState(dev, undo.netns);
   const refused = rootQdiscProblem(dev, undo.netns, st);
   if (refused) throw new Error(refused);
   const overlap = tcOverlapProblem(dev, undo.netns, slot.key, st, slot.minor);
   if (overlap) throw new Error(overlap);
   if (typeof st !== "string" && (st.classes.includes(slot.minor) || st.filters.some((f) => f.prio === slot.prio) || (slot.leaf !== undefined && st.majors.includes(slot.leaf))))
     throw new Error(`tc class ${classId(slot.minor)} (or filter prio ${slot.prio}) on ${dev} was taken since the plan; try again`);
-  ensureRoot(dev, undo.netns);
-  runAll(tcFaultCommands(dev, t, slot, shape));
+  await ensureRoot(dev, undo.netns);
+  await runAll(tcFaultCommands(dev, t, slot, shape));
 }

@@ -13,7 +13,10 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import type { RunRecord } from "../lib/contract";
 import { apiCall, killHard, sleep, startWorkerProcess, tempHome, waitFor, waitForLine, type WorkerProc } from "../e2e/kit";
 import { addForeignRules, CONNECT_CLIENT, LONG_CLIENT, createTestNet, PORTS, RTT_CLIENT, sh, tcClasses, UDP_CLIENT, UPLOAD_CLIENT, type TestNet } from "../e2e/netns";
-import { cmdText, detectNetem, ensureRoot, htbCommands, keyText, netemArgs, netemCommands, overlaps, parseFilters, parseKey, removeRootIfUnused, tcKey, tcRevertCommands, u32Match, type TcSlot } from "../lib/net";
+import { cmdText } from "./net/cmd";
+import { detectNetem } from "./net/detect";
+import { keyText, overlaps, parseKey, u32Match } from "./net/select";
+import { ensureRoot, htbCommands, netemArgs, netemCommands, parseFilters, removeRootIfUnused, tcKey, tcRevertCommands, type TcSlot } from "./net/tc";
 import type { NetworkSelector } from "../lib/experiment";
 import { readProc } from "../lib/procfs";
 import { parseTopology } from "../lib/topology";
@@ -27,6 +30,8 @@ import { onPath } from "./cpu-stress";
 import { targetId, targetLabel, type AnyInjector, type NetworkTarget } from "./types";
 
 let net: TestNet;
+// for the skip conditions, known when the tests are defined (cached: the tests below reuse it)
+const netemHere = await detectNetem();
 const inPlace: NetUndo[] = [];
 let worker: WorkerProc | undefined;
 
@@ -65,11 +70,11 @@ const rtt = () => net.runJson<{ median: number; all: number[]; error?: string }>
 describe("netem path (not in this kernel): exact commands and detection", () => {
   const t: NetworkTarget = { kind: "network", netns: "ns1", direction: "egress", protocol: "tcp", dst: "10.0.0.2", dstPort: 5432 };
 
-  test("detection tries netem for real (missing on the CI kernel); the result is cached; no probe namespace is left", () => {
-    const d = detectNetem(true);
+  test("detection tries netem for real (missing on the CI kernel); the result is cached; no probe namespace is left", async () => {
+    const d = await detectNetem(true);
     if (d.ok) assert.match(d.detail, /sch_netem works/);
     else assert.match(d.detail, /no sch_netem: .*(unknown|not found|No such)/i);
-    assert.equal(detectNetem(), d, "cached");
+    assert.equal(await detectNetem(), d, "cached");
     assert.doesNotMatch(sh("ip", "netns", "list"), /gd-probe-/);
   });
 
@@ -121,14 +126,14 @@ describe("netem path (not in this kernel): exact commands and detection", () => 
       "ip netns exec ns1 tc qdisc add dev eth0 parent 6764:3d handle 3d: netem loss random 5% 30%",
       "ip netns exec ns1 tc filter add dev eth0 parent 6764: protocol ip prio 61 u32 match ip protocol 17 0xff match ip dst 10.0.0.2/32 match ip dport 53 0xffff flowid 6764:3d",
     ]);
-    if (!detectNetem().ok) return; // (refused without netem: see the refusals below)
+    if (!(await detectNetem()).ok) return; // (refused without netem: see the refusals below)
     const pl = await packetLoss.plan({ kind: "network", netns: net.a, direction: "egress", protocol: "udp", dst: net.ipB, dstPort: PORTS.udp }, { percent: 5, correlation: 30, mechanism: "auto" }) as NetUndo;
     assert.match(pl.commands.join("\n"), /netem loss random 5% 30%/);
   });
 
-  test("a netem plan (mechanism forced, detection says yes) records the device, its qdiscs before, its class, and the commands", () => {
+  test("a netem plan (mechanism forced, detection says yes) records the device, its qdiscs before, its class, and the commands", async () => {
     const target: NetworkTarget = { kind: "network", netns: net.a, direction: "egress", protocol: "tcp", dst: net.ipB, dstPort: 5432 };
-    const u = planLatency(target, latency.params.parse({ latency: "100ms", mechanism: "netem" }), { ok: true, detail: "pretend" });
+    const u = await planLatency(target, latency.params.parse({ latency: "100ms", mechanism: "netem" }), { ok: true, detail: "pretend" });
     assert.equal(u.mechanism, "netem");
     assert.equal(u.dev, net.vethA, "the route towards dst picks the veth");
     assert.equal(u.qdiscBefore, sh("ip", "netns", "exec", net.a, "tc", "qdisc", "show", "dev", net.vethA));
@@ -138,7 +143,7 @@ describe("netem path (not in this kernel): exact commands and detection", () => 
     assert.equal(u.commands.length, 5);
     assert.match(u.commands[0], new RegExp(`^ip netns exec ${net.a} tc qdisc add dev ${net.vethA} root handle 6764: htb default 1$`));
     assert.match(u.commands[3], new RegExp(`^ip netns exec ${net.a} tc qdisc add dev ${net.vethA} parent 6764:${m} handle ${m}: netem delay 100ms$`));
-    assert.throws(() => planLatency({ ...target, direction: "ingress" }, latency.params.parse({ latency: "1s", mechanism: "netem" }), { ok: true, detail: "" }), /target.direction: netem delays egress/);
+    await assert.rejects(() => planLatency({ ...target, direction: "ingress" }, latency.params.parse({ latency: "1s", mechanism: "netem" }), { ok: true, detail: "" }), /target.direction: netem delays egress/);
   });
 
   test("htb for bandwidth: capped class for the selection, unthrottled default for the rest", () => {
@@ -268,7 +273,7 @@ describe("in namespaces, real traffic", { timeout: 120_000 }, () => {
     assert.ok(Math.min(...r.all) >= 55 && r.median >= 75 && r.median <= 150, r.all.join(" "));
   });
 
-  test("latency (netem) with real traffic", { skip: !detectNetem().ok && "this kernel has no sch_netem" }, async () => {
+  test("latency (netem) with real traffic", { skip: !netemHere.ok && "this kernel has no sch_netem" }, async () => {
     const before = net.snapshot();
     await hold(latency, tgt({ dstPort: PORTS.echo }), { latency: "150ms", mechanism: "netem" }, async (undo) => {
       assert.equal(undo.dev, net.vethA);
@@ -366,7 +371,7 @@ describe("in namespaces, real traffic", { timeout: 120_000 }, () => {
     assert.deepEqual(classes(), ["1", u1.tc!.minor.toString(16), u2.tc!.minor.toString(16)].sort());
     // the same traffic again is refused (a packet takes one class), whatever the kind
     await assert.rejects(async () => await bandwidth.plan(t1, params), /another gameday network fault \(class 6764:\w+\) already shapes overlapping traffic/);
-    assert.throws(() => planLatency(tgt({ protocol: "all" }), latency.params.parse({ latency: "10ms", mechanism: "netem" }), { ok: true, detail: "pretend" }), /already shapes overlapping traffic/);
+    await assert.rejects(() => planLatency(tgt({ protocol: "all" }), latency.params.parse({ latency: "10ms", mechanism: "netem" }), { ok: true, detail: "pretend" }), /already shapes overlapping traffic/);
     const [r1, r2, r3] = await Promise.all([upload(PORTS.sink), upload(PORTS.sink2), upload(PORTS.sink3)]);
     capped(PORTS.sink, r1);
     capped(PORTS.sink2, r2);
@@ -425,18 +430,18 @@ describe("in namespaces, real traffic", { timeout: 120_000 }, () => {
     assert.equal(net.snapshot().iptables[net.b].trim(), "");
   });
 
-  test("the shared root another process added (or is adding) is joined, not refused; removed once no fault class is left", () => {
+  test("the shared root another process added (or is adding) is joined, not refused; removed once no fault class is left", async () => {
     const before = net.snapshot();
     const inB = (...a: string[]) => sh("ip", "netns", "exec", net.b, "tc", ...a);
     // another process got as far as the root, not yet its default class
     inB("qdisc", "add", "dev", "lo", "root", "handle", "6764:", "htb", "default", "1");
     try {
-      ensureRoot("lo", net.b);
+      await ensureRoot("lo", net.b);
       assert.match(inB("class", "show", "dev", "lo"), /^class htb 6764:1 root .*rate 100Gbit/m);
-      ensureRoot("lo", net.b); // all there: a no-op
+      await ensureRoot("lo", net.b); // all there: a no-op
       assert.equal((inB("class", "show", "dev", "lo").match(/^class /gm) ?? []).length, 1);
     } finally {
-      removeRootIfUnused("lo", net.b);
+      await removeRootIfUnused("lo", net.b);
     }
     assert.deepEqual(net.snapshot(), before);
   });
@@ -654,7 +659,7 @@ describe("network targets from a cgroup (xt_cgroup, cgroup v2)", { timeout: 120_
   test("refusals name the field: tc mechanisms, a missing folder, ingress", async () => {
     const TC = "cannot select by cgroup here; tc's cgroup classifier needs cgroup v1 net_cls class ids, not a v2 path. Select by address and port, or use an iptables fault (packet-loss, partition, latency through the proxy)";
     await assert.rejects(async () => await bandwidth.plan(tc(), { rate: "1mbit" }), { message: `target.cgroup: bandwidth (tc htb) ${TC}` });
-    assert.throws(() => planLatency(tc(), latency.params.parse({ latency: "10ms", mechanism: "netem" }), { ok: true, detail: "pretend" }), { message: `target.cgroup: latency (netem) ${TC}` });
+    await assert.rejects(() => planLatency(tc(), latency.params.parse({ latency: "10ms", mechanism: "netem" }), { ok: true, detail: "pretend" }), { message: `target.cgroup: latency (netem) ${TC}` });
     await assert.rejects(async () => await packetLoss.plan(tc(), { percent: 5, correlation: 20, mechanism: "auto" }), { message: `target.cgroup: correlated packet-loss (netem) ${TC}` });
     assert.deepEqual(chooseMechanism("auto", { ok: true, detail: "" }, name), { mechanism: "proxy", why: "auto: a cgroup selection needs iptables (the proxy's REDIRECT)" });
     await assert.rejects(async () => await packetLoss.plan(tc({ cgroup: `${name}-none` }), { percent: 5, correlation: 0, mechanism: "auto" }), { message: `target.cgroup: no cgroup v2 folder ${name}-none under ${cgroup2Root()}` });

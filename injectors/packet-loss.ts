@@ -3,8 +3,11 @@
 // kernel with iptables); netem's `loss random P% C%` when a correlation is
 // asked for (iptables draws every packet independently) or netem is forced.
 import { z } from "zod";
-import { applyChain, cgroupMatch, chainCommands, detectNetem, iptMatch, keyText, newChainName, overlapProblem, shortTag, type ChainPlan } from "../lib/net";
-import { applyTc, cgroupRefused, commonChecks, netInjector, percent, planTc, tcPlanCommands, texts, type NetUndo } from "./net-fault";
+import { shortTag } from "./net/cmd";
+import { detectNetem, type NetemDetection } from "./net/detect";
+import { applyChain, chainCommands, newChainName, overlapProblem, type ChainPlan } from "./net/iptables";
+import { cgroupMatch, iptMatch, keyText } from "./net/select";
+import { applyTc, cgroupRefused, commonChecks, netemFaultAvailable, netInjector, percent, planTc, tcPlanCommands, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";
 import type { NetworkTarget } from "./types";
 
@@ -32,20 +35,21 @@ export function hookChains(t: NetworkTarget, tag: string, fault: string, hooks: 
   }));
 }
 
-export function planPacketLoss(t: NetworkTarget, p: PacketLossParams, netem = detectNetem): NetUndo {
-  commonChecks(t);
+/** netem: the detection (default: the one available() cached; awaited here only when netem is wanted). */
+export async function planPacketLoss(t: NetworkTarget, p: PacketLossParams, netem: () => Promise<NetemDetection> = detectNetem): Promise<NetUndo> {
+  await commonChecks(t);
   const tag = shortTag();
   const wantNetem = p.mechanism === "netem" || (p.mechanism === "auto" && p.correlation > 0);
   if (wantNetem) {
     cgroupRefused(t, p.mechanism === "netem" ? "packet-loss (netem)" : "correlated packet-loss (netem)");
-    const n = netem();
+    const n = await netem();
     if (!n.ok) throw new Error(p.mechanism === "netem" ? `mechanism: netem was asked for, but ${n.detail}` : `correlation: correlated loss needs netem, and ${n.detail}; use correlation 0 (independent drops, iptables)`);
     if (t.direction !== "egress") throw new Error(`target.direction: netem drops egress traffic only (got ${t.direction})`);
-    const { root, ...tc } = planTc(t, tag, true);
+    const { root, ...tc } = await planTc(t, tag, true);
     const cmds = tcPlanCommands(t, tc.dev, tc.tc, root, { netem: lossSpec(p) });
     return { tag, mechanism: "netem", why: p.mechanism === "netem" ? "asked for" : "auto: correlation needs netem", netns: t.netns, ...tc, chains: [], commands: texts(cmds) };
   }
-  const overlap = overlapProblem(t.netns, "packet-loss", t);
+  const overlap = await overlapProblem(t.netns, "packet-loss", t);
   if (overlap) throw new Error(overlap);
   const prob = (p.percent / 100).toFixed(6).replace(/0+$/, "").replace(/\.$/, "");
   const chains = hookChains(t, tag, "packet-loss", HOOKS[t.direction], () => [[...iptMatch(t), ...cgroupMatch(t), "-m", "statistic", "--mode", "random", "--probability", prob, "-j", "DROP"]]);
@@ -58,10 +62,11 @@ export const packetLoss = netInjector<PacketLossParams>({
   name: "packet-loss",
   description: "Drop a percentage of the selected packets (iptables statistic DROP; netem when a correlation is asked for).",
   params: packetLossParams,
+  available: netemFaultAvailable,
   plan: (t, p) => planPacketLoss(t, p),
   async apply(t, p, undo) {
     if (undo.mechanism === "netem") return applyTc(t, undo, { netem: lossSpec(p) });
-    for (const c of undo.chains) applyChain(c);
+    for (const c of undo.chains) await applyChain(c);
   },
 });
 

@@ -6,7 +6,9 @@
 // (the cgroup match knows the sending socket on the way out), which stops
 // every TCP connection of theirs to the other side.
 import { z } from "zod";
-import { applyChain, cgroupMatch, chainCommands, iptMatch, overlapProblem, shortTag } from "../lib/net";
+import { shortTag } from "./net/cmd";
+import { applyChain, chainCommands, overlapProblem } from "./net/iptables";
+import { cgroupMatch, iptMatch } from "./net/select";
 import { commonChecks, netInjector, texts, type NetUndo } from "./net-fault";
 import { hookChains } from "./packet-loss";
 import { register } from "./registry";
@@ -19,15 +21,15 @@ export const partitionParams = z
   .strict();
 export type PartitionParams = z.infer<typeof partitionParams>;
 
-export function planPartition(t: NetworkTarget, p: PartitionParams): NetUndo {
-  commonChecks(t);
+export async function planPartition(t: NetworkTarget, p: PartitionParams): Promise<NetUndo> {
+  await commonChecks(t);
   // two sides: src (or a cgroup) and dst (or the port of a process listening on every address)
   const side1 = !!(t.src || t.cgroup);
   const side2 = !!(t.dst || t.dstLocal || t.dstPort);
   if (!side1 || !side2)
     throw new Error(`target.${side1 ? "dst" : "src"}: a partition is between two sides: give src (or cgroup) and dst (addresses or CIDRs; or a node or process, whose listening ports are the other side)`);
   const both: NetworkTarget = { ...t, direction: "both" };
-  const overlap = overlapProblem(t.netns, "partition", both);
+  const overlap = await overlapProblem(t.netns, "partition", both);
   if (overlap) throw new Error(overlap);
   const tag = shortTag();
   const jump = p.action === "drop" ? ["-j", "DROP"] : ["-j", "REJECT"];
@@ -51,7 +53,7 @@ export const partition = netInjector<PartitionParams>({
   params: partitionParams,
   plan: planPartition,
   async apply(_t, _p, undo) {
-    for (const c of undo.chains) applyChain(c);
+    for (const c of undo.chains) await applyChain(c);
   },
 });
 

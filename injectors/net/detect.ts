@@ -1,0 +1,35 @@
+// netem detection: whether sch_netem works on this host. It is tried for real
+// (a module list can lie: built-in, not loadable, blocked), which creates and
+// deletes a throwaway network namespace: a change to the host, so it belongs
+// in available(), not in plan(). The result is kept per process as a promise,
+// so concurrent callers share one probe.
+import { runCmd, shortTag } from "./cmd";
+
+export interface NetemDetection {
+  ok: boolean;
+  detail: string;
+}
+
+let netemCache: Promise<NetemDetection> | null = null;
+
+/**
+ * Is sch_netem usable? Tried on lo of a throwaway namespace, once per process
+ * (refresh: probe again). The network faults' available() runs it; a plan()
+ * reached without available() awaits the same cached probe.
+ */
+export function detectNetem(refresh = false): Promise<NetemDetection> {
+  if (!netemCache || refresh) netemCache = probeNetem();
+  return netemCache;
+}
+
+async function probeNetem(): Promise<NetemDetection> {
+  const ns = `gd-probe-${process.pid}-${shortTag()}`;
+  const add = await runCmd({ argv: ["ip", "netns", "add", ns] });
+  if (add.code !== 0) return { ok: false, detail: `cannot create a network namespace to probe netem: ${add.stderr.trim()}` };
+  try {
+    const r = await runCmd({ netns: ns, argv: ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"] });
+    return r.code === 0 ? { ok: true, detail: "sch_netem works (probed in a throwaway namespace)" } : { ok: false, detail: `no sch_netem: ${r.stderr.trim() || `tc exit ${r.code}`}` };
+  } finally {
+    await runCmd({ argv: ["ip", "netns", "del", ns] });
+  }
+}

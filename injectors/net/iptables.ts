@@ -1,0 +1,95 @@
+// iptables rules kept in a chain of their own per fault, so revert deletes
+// exactly what it added.
+import { must, runCmd, type Cmd } from "./cmd";
+import { keyText, overlaps, parseKey, type SelectionKey } from "./select";
+
+/** One fault's rules: its own chain, jumped to from built-in hooks. */
+export interface ChainPlan {
+  netns?: string;
+  table: "filter" | "nat";
+  chain: string;
+  hooks: string[];
+  /** "gameday:<tag> <fault> <selection>" on every jump rule */
+  comment: string;
+  rules: string[][];
+}
+
+export function newChainName(tag: string): string {
+  return `GAMEDAY-${tag}`;
+}
+
+const ipt = (p: ChainPlan, ...args: string[]): Cmd => ({ netns: p.netns, argv: ["iptables", "-w", "5", "-t", p.table, ...args] });
+const jumpSpec = (p: ChainPlan) => ["-m", "comment", "--comment", p.comment, "-j", p.chain];
+
+/** The commands that put the chain in place (chain first, jumps last). */
+export function chainCommands(p: ChainPlan): Cmd[] {
+  return [ipt(p, "-N", p.chain), ...p.rules.map((r) => ipt(p, "-A", p.chain, ...r)), ...p.hooks.map((h) => ipt(p, "-I", h, "1", ...jumpSpec(p)))];
+}
+
+export async function applyChain(p: ChainPlan): Promise<void> {
+  for (const c of chainCommands(p)) await must(c);
+}
+
+/** Remove exactly the jumps and chain this plan created; idempotent. */
+export async function removeChain(p: ChainPlan): Promise<void> {
+  for (const h of p.hooks) {
+    // bounded: one jump per hook is added; a few more only after a double apply
+    for (let i = 0; i < 8 && (await runCmd(ipt(p, "-C", h, ...jumpSpec(p)))).code === 0; i++) await must(ipt(p, "-D", h, ...jumpSpec(p)));
+  }
+  if (await chainExists(p)) {
+    await must(ipt(p, "-F", p.chain));
+    await must(ipt(p, "-X", p.chain));
+  }
+}
+
+export async function chainExists(p: ChainPlan): Promise<boolean> {
+  return (await runCmd(ipt(p, "-S", p.chain))).code === 0;
+}
+
+/** Gameday comments on rules in a namespace's filter and nat tables. */
+export async function gamedayRules(netns?: string): Promise<{ tag: string; fault: string; key: SelectionKey | null; line: string }[]> {
+  const r = await runCmd({ netns, argv: ["iptables-save"] });
+  const out: { tag: string; fault: string; key: SelectionKey | null; line: string }[] = [];
+  for (const line of r.stdout.split("\n")) {
+    const m = /--comment "?gameday:(\w+) ([^"]*)"?/.exec(line);
+    if (!m) continue;
+    const k = parseKey(m[2].trim());
+    out.push({ tag: m[1], fault: k?.fault ?? "?", key: k?.key ?? null, line });
+  }
+  return out;
+}
+
+/** iptables tables present in a namespace (iptables-nft creates one on first use). */
+export async function iptTables(netns?: string): Promise<string[]> {
+  return [...(await runCmd({ netns, argv: ["iptables-save"] })).stdout.matchAll(/^\*(\w+)$/gm)].map((m) => m[1]);
+}
+
+/**
+ * Delete a table we brought into being, once it holds nothing but its empty
+ * built-in chains, so iptables-save reads as before. iptables itself cannot
+ * delete a table; nft (package nftables) can. Without nft it stays, empty.
+ */
+export async function dropTableIfPristine(table: string, netns?: string): Promise<"deleted" | "kept" | "no-nft"> {
+  const r = await runCmd({ netns, argv: ["iptables-save", "-t", table] });
+  const body = r.stdout.split("\n").filter((l) => l && !l.startsWith("#"));
+  const pristine = body.every((l) => l === `*${table}` || l === "COMMIT" || /^:(PREROUTING|INPUT|OUTPUT|FORWARD|POSTROUTING) ACCEPT \[0:0\]$/.test(l));
+  if (!pristine || body.length === 0) return "kept";
+  const d = await runCmd({ netns, argv: ["nft", "delete", "table", "ip", table] });
+  return d.code === 0 ? "deleted" : d.code === 127 ? "no-nft" : "kept";
+}
+
+
+/**
+ * Refuse a fault when another gameday fault of the same kind already acts on
+ * overlapping traffic in the namespace: a second REDIRECT or DROP on the same
+ * packets would be silently shadowed or compounded. Different kinds (latency
+ * plus loss on one flow) compose, and are allowed.
+ */
+export async function overlapProblem(netns: string | undefined, fault: string, key: SelectionKey, ownTag?: string): Promise<string | null> {
+  for (const r of await gamedayRules(netns)) {
+    if (r.tag === ownTag || (r.key && r.fault !== fault)) continue;
+    if (!r.key || overlaps(r.key, key))
+      return `another gameday ${r.fault} fault (gameday:${r.tag}) already acts on overlapping traffic${netns ? ` in netns ${netns}` : ""}: ${keyText(r.fault, r.key ?? key).split(" ").slice(1).join(" ")}; overlapping faults are refused, not merged`;
+  }
+  return null;
+}
