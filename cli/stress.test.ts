@@ -10,7 +10,7 @@ import path from "node:path";
 import { cgroupOf, findHierarchy, planConfine, release, type ConfineUndo } from "../lib/cgroups";
 import { listProcesses, readProc } from "../lib/procfs";
 import { ROOT, runCli, waitFor } from "../e2e/kit";
-import { stressNgMissing } from "../injectors/cpu-stress";
+import { stressNgMissing } from "../injectors/load/engine";
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "gameday-stress-cli-"));
 const env = { GAMEDAY_HOME: home };

@@ -29,7 +29,7 @@ import {
   type ChainPlan,
   type Cmd,
 } from "../lib/net";
-import { newTag } from "./children";
+import { newTag } from "./load/children";
 import { applyTc, cgroup2Root, cgroupRefused, commonChecks, netInjector, percent, planTc, startProxy, tcPlanCommands, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";
 import type { NetworkTarget } from "./types";

@@ -41,7 +41,7 @@ import {
   type TcShape,
   type TcSlot,
 } from "../lib/net";
-import { killTagged, LOAD_DIR, tagged } from "./children";
+import { killTagged, LOAD_DIR, tagged } from "./load/children";
 import { type Availability, type Injector, type NetworkTarget, type VerifyResult } from "./types";
 
 export type Mechanism = "netem" | "proxy" | "iptables" | "htb";
