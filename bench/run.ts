@@ -7,10 +7,11 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { config } from "../lib/config";
 import { listProcesses } from "../lib/procfs";
 import { resolveProcesses } from "../injectors/targets/resolve";
 
-const N = Number(process.env.BENCH_PROCS ?? 2000);
+const N = config().BENCH_PROCS;
 const ROUNDS = 7;
 
 function median(xs: number[]): number {

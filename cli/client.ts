@@ -2,6 +2,7 @@
 // (GAMEDAY_URL, GAMEDAY_TOKEN) or the local state file the worker writes
 // (~/.gameday/cli.json, mode 0600).
 import fs from "node:fs";
+import { config } from "../lib/config";
 import type { ApiError } from "../lib/contract";
 import { cliConfigPath } from "../lib/paths";
 
@@ -27,9 +28,9 @@ export function connection(flags: { url?: string; token?: string }): Connection 
   } catch {
     // no local worker state; flags or environment must say where to go
   }
-  const url = flags.url || process.env.GAMEDAY_URL || file.url;
+  const url = flags.url || config().GAMEDAY_URL || file.url;
   if (!url) throw new CliError(`no worker to talk to: start one ("make up"), or pass --url / set GAMEDAY_URL (no ${cliConfigPath()} found)`);
-  return { url: url.replace(/\/$/, ""), token: flags.token || process.env.GAMEDAY_TOKEN || file.token || null };
+  return { url: url.replace(/\/$/, ""), token: flags.token || config().GAMEDAY_TOKEN || file.token || null };
 }
 
 export async function api<T>(conn: Connection, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { loadIn, mountTmpfs, ROOT, runCli, tempHome, unmountAllTmpfs, waitFor, waitForLine } from "../e2e/kit";
-import { fsInfo } from "../injectors/disk-fill";
+import { fsInfo } from "../injectors/disk/fs";
 
 const home = tempHome();
 const env = { GAMEDAY_HOME: home };

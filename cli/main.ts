@@ -1,6 +1,8 @@
 // gameday: run, watch, abort and halt experiments on a worker; validate files.
 import fs from "node:fs";
 import { parseArgs } from "node:util";
+// the injectors fill lib/catalog, which experiment validation reads
+import "../injectors";
 import { API, FINAL_RUN_STATES, type RunRecord } from "../lib/contract";
 import { experimentJsonSchema, parseExperiment } from "../lib/experiment";
 import { formatIssues } from "../lib/issues";

@@ -11,7 +11,7 @@ import { planConfine, release, type ConfineUndo } from "../injectors/cgroup/conf
 import { cgroupOf, findHierarchy } from "../injectors/cgroup/hierarchy";
 import { listProcesses, readProc } from "../lib/procfs";
 import { ROOT, runCli, waitFor } from "../e2e/kit";
-import { stressNgMissing } from "../injectors/cpu-stress";
+import { stressNgMissing } from "../injectors/load/engine";
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "gameday-stress-cli-"));
 const env = { GAMEDAY_HOME: home };

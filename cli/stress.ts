@@ -15,9 +15,11 @@ import { findHierarchy, processTree, type Controller } from "../injectors/cgroup
 import { ancestorsOf, listProcesses } from "../lib/procfs";
 import { formatSize } from "../lib/size";
 import { loadTopology, processSelectorSchema, type ProcessSelector } from "../lib/topology";
-import { tagged } from "../injectors/children";
-import { cores, cpuStress, cpuTimeMs, stressNgMissing, type LoadUndo } from "../injectors/cpu-stress";
-import { memAvailable, memoryStress, sizeRefusal } from "../injectors/memory-stress";
+import { tagged } from "../injectors/load/children";
+import { cores, cpuTimeMs, stressNgMissing, type LoadUndo } from "../injectors/load/engine";
+import { memAvailable, sizeRefusal } from "../injectors/load/memory";
+import { cpuStress } from "../injectors/cpu-stress";
+import { memoryStress } from "../injectors/memory-stress";
 import { cpuLimit } from "../injectors/cpu-limit";
 import { memoryLimit } from "../injectors/memory-limit";
 import { targetLabel, type AnyInjector, type HostTarget, type ProcessTarget, type Target } from "../injectors/types";

@@ -11,9 +11,11 @@ import os from "node:os";
 import path from "node:path";
 import type { RunRecord } from "../lib/contract";
 import { apiCall, loadIn, mountTmpfs, startWorkerProcess, tempHome, unmountAllTmpfs, waitFor, type WorkerProc } from "../e2e/kit";
-import { tagged } from "./children";
-import { diskFill, fsInfo, ourBytes, ourFiles, planFill, type DiskUndo } from "./disk-fill";
-import { ioStress, writtenBy } from "./io-stress";
+import { tagged, writtenBy } from "./load/children";
+import { ourBytes, ourFiles, type DiskUndo } from "./disk/files";
+import { fsInfo } from "./disk/fs";
+import { diskFill, planFill } from "./disk-fill";
+import { ioStress } from "./io-stress";
 import { getInjector } from ".";
 import type { PathTarget } from "./types";
 

@@ -1,4 +1,6 @@
-// Importing this module loads every injector into the registry.
+// Importing this module loads every injector and every target kind into their
+// registries (and so into lib/catalog).
+import "./targets/resolve";
 import "./process-kill";
 import "./disk-fill";
 import "./io-stress";

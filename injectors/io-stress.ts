@@ -9,21 +9,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { formatSize, sizeString } from "../lib/size";
-import {
-  forceParam,
-  fsInfo,
-  rateString,
-  reserveParam,
-  reserveRefusal,
-  resolveDir,
-  revertDisk,
-  sleepFor,
-  statfsAvailable,
-  undoFor,
-  verifyDisk,
-  type DiskUndo,
-} from "./disk-fill";
-import { spawnTagged, tagged } from "./children";
+import { sleepFor } from "../lib/sleep";
+import { revertDisk, undoFor, verifyDisk, type DiskUndo } from "./disk/files";
+import { fsInfo, reserveRefusal, resolveDir, statfsAvailable } from "./disk/fs";
+import { forceParam, rateString, reserveParam } from "./disk/params";
+import { spawnTagged, tagged } from "./load/children";
 import { register } from "./registry";
 import type { Injector, PathTarget } from "./types";
 
@@ -57,20 +47,6 @@ export type IoStressParams = z.infer<typeof ioStressParams>;
 /** Bytes the workers' files may take in all. */
 export function ioFootprint(p: IoStressParams): number {
   return p.workers * Math.floor(p.fileSize / p.blockSize) * p.blockSize;
-}
-
-/** Total bytes written by the tagged writers so far (write() calls, from /proc/PID/io). */
-export function writtenBy(tag: string): number {
-  let sum = 0;
-  for (const p of tagged(tag)) {
-    try {
-      const m = /^wchar:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${p.pid}/io`, "utf8"));
-      if (m) sum += Number(m[1]);
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return sum;
 }
 
 export const ioStress: Injector<IoStressParams, DiskUndo, PathTarget> = {

@@ -18,7 +18,7 @@ import { detectNetem, type NetemDetection } from "./net/detect";
 import { applyChain, chainCommands, newChainName, overlapProblem, type ChainPlan } from "./net/iptables";
 import { cgroupMatch, iptMatch, keyText } from "./net/select";
 import { DISTRIBUTIONS } from "./net/tc";
-import { newTag } from "./children";
+import { newTag } from "./load/children";
 import { applyTc, cgroup2Root, cgroupRefused, commonChecks, netemFaultAvailable, netInjector, percent, planTc, startProxy, tcPlanCommands, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";
 import type { NetworkTarget } from "./types";

@@ -2,17 +2,14 @@
 // or stress-ng --vm when installed), held until revert. Sizes beyond a safety
 // share of MemAvailable are refused unless force is set, so a typo cannot
 // send the host into the OOM killer. Children are tagged and die with us
-// (see cpu-stress.ts for the shared load helpers).
-import fs from "node:fs";
+// (see load/engine.ts for the shared load helpers).
 import { z } from "zod";
 import { formatSize, sizeString } from "../lib/size";
-import { chooseEngine, engineParam, startLoad, stopLoad, verifyStopped, type LoadUndo } from "./cpu-stress";
-import { newTag } from "./children";
+import { newTag } from "./load/children";
+import { chooseEngine, engineParam, startLoad, stopLoad, verifyStopped, type LoadUndo } from "./load/engine";
+import { memAvailable, sizeRefusal } from "./load/memory";
 import { register } from "./registry";
 import type { HostTarget, Injector } from "./types";
-
-/** Without force, at most this share of MemAvailable. */
-export const SAFE_SHARE = 0.8;
 
 export const memoryStressParams = z
   .object({
@@ -35,21 +32,6 @@ export type MemoryStressParams = z.infer<typeof memoryStressParams>;
 export interface MemoryStressUndo extends LoadUndo {
   bytes: number;
   workers: number;
-}
-
-/** MemAvailable in bytes, from /proc/meminfo. */
-export function memAvailable(): number {
-  const m = /^MemAvailable:\s+(\d+) kB$/m.exec(fs.readFileSync("/proc/meminfo", "utf8"));
-  if (!m) throw new Error("no MemAvailable in /proc/meminfo");
-  return Number(m[1]) * 1024;
-}
-
-/** Why this size is refused (the message names the fields), or null. */
-export function sizeRefusal(bytes: number, force: boolean, field = "size", forceField = "force: true"): string | null {
-  if (force) return null;
-  const avail = memAvailable();
-  if (bytes <= SAFE_SHARE * avail) return null;
-  return `${field}: ${formatSize(bytes)} is more than ${SAFE_SHARE * 100} % of MemAvailable (${formatSize(avail)}); refusing (set ${forceField} to allocate it anyway)`;
 }
 
 export const memoryStress: Injector<MemoryStressParams, MemoryStressUndo, HostTarget> = {

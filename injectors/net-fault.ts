@@ -13,7 +13,7 @@ import { detectNetem } from "./net/detect";
 import { chainExists, dropTableIfPristine, gamedayRules, iptTables, overlapProblem, removeChain, type ChainPlan } from "./net/iptables";
 import { targetProblem } from "./net/select";
 import { classId, ensureRoot, htbCommands, netemCommands, pickInterface, pickMinor, qdiscShow, removeRootQdisc, removeTcFault, rootQdiscProblem, TC_HANDLE, tcFaultCommands, tcKey, tcLeftovers, tcOverlapProblem, tcState, type TcShape, type TcSlot } from "./net/tc";
-import { killTagged, LOAD_DIR, tagged } from "./children";
+import { killTagged, LOAD_DIR, tagged } from "./load/children";
 import { type Availability, type Injector, type NetworkTarget, type VerifyResult } from "./types";
 
 export type Mechanism = "netem" | "proxy" | "iptables" | "htb";

@@ -26,7 +26,7 @@ import { chooseMechanism, latency, planLatency, proxyProblem } from "./latency";
 import { cgroup2Root, revertNet, verifyNet, type NetUndo } from "./net-fault";
 import { packetLoss } from "./packet-loss";
 import { partition } from "./partition";
-import { onPath } from "./cpu-stress";
+import { onPath } from "./load/engine";
 import { targetId, targetLabel, type AnyInjector, type NetworkTarget } from "./types";
 
 let net: TestNet;

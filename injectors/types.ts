@@ -55,37 +55,24 @@ export interface NetworkTarget extends OnHost {
   cgroup?: string;
 }
 
-/** Union of concrete targets; later fault layers add containers, instances. */
-export type Target = ProcessTarget | HostTarget | PathTarget | NetworkTarget;
-export type TargetKind = Target["kind"];
-
-export function targetId(t: Target): string {
-  switch (t.kind) {
-    case "process":
-      return `pid:${t.pid}@${t.startTime}`;
-    case "host":
-      return `host:${t.hostname}`;
-    case "path":
-      return `path:${t.path}`;
-    case "network":
-      return `net:${t.netns ?? "host"}/${t.interface ?? "*"}/${t.protocol}/${t.src ?? "*"}:${t.srcPort ?? "*"}>${t.dst ?? (t.dstLocal ? "local" : "*")}:${t.dstPort ?? "*"}/${t.direction}${t.cgroup ? `/cgroup=${t.cgroup}` : ""}`;
-  }
+/**
+ * Every kind of concrete target by its kind id. A new kind (container, cloud
+ * instance) adds itself from its own file in injectors/targets/ by augmenting
+ * this interface (`declare module "../types"`) and registering there.
+ */
+export interface TargetKinds {
+  process: ProcessTarget;
+  host: HostTarget;
+  path: PathTarget;
+  network: NetworkTarget;
 }
 
-export function targetLabel(t: Target): string {
-  switch (t.kind) {
-    case "process":
-      return `${t.comm}[${t.pid}]`;
-    case "host":
-      return t.hostname;
-    case "path":
-      return t.path;
-    case "network": {
-      const ep = (ip?: string, port?: number) => (ip || port ? `${ip ?? "*"}:${port ?? "*"}` : "*");
-      return `${t.protocol} ${t.cgroup ? `cgroup ${t.cgroup}${t.src || t.srcPort ? ` ${ep(t.src, t.srcPort)}` : ""}` : ep(t.src, t.srcPort)} → ${ep(t.dst ?? (t.dstLocal ? "local" : undefined), t.dstPort)} (${t.direction}${t.interface ? ` on ${t.interface}` : ""}${t.netns ? ` in netns ${t.netns}` : ""})`;
-    }
-  }
-}
+/** Union of concrete targets. */
+export type Target = TargetKinds[keyof TargetKinds];
+export type TargetKind = keyof TargetKinds;
+
+// Identity and label of a target come from its kind's registration.
+export { targetId, targetLabel } from "./targets/resolve";
 
 export type Availability = { ok: true; detail?: string } | { ok: false; reason: string };
 

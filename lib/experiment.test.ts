@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import "../injectors";
 import { experimentJsonSchema, parseExperiment } from "./experiment";
 import { parseTopology } from "./topology";
 

@@ -7,7 +7,7 @@ import { duration, DURATION_HINT } from "./duration";
 import { issuePath, zodIssues } from "./issues";
 import { processSelectorSchema, regexString, type Topology } from "./topology";
 import type { ValidationIssue } from "./contract";
-import { getInjector, injectorNames } from "../injectors";
+import { faultEntry, faultNames, targetKindOf as catalogueKindOf } from "./catalog";
 
 const nameRe = /^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/;
 const NAME_HINT = "lowercase letters, digits, '.', '_' and '-', starting and ending with a letter or digit, at most 64 characters";
@@ -101,13 +101,9 @@ export const targetSchema = z
   });
 export type TargetSpec = z.infer<typeof targetSchema>;
 
-/** What kind of concrete target a selector resolves to. */
-export function targetKindOf(spec: { node?: unknown; process?: unknown; path?: unknown; host?: unknown; network?: unknown }): "process" | "path" | "host" | "network" | null {
-  if (spec.node !== undefined || spec.process !== undefined) return "process";
-  if (spec.network !== undefined) return "network";
-  if (spec.path !== undefined) return "path";
-  if (spec.host !== undefined) return "host";
-  return null;
+/** What kind of concrete target a selector resolves to (as the target kinds registered in lib/catalog say). */
+export function targetKindOf(spec: { node?: unknown; process?: unknown; path?: unknown; host?: unknown; network?: unknown }): string | null {
+  return catalogueKindOf(spec);
 }
 
 export const toleranceSchema = z
@@ -254,7 +250,7 @@ export const experimentSchema = z
     });
     exp.spec.method.forEach((step, i) => {
       for (const issue of stepIssues(step, i, exp.spec.targets)) ctx.addIssue({ code: "custom", ...issue.zod });
-      const parsed = getInjector(step.fault)?.params.safeParse(step.params);
+      const parsed = faultEntry(step.fault)?.params.safeParse(step.params);
       if (parsed?.success) step.params = parsed.data as Record<string, unknown>;
     });
     const maxDuration = exp.spec.abort.maxDuration;
@@ -285,10 +281,10 @@ function stepIssues(step: unknown, i: number, targets: Record<string, unknown> |
     out.push({ zod: { path: [...at, "target"], message: `unknown target "${s.target}"; defined: ${targetNames.join(", ") || "none"}` } });
   }
   if (typeof s.fault !== "string" || !s.fault) return out;
-  const injector = getInjector(s.fault);
+  const injector = faultEntry(s.fault);
   if (!injector) {
     const why = NOT_YET_BUILT.has(s.fault) ? "is not in this build yet" : "is unknown";
-    out.push({ zod: { path: [...at, "fault"], message: `unknown fault "${s.fault}": it ${why}; available: ${injectorNames().join(", ")}` } });
+    out.push({ zod: { path: [...at, "fault"], message: `unknown fault "${s.fault}": it ${why}; available: ${faultNames().join(", ")}` } });
     return out;
   }
   const spec = targets && typeof s.target === "string" ? targets[s.target] : undefined;
@@ -356,8 +352,8 @@ export function parseExperiment(text: string, topology?: Topology): ParseResult 
 
 /** The published JSON Schema, with each fault's parameters spelled out. */
 export function experimentJsonSchema(): object {
-  const steps = injectorNames().map((n) =>
-    methodStepFields.extend({ fault: z.literal(n), params: getInjector(n)!.params as z.ZodType }),
+  const steps = faultNames().map((n) =>
+    methodStepFields.extend({ fault: z.literal(n), params: faultEntry(n)!.params }),
   );
   const step = steps.length === 1 ? steps[0] : z.discriminatedUnion("fault", steps as never);
   const schema = z.object({

@@ -1,5 +1,7 @@
 // Structured logs: one JSON object per line on stderr, so stdout stays free for
 // CLI output. GAMEDAY_LOG=debug|info|warn|error|silent sets the floor.
+import { config } from "./config";
+
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
 export type Level = Exclude<keyof typeof LEVELS, "silent">;
 
@@ -12,8 +14,7 @@ export interface Logger {
 }
 
 function floor(): number {
-  const l = (process.env.GAMEDAY_LOG || "info") as keyof typeof LEVELS;
-  return LEVELS[l] ?? LEVELS.info;
+  return LEVELS[config().GAMEDAY_LOG];
 }
 
 function errorFields(fields: Record<string, unknown>): Record<string, unknown> {

@@ -1,15 +1,15 @@
 // Where Game Day keeps its local state: the SQLite database, the CLI token and
 // the worker's address. GAMEDAY_HOME overrides the default ~/.gameday.
-import os from "node:os";
 import path from "node:path";
+import { config } from "./config";
 
 export function gamedayHome(): string {
-  return path.resolve(process.env.GAMEDAY_HOME || path.join(os.homedir(), ".gameday"));
+  return config().GAMEDAY_HOME;
 }
 
 /** SQLite URL of the embedded database unless DATABASE_URL says otherwise. */
 export function databaseUrl(): string {
-  return process.env.DATABASE_URL || `file:${path.join(gamedayHome(), "gameday.db")}`;
+  return config().DATABASE_URL ?? `file:${path.join(gamedayHome(), "gameday.db")}`;
 }
 
 export function cliConfigPath(): string {

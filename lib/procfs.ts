@@ -2,6 +2,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { config, DEFAULT_PROTECTED_NAMES } from "./config";
 
 export interface ProcInfo {
   pid: number;
@@ -93,16 +94,11 @@ export function isKernelThread(p: ProcInfo): boolean {
   return p.pid === 2 || p.ppid === 2 || (p.cmdline === "" && p.ppid === 0);
 }
 
-/**
- * Process names (comm) never targeted unless the user edits the list: losing
- * them loses the machine (sshd), the init system, or every container at once.
- * GAMEDAY_PROTECT_NAMES (comma-separated) replaces the list.
- */
-export const DEFAULT_PROTECTED_NAMES = ["sshd", "systemd", "systemd-journal", "systemd-logind", "init", "dockerd", "containerd", "containerd-shim"];
+export { DEFAULT_PROTECTED_NAMES };
 
+/** Process names (comm) never targeted: DEFAULT_PROTECTED_NAMES, or what GAMEDAY_PROTECT_NAMES says instead. */
 export function protectedNames(): string[] {
-  const env = process.env.GAMEDAY_PROTECT_NAMES;
-  return env === undefined ? DEFAULT_PROTECTED_NAMES : env.split(",").map((s) => s.trim()).filter(Boolean);
+  return config().GAMEDAY_PROTECT_NAMES;
 }
 
 /**
@@ -112,7 +108,7 @@ export function protectedNames(): string[] {
  * named PID-STARTTIME, so a reused PID is not protected by mistake.
  */
 export function selfRegistryDir(): string {
-  return process.env.GAMEDAY_RUN_DIR || (fs.existsSync("/run") && isWritable("/run") ? "/run/gameday/self" : path.join(os.tmpdir(), "gameday-self"));
+  return config().GAMEDAY_RUN_DIR || (fs.existsSync("/run") && isWritable("/run") ? "/run/gameday/self" : path.join(os.tmpdir(), "gameday-self"));
 }
 
 function isWritable(dir: string): boolean {

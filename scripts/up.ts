@@ -3,13 +3,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { config } from "../lib/config";
 import { gamedayHome } from "../lib/paths";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
-const WEB_PORT = Number(process.env.PORT ?? 3000);
-const WORKER_PORT = Number(process.env.WORKER_PORT ?? 3001);
-const BIND = process.env.GAMEDAY_BIND ?? "127.0.0.1";
-const DEMO_BASE_PORT = Number(process.env.DEMO_BASE_PORT ?? 4100);
+const { PORT: WEB_PORT, WORKER_PORT, GAMEDAY_BIND: BIND, DEMO_BASE_PORT } = config();
 const host = BIND === "0.0.0.0" ? "localhost" : BIND;
 const workerUrl = `http://${host}:${WORKER_PORT}`;
 const webUrl = `http://${host}:${WEB_PORT}`;

@@ -8,6 +8,7 @@ import path from "node:path";
 import bcrypt from "bcryptjs";
 import type { Db } from "../lib/db";
 import { ROLES, type Role, type UserInfo } from "../lib/contract";
+import { config } from "../lib/config";
 import { cliConfigPath } from "../lib/paths";
 import type { Logger } from "../lib/log";
 
@@ -55,8 +56,8 @@ export class Auth {
     const out: { createdAdmin?: { username: string; password: string; generated: boolean } } = {};
     let admin = await this.db.user.findFirst({ where: { role: "admin" }, orderBy: { createdAt: "asc" } });
     if (!admin) {
-      const username = process.env.GAMEDAY_ADMIN_USER || "admin";
-      const given = process.env.GAMEDAY_ADMIN_PASSWORD;
+      const username = config().GAMEDAY_ADMIN_USER;
+      const given = config().GAMEDAY_ADMIN_PASSWORD;
       const password = given || crypto.randomBytes(12).toString("base64url");
       admin = await this.db.user.create({
         data: { id: crypto.randomUUID(), username, passwordHash: await bcrypt.hash(password, BCRYPT_ROUNDS), role: "admin" },

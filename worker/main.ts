@@ -4,18 +4,30 @@
 import path from "node:path";
 import fs from "node:fs";
 import { parseArgs } from "node:util";
+import { config, ConfigError } from "../lib/config";
 import { createLogger } from "../lib/log";
 import { registerSelf } from "../lib/procfs";
 import { startWorker } from "./app";
+
+let env: { port: number; bind: string; topology?: string; examples?: string; protectPids: number[]; warmupMs?: number };
+try {
+  const c = config();
+  env = { port: c.WORKER_PORT, bind: c.GAMEDAY_BIND, topology: c.GAMEDAY_TOPOLOGY, examples: c.GAMEDAY_EXAMPLES, protectPids: c.GAMEDAY_PROTECT_PIDS, warmupMs: c.GAMEDAY_WARMUP_MS };
+  void c.GAMEDAY_LOG; // the logger reads it next: a bad value is reported here like the others
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  process.stderr.write(`gameday worker: ${e.message}\n`);
+  process.exit(1);
+}
 
 const log = createLogger({ component: "worker" });
 
 const { values: a } = parseArgs({
   options: {
-    port: { type: "string", default: process.env.WORKER_PORT ?? "3001" },
-    host: { type: "string", default: process.env.GAMEDAY_BIND ?? "127.0.0.1" },
-    topology: { type: "string", default: process.env.GAMEDAY_TOPOLOGY },
-    examples: { type: "string", default: process.env.GAMEDAY_EXAMPLES },
+    port: { type: "string", default: String(env.port) },
+    host: { type: "string", default: env.bind },
+    topology: { type: "string", default: env.topology },
+    examples: { type: "string", default: env.examples },
     "protect-pid": { type: "string", multiple: true, default: [] },
   },
   strict: true,
@@ -27,7 +39,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   log.error("invalid --port", { port: a.port });
   process.exit(1);
 }
-const protectPids = [...(a["protect-pid"] ?? []), ...(process.env.GAMEDAY_PROTECT_PIDS ?? "").split(",")].filter(Boolean).map(Number);
+const protectPids = [...(a["protect-pid"] ?? []).filter(Boolean).map(Number), ...env.protectPids];
 // Standalone CLIs (gameday sniper, ...) read this registry and spare us too.
 const unregister = [process.pid, ...protectPids].map((pid) => registerSelf(pid));
 process.on("exit", () => unregister.forEach((u) => u()));
@@ -40,7 +52,7 @@ try {
     topologyFile,
     examplesDir: a.examples ?? path.join(root, "examples"),
     protectPids,
-    warmupMs: process.env.GAMEDAY_WARMUP_MS ? Number(process.env.GAMEDAY_WARMUP_MS) : undefined,
+    warmupMs: env.warmupMs,
     log,
   });
   if (w.createdAdmin) {

@@ -1,6 +1,6 @@
 // Where the web server finds the worker. Read from the environment at run time
-// (first use), never at build time, so one build serves any deployment.
-const DEFAULT_WORKER_URL = "http://127.0.0.1:3001";
+// (first use, see lib/config.ts), never at build time, so one build serves any deployment.
+import { config } from "../config";
 
 export interface WorkerEnv {
   /** Base URL of the worker's REST API, without a trailing slash. */
@@ -11,27 +11,11 @@ export interface WorkerEnv {
   publicUrl: string | null;
 }
 
-let cached: WorkerEnv | null = null;
-
-function parseUrl(name: string, value: string, protocols: string[]): URL {
-  let u: URL;
-  try {
-    u = new URL(value);
-  } catch {
-    throw new Error(`${name} is not a URL: ${JSON.stringify(value)}`);
-  }
-  if (!protocols.includes(u.protocol)) throw new Error(`${name} must be a ${protocols.join(" or ")} URL, got ${JSON.stringify(value)}`);
-  return u;
-}
-
 export function workerEnv(): WorkerEnv {
-  if (cached) return cached;
-  const base = parseUrl("GAMEDAY_WORKER_URL", process.env.GAMEDAY_WORKER_URL?.trim() || DEFAULT_WORKER_URL, ["http:", "https:"]);
-  const pub = process.env.GAMEDAY_PUBLIC_WORKER_URL?.trim();
-  cached = {
+  const { GAMEDAY_WORKER_URL: base, GAMEDAY_PUBLIC_WORKER_URL: pub } = config();
+  return {
     baseUrl: base.origin + base.pathname.replace(/\/+$/, ""),
     port: base.port ? Number(base.port) : base.protocol === "https:" ? 443 : 80,
-    publicUrl: pub ? parseUrl("GAMEDAY_PUBLIC_WORKER_URL", pub, ["http:", "https:", "ws:", "wss:"]).toString().replace(/\/+$/, "") : null,
+    publicUrl: pub ? pub.toString().replace(/\/+$/, "") : null,
   };
-  return cached;
 }

@@ -6,15 +6,14 @@
 // and exit when it dies (Node has no PR_SET_PDEATHSIG), so a SIGKILLed worker
 // leaves no load behind even before the next start replays the journal.
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import crypto from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { listProcesses, type ProcInfo } from "../lib/procfs";
+import { listProcesses, type ProcInfo } from "../../lib/procfs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-/** Plain-JS child scripts live here and run with `node` directly (no tsx start-up). */
-export const LOAD_DIR = path.join(here, "load");
+/** Plain-JS child scripts live here, next to this file, and run with `node` directly (no tsx start-up). */
+export const LOAD_DIR = path.dirname(fileURLToPath(import.meta.url));
 
 /** A fresh tag, e.g. "gameday-load:cpu-stress:4f0c…". */
 export function newTag(fault: string): string {
@@ -38,6 +37,20 @@ export function spawnTagged(script: string, tag: string, args: string[]): number
 /** Live (non-zombie) processes whose command line carries the tag. */
 export function tagged(tag: string): ProcInfo[] {
   return listProcesses().filter((p) => p.state !== "Z" && p.state !== "X" && p.cmdline.includes(tag));
+}
+
+/** Total bytes written by the tagged processes so far (write() calls, from /proc/PID/io). */
+export function writtenBy(tag: string): number {
+  let sum = 0;
+  for (const p of tagged(tag)) {
+    try {
+      const m = /^wchar:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${p.pid}/io`, "utf8"));
+      if (m) sum += Number(m[1]);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return sum;
 }
 
 /**

@@ -1,0 +1,123 @@
+// Filesystem facts for the disk faults: the real directory behind a path,
+// its filesystem's size, usage and mount, what Game Day itself keeps there
+// (/ and $GAMEDAY_HOME), and the reserve rule that protects those.
+import fs from "node:fs";
+import path from "node:path";
+import { config } from "../../lib/config";
+import { gamedayHome } from "../../lib/paths";
+import { formatSize } from "../../lib/size";
+import type { Availability } from "../types";
+
+/** The real directory behind an absolute path; refuses anything else. */
+export function resolveDir(p: string): string {
+  if (!path.isAbsolute(p)) throw new Error(`path must be absolute (got "${p}")`);
+  let real: string;
+  try {
+    real = fs.realpathSync(p);
+  } catch (e) {
+    throw new Error(`${p} does not exist (${(e as NodeJS.ErrnoException).code})`);
+  }
+  if (!fs.statSync(real).isDirectory()) throw new Error(`${p}${real !== p ? ` (→ ${real})` : ""} is not a directory`);
+  return real;
+}
+
+export interface FsInfo {
+  dir: string;
+  mount: { point: string; type: string; source: string } | null;
+  totalBytes: number;
+  usedBytes: number;
+  /** available to writers, as df's "Avail" */
+  freeBytes: number;
+  /** df's Use%: used / (used + available) */
+  usedPercent: number;
+  blockSize: number;
+  /** what Game Day needs on this filesystem: "/" and/or "$GAMEDAY_HOME (...)" */
+  holds: string[];
+}
+
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+function mountOf(dir: string): FsInfo["mount"] {
+  let best: FsInfo["mount"] = null;
+  let text = "";
+  try {
+    text = fs.readFileSync("/proc/self/mountinfo", "utf8");
+  } catch {
+    return null;
+  }
+  for (const line of text.split("\n")) {
+    const f = line.split(" ");
+    const sep = f.indexOf("-", 6);
+    if (sep < 0) continue;
+    const point = unescapeMount(f[4]);
+    if (dir !== point && !dir.startsWith(point === "/" ? "/" : `${point}/`)) continue;
+    // later lines are mounted on top of earlier ones at the same point
+    if (!best || point.length >= best.point.length) best = { point, type: f[sep + 1], source: unescapeMount(f[sep + 2]) };
+  }
+  return best;
+}
+
+function deviceOf(p: string): number | null {
+  // GAMEDAY_HOME may not exist yet: it will be created on its nearest existing ancestor
+  for (let q = path.resolve(p), i = 0; i < 256; q = path.dirname(q), i++) {
+    try {
+      return fs.statSync(q).dev;
+    } catch {
+      if (q === "/") return null;
+    }
+  }
+  return null;
+}
+
+export function fsInfo(dir: string): FsInfo {
+  const s = fs.statfsSync(dir);
+  const dev = fs.statSync(dir).dev;
+  const totalBytes = s.blocks * s.bsize;
+  const usedBytes = (s.blocks - s.bfree) * s.bsize;
+  const freeBytes = s.bavail * s.bsize;
+  const holds: string[] = [];
+  if (deviceOf("/") === dev) holds.push("/");
+  if (deviceOf(gamedayHome()) === dev) holds.push(`$GAMEDAY_HOME (${gamedayHome()})`);
+  return {
+    dir,
+    mount: mountOf(dir),
+    totalBytes,
+    usedBytes,
+    freeBytes,
+    usedPercent: usedBytes + freeBytes > 0 ? (100 * usedBytes) / (usedBytes + freeBytes) : 100,
+    blockSize: s.bsize,
+    holds,
+  };
+}
+
+export function describeFs(i: FsInfo): string {
+  const where = i.mount ? `${i.mount.type} ${i.mount.source} on ${i.mount.point}` : i.dir;
+  return `${where}: size ${formatSize(i.totalBytes)}, used ${formatSize(i.usedBytes)} (${i.usedPercent.toFixed(1)}%), free ${formatSize(i.freeBytes)}`;
+}
+
+/** The reserve rule, or null when `bytes` more may be taken. */
+export function reserveRefusal(info: FsInfo, bytes: number, reserve: number, force: boolean): string | null {
+  if (force || info.holds.length === 0) return null;
+  const left = info.freeBytes - bytes;
+  if (left >= reserve) return null;
+  return `refusing: writing ${formatSize(bytes)} would leave ${formatSize(Math.max(0, left))} free on the filesystem holding ${info.holds.join(" and ")}${info.mount ? ` (${info.mount.point})` : ""}, under the reserve of ${formatSize(reserve)}; set force: true (--force) to go below it`;
+}
+
+export function fallocateBinary(): string | null {
+  for (const d of (config().PATH || "/usr/bin:/bin").split(":")) {
+    const p = path.join(d, "fallocate");
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      /* not here */
+    }
+  }
+  return null;
+}
+
+export function statfsAvailable(): Availability {
+  return typeof fs.statfsSync === "function" ? { ok: true } : { ok: false, reason: "this Node has no fs.statfsSync (needs Node ≥ 18.15)" };
+}

@@ -1,0 +1,182 @@
+// Every environment variable Game Day reads, in one place: its name, default
+// and meaning, with a zod schema. Read through config(), never process.env.
+// Each variable is parsed on first use and again only when its value changes
+// (tests set variables before spawning processes; the sniper's --protect sets
+// GAMEDAY_PROTECT_NAMES), so a bad value fails where it is used, with an error
+// naming the variable, and never breaks code that does not read it.
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+
+/**
+ * Process names (comm) never targeted unless GAMEDAY_PROTECT_NAMES replaces
+ * the list: losing them loses the machine (sshd), the init system, or every
+ * container at once.
+ */
+export const DEFAULT_PROTECTED_NAMES = ["sshd", "systemd", "systemd-journal", "systemd-logind", "init", "dockerd", "containerd", "containerd-shim"];
+
+const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
+
+/** Unset or empty: undefined. */
+const text = z.string().optional().transform((v) => (v ? v : undefined));
+const trimmed = z.string().optional().transform((v) => v?.trim() || undefined);
+
+function portVar(dflt: number) {
+  return text.pipe(
+    z
+      .string()
+      .regex(/^\d{1,5}$/, "must be a port number 0-65535")
+      .transform(Number)
+      .refine((n) => n <= 65535, "must be a port number 0-65535")
+      .optional()
+      .transform((n) => n ?? dflt),
+  );
+}
+
+function urlVar(protocols: string[]) {
+  return z.string().transform((v, ctx) => {
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      ctx.addIssue({ code: "custom", message: `is not a URL: ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    if (!protocols.includes(u.protocol)) {
+      ctx.addIssue({ code: "custom", message: `must be a ${protocols.join(" or ")} URL, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return u;
+  });
+}
+
+const commaList = (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean);
+
+export const configSchema = z.object({
+  // ---- where state lives
+  /** SQLite database, CLI token file, standalone journals. Default ~/.gameday. */
+  GAMEDAY_HOME: text.transform((v) => path.resolve(v ?? path.join(os.homedir(), ".gameday"))),
+  /** The database URL (SQLite). Default: file:$GAMEDAY_HOME/gameday.db (see lib/paths.ts). */
+  DATABASE_URL: text,
+  /**
+   * Machine-wide folder where Game Day's own processes register so every
+   * injector spares them. Default: /run/gameday/self when /run is writable,
+   * else $TMPDIR/gameday-self (see lib/procfs.ts).
+   */
+  GAMEDAY_RUN_DIR: text,
+
+  // ---- safety
+  /** Process names no fault ever targets, comma-separated; replaces DEFAULT_PROTECTED_NAMES (empty: none). */
+  GAMEDAY_PROTECT_NAMES: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined ? DEFAULT_PROTECTED_NAMES : commaList(v))),
+  /** PIDs the worker registers as Game Day's own (spared by every injector), comma-separated; adds to --protect-pid. Default none. */
+  GAMEDAY_PROTECT_PIDS: z
+    .string()
+    .optional()
+    .transform((v) => commaList(v ?? ""))
+    .pipe(z.array(z.string().regex(/^\d+$/, "must be comma-separated PIDs like 123,456").transform(Number))),
+
+  // ---- logging
+  /** Floor of the structured logs on stderr: debug, info, warn, error or silent. Default info. */
+  GAMEDAY_LOG: text.pipe(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info")),
+
+  // ---- worker
+  /** Address the web app and the worker listen on (0.0.0.0 to share the dashboard). Default 127.0.0.1. */
+  GAMEDAY_BIND: text.transform((v) => v ?? "127.0.0.1"),
+  /** Port of the worker (REST API and socket.io); default for its --port. Default 3001. */
+  WORKER_PORT: portVar(3001),
+  /** Topology file of the worker; default for its --topology. Default: demo/topology.yaml when present. */
+  GAMEDAY_TOPOLOGY: text,
+  /** Folder of example experiments offered by the dashboard; default for --examples. Default: examples/. */
+  GAMEDAY_EXAMPLES: text,
+  /** Steady-state warm-up of every run before the method starts, in ms. Default: the worker's built-in warm-up. */
+  GAMEDAY_WARMUP_MS: text.pipe(
+    z
+      .string()
+      .regex(/^\d+$/, "must be a whole number of milliseconds")
+      .transform(Number)
+      .optional(),
+  ),
+  /** User name of the admin created at the first start. Default admin. */
+  GAMEDAY_ADMIN_USER: text.transform((v) => v ?? "admin"),
+  /** Password of the admin created at the first start. Default: a random one, printed once. */
+  GAMEDAY_ADMIN_PASSWORD: text,
+
+  // ---- web app (read at run time, so one build serves any deployment)
+  /** Where the web app's route handlers find the worker (http or https). Default http://127.0.0.1:3001. */
+  GAMEDAY_WORKER_URL: trimmed.transform((v) => v ?? "http://127.0.0.1:3001").pipe(urlVar(["http:", "https:"])),
+  /** socket.io URL the browser uses. Default: the browser's host on the worker's port. */
+  GAMEDAY_PUBLIC_WORKER_URL: trimmed.pipe(urlVar(["http:", "https:", "ws:", "wss:"]).optional()),
+  /** Port of the web app (`make up`). Default 3000. */
+  PORT: portVar(3000),
+
+  // ---- CLI
+  /** Worker the `gameday` CLI talks to; --url wins. Default: the URL in $GAMEDAY_HOME/cli.json. */
+  GAMEDAY_URL: text,
+  /** API token of the `gameday` CLI; --token wins. Default: the token in $GAMEDAY_HOME/cli.json. */
+  GAMEDAY_TOKEN: text,
+
+  // ---- demo, bench, host
+  /** First port of the demo system started by `make up`. Default 4100. */
+  DEMO_BASE_PORT: portVar(4100),
+  /** Extra processes of the proc-scan benchmark (bench/run.ts). Default 2000. */
+  BENCH_PROCS: text.pipe(z.string().regex(/^\d+$/, "must be a whole number").transform(Number).optional()).transform((n) => n ?? 2000),
+  /** Where programs (fallocate, stress-ng, setpriv, tc, ...) are looked up. Default: unset. */
+  PATH: z.string().optional(),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigName = keyof Config;
+
+/** A variable with a bad value; the message names it. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+const cache = new Map<ConfigName, { raw: string | undefined; value: unknown }>();
+const overrides = new Map<ConfigName, unknown>();
+
+function read<K extends ConfigName>(name: K): Config[K] {
+  if (overrides.has(name)) return overrides.get(name) as Config[K];
+  const raw = process.env[name];
+  const hit = cache.get(name);
+  if (hit && hit.raw === raw) return hit.value as Config[K];
+  const r = configSchema.shape[name].safeParse(raw);
+  if (!r.success) {
+    const why = [...new Set(r.error.issues.map((i) => i.message))].join("; ");
+    const got = JSON.stringify(raw);
+    throw new ConfigError(name, `${name} ${why}${why.includes(got) ? "" : ` (got ${got})`}`);
+  }
+  cache.set(name, { raw, value: r.data });
+  return r.data as Config[K];
+}
+
+const view = Object.freeze(
+  Object.defineProperties(
+    {},
+    Object.fromEntries(Object.keys(configSchema.shape).map((k) => [k, { enumerable: true, get: () => read(k as ConfigName) }])),
+  ),
+) as Readonly<Config>;
+
+/** The configuration; each property parses its variable on first read. */
+export function config(): Readonly<Config> {
+  return view;
+}
+
+/**
+ * Set a value for this process regardless of the environment (a command-line
+ * flag that wins over its variable); undefined removes the override.
+ * Child processes do not inherit it: pass it on explicitly.
+ */
+export function setConfig<K extends ConfigName>(name: K, value: Config[K] | undefined): void {
+  if (value === undefined) overrides.delete(name);
+  else overrides.set(name, value);
+}
