@@ -37,6 +37,10 @@ export interface StepSpec {
   maxDown?: MaxDown;
   /** with every: the first round comes after one period, not at once */
   firstRoundAfterPeriod?: boolean;
+  /** the caller found targets before the first round (a standalone CLI's own scan): a first round that matches nothing waits for the next one, as later rounds do */
+  firstRoundMayBeEmpty?: boolean;
+  /** a round whose every injection failed (say, the targets died between the scan and the signal) is counted in stats.failed and the rounds go on, instead of ending the step */
+  continueAfterFailedRound?: boolean;
 }
 
 export type StepEvent =
@@ -49,7 +53,8 @@ export type StepEvent =
   | { type: "empty"; round: number; message: string };
 
 export interface StepDeps {
-  executor: Executor;
+  /** null only with dryRun: a dry run applies nothing */
+  executor: Executor | null;
   runId: string;
   topology: Topology | null;
   protectedPids: () => ReadonlySet<number>;
@@ -101,7 +106,14 @@ export class StepRunner {
   constructor(
     readonly spec: StepSpec,
     private readonly d: StepDeps,
-  ) {}
+  ) {
+    if (!d.executor && !d.dryRun) throw new Error("StepRunner: only a dry run may go without an executor");
+  }
+
+  /** (the constructor made sure there is one whenever a change is applied) */
+  private get executor(): Executor {
+    return this.d.executor!;
+  }
 
   /**
    * Run every round; resolves when the duration is over (or the signal
@@ -147,7 +159,7 @@ export class StepRunner {
         ? `target "${s.targetName}": ${res.problem}`
         : `target "${s.targetName}" (${res.selector}) matched no ${s.target.network ? "traffic" : "process"}${res.protected.length ? ` (${res.protected.length} protected process(es) excluded)` : ""}`;
       // later rounds may find a fleet still respawning: wait for the next round
-      if (round > 0) {
+      if (round > 0 || s.firstRoundMayBeEmpty) {
         this.d.onEvent({ type: "empty", round, message });
         return Promise.resolve();
       }
@@ -164,7 +176,7 @@ export class StepRunner {
     for (const target of chosen) {
       if (this.d.signal.aborted) break;
       try {
-        const change = await this.d.executor.apply(
+        const change = await this.executor.apply(
           { runId: this.d.runId, step: s.index, targetName: s.targetName, node: res.node, fault: s.fault, target, params: s.params, revertAt: new Date(holdEnd) },
           this.d.signal,
         );
@@ -178,7 +190,7 @@ export class StepRunner {
         this.d.onEvent({ type: "apply-failed", round, target, error: (e as Error).message, change: e instanceof ApplyError ? e.change : null });
       }
     }
-    if (failed && !changes.length && !this.d.signal.aborted) throw new Error(`round ${round + 1}: every injection failed`);
+    if (failed && !changes.length && !this.d.signal.aborted && !s.continueAfterFailedRound) throw new Error(`round ${round + 1}: every injection failed`);
     return changes.length ? this.hold(changes, holdEnd) : Promise.resolve();
   }
 
@@ -226,9 +238,9 @@ export class StepRunner {
     const ids = changes.map((c) => c.id);
     const p = (async () => {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, holdEnd - Date.now())))), this.d.executor.whenReverted(ids)]);
+      await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, holdEnd - Date.now())))), this.executor.whenReverted(ids)]);
       clearTimeout(timer);
-      await Promise.all(ids.map((id) => this.d.executor.revert(id)));
+      await Promise.all(ids.map((id) => this.executor.revert(id)));
       for (const c of changes) if (this.held.get(targetId(c.target))?.id === c.id) this.held.delete(targetId(c.target));
     })();
     this.holds.add(p);

@@ -12,9 +12,10 @@ import { describeFs, fsInfo, resolveDir, type FsInfo } from "../injectors/disk/f
 import { writtenBy } from "../injectors/load/children";
 import { describeFill, diskFill, planFill, type DiskFillParams } from "../injectors/disk-fill";
 import { ioFootprint, ioStress, type IoStressParams } from "../injectors/io-stress";
-import { targetLabel, type AnyInjector, type PathTarget } from "../injectors/types";
+import type { AnyInjector, PathTarget } from "../injectors/types";
+import type { ExecutorEvent } from "../agent/executor";
 import { CliError } from "./client";
-import { durationFlag, flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, stamp, STANDALONE_OPTIONS } from "./standalone";
+import { durationFlag, flagNumber, interruptible, parseParams, openExecutor, runFaults, stamp, STANDALONE_OPTIONS } from "./standalone";
 
 const DEFAULT_DURATION = "60s";
 
@@ -150,7 +151,7 @@ export async function main(argv: string[]): Promise<number> {
     const now = new Date();
     process.stdout.write(json ? JSON.stringify({ ts: now.toISOString(), event, ...data, message: text }) + "\n" : `[${stamp(now)}] ${text}\n`);
   };
-  await recoverBeforeStart((line) => emit("recovered", line));
+  const executor = f["dry-run"] ? null : await openExecutor(`disk-devourer ${io ? "io " : ""}${dir}`, (line) => emit("recovered", line));
 
   const target: PathTarget = { kind: "path", path: dir };
   const before = fsInfo(dir);
@@ -192,12 +193,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  // Capture the undo runFaults plans, to report on exactly our files and writers.
+  // the journaled undo names exactly our files and writers, to report on them
   let undo: DiskUndo | null = null;
-  const watched: AnyInjector = {
-    ...injector,
-    plan: async (t: PathTarget, p: unknown) => (undo = (await injector.plan(t, p)) as DiskUndo),
-  };
   const { signal, release } = interruptible((line) => emit("interrupt", line));
   let timer: NodeJS.Timeout | null = null;
   let peak = before.usedPercent;
@@ -225,22 +222,23 @@ export async function main(argv: string[]): Promise<number> {
       emit("usage", `Usage: ${now.usedPercent.toFixed(1)}% used, ${formatSize(now.freeBytes)} free | our files: ${formatSize(mine)}`, { ...usage(now), ourBytes: mine });
     }
   };
-  const say = (line: string) => {
-    emit(line.startsWith("injected") ? "injected" : line.startsWith("reverted") ? "reverted" : line.startsWith("recovered") ? "recovered" : "note", line);
-    if (line.startsWith(`injected ${injector.name}`)) {
-      revertAt = Date.now() + durationMs;
-      const last = { at: 0, wrote: 0 };
-      report(last);
-      timer = setInterval(() => report(last), Math.max(1000, Math.min(5000, durationMs / 4)));
-    }
+  const say = (line: string, event: string) => emit(event === "injected" || event === "reverted" ? event : "note", line);
+  const onChange = (e: ExecutorEvent) => {
+    if (e.type === "journaled") undo = e.change.undo as DiskUndo;
+    if (e.type !== "injected") return;
+    revertAt = Date.now() + durationMs;
+    const last = { at: 0, wrote: 0 };
+    report(last);
+    timer = setInterval(() => report(last), Math.max(1000, Math.min(5000, durationMs / 4)));
   };
   emit("plan", `About to ${announce}`);
   let res;
   try {
-    res = await runFaults(`disk-devourer ${io ? "io " : ""}${targetLabel(target)}`, [{ injector: watched, target, params }], durationMs, signal, say);
+    res = await runFaults(executor!, [{ injector, target, params }], durationMs, signal, say, { onChange });
   } finally {
     if (timer) clearInterval(timer);
     release();
+    await executor!.close();
   }
   const after = fsInfo(dir);
   emit("filesystem", `Filesystem after revert: ${describeFs(after)}`, { ...usage(after) });

@@ -19,7 +19,7 @@ import { targetLabel, type AnyInjector, type NetworkTarget } from "../injectors/
 import { loadTopology, type ProcessSelector, type Topology } from "../lib/topology";
 import { resolveNetwork } from "../injectors/targets/resolve";
 import { CliError } from "./client";
-import { durationFlag, flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
+import { durationFlag, flagNumber, interruptible, parseParams, openExecutor, runFaults, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
 
 const USAGE = `gameday latency-monkey — network faults on a slice of traffic
 
@@ -216,7 +216,7 @@ export async function main(argv: string[]): Promise<number> {
     if (!a.ok) throw new CliError(`${s.injector.name} is not available on this host: ${a.reason}`);
   }
   const dryRun = !!f["dry-run"];
-  if (!dryRun) await recoverBeforeStart((line) => emit("recovered", line));
+  const executor = dryRun ? null : await openExecutor(`latency-monkey ${argv.join(" ")}`, (line) => emit("recovered", line));
 
   // planned once here to refuse early and to say how; runFaults plans again (journaled)
   const shaped: { dev: string; undo: NetUndo; step: Step }[] = [];
@@ -254,9 +254,7 @@ export async function main(argv: string[]): Promise<number> {
   const { signal, release } = interruptible((line) => emit("interrupt", line));
   try {
     emit("hold", `Holding for ${formatDuration(durationMs)} (Ctrl-C reverts now)`, { durationMs });
-    const res = await runFaults(`latency-monkey ${argv.join(" ")}`, faults, durationMs, signal, (line) =>
-      emit(/FAILED|failed/.test(line) ? "error" : line.startsWith("reverted ") ? "reverted" : line.startsWith("injected ") ? "injected" : "info", line),
-    );
+    const res = await runFaults(executor!, faults, durationMs, signal, (line, event) => emit(event === "injected" || event === "reverted" ? event : "error", line));
     emit(
       res.failures.length ? "error" : "done",
       res.failures.length
@@ -267,6 +265,7 @@ export async function main(argv: string[]): Promise<number> {
     return res.failures.length ? 1 : 0;
   } finally {
     release();
+    await executor!.close();
   }
 }
 

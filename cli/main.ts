@@ -3,7 +3,7 @@ import fs from "node:fs";
 import { parseArgs } from "node:util";
 // the injectors fill lib/catalog, which experiment validation reads
 import "../injectors";
-import { API, FINAL_RUN_STATES, type RunRecord } from "../lib/contract";
+import { API, FINAL_RUN_STATES, type RunRecord, type UnrevertedChange } from "../lib/contract";
 import { experimentJsonSchema, parseExperiment } from "../lib/experiment";
 import { formatIssues } from "../lib/issues";
 import { api, CliError, connection, type Connection } from "./client";
@@ -181,11 +181,16 @@ export async function main(argv: string[]): Promise<number> {
         const conn = connection(f);
         const health = await api<{ version: string; activeRunId: string | null }>(conn, "GET", API.health);
         const { runs } = await api<{ runs: RunRecord[] }>(conn, "GET", `${API.runs}?limit=5`);
+        const { unreverted } = await api<{ unreverted: UnrevertedChange[] }>(conn, "GET", API.changes);
         if (f.json) {
-          out(JSON.stringify({ url: conn.url, ...health, runs }, null, 2));
+          out(JSON.stringify({ url: conn.url, ...health, runs, unreverted }, null, 2));
           return 0;
         }
         out(`worker ${conn.url} (v${health.version}); active run: ${health.activeRunId ?? "none"}`);
+        if (unreverted.length) {
+          out(`NOT REVERTED: ${unreverted.length} change(s) on this host; new runs are refused until they are (gameday halt or gameday recover retries):`);
+          for (const c of unreverted) out(`  ${c.fault} on ${c.targetLabel} (run ${c.runId}, ${c.host}): ${c.error ?? "not verified"}`);
+        }
         for (const r of runs) out(`  ${r.id}  ${r.name}  ${r.state}${r.abort ? ` (${r.abort.reason})` : ""}`);
         return 0;
       }

@@ -1,10 +1,11 @@
-// Running injectors without a worker, for the standalone CLIs. The same
-// injector contract and the same rules as a worker run: journal before every
-// change, revert and verify at the end of the duration, on Ctrl-C/SIGTERM, and
-// — through the journal — after a crash, at the next start of any CLI.
+// Running faults without a worker, for the standalone CLIs. Each CLI embeds
+// an executor (agent/): the same journal, revert and verify as a worker run,
+// at the end of the duration, on Ctrl-C/SIGTERM, and — through the journal —
+// by the reaper within moments of the CLI dying, with no command typed.
 import { duration } from "../lib/duration";
-import { LocalJournal, recoverLocalJournals } from "../lib/local-journal";
+import { createLogger } from "../lib/log";
 import { targetLabel, type AnyInjector, type Target } from "../injectors";
+import { Executor, type Change, type ExecutorEvent } from "../agent/executor";
 import { CliError } from "./client";
 
 export interface PlannedFault {
@@ -53,11 +54,18 @@ export function durationFlag(raw: string | undefined, fallback: string, minMs = 
   return r.data;
 }
 
-/** Say what an earlier CLI that died left behind, and revert it. */
-export async function recoverBeforeStart(say: (line: string) => void): Promise<void> {
-  const r = await recoverLocalJournals();
-  for (const x of r.reverted) say(`recovered: ${x.fault} on ${x.target} left by an earlier CLI that did not finish: reverted (${x.detail})`);
-  for (const x of r.failed) say(`recovery FAILED: ${x.fault} on ${x.target}: ${x.detail}`);
+/**
+ * The executor a standalone CLI embeds: it first reverts what earlier
+ * holders that died left on this host (saying so), then starts the reaper
+ * that will revert our own changes if we die.
+ */
+export async function openExecutor(command: string, say: (line: string) => void): Promise<Executor> {
+  const ex = new Executor({ command, log: createLogger({ component: "executor", command }) });
+  const r = await ex.start();
+  for (const x of r.reverted) say(`recovered: ${x.fault} on ${x.targetLabel} left by an earlier CLI that did not finish: reverted (${x.detail})`);
+  for (const x of r.failed) say(`recovery FAILED: ${x.fault} on ${x.targetLabel}: ${x.detail}`);
+  for (const p of r.problems) say(`recovery FAILED: ${p}`);
+  return ex;
 }
 
 /** Parse an injector's params from CLI values; errors name the flag. */
@@ -98,34 +106,57 @@ export function interruptible(say: (line: string) => void): { signal: AbortSigna
 }
 
 /**
- * Inject every fault (journaled first), hold for durationMs or until the
- * signal aborts, then revert and verify each. A failed inject stops the rest
- * and reverts what is in place.
+ * Apply every fault through the executor (journaled first), hold for
+ * durationMs or until the signal aborts, then revert and verify each, last
+ * first. A failed apply stops the rest and reverts what is in place. onChange
+ * sees every executor event of these changes (the journaled undo, the inject,
+ * the revert); beforeRevert runs when the hold ends, before the first revert.
  */
 export async function runFaults(
-  command: string,
+  executor: Executor,
   faults: PlannedFault[],
   durationMs: number,
   signal: AbortSignal,
-  say: (line: string) => void,
+  say: (line: string, event: "injected" | "inject-failed" | "reverted" | "revert-failed") => void,
+  hooks: { onChange?: (e: ExecutorEvent) => void; beforeRevert?: () => void } = {},
 ): Promise<StandaloneResult> {
-  const journal = new LocalJournal(command);
+  const { onChange, beforeRevert } = hooks;
+  const runId = `cli-${process.pid}`;
   const res: StandaloneResult = { completed: false, injected: 0, reverted: 0, failures: [] };
-  const inPlace: { i: number; f: PlannedFault; undo: unknown }[] = [];
+  const off = executor.on((e) => {
+    if (e.change.runId !== runId) return;
+    onChange?.(e);
+    const what = `${e.change.fault} on ${e.change.targetLabel}`;
+    if (e.type === "injected") {
+      res.injected++;
+      say(`injected ${what}`, e.type);
+    } else if (e.type === "inject-failed") {
+      res.failures.push(`${what}: ${e.error}`);
+      say(`inject failed: ${what}: ${e.error}`, e.type);
+    } else if (e.type === "reverted") {
+      res.reverted++;
+      say(`reverted ${what}: ${e.detail}`, e.type);
+    } else if (e.type === "revert-failed") {
+      res.failures.push(`revert of ${what}: ${e.detail}`);
+      say(`REVERT FAILED: ${what}: ${e.detail} (journal kept; \`gameday recover\` retries)`, e.type);
+    }
+  });
+  // the inject's own signal: Ctrl-C cancels an inject in flight, and the executor reverts what it did
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  signal.addEventListener("abort", onAbort, { once: true });
+  const made: Change[] = [];
   try {
-    for (const f of faults) {
+    for (const [i, f] of faults.entries()) {
       if (signal.aborted) break;
-      const undo = await f.injector.plan(f.target, f.params);
-      const i = journal.begin(f.injector.name, f.target, undo);
-      inPlace.push({ i, f, undo });
       try {
-        await f.injector.inject(f.target, f.params, { runId: `cli-${process.pid}`, signal, undo });
-        journal.mark(i, "injected");
-        res.injected++;
-        say(`injected ${f.injector.name} on ${targetLabel(f.target)}`);
+        made.push(await executor.apply({ runId, step: i, targetName: targetLabel(f.target), fault: f.injector.name, target: f.target, params: f.params, revertAt: new Date(Date.now() + durationMs) }, stop.signal));
       } catch (e) {
-        res.failures.push(`${f.injector.name} on ${targetLabel(f.target)}: ${(e as Error).message}`);
-        say(`inject failed: ${f.injector.name} on ${targetLabel(f.target)}: ${(e as Error).message}`);
+        // an inject that failed was reported by its event; a refusal before the journal was not
+        if (!res.failures.some((x) => x.endsWith((e as Error).message))) {
+          res.failures.push(`${f.injector.name} on ${targetLabel(f.target)}: ${(e as Error).message}`);
+          say(`inject failed: ${f.injector.name} on ${targetLabel(f.target)}: ${(e as Error).message}`, "inject-failed");
+        }
         break;
       }
     }
@@ -134,20 +165,10 @@ export async function runFaults(
       res.completed = !signal.aborted;
     }
   } finally {
-    for (const { i, f, undo } of inPlace.reverse()) {
-      try {
-        await f.injector.revert(f.target, undo);
-        const v = await f.injector.verify(f.target, undo);
-        if (!v.ok) throw new Error(v.detail);
-        journal.mark(i, "reverted");
-        res.reverted++;
-        say(`reverted ${f.injector.name} on ${targetLabel(f.target)}: ${v.detail}`);
-      } catch (e) {
-        res.failures.push(`revert of ${f.injector.name} on ${targetLabel(f.target)}: ${(e as Error).message}`);
-        say(`REVERT FAILED: ${f.injector.name} on ${targetLabel(f.target)}: ${(e as Error).message} (journal kept; \`gameday recover\` retries)`);
-      }
-    }
-    journal.close();
+    beforeRevert?.();
+    for (const c of made.reverse()) await executor.revert(c.id);
+    signal.removeEventListener("abort", onAbort);
+    off();
   }
   return res;
 }

@@ -25,7 +25,7 @@ import { memoryLimit } from "../injectors/memory-limit";
 import { targetLabel, type AnyInjector, type HostTarget, type ProcessTarget, type Target } from "../injectors/types";
 import { describeSelector, resolveProcesses, selectorFor } from "../injectors/targets/resolve";
 import { CliError } from "./client";
-import { durationFlag, flagNumber, interruptible, parseParams, recoverBeforeStart, runFaults, stamp, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
+import { durationFlag, flagNumber, interruptible, parseParams, openExecutor, runFaults, stamp, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
 
 const USAGE = `gameday stress — CPU and memory pressure, cgroup CPU and memory limits
 
@@ -99,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
   const a = await plan.injector.available();
   if (!a.ok) throw new CliError(`${plan.injector.name} is not available on this host: ${a.reason}`);
 
-  if (!dryRun) await recoverBeforeStart((line) => emit("recovered", line));
+  const executor = dryRun ? null : await openExecutor(`stress ${argv.join(" ")}`, (line) => emit("recovered", line));
   for (const line of plan.describe()) emit("plan", line.text, line.data);
   if (dryRun) {
     emit("dry-run", `dry run: would hold ${plan.injector.name} for ${formatDuration(durationMs)}; nothing changed`, { durationMs });
@@ -109,37 +109,26 @@ export async function main(argv: string[]): Promise<number> {
   const undos: unknown[] = [];
   const sampler = new Sampler(plan.kind, undos, plan.targets, emit, Math.min(5000, Math.max(1000, Math.floor(durationMs / 4))));
   if (plan.kind === "cpu-limit") await sampler.baseline();
-  // keep what plan() returns (the tag, the cgroup folder) to measure and
-  // report, and take the last sample just before the revert ends the load
-  const spy: AnyInjector = {
-    ...plan.injector,
-    plan: async (t: Target, p: unknown) => {
-      const u = await plan.injector.plan(t, p);
-      undos.push(u);
-      return u;
-    },
-    revert: async (t: Target, u: unknown) => {
-      sampler.stop();
-      await plan.injector.revert(t, u);
-    },
-  };
-  const faults: PlannedFault[] = plan.targets.map((target) => ({ injector: spy, target, params: plan.params }));
+  // the journaled undo (the tag, the cgroup folder) says what to measure and report;
+  // the last sample is taken just before the revert ends the load
+  const faults: PlannedFault[] = plan.targets.map((target) => ({ injector: plan.injector, target, params: plan.params }));
   const { signal, release } = interruptible((line) => emit("interrupt", line));
   let failures: string[] = [];
   let reverted = 0;
   try {
     const res = await runFaults(
-      `stress ${argv.join(" ")}`,
+      executor!,
       faults,
       durationMs,
       signal,
-      (line) => {
-        if (line.startsWith("injected ")) {
+      (line, event) => {
+        if (event === "injected") {
           emit("injected", line, { undo: undos[undos.length - 1] });
           sampler.start();
-        } else if (line.startsWith("reverted ")) emit("reverted", line);
-        else emit(/FAILED|failed/.test(line) ? "error" : "info", line);
+        } else if (event === "reverted") emit("reverted", line);
+        else emit("error", line);
       },
+      { onChange: (e) => e.type === "journaled" && undos.push(e.change.undo), beforeRevert: () => sampler.stop() },
     );
     sampler.stop();
     failures = res.failures;
@@ -155,6 +144,7 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     sampler.stop();
     release();
+    await executor!.close();
   }
   return failures.length ? 1 : 0;
 }

@@ -188,6 +188,21 @@ export const API = {
   runSamples: (id: string) => `/api/v1/runs/${encodeURIComponent(id)}/samples`,
   runAbort: (id: string) => `/api/v1/runs/${encodeURIComponent(id)}/abort`,
   halt: "/api/v1/halt",
+  /** changes on the worker's host not verified reverted (they block new runs) */
+  changes: "/api/v1/changes",
+  /** retry reverting them */
+  recover: "/api/v1/recover",
 } as const;
+
+/** A change not verified reverted: an inject that failed half-way, a revert that did not verify, or one left by a holder that died. */
+export interface UnrevertedChange {
+  id: string;
+  runId: string;
+  fault: string;
+  targetLabel: string;
+  host: string;
+  state: string;
+  error: string | null;
+}
 
 export const SESSION_COOKIE = "gameday_session";

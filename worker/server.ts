@@ -14,6 +14,7 @@ import {
   type ExampleInfo,
   type Role,
   type ServerToClientEvents,
+  type UnrevertedChange,
 } from "../lib/contract";
 import { ApiErr } from "../lib/errors";
 import { parseExperiment } from "../lib/experiment";
@@ -23,6 +24,7 @@ import type { Db } from "../lib/db";
 import { getInjector } from "../injectors";
 import { Auth, roleAtLeast, type AuthUser } from "./auth";
 import type { Engine } from "./engine";
+import type { Change } from "../agent/executor";
 import type { GraphPoller } from "./graph";
 
 export const WORKER_VERSION = "0.1.0";
@@ -119,6 +121,8 @@ export function listExamples(dir: string): ExampleInfo[] {
   });
 }
 
+const unrevertedView = (c: Change): UnrevertedChange => ({ id: c.id, runId: c.runId, fault: c.fault, targetLabel: c.targetLabel, host: c.host, state: c.state, error: c.error ?? null });
+
 export function createServer(d: ServerDeps): { server: http.Server; io: Io } {
   const { engine, auth, log } = d;
 
@@ -127,7 +131,22 @@ export function createServer(d: ServerDeps): { server: http.Server; io: Io } {
       method: "GET",
       pattern: /^\/api\/v1\/health$/,
       role: null,
-      handler: async ({ res }) => send(res, 200, { ok: true, version: WORKER_VERSION, activeRunId: engine.activeRunId() }),
+      handler: async ({ res }) => send(res, 200, { ok: true, version: WORKER_VERSION, activeRunId: engine.activeRunId(), unreverted: engine.unreverted().length }),
+    },
+    {
+      method: "GET",
+      pattern: /^\/api\/v1\/changes$/,
+      role: "viewer",
+      handler: async ({ res }) => send(res, 200, { unreverted: engine.unreverted().map(unrevertedView) }),
+    },
+    {
+      method: "POST",
+      pattern: /^\/api\/v1\/recover$/,
+      role: "operator",
+      handler: async ({ res }) => {
+        const r = await engine.retryUnreverted();
+        send(res, 200, { reverted: r.reverted, unreverted: engine.unreverted().map(unrevertedView) });
+      },
     },
     {
       method: "POST",
