@@ -1,6 +1,6 @@
 // gameday latency-monkey as a user runs it: a separate CLI process acting in
 // namespaces this file creates, the seed's example (dry run on this host),
-// Ctrl-C, and a SIGKILLed CLI whose changes the next `gameday recover` undoes.
+// Ctrl-C, and a SIGKILLed CLI whose changes its reaper undoes at once.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -118,20 +118,37 @@ describe("gameday latency-monkey", { timeout: 120_000 }, () => {
     assert.deepEqual(net.snapshot(), before);
   });
 
-  test("partition, CLI SIGKILLed mid-fault: the cut stays until `gameday recover` removes exactly it", async () => {
+  test("partition, CLI SIGKILLed mid-fault: its reaper removes exactly the cut within 2 s, with no command typed", async () => {
     const before = net.snapshot();
     const cli = start(["partition", "--between", net.ipA, "--and", net.ipB, "--netns", net.a, "--duration", "60s"]);
     await waitFor("the partition rules", () => gamedayRules() === 3, 10_000);
     assert.match(cli.out(), new RegExp(`Partitioning ${net.ipA.replace(/\./g, "\\.")} <-> ${net.ipB.replace(/\./g, "\\.")} \\(all, drop both ways\\) in netns ${net.a}`));
     assert.equal(await net.run(net.a, CONNECT_CLIENT, [net.ipB, 400]), "fail:timeout");
+    const t0 = performance.now();
     cli.child.kill("SIGKILL");
     await cli.exited;
-    assert.equal(gamedayRules(), 3, "nobody reverted yet");
+    await waitFor("the reaper to remove the cut", () => JSON.stringify(net.snapshot()) === JSON.stringify(before), 2000, 20);
+    assert.ok(performance.now() - t0 < 2000);
+    assert.equal(await net.run(net.a, CONNECT_CLIENT, [net.ipB, 2000]), "ok");
     const r = await runCli(["recover"], env);
     assert.equal(r.code, 0, r.stderr + r.stdout);
-    assert.deepEqual(net.snapshot(), before);
-    assert.equal(await net.run(net.a, CONNECT_CLIENT, [net.ipB, 2000]), "ok");
+    assert.match(r.stdout, /nothing to recover/);
   });
+
+  test("latency, CLI SIGKILLed 4 s in: the redirect to the dead proxy goes within 2 s, so connections work again", async () => {
+    const before = net.snapshot();
+    const cli = start(["--netns", net.a, "--dst", net.ipB, "--target-port", String(PORTS.echo), "--latency", "300ms", "--mechanism", "proxy", "--duration", "60s"]);
+    await waitFor("the latency rule", () => gamedayRules() === 1, 10_000);
+    await new Promise((r) => setTimeout(r, 4000));
+    const t0 = performance.now();
+    cli.child.kill("SIGKILL");
+    await cli.exited;
+    await waitFor("the reaper to remove the redirect and the proxy", () => JSON.stringify(net.snapshot()) === JSON.stringify(before), 2000, 20);
+    assert.ok(performance.now() - t0 < 2000);
+    const after = JSON.parse(await net.run(net.a, RTT_CLIENT, [net.ipB, 5])) as { median: number };
+    assert.ok(after.median < 100, `round trip after: ${JSON.stringify(after)}`);
+  });
+
 
   test("bad input names the flag, exits 1 and changes nothing", async () => {
     const before = net.snapshot();
