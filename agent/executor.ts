@@ -95,7 +95,22 @@ export async function revertVerified(injector: AnyInjector, target: Target, undo
   }
 }
 
-export class Executor {
+/**
+ * What the lifecycle above needs from an executor: the worker's runner and
+ * the step rounds talk to this, so a remote agent (over an authenticated
+ * socket) can stand in for the in-process one.
+ */
+export interface ExecutorPort {
+  apply(req: ApplyRequest, signal: AbortSignal): Promise<Change>;
+  revert(id: string): Promise<VerifyResult>;
+  revertRun(runId: string): Promise<VerifyResult[]>;
+  settle(runId: string): Promise<void>;
+  open(runId?: string): Change[];
+  whenReverted(ids: string[]): Promise<void>;
+  on(fn: (e: ExecutorEvent) => void): () => void;
+}
+
+export class Executor implements ExecutorPort {
   readonly journal: HostJournal;
   readonly log: Logger;
   private readonly listeners = new Set<(e: ExecutorEvent) => void>();
@@ -268,6 +283,11 @@ export class Executor {
     if (req.target.kind !== injector.targetKind) throw new ApplyError(`${injector.name} acts on ${injector.targetKind} targets, not ${req.target.kind}`, null);
     if (signal.aborted) throw new ApplyError("aborted before the change was made", null);
     const target: Target = { ...req.target, host: req.target.host ?? HOST };
+    // an injector whose available() takes the target is asked again for this one (a container that must exist, ...)
+    if (injector.available.length > 0) {
+      const a = await injector.available(target);
+      if (!a.ok) throw new ApplyError(`${injector.name} is not available for ${targetLabel(target)}: ${a.reason}`, null);
+    }
     let undo: unknown;
     try {
       undo = await injector.plan(target, req.params);

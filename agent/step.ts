@@ -8,7 +8,7 @@ import type { TargetSpec } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
 import { targetId, type Target } from "../injectors";
 import { applyBlastRadius, resolveTargets, type TargetResolution } from "../injectors/targets/resolve";
-import { ApplyError, type Change, type Executor } from "./executor";
+import { ApplyError, type Change, type ExecutorPort } from "./executor";
 
 /** The first round found nothing to act on: the message says why, naming the target. */
 export class NoTargetsError extends Error {}
@@ -54,7 +54,7 @@ export type StepEvent =
 
 export interface StepDeps {
   /** null only with dryRun: a dry run applies nothing */
-  executor: Executor | null;
+  executor: ExecutorPort | null;
   runId: string;
   topology: Topology | null;
   protectedPids: () => ReadonlySet<number>;
@@ -111,7 +111,7 @@ export class StepRunner {
   }
 
   /** (the constructor made sure there is one whenever a change is applied) */
-  private get executor(): Executor {
+  private get executor(): ExecutorPort {
     return this.d.executor!;
   }
 
@@ -132,7 +132,7 @@ export class StepRunner {
         if (Date.now() >= end) break;
         const length = period();
         const roundEnd = Math.min(end, Date.now() + length);
-        const held = await this.round(round, Math.min(end, Date.now() + (s.hold ?? length)));
+        const { held } = await this.round(round, Math.min(end, Date.now() + (s.hold ?? length)));
         if (s.every === undefined) break;
         // a round's changes are reverted before the next round chooses again, unless holds are set apart from rounds
         if (s.hold === undefined) await held;
@@ -144,8 +144,11 @@ export class StepRunner {
     return this.stats;
   }
 
-  /** One round; resolves once its changes are made, with a promise of their revert. */
-  private async round(round: number, holdEnd: number): Promise<Promise<void>> {
+  /**
+   * One round; resolves once its changes are made, with a promise of their
+   * revert (wrapped: an async function's returned promise would be awaited).
+   */
+  private async round(round: number, holdEnd: number): Promise<{ held: Promise<void> }> {
     const s = this.spec;
     this.stats.rounds++;
     const res = resolveTargets(s.target, this.d.topology, this.d.protectedPids());
@@ -161,15 +164,15 @@ export class StepRunner {
       // later rounds may find a fleet still respawning: wait for the next round
       if (round > 0 || s.firstRoundMayBeEmpty) {
         this.d.onEvent({ type: "empty", round, message });
-        return Promise.resolve();
+        return { held: Promise.resolve() };
       }
       throw new NoTargetsError(message);
     }
     chosen = this.valve(round, this.dice(round, chosen), fleet);
-    if (!chosen.length) return Promise.resolve();
+    if (!chosen.length) return { held: Promise.resolve() };
     if (this.d.dryRun) {
       this.d.onEvent({ type: "would-apply", round, targets: chosen });
-      return Promise.resolve();
+      return { held: Promise.resolve() };
     }
     const changes: Change[] = [];
     let failed = 0;
@@ -191,7 +194,7 @@ export class StepRunner {
       }
     }
     if (failed && !changes.length && !this.d.signal.aborted && !s.continueAfterFailedRound) throw new Error(`round ${round + 1}: every injection failed`);
-    return changes.length ? this.hold(changes, holdEnd) : Promise.resolve();
+    return { held: changes.length ? this.hold(changes, holdEnd) : Promise.resolve() };
   }
 
   private dice(round: number, chosen: Target[]): Target[] {

@@ -9,7 +9,7 @@ import { effectiveMaxDuration, type Experiment, type MethodStep } from "../lib/e
 import type { Topology } from "../lib/topology";
 import type { Logger } from "../lib/log";
 import { getInjector, targetId, targetLabel } from "../injectors";
-import type { Executor, ExecutorEvent } from "../agent/executor";
+import type { ExecutorEvent, ExecutorPort } from "../agent/executor";
 import { NoTargetsError, StepRunner, type MaxDown, type StepEvent } from "../agent/step";
 import type { EvidenceQueue } from "./store";
 import type { WorkerMetrics } from "./metrics";
@@ -25,7 +25,7 @@ export interface RunSinks {
 
 export interface RunDeps {
   /** makes, journals, reverts and verifies every change on this host */
-  executor: Executor;
+  executor: ExecutorPort;
   evidence: EvidenceQueue;
   log: Logger;
   topology: Topology | null;

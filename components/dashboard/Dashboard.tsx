@@ -4,7 +4,7 @@
 // the same-origin proxy; live changes arrive over socket.io, and while the
 // socket is down the page polls so it never silently goes stale.
 import { useCallback, useEffect, useState } from "react";
-import { API, type ExampleInfo, type GraphState, type RunRecord, type UserInfo } from "@/lib/contract";
+import { API, type ExampleInfo, type GraphState, type RunRecord, type UnrevertedChange, type UserInfo } from "@/lib/contract";
 import { apiCall, ApiCallError, errorLines } from "@/lib/web/api";
 import { HEALTH_COLOR, isActive, time } from "@/lib/web/format";
 import { useLive } from "@/lib/web/live";
@@ -85,6 +85,7 @@ function DashboardBody({ user }: { user: UserInfo }) {
   const [examplesError, setExamplesError] = useState<string | null>(null);
   const [abortBusy, setAbortBusy] = useState(false);
   const [abortError, setAbortError] = useState<string | null>(null);
+  const [unreverted, setUnreverted] = useState<UnrevertedChange[]>([]);
   const { state: view, dispatch, select } = useRunView();
 
   const loadGraph = useCallback(async () => {
@@ -93,6 +94,15 @@ function DashboardBody({ user }: { user: UserInfo }) {
       setGraphError(null);
     } catch (e) {
       setGraphError(message(e));
+    }
+  }, []);
+
+  // changes on the worker's host not verified reverted: they block new runs until HALT or gameday recover reverts them
+  const loadChanges = useCallback(async () => {
+    try {
+      setUnreverted((await apiCall<{ unreverted: UnrevertedChange[] }>(API.changes)).unreverted);
+    } catch {
+      // the graph and runs say when the worker is unreachable
     }
   }, []);
 
@@ -110,11 +120,12 @@ function DashboardBody({ user }: { user: UserInfo }) {
   useEffect(() => {
     void loadGraph();
     void loadRuns();
+    void loadChanges();
     apiCall<{ examples: ExampleInfo[] }>(API.examples).then(
       (r) => setExamples(r.examples),
       (e: unknown) => setExamplesError(message(e)),
     );
-  }, [loadGraph, loadRuns]);
+  }, [loadGraph, loadRuns, loadChanges]);
 
   const live = useLive({
     hello: (m) => {
@@ -128,12 +139,20 @@ function DashboardBody({ user }: { user: UserInfo }) {
       setGraphError(null);
     },
     runUpdate: (r) => {
+      void loadChanges();
       setRuns((prev) => upsertRun(prev, r));
       dispatch({ type: "run", run: r, follow: true });
     },
     runEvent: (event) => dispatch({ type: "event", event }),
     runSample: (sample) => dispatch({ type: "sample", sample }),
   });
+
+  // while something is stuck, look again every few seconds (HALT or gameday recover may clear it without a run update)
+  useEffect(() => {
+    if (!unreverted.length) return;
+    const t = setInterval(() => void loadChanges(), 5000);
+    return () => clearInterval(t);
+  }, [unreverted.length, loadChanges]);
 
   const active = isActive(view.run);
   // Without the socket, a failed poll means the picture on screen is old.
@@ -143,10 +162,11 @@ function DashboardBody({ user }: { user: UserInfo }) {
     const t = setInterval(() => {
       void loadGraph();
       void loadRuns();
+      void loadChanges();
       if (active) dispatch({ type: "reload" });
     }, OFFLINE_POLL_MS);
     return () => clearInterval(t);
-  }, [live.connected, active, loadGraph, loadRuns, dispatch]);
+  }, [live.connected, active, loadGraph, loadRuns, loadChanges, dispatch]);
 
   function onLaunched(run: RunRecord, yaml: string) {
     rememberRunYaml(run.id, yaml);
@@ -192,6 +212,21 @@ function DashboardBody({ user }: { user: UserInfo }) {
         <HaltButton disabled={!canOperate} />
       </AppHeader>
       <main className="mx-auto max-w-[1600px] space-y-4 p-4">
+        {unreverted.length ? (
+          <div role="alert" data-testid="unreverted" className="rounded-md border border-red-700 bg-red-950/60 p-3 text-sm text-red-200">
+            <p className="font-semibold">
+              {unreverted.length} change(s) on the worker&apos;s host are not verified reverted; new runs are refused until HALT or{" "}
+              <code>gameday recover</code> reverts them.
+            </p>
+            <ul className="mt-1 list-disc pl-5 font-mono text-xs">
+              {unreverted.map((c) => (
+                <li key={c.id}>
+                  {c.fault} on {c.targetLabel} (run {c.runId}): {c.error ?? "not verified"}
+                </li>
+              ))}
+            </ul>
+          </div>
+        ) : null}
         <div className="grid gap-4 xl:grid-cols-3">
           <Card
             title="Architecture"

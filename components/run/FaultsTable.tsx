@@ -5,6 +5,7 @@ const STATE_TEXT: Record<string, string> = {
   pending: "text-slate-400",
   injected: "text-red-400 font-semibold",
   reverted: "text-emerald-400",
+  "to-revert": "text-red-500 font-semibold",
   failed: "text-amber-400 font-semibold",
 };
 
