@@ -33,6 +33,8 @@ async function reap(why: string): Promise<void> {
   reaping = true;
   // the pipe closes a moment before the kernel is done with the holder
   for (let i = 0; i < 40 && holder && sameProcess(holder.pid, holder.startTime); i++) await new Promise((r) => setTimeout(r, 25));
+  // a write the holder never finished: the .json beside it (if any) holds the last durable state
+  fs.rmSync(`${file}.tmp`, { force: true });
   if (fs.existsSync(file)) {
     try {
       const r = await recoverJournal(file, 5000);

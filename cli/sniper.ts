@@ -1,22 +1,27 @@
 // gameday sniper — the Process Sniper: every interval, rescan the targets,
 // roll a (seedable) die, and on a hit signal one or more random instances.
-// Safety valves: the process-level protections of lib/procfs (PID 1, kernel
-// threads, ourselves and our ancestors, our session leader, Game Day's own
-// processes, the protect list), a cap on how much of the fleet may be down at
-// once, and an identity re-check (PID + start time) right before each signal.
-// STOPped processes are journaled and CONTinued at the end, on Ctrl-C, or
-// after a crash by `gameday recover`.
+// A thin CLI: the flags become one method step (process-kill, in rounds of
+// one interval, one roll per round) that agent/step.ts runs through the
+// executor, and this file turns the step's and the executor's events into
+// the seed's lines. Safety valves come from below it: the protections of
+// lib/procfs in the resolution (PID 1, kernel threads, ourselves and our
+// ancestors, our session leader, Game Day's own processes, the protect
+// list), the step's fleet valve (--max-down), and the injector's identity
+// re-check (PID + start time) right before each signal. STOPs are journaled
+// before they are sent and CONTinued when their hold ends, on Ctrl-C, or —
+// when the sniper dies — by the executor's reaper, with no command typed.
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { duration, formatDuration } from "../lib/duration";
-import { LocalJournal } from "../lib/local-journal";
 import { protectedNames, uidOf } from "../lib/procfs";
 import { loadTopology, processSelectorSchema, type ProcessSelector } from "../lib/topology";
 import { processKill, SIGNALS, type SignalName } from "../injectors/process-kill";
-import type { ProcessTarget } from "../injectors/types";
-import { applyBlastRadius, describeSelector, resolveProcesses, seededRandom, selectorFor, type Resolution } from "../injectors/targets/resolve";
+import type { Target } from "../injectors/types";
+import { describeSelector, resolveProcesses, seededRandom, selectorFor } from "../injectors/targets/resolve";
+import type { ExecutorEvent } from "../agent/executor";
+import { StepRunner, type StepEvent, type StepSpec, type StepStats } from "../agent/step";
 import { CliError } from "./client";
-import { flagNumber, interruptible, recoverBeforeStart, sleep, stamp, STANDALONE_OPTIONS } from "./standalone";
+import { flagNumber, interruptible, openExecutor, stamp, STANDALONE_OPTIONS } from "./standalone";
 
 const USAGE = `gameday sniper — kill (or freeze) random instances of a process, on a schedule
 
@@ -80,7 +85,7 @@ const optionsSchema = z
   });
 type Options = z.output<typeof optionsSchema>;
 
-
+type Emit = (event: string, text: string, data?: Record<string, unknown>) => void;
 
 interface Stats {
   scans: number;
@@ -147,14 +152,13 @@ export async function main(argv: string[]): Promise<number> {
   if (f.protect !== undefined) process.env.GAMEDAY_PROTECT_NAMES = f.protect;
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
 
-  const emit = (event: string, text: string, data: Record<string, unknown> = {}) => {
+  const emit: Emit = (event, text, data = {}) => {
     const now = new Date();
     process.stdout.write(f.json ? JSON.stringify({ ts: now.toISOString(), event, ...data, message: text }) + "\n" : `[${stamp(now)}] ${text}\n`);
   };
-  await recoverBeforeStart((line) => emit("recovered", line));
 
-  const scan = (): Resolution => resolveProcesses(selector);
-  const first = scan();
+  // Our own first scan: refuse at once, naming what matched and why it is protected.
+  const first = resolveProcesses(selector);
   if (first.matched.length === 0) {
     const why = first.protected.length
       ? `; ${first.protected.length} matching process(es) are protected: ${first.protected.map((p) => `${p.comm}[${p.pid}]: ${p.reason}`).join("; ")}`
@@ -162,14 +166,70 @@ export async function main(argv: string[]): Promise<number> {
     throw new CliError(`no process matches ${describeSelector(selector)}${why}`);
   }
 
-  const sniper = new Sniper(o, label, seed, !!f["dry-run"], emit, scan);
+  const dryRun = !!f["dry-run"];
+  // a dry run changes nothing, so it needs no executor (and starts no reaper)
+  const executor = dryRun ? null : await openExecutor(`sniper ${label}`, (line) => emit("recovered", line));
+  const spec: StepSpec = {
+    index: 0,
+    fault: processKill.name,
+    params: processKill.params.parse({ signal: o.signal }),
+    targetName: label,
+    target: o["max-percent"] !== undefined ? { process: selector, mode: "percent", value: o["max-percent"] } : { process: selector, mode: "count", value: o.count ?? 1 },
+    duration: o.duration,
+    every: o.interval,
+    jitter: o.jitter,
+    probability: o.probability,
+    // the sniper rolls once per interval: fire at every chosen instance, or hold fire
+    probabilityPer: "round",
+    // absent: one round, and the next round rolls only once the frozen are resumed
+    hold: o.hold,
+    maxDown: { percent: o["max-down"] },
+    // the first roll comes one interval after the start, the instances found were scanned above
+    firstRoundAfterPeriod: true,
+    firstRoundMayBeEmpty: true,
+    // an instance that died between the scan and the signal is a failure to count, not the end
+    continueAfterFailedRound: true,
+  };
+  const runId = `sniper-${process.pid}`;
+  const narrator = new Narrator(o, dryRun, emit, first.matched.map(pidOf));
   const { signal, release } = interruptible((line) => emit("interrupt", line));
+  const runner = new StepRunner(spec, {
+    executor,
+    runId,
+    topology: null,
+    protectedPids: () => NONE,
+    rnd: seededRandom(seed),
+    signal,
+    onEvent: (e) => narrator.step(e),
+    dryRun,
+  });
+  const off = executor?.on((e) => {
+    if (e.change.runId === runId) narrator.change(e);
+  });
+  // a stopped step still holds its changes until their holds end: Ctrl-C reverts them now
+  const revertNow = () => void executor?.revertRun(runId);
+  signal.addEventListener("abort", revertNow, { once: true });
+
+  narrator.header(label, seed, first.matched.map(pidOf));
   try {
-    await sniper.run(first, signal);
+    await runner.run();
   } finally {
+    signal.removeEventListener("abort", revertNow);
     release();
+    // whatever is still open (a revert cut short, an inject that landed as the step stopped)
+    await executor?.revertRun(runId);
+    narrator.done(runner.stats);
+    off?.();
+    await executor?.close();
   }
   return 0;
+}
+
+const NONE: ReadonlySet<number> = new Set();
+
+function pidOf(t: Target): number {
+  if (t.kind !== "process") throw new Error(`the sniper acts on processes, not on ${t.kind} targets`);
+  return t.pid;
 }
 
 type Flags = { target?: string; name?: string; cmdline?: string; user?: string; cgroup?: string; pid?: string[]; node?: string; topology?: string };
@@ -213,185 +273,122 @@ function selectorFromFlags(f: Flags): { selector: ProcessSelector; label: string
   return { selector: r.data, label: f.target ?? describeSelector(r.data) };
 }
 
-/** One sniper campaign. */
-class Sniper {
-  private readonly rnd: () => number;
-  private readonly stats: Stats = { scans: 0, rolls: 0, hits: 0, misses: 0, kills: 0, refused: 0, respawns: 0, failed: 0 };
-  /** instances known from the last scan, by PID */
-  private fleet = new Map<number, ProcessTarget>();
-  /** largest fleet seen: the base of the --max-down share */
-  private peak = 0;
-  /** processes we froze, with the journal entry and when to thaw them */
-  private readonly frozen = new Map<number, { target: ProcessTarget; entry: number; thawAt: number }>();
-  private journal: LocalJournal | null = null;
+/**
+ * The seed's lines from the step's and the executor's events. The step
+ * rolls before its fleet valve refuses, but the hit line names the PIDs that
+ * are fired at: it waits for the refusals of its round, which follow the
+ * dice event synchronously, and is written a microtask later (or at the next
+ * event, whichever comes first), the refusals after it.
+ */
+class Narrator {
   private readonly verb: string;
+  /** PIDs of the last scan: what a new scan adds are respawns, what it lacks is gone */
+  private last: Set<number>;
+  private respawns = 0;
+  private hit: { roll: number; chosen: Target[]; refused: Extract<StepEvent, { type: "refused" }>[] } | null = null;
 
   constructor(
     private readonly o: Options,
-    private readonly label: string,
-    private readonly seed: number,
     private readonly dryRun: boolean,
-    private readonly emit: (event: string, text: string, data?: Record<string, unknown>) => void,
-    private readonly scan: () => Resolution,
+    private readonly emit: Emit,
+    firstScan: number[],
   ) {
-    this.rnd = seededRandom(seed);
     this.verb = STRATEGY[o.signal].verb;
+    this.last = new Set(firstScan);
   }
 
-  async run(first: Resolution, signal: AbortSignal): Promise<void> {
+  header(label: string, seed: number, pids: number[]): void {
     const o = this.o;
     const per = o["max-percent"] !== undefined ? `${o["max-percent"]}% of the fleet` : `${o.count ?? 1}`;
-    this.emit("start", `Target: ${this.label} | Strategy: ${STRATEGY[o.signal].strategy}${this.dryRun ? " (dry run)" : ""}`, {
-      target: this.label,
-      signal: o.signal,
-      seed: this.seed,
-    });
+    this.emit("start", `Target: ${label} | Strategy: ${STRATEGY[o.signal].strategy}${this.dryRun ? " (dry run)" : ""}`, { target: label, signal: o.signal, seed });
     this.emit(
       "settings",
-      `Probability ${o.probability.toFixed(2)} every ${formatDuration(o.interval)}${o.jitter ? ` ± ${formatDuration(o.jitter)}` : ""}, SIG${o.signal}, up to ${per} per hit, at most ${o["max-down"]}% of the fleet down, for ${formatDuration(o.duration)}, seed ${this.seed}`,
+      `Probability ${o.probability.toFixed(2)} every ${formatDuration(o.interval)}${o.jitter ? ` ± ${formatDuration(o.jitter)}` : ""}, SIG${o.signal}, up to ${per} per hit, at most ${o["max-down"]}% of the fleet down, for ${formatDuration(o.duration)}, seed ${seed}`,
       { probability: o.probability, intervalMs: o.interval, jitterMs: o.jitter, durationMs: o.duration, maxDownPercent: o["max-down"] },
     );
-    this.absorb(first, true);
-    const end = Date.now() + o.duration;
-    const nextRoll = () => Date.now() + Math.max(100, o.interval + (o.jitter ? (this.rnd() * 2 - 1) * o.jitter : 0));
-    let rollAt = nextRoll();
-    try {
-      while (!signal.aborted && Date.now() < end) {
-        await sleep(Math.max(0, Math.min(rollAt, end, this.nextThaw()) - Date.now()), signal);
-        if (signal.aborted) break;
-        await this.thawDue();
-        if (Date.now() >= end) break;
-        if (Date.now() < rollAt) continue; // woke to thaw a frozen process
-        this.absorb(this.scan(), false);
-        await this.roll();
-        rollAt = nextRoll();
-      }
-    } finally {
-      await this.thawAll();
-      const s = this.stats;
-      this.emit(
-        "done",
-        `Done: ${s.scans} scans, ${s.rolls} rolls, ${s.hits} hits, ${s.misses} misses, ${s.kills} ${o.signal === "STOP" ? "freezes" : "kills"}, ${s.refused} refused, ${s.failed} failed, ${s.respawns} respawns seen.`,
-        { stats: s },
-      );
-    }
+    this.emit("found", `Found ${pids.length} instances: [${pids.join(", ")}]`, { pids });
   }
 
-  /** When the next frozen process is due to be resumed (epoch ms). */
-  private nextThaw(): number {
-    let soonest = Infinity;
-    for (const f of this.frozen.values()) soonest = Math.min(soonest, f.thawAt);
-    return soonest;
-  }
-
-  /** Take a scan into the fleet view; report respawned instances. */
-  private absorb(r: Resolution, initial: boolean): void {
-    this.stats.scans++;
-    const now = new Map(r.matched.map((t) => [t.pid, t]));
-    if (initial) {
-      this.emit("found", `Found ${now.size} instances: [${[...now.keys()].join(", ")}]`, { pids: [...now.keys()] });
-    } else {
-      const fresh = [...now.keys()].filter((pid) => !this.fleet.has(pid));
-      const gone = [...this.fleet.keys()].filter((pid) => !now.has(pid));
-      if (gone.length) this.emit("gone", `Gone since the last scan: [${gone.join(", ")}] (fleet ${now.size})`, { pids: gone, fleet: now.size });
-      if (fresh.length) {
-        this.stats.respawns += fresh.length;
-        this.emit("respawn", `Respawned: ${fresh.length} new instance${fresh.length === 1 ? "" : "s"}: [${fresh.join(", ")}] (fleet ${now.size})`, { pids: fresh, fleet: now.size });
-      }
-      if (now.size === 0) this.emit("empty", "No instances found; waiting for the next scan.", {});
-    }
-    this.fleet = now;
-    this.peak = Math.max(this.peak, now.size);
-  }
-
-  /** Instances down or frozen right now, against the largest fleet seen. */
-  private down(): number {
-    const frozenAlive = [...this.frozen.keys()].filter((pid) => this.fleet.has(pid)).length;
-    return Math.max(0, this.peak - this.fleet.size) + frozenAlive;
-  }
-
-  private async roll(): Promise<void> {
+  step(e: StepEvent): void {
+    if (e.type !== "refused") this.flushHit();
     const o = this.o;
-    const candidates = [...this.fleet.values()].filter((t) => !this.frozen.has(t.pid));
-    if (candidates.length === 0) return;
-    this.stats.rolls++;
-    const dice = this.rnd();
-    const shown = dice.toFixed(2);
-    const p = o.probability.toFixed(2);
-    if (!(dice < o.probability)) {
-      this.stats.misses++;
-      this.emit("miss", `Dice roll: ${shown} >= ${p}. Holding fire.`, { roll: dice, probability: o.probability });
-      return;
+    switch (e.type) {
+      case "resolved": {
+        const now = e.resolution.matched.map(pidOf);
+        const seen = new Set(now);
+        const gone = [...this.last].filter((pid) => !seen.has(pid));
+        const fresh = now.filter((pid) => !this.last.has(pid));
+        if (gone.length) this.emit("gone", `Gone since the last scan: [${gone.join(", ")}] (fleet ${now.length})`, { pids: gone, fleet: now.length });
+        if (fresh.length) {
+          this.respawns += fresh.length;
+          this.emit("respawn", `Respawned: ${fresh.length} new instance${fresh.length === 1 ? "" : "s"}: [${fresh.join(", ")}] (fleet ${now.length})`, { pids: fresh, fleet: now.length });
+        }
+        this.last = seen;
+        return;
+      }
+      case "dice":
+        if (!e.hit) {
+          this.emit("miss", `Dice roll: ${e.roll.toFixed(2)} >= ${o.probability.toFixed(2)}. Holding fire.`, { roll: e.roll, probability: o.probability });
+          return;
+        }
+        this.hit = { roll: e.roll, chosen: e.chosen, refused: [] };
+        queueMicrotask(() => this.flushHit());
+        return;
+      case "refused":
+        if (this.hit) this.hit.refused.push(e);
+        else this.refusedLine(e);
+        return;
+      case "apply-failed":
+        this.emit("error", `PID ${pidOf(e.target)}: ${e.error}`, { pid: pidOf(e.target) });
+        return;
+      case "empty":
+        this.emit("empty", "No instances found; waiting for the next scan.", {});
+        return;
+      case "would-apply":
+      case "applied":
+        return; // announced by the hit line
     }
-    this.stats.hits++;
-    const want = o["max-percent"] !== undefined ? Math.max(1, Math.floor((candidates.length * o["max-percent"]) / 100)) : (o.count ?? 1);
-    const picked = applyBlastRadius(candidates, "count", want, this.rnd);
-    const allowed = Math.floor((this.peak * o["max-down"]) / 100);
-    const down = this.down();
-    const fire = picked.slice(0, Math.max(0, allowed - down));
-    const refused = picked.slice(fire.length);
-    const pids = fire.map((t) => t.pid);
+  }
+
+  change(e: ExecutorEvent): void {
+    this.flushHit();
+    if (e.change.target.kind !== "process") return;
+    const pid = e.change.target.pid;
+    // a KILL, TERM or INT has nothing to undo: only a STOP's revert is news
+    if (e.type === "reverted" && this.o.signal === "STOP") this.emit("resume", `Resumed PID ${pid} (SIGCONT): ${e.detail}.`, { pid });
+    else if (e.type === "revert-failed") this.emit("error", `PID ${pid}: ${e.detail} (journal kept; gameday recover retries)`, { pid });
+  }
+
+  done(s: StepStats): void {
+    this.flushHit();
+    const stats: Stats = { scans: s.rounds + 1, rolls: s.rolls, hits: s.hits, misses: s.misses, kills: s.applied, refused: s.refused, respawns: this.respawns, failed: s.failed };
+    this.emit(
+      "done",
+      `Done: ${stats.scans} scans, ${stats.rolls} rolls, ${stats.hits} hits, ${stats.misses} misses, ${stats.kills} ${this.o.signal === "STOP" ? "freezes" : "kills"}, ${stats.refused} refused, ${stats.failed} failed, ${stats.respawns} respawns seen.`,
+      { stats },
+    );
+  }
+
+  private flushHit(): void {
+    const h = this.hit;
+    if (!h) return;
+    this.hit = null;
+    const refused = new Set(h.refused.map((r) => pidOf(r.target)));
+    const pids = h.chosen.map(pidOf).filter((pid) => !refused.has(pid));
     const what = `${pids.length === 1 ? "PID" : "PIDs"} ${pids.join(", ")}`;
-    const action = fire.length === 0 ? "Holding fire: the safety valve refuses." : this.dryRun ? `WOULD BE ${this.verb} ${what} (dry run).` : `${this.verb} ${what}.`;
-    this.emit("hit", `Dice roll: ${shown} < ${p}. ${action}`, { roll: dice, probability: o.probability, pids, dryRun: this.dryRun });
-    for (const t of refused) {
-      this.stats.refused++;
-      this.emit(
-        "refused",
-        `SAFETY: not ${this.verb.toLowerCase()} PID ${t.pid}: ${down + fire.length} of ${this.peak} instances would be down; one more exceeds --max-down ${o["max-down"]}%.`,
-        { pid: t.pid, down: down + fire.length, fleet: this.peak, maxDownPercent: o["max-down"] },
-      );
-    }
-    if (this.dryRun) return;
-    for (const t of fire) await this.shoot(t);
+    const action = pids.length === 0 ? "Holding fire: the safety valve refuses." : this.dryRun ? `WOULD BE ${this.verb} ${what} (dry run).` : `${this.verb} ${what}.`;
+    const p = this.o.probability;
+    this.emit("hit", `Dice roll: ${h.roll.toFixed(2)} < ${p.toFixed(2)}. ${action}`, { roll: h.roll, probability: p, pids, dryRun: this.dryRun });
+    for (const r of h.refused) this.refusedLine(r);
   }
 
-  private async shoot(t: ProcessTarget): Promise<void> {
-    const o = this.o;
-    let entry = -1;
-    try {
-      const undo = await processKill.plan(t, { signal: o.signal });
-      if (o.signal === "STOP") {
-        this.journal ??= new LocalJournal(`sniper ${this.label}`);
-        entry = this.journal.begin(processKill.name, t, undo);
-      }
-      // inject re-checks identity (PID + start time: the PID may have been
-      // reused since the scan) and every protection rule right before the signal
-      await processKill.inject(t, { signal: o.signal }, { runId: "sniper", signal: new AbortController().signal, undo });
-      this.stats.kills++;
-      if (o.signal === "STOP") {
-        this.journal!.mark(entry, "injected");
-        this.frozen.set(t.pid, { target: t, entry, thawAt: Date.now() + (o.hold ?? o.interval) });
-      }
-    } catch (e) {
-      this.stats.failed++;
-      if (entry >= 0) this.journal!.mark(entry, "reverted");
-      this.emit("error", `PID ${t.pid}: ${(e as Error).message}`, { pid: t.pid });
-    }
-  }
-
-  private async thaw(pid: number): Promise<void> {
-    const f = this.frozen.get(pid);
-    if (!f) return;
-    const undo = await processKill.plan(f.target, { signal: "STOP" });
-    await processKill.revert(f.target, undo);
-    const v = await processKill.verify(f.target, undo);
-    if (!v.ok) {
-      this.emit("error", `PID ${pid}: ${v.detail} (journal kept; gameday recover retries)`, { pid });
-      return;
-    }
-    this.frozen.delete(pid);
-    this.journal!.mark(f.entry, "reverted");
-    this.emit("resume", `Resumed PID ${pid} (SIGCONT): ${v.detail}.`, { pid });
-  }
-
-  private async thawDue(): Promise<void> {
-    for (const [pid, f] of [...this.frozen]) if (f.thawAt <= Date.now()) await this.thaw(pid);
-  }
-
-  private async thawAll(): Promise<void> {
-    for (const pid of [...this.frozen.keys()]) await this.thaw(pid);
-    this.journal?.close();
+  private refusedLine(e: Extract<StepEvent, { type: "refused" }>): void {
+    const pct = this.o["max-down"];
+    this.emit("refused", `SAFETY: not ${this.verb.toLowerCase()} PID ${pidOf(e.target)}: ${e.down} of ${e.fleet} instances would be down; one more exceeds --max-down ${pct}%.`, {
+      pid: pidOf(e.target),
+      down: e.down,
+      fleet: e.fleet,
+      maxDownPercent: pct,
+    });
   }
 }
-
