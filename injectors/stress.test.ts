@@ -352,7 +352,7 @@ describe("a worker SIGKILLed mid-fault", () => {
     server.close();
   });
 
-  test("leaves no load behind, and its restart reverts the cgroup limits", { timeout: 120_000, skip: findHierarchy("cpu") && findHierarchy("memory") ? false : "needs cpu and memory controllers" }, async () => {
+  test("leaves no load behind, and its reaper lifts the cgroup limits within 2 s; the restart records it", { timeout: 120_000, skip: findHierarchy("cpu") && findHierarchy("memory") ? false : "needs cpu and memory controllers" }, async () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     const marker = `gdv${process.pid}x${Math.floor(Math.random() * 1e6)}`;
@@ -387,10 +387,17 @@ spec:
     await waitFor("both limits in place", () => fs.existsSync(cpuPlan.folder!) && fs.existsSync(memPlan.folder!) && cgroupOf(v.target.pid, findHierarchy("memory")!) === memPlan.folder, 15_000);
     assert.equal(cgroupOf(v.target.pid, findHierarchy("cpu")!), cpuPlan.folder);
 
+    const t0 = performance.now();
     await worker.stop("SIGKILL");
-    await waitFor("the orphaned burner to exit by itself", () => tagged(tag).length === 0, 5000);
-    // limits are not load: they stay until someone reverts them
-    assert.equal(cgroupOf(v.target.pid, findHierarchy("cpu")!), cpuPlan.folder);
+    // the worker's reaper (dead man's switch) reverts from the journal with no worker running
+    await waitFor(
+      "the reaper to lift both limits",
+      () => cgroupOf(v.target.pid, findHierarchy("cpu")!) === cpuPlan.original && cgroupOf(v.target.pid, findHierarchy("memory")!) === memPlan.original,
+      2000,
+      10,
+    );
+    assert.ok(performance.now() - t0 < 2000);
+    await waitFor("the orphaned burner to be gone", () => tagged(tag).length === 0, 5000);
 
     worker = await startWorkerProcess(home);
     assert.equal(cgroupOf(v.target.pid, findHierarchy("cpu")!), cpuPlan.original);
