@@ -152,7 +152,8 @@ export class Executor implements ExecutorPort {
    */
   async start(): Promise<RecoveryReport> {
     const report = await this.recover();
-    if (this.o.reaper !== false) this.ensureReaper();
+    // started now so that it is ready by the first change; apply() waits for it (and retries a failed start)
+    if (this.o.reaper !== false) this.ensureReaper().catch((e: Error) => this.log.error("reaper", { error: e.message }));
     return report;
   }
 
