@@ -33,14 +33,18 @@ export function faultRecordFromRow(r: Row): FaultRecord {
 }
 
 /** The injector's one-line account of how the change is made, from the journaled undo. */
-function detailOf(fault: string, targetJson: string, undoJson: string | null): string | undefined {
+export function describeChange(fault: string, target: Target, undo: unknown): string | undefined {
   const describe = getInjector(fault)?.describe;
-  if (!describe || !undoJson) return undefined;
+  if (!describe || undo === null || undo === undefined) return undefined;
   try {
-    return describe(JSON.parse(targetJson), JSON.parse(undoJson));
+    return describe(target, undo);
   } catch {
     return undefined;
   }
+}
+
+function detailOf(fault: string, targetJson: string, undoJson: string | null): string | undefined {
+  return undoJson ? describeChange(fault, JSON.parse(targetJson) as Target, JSON.parse(undoJson)) : undefined;
 }
 
 /**

@@ -8,8 +8,9 @@ import type { AbortInfo, AbortReason, FaultRecord, ProbeSampleMsg, RunRecord, Ru
 import { effectiveMaxDuration, type Experiment, type MethodStep } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
 import type { Logger } from "../lib/log";
-import { getInjector, targetId, targetLabel } from "../injectors";
+import { targetId, targetLabel } from "../injectors";
 import type { ExecutorEvent, ExecutorPort } from "../agent/executor";
+import { describeChange } from "./mirror";
 import { NoTargetsError, StepRunner, type MaxDown, type StepEvent } from "../agent/step";
 import type { EvidenceQueue } from "./store";
 import type { WorkerMetrics } from "./metrics";
@@ -43,14 +44,6 @@ const BEFORE_DATA_TIMEOUT_MS = 15_000;
 function maxDownOf(v: number | string | undefined): MaxDown | undefined {
   if (v === undefined) return undefined;
   return typeof v === "number" ? { count: v } : { percent: Number(v.replace(/%$/, "")) };
-}
-
-function safeDescribe(fn: () => string): string | undefined {
-  try {
-    return fn();
-  } catch {
-    return undefined;
-  }
 }
 
 function fmt(v: number | null): string {
@@ -344,11 +337,10 @@ export class RunController {
     }
   }
 
-  /** The executor's account of this run's changes: the run record, the timeline, the metrics and the database mirror. */
+  /** The executor's account of this run's changes: the run record, the timeline and the metrics (the engine mirrors them to the database). */
   private onChange(e: ExecutorEvent): void {
     if (e.change.runId !== this.id) return;
     const c = e.change;
-    const injector = getInjector(c.fault);
     let record = this.faults.find((f) => f.id === c.id);
     if (!record) {
       record = {
@@ -367,7 +359,7 @@ export class RunController {
         revertedAt: null,
         verified: null,
         error: null,
-        detail: injector?.describe ? safeDescribe(() => injector.describe!(c.target, c.undo)) : undefined,
+        detail: describeChange(c.fault, c.target, c.undo),
       };
       this.faults.push(record);
     }
