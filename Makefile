@@ -29,5 +29,6 @@ test:
 bench: setup
 	@node --import tsx bench/run.ts
 	@node --import tsx bench/net.ts
+	@node --import tsx bench/reaper.ts
 
 .PHONY: help setup build up test bench

@@ -365,7 +365,8 @@ export class Executor implements ExecutorPort {
     }
     const written = this.journal.save().catch((err: Error) => this.log.error("journal write failed", { error: err.message }));
     // a holder that does not mirror forgets verified changes (the file goes with the last one)
-    if (v.ok && !this.o.mirrored) void written.then(() => this.journal.prune(new Set([e.id])));
+    if (v.ok && !this.o.mirrored)
+      void written.then(() => this.journal.prune(new Set([e.id]))).catch((err: Error) => this.log.error("journal write failed", { error: err.message }));
     this.emit(v.ok ? { type: "reverted", change: view(e), detail: v.detail } : { type: "revert-failed", change: view(e), detail: v.detail });
     if (v.ok) {
       for (const fn of this.closeWaiters.get(e.id) ?? []) fn();
