@@ -1,14 +1,23 @@
 // End to end in Debian's Chromium: log in, watch the live graph, launch the
 // api-freeze experiment from the UI, see the fault badge, the automatic abort
-// and the revert; save a screenshot.
+// and the revert; save a screenshot. Then against `sleep` victims: the Abort
+// button and the two-step HALT stop an active run and CONTinue the victims,
+// the history links to the run page (faults table, timeline), and a viewer's
+// dashboard offers no enabled launch, HALT or Abort.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { RunRecord } from "../lib/contract";
+import { openDb } from "../lib/db";
+import { createLogger } from "../lib/log";
 import { listProcesses } from "../lib/procfs";
-import { killHard, ROOT, startDemo, startWorkerProcess, tempDir, tempHome, waitFor, type DemoSystem, type WorkerProc } from "./kit";
+import { Auth } from "../worker/auth";
+import { apiCall, killHard, procState, ROOT, spawnVictims, startDemo, startWorkerProcess, tempDir, tempHome, waitFor, type DemoSystem, type WorkerProc } from "./kit";
 
 const BASE = 15_800;
 const WORKER_PORT = 15_890;
@@ -16,19 +25,31 @@ const WEB_PORT = 15_891;
 const SHOTS = path.join(ROOT, "test-results");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-describe("dashboard in Chromium", { timeout: 180_000 }, () => {
+const WEB = `http://127.0.0.1:${WEB_PORT}`;
+
+describe("dashboard in Chromium", { timeout: 240_000 }, () => {
   let demo: DemoSystem | undefined;
   let worker: WorkerProc | undefined;
   let web: ChildProcess | undefined;
   let browser: Browser | undefined;
   let page: Page;
+  let home = "";
+  // a probe target that stays healthy, so only the buttons end these runs
+  let probe: http.Server | undefined;
+  let probeUrl = "";
+  const victims = spawnVictims(2);
+  let haltedRunId = "";
 
   before(async () => {
     assert.ok(fs.existsSync(path.join(ROOT, ".next/BUILD_ID")), "the web app is not built: run `make test` (it builds first) or `npx next build`");
     assert.ok(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install chromium (make test does this as root)`);
     const dir = tempDir("gameday-e2e-");
+    probe = http.createServer((_req, res) => res.end("ok"));
+    await new Promise<void>((r) => probe!.listen(0, "127.0.0.1", r));
+    probeUrl = `http://127.0.0.1:${(probe.address() as AddressInfo).port}/`;
     demo = await startDemo(BASE, dir);
-    worker = await startWorkerProcess(tempHome(), { topology: demo.topologyFile, port: WORKER_PORT });
+    home = tempHome();
+    worker = await startWorkerProcess(home, { topology: demo.topologyFile, port: WORKER_PORT });
     web = spawn(process.execPath, [path.join(ROOT, "node_modules/next/dist/bin/next"), "start", "-p", String(WEB_PORT), "-H", "127.0.0.1"], {
       cwd: ROOT,
       env: { ...process.env, GAMEDAY_WORKER_URL: `http://127.0.0.1:${WORKER_PORT}`, NEXT_TELEMETRY_DISABLED: "1" },
@@ -48,7 +69,41 @@ describe("dashboard in Chromium", { timeout: 180_000 }, () => {
     await killHard(web);
     await worker?.stop();
     await demo?.stop();
+    await victims.stop();
+    probe?.closeAllConnections();
+    probe?.close();
   });
+
+  const victimsYaml = (name: string) => `apiVersion: gameday/v1
+kind: Experiment
+metadata: { name: ${name} }
+spec:
+  hypothesis: the probe target does not care about the victims
+  targets:
+    victims: { process: { cmdline: '${victims.regex}' }, mode: all }
+  steadyState:
+    probes:
+      - { name: up, type: http, url: "${probeUrl}", interval: 100ms, window: 1s, tolerance: { min: 0.9 } }
+  method:
+    - { fault: process-kill, target: victims, params: { signal: STOP }, duration: 60s }
+  rollback: always
+`;
+  const allStopped = () => victims.children.every((c) => procState(c.pid!) === "T");
+  const noneStopped = () => victims.children.every((c) => procState(c.pid!) !== "T");
+  const text = async (p: Page, sel: string) => ((await p.textContent(sel, { timeout: 5000 })) ?? "").trim();
+  const waitText = (p: Page, sel: string, re: RegExp, timeout = 15_000) =>
+    p.waitForFunction(([s, src]) => new RegExp(src).test(document.querySelector(s)?.textContent ?? ""), [sel, re.source] as const, { timeout });
+
+  /** Launch from the UI; resolves once the current-run panel shows it running with both victims stopped. */
+  async function launchFromUi(name: string): Promise<string> {
+    await page.fill("[data-testid=experiment-yaml]", victimsYaml(name));
+    await page.click("[data-testid=launch]");
+    await waitText(page, "[data-testid=current-run] [data-testid=run-name]", new RegExp(`^${name}$`));
+    await waitText(page, "[data-testid=current-run] [data-testid=run-state]", /^running$/);
+    await waitFor("the victims to be stopped", allStopped, 10_000);
+    await page.waitForFunction(() => [...document.querySelectorAll("[data-testid=current-run] [data-testid=faults] tbody tr")].filter((r) => r.textContent?.includes("injected")).length === 2, null, { timeout: 10_000 });
+    return (await page.getAttribute("[data-testid=current-run] [data-testid=run]", "data-run-id"))!;
+  }
 
   test("a wrong password is refused on the login page", async () => {
     await page.goto(`http://127.0.0.1:${WEB_PORT}/login`);
@@ -92,5 +147,105 @@ describe("dashboard in Chromium", { timeout: 180_000 }, () => {
     await page.click("[data-testid=validate]");
     await page.waitForSelector("[data-testid=launch-errors]", { timeout: 10_000 });
     assert.match((await page.textContent("[data-testid=launch-errors]")) ?? "", /spec\.targets/);
+  });
+
+  test("the Abort button aborts the current run and CONTinues the victims", async () => {
+    const id = await launchFromUi("ui-abort");
+    await page.click("[data-testid=abort-run]");
+    await waitText(page, "[data-testid=current-run] [data-testid=run-state]", /^aborted$/);
+    assert.equal(await text(page, "[data-testid=current-run] [data-testid=abort-reason]"), "manual: aborted by admin");
+    assert.ok(noneStopped(), "a victim is still stopped after Abort");
+    await page.waitForFunction(() => [...document.querySelectorAll("[data-testid=current-run] [data-testid=faults] tbody tr")].filter((r) => r.textContent?.includes("reverted")).length === 2, null, { timeout: 10_000 });
+    assert.equal(await page.$("[data-testid=abort-run]"), null, "no Abort button once the run ended");
+    const { body } = await apiCall<{ run: RunRecord }>(worker!, "GET", `/api/v1/runs/${id}`);
+    assert.deepEqual([body.run.state, body.run.abort?.reason], ["aborted", "manual"]);
+  });
+
+  test("HALT takes two clicks and halts the active run", async () => {
+    const id = await launchFromUi("ui-halt");
+    await page.click("[data-testid=halt]");
+    await page.waitForSelector("[data-testid=halt-confirm]", { timeout: 5000 });
+    // the first click only arms it
+    assert.equal(await text(page, "[data-testid=current-run] [data-testid=run-state]"), "running");
+    assert.ok(allStopped(), "the first HALT click already reverted");
+    await page.click("[data-testid=halt-confirm]");
+    await waitText(page, "[data-testid=halt-result]", new RegExp(`^halted: aborted ${id}$`));
+    assert.ok(noneStopped(), "a victim is still stopped after HALT");
+    await waitText(page, "[data-testid=current-run] [data-testid=run-state]", /^aborted$/);
+    assert.equal(await text(page, "[data-testid=current-run] [data-testid=abort-reason]"), "halt: HALT by admin");
+    await page.waitForSelector("[data-testid=halt]:not([disabled])", { timeout: 5000 });
+    haltedRunId = id;
+  });
+
+  test("the history links to the run page, which shows the faults table and the timeline", async () => {
+    assert.ok(haltedRunId, "needs the HALT test's run");
+    await page.click(`[data-testid=history-link-${haltedRunId}]`);
+    await page.waitForURL(`${WEB}/runs/${haltedRunId}`, { timeout: 15_000 });
+    const replay = "[data-testid=run-replay]";
+    await waitText(page, `${replay} [data-testid=run-id]`, new RegExp(`^${haltedRunId}$`));
+    assert.equal(await text(page, `${replay} [data-testid=run-name]`), "ui-halt");
+    assert.equal(await text(page, `${replay} [data-testid=run-state]`), "aborted");
+    assert.equal(await text(page, `${replay} [data-testid=abort-reason]`), "halt: HALT by admin");
+    const rows = await page.$$eval(`${replay} [data-testid=faults] tbody tr`, (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent?.trim() ?? "")));
+    assert.equal(rows.length, 2, JSON.stringify(rows));
+    assert.deepEqual(rows.map((r) => r[0]).sort(), victims.children.map((c) => `sleep[${c.pid}]`).sort());
+    for (const [, fault, state, verified] of rows) {
+      assert.match(fault, /^process-kill/);
+      assert.equal(state, "reverted");
+      assert.equal(verified, "✓ yes");
+    }
+    await page.waitForSelector(`${replay} [data-testid=timeline] li[data-kind=run-ended]`, { timeout: 10_000 });
+    const kinds = await page.$$eval(`${replay} [data-testid=timeline] li[data-kind]`, (lis) => lis.map((li) => li.getAttribute("data-kind")));
+    for (const k of ["run-started", "steady-state-before", "injected", "abort", "reverted", "run-ended"]) assert.ok(kinds.includes(k), `no ${k} in the timeline: ${kinds}`);
+    assert.ok(kinds.indexOf("run-started") < kinds.indexOf("injected") && kinds.indexOf("injected") < kinds.indexOf("abort") && kinds.indexOf("abort") < kinds.lastIndexOf("run-ended"), `out of order: ${kinds}`);
+    await page.screenshot({ path: path.join(SHOTS, "run-page.png"), fullPage: true });
+  });
+
+  test("a viewer's dashboard has launch, HALT and Abort disabled, with the role hint", async () => {
+    const db = await openDb(`file:${path.join(home, "gameday.db")}`);
+    try {
+      await new Auth(db, createLogger({}, () => undefined)).createUser("vera", "viewer-password", "viewer");
+    } finally {
+      await db.$disconnect();
+    }
+    let ctx: BrowserContext | undefined;
+    let runId = "";
+    try {
+      ctx = await browser!.newContext({ viewport: { width: 1440, height: 1000 } });
+      const v = await ctx.newPage();
+      await v.goto(`${WEB}/login`);
+      await v.fill("input[name=username]", "vera");
+      await v.fill("input[name=password]", "viewer-password");
+      await v.click("[data-testid=login-submit]");
+      await v.waitForURL(`${WEB}/`, { timeout: 15_000 });
+      await waitText(v, "[data-testid=user]", /^vera\s*viewer$/);
+      await waitText(v, "[data-testid=live-status]", /^live$/);
+      const halt = v.locator("[data-testid=halt]");
+      assert.equal(await halt.isDisabled(), true, "HALT is enabled for a viewer");
+      assert.equal(await halt.getAttribute("title"), "HALT needs the operator role");
+      // with YAML present, only the role keeps Launch disabled
+      await v.fill("[data-testid=experiment-yaml]", victimsYaml("viewer-launch"));
+      const launch = v.locator("[data-testid=launch]");
+      assert.equal(await launch.isDisabled(), true, "Launch is enabled for a viewer");
+      assert.equal(await launch.getAttribute("title"), "Launching needs the operator role");
+      assert.equal(await v.isEnabled("[data-testid=validate]"), true, "a viewer may validate");
+
+      // an operator's run appears live; the viewer's Abort is disabled too
+      const r = await apiCall<{ run: RunRecord }>(worker!, "POST", "/api/v1/runs", { yaml: victimsYaml("operator-run") });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      runId = r.body.run.id;
+      await waitFor("the victims to be stopped", allStopped, 10_000);
+      await waitText(v, "[data-testid=current-run] [data-testid=run-state]", /^running$/);
+      assert.equal(await v.getAttribute("[data-testid=current-run] [data-testid=run]", "data-run-id"), runId);
+      const abort = v.locator("[data-testid=abort-run]");
+      assert.equal(await abort.isDisabled(), true, "Abort is enabled for a viewer");
+      assert.equal(await abort.getAttribute("title"), "Aborting needs the operator role");
+      await v.screenshot({ path: path.join(SHOTS, "dashboard-viewer.png") });
+      assert.equal((await apiCall<{ run: RunRecord }>(worker!, "GET", `/api/v1/runs/${runId}`)).body.run.state, "running");
+    } finally {
+      if (runId) await apiCall(worker!, "POST", `/api/v1/runs/${runId}/abort`);
+      await ctx?.close();
+    }
+    assert.ok(noneStopped(), "a victim is still stopped");
   });
 });

@@ -24,7 +24,7 @@ export function History({ runs, error }: { runs: RunRecord[]; error: string | nu
           {runs.map((r) => (
             <tr key={r.id} className="hover:bg-slate-800/40" data-testid={`history-${r.id}`}>
               <td className="py-1.5 pr-3">
-                <Link href={`/runs/${encodeURIComponent(r.id)}`} className="font-medium text-sky-400 hover:underline">
+                <Link href={`/runs/${encodeURIComponent(r.id)}`} data-testid={`history-link-${r.id}`} className="font-medium text-sky-400 hover:underline">
                   {r.name}
                 </Link>
                 <span className="ml-2 font-mono text-xs text-slate-500">{r.id}</span>
