@@ -7,15 +7,20 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { killHard, procState, ROOT, runCli, sleep, tempHome, waitFor, waitForLine } from "../e2e/kit";
+import { killHard, ownedPrefix, procState, ROOT, runCli, sleep, tempHome, waitFor, waitForLine } from "../e2e/kit";
 import { listProcesses, registerSelf } from "../lib/procfs";
+import { findHierarchy } from "../injectors/cgroup/hierarchy";
+import { cgroup2Root } from "../injectors/net-fault";
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gameday-sniper-"));
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), ownedPrefix("gameday-sniper-")));
 const home = tempHome();
 const runDir = path.join(dir, "run");
 const env = { GAMEDAY_HOME: home, GAMEDAY_RUN_DIR: runDir, TZ: "UTC" };
 const all: ChildProcess[] = [];
-const cgroupDir = `/sys/fs/cgroup/pids/gameday-test-sniper-${process.pid}`;
+// a folder in the hierarchy the product would use: cgroup v2 (unified-only or hybrid), else v1's cpu hierarchy;
+// the --cgroup selector matches any line of /proc/PID/cgroup
+const cgroupRoot = fs.existsSync(path.join(cgroup2Root(), "cgroup.procs")) ? cgroup2Root() : findHierarchy("cpu")?.mount;
+const cgroupDir = cgroupRoot && path.join(cgroupRoot, `gameday-test-sniper-${process.pid}`);
 
 /** A copy of `sleep` under another name, so /proc/PID/comm is that name. */
 function program(name: string): string {
@@ -40,7 +45,7 @@ after(async () => {
   await Promise.all(all.map((c) => killHard(c, "SIGKILL")));
   // a failed test may leave a supervisor's children (not ours to wait for): every copy of ours goes
   for (const p of listProcesses()) if (p.cmdline.startsWith(dir + path.sep) && p.state !== "Z") process.kill(p.pid, "SIGKILL");
-  if (fs.existsSync(cgroupDir)) fs.rmdirSync(cgroupDir);
+  if (cgroupDir && fs.existsSync(cgroupDir)) fs.rmdirSync(cgroupDir);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.rmSync(home, { recursive: true, force: true });
 });
@@ -79,7 +84,11 @@ describe("gameday sniper", { timeout: 180_000 }, () => {
     };
     const a = await rolls();
     const b = await rolls();
-    assert.ok(a.length >= 3, JSON.stringify(a));
+    // one roll a round, 7 due (100 ms, 200 ms, … 700 ms of 800 ms); a loaded host may push the last ones past the
+    // end, so the runs may differ in length, but each must have rolled enough for the comparison to mean something
+    assert.ok(a.length >= 3, `first run: ${JSON.stringify(a)}`);
+    assert.ok(b.length >= 3, `second run: ${JSON.stringify(b)}`);
+    assert.ok(Math.abs(a.length - b.length) <= 2, `${a.length} and ${b.length} rolls: more apart than two rounds lost to load`);
     const n = Math.min(a.length, b.length);
     assert.deepEqual(a.slice(0, n), b.slice(0, n));
   });
@@ -165,10 +174,10 @@ describe("gameday sniper", { timeout: 180_000 }, () => {
     assert.match(r.stderr, /no process matches program=no-such-program-\d+/);
   });
 
-  test("user and cgroup selectors narrow the targets", async () => {
+  test("user and cgroup selectors narrow the targets", { skip: !cgroupDir && "no cgroup v2 hierarchy and no v1 cpu hierarchy to make a folder in" }, async () => {
     const [a, b] = start("cg-app", 2);
-    fs.mkdirSync(cgroupDir);
-    fs.writeFileSync(path.join(cgroupDir, "cgroup.procs"), String(a.pid));
+    fs.mkdirSync(cgroupDir!);
+    fs.writeFileSync(path.join(cgroupDir!, "cgroup.procs"), String(a.pid));
     const r = await sniper(["--target", "cg-app", "--user", "root", "--cgroup", `gameday-test-sniper-${process.pid}$`, "--probability", "1", "--interval", "100ms", "--duration", "350ms", "--max-down", "100"]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`Found 1 instances: \\[${a.pid}\\]`));

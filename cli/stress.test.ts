@@ -10,10 +10,10 @@ import path from "node:path";
 import { planConfine, release, type ConfineUndo } from "../injectors/cgroup/confine";
 import { cgroupOf, findHierarchy } from "../injectors/cgroup/hierarchy";
 import { listProcesses, readProc } from "../lib/procfs";
-import { ROOT, runCli, waitFor } from "../e2e/kit";
+import { ownedPrefix, ROOT, runCli, waitFor } from "../e2e/kit";
 import { stressNgMissing } from "../injectors/load/engine";
 
-const home = fs.mkdtempSync(path.join(os.tmpdir(), "gameday-stress-cli-"));
+const home = fs.mkdtempSync(path.join(os.tmpdir(), ownedPrefix("gameday-stress-cli-")));
 const env = { GAMEDAY_HOME: home };
 const journalFiles = () => (fs.existsSync(path.join(home, "journal")) ? fs.readdirSync(path.join(home, "journal")).filter((n) => n !== "reaper.log") : []);
 const STAMP = /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] /;
@@ -21,8 +21,9 @@ const STAMP = /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] /;
 const victims: ChildProcess[] = [];
 const undos: ConfineUndo[] = [];
 const clis: ChildProcess[] = [];
+/** A busy loop in its own process group (killed with it), running only while this process ($PPID) does. */
 function busyVictim(marker: string): ChildProcess {
-  const c = spawn("sh", ["-c", `: ${marker}; while :; do :; done`], { stdio: "ignore", detached: true });
+  const c = spawn("sh", ["-c", `: ${marker}; while kill -0 $PPID; do :; done`], { stdio: "ignore", detached: true });
   victims.push(c);
   return c;
 }

@@ -16,9 +16,16 @@ process.on("exit", () => {
   for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
+/**
+ * The owner in a temporary name (`<prefix>pid<PID>-XXXXXX`): a process killed before its exit
+ * handler ran leaves it behind, and the sweep at the start of the next `make test` (e2e/sweep.ts)
+ * removes what belongs to a process that is gone.
+ */
+export const ownedPrefix = (prefix: string) => `${prefix}pid${process.pid}-`;
+
 /** A fresh directory under the system temp dir, removed when this test process exits. */
 export function tempDir(prefix = "gameday-test-"): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), ownedPrefix(prefix)));
   tempDirs.push(dir);
   return dir;
 }
@@ -198,7 +205,7 @@ const tmpfsMounts: string[] = [];
 
 /** A fresh tmpfs of `mb` MiB on a temporary directory: a real, small filesystem to fill. Undo with unmountAllTmpfs(). */
 export function mountTmpfs(mb = 32, prefix = "gameday-tmpfs-"): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), ownedPrefix(prefix)));
   execFileSync("mount", ["-t", "tmpfs", "-o", `size=${mb}m`, `gameday-test-${process.pid}`, dir]);
   tmpfsMounts.push(dir);
   return dir;

@@ -5,6 +5,7 @@
 // namespaces (the veth pair goes with them) and kills every child.
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
+import { cgroup2Root } from "../injectors/net-fault";
 
 export const PORTS = { echo: 7001, udp: 7002, sink: 7003, sink2: 7004, sink3: 7005 } as const;
 
@@ -74,7 +75,6 @@ export interface TestNet {
   destroy(): Promise<void>;
 }
 
-const CG = "/sys/fs/cgroup/unified";
 const stripDates = (s: string) =>
   s
     .split("\n")
@@ -171,10 +171,16 @@ export async function createTestNet(suffix = ""): Promise<TestNet> {
       iptables: Object.fromEntries([a, b, "host"].map((ns) => [ns, stripDates(ns === "host" ? sh("iptables-save") : sh("ip", "netns", "exec", ns, "iptables-save"))])),
       tc: Object.fromEntries([a, b, "host"].map((ns) => [ns, ns === "host" ? sh("tc", "qdisc", "show") : sh("ip", "netns", "exec", ns, "tc", "qdisc", "show")])),
       tcClass: Object.fromEntries([a, b, "host"].map((ns) => [ns, tcClasses(ns === "host" ? undefined : ns)])),
-      cgroups: fs.existsSync(CG) ? fs.readdirSync(CG).filter((d) => d.startsWith("gameday-")).sort() : [],
+      cgroups: cgroupFolders(),
     }),
     destroy,
   };
+}
+
+/** gameday-* folders in the cgroup v2 hierarchy, wherever the product finds it (unified-only or hybrid layout). */
+function cgroupFolders(): string[] {
+  const root = cgroup2Root();
+  return fs.existsSync(root) ? fs.readdirSync(root).filter((d) => d.startsWith("gameday-")).sort() : [];
 }
 
 /** tc class show of every device in a namespace (tc prints classes per device only). */

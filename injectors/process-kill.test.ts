@@ -47,7 +47,29 @@ test("KILL ends the process and its revert is a verified no-op", async () => {
   await processKill.inject(v.target, params, ctx);
   await waitFor("process gone", () => !readProc(v.target.pid) || readProc(v.target.pid)?.state === "Z", 2000);
   await processKill.revert(v.target, undo);
-  assert.ok((await processKill.verify(v.target, undo)).ok);
+  const r = await processKill.verify(v.target, undo);
+  assert.ok(r.ok);
+  // ok means "nothing to revert", and the detail says what was looked at
+  assert.match(r.detail, new RegExp(`^nothing to revert: SIGKILL cannot be undone; PID ${v.target.pid} (is gone|has exited \\(state [ZX], not yet reaped\\))$`));
+});
+
+test("TERM to a process that ignores it: verify is ok (nothing to revert) and says the process is still running", async () => {
+  const c = spawn(process.execPath, ["-e", "process.on('SIGTERM',()=>{});console.log('up');setInterval(()=>{},1e9)"], { stdio: ["ignore", "pipe", "ignore"] });
+  try {
+    await new Promise<void>((r) => c.stdout!.once("data", () => r()));
+    const p = readProc(c.pid!)!;
+    const target: ProcessTarget = { kind: "process", pid: p.pid, startTime: p.startTime, comm: p.comm, cmdline: p.cmdline };
+    const params = processKill.params.parse({ signal: "TERM" });
+    const undo = await processKill.plan(target, params);
+    await processKill.inject(target, params, ctx);
+    await new Promise((r) => setTimeout(r, 100));
+    await processKill.revert(target, undo);
+    const r = await processKill.verify(target, undo);
+    assert.ok(r.ok, r.detail);
+    assert.match(r.detail, new RegExp(`^nothing to revert: SIGTERM cannot be undone; PID ${p.pid} is still running \\(state [RS]\\): it survived or ignored the signal$`));
+  } finally {
+    c.kill("SIGKILL");
+  }
 });
 
 test("a reused PID (different start time) is never signalled", async () => {

@@ -1,7 +1,8 @@
 // process-kill: send KILL, TERM, INT or STOP to one process.
 // STOP is reverted with CONT and verified by the process leaving state T;
 // KILL/TERM/INT cannot be undone (a supervisor brings the process back), so
-// their revert is a no-op and their verification only reports what happened.
+// their revert is a no-op and their verification, always ok, says so and
+// reports whether the process is gone or still running.
 import { z } from "zod";
 import { readProc, sameProcess, protectionReason } from "../lib/procfs";
 import { register } from "./registry";
@@ -71,9 +72,11 @@ export const processKill: Injector<ProcessKillParams, ProcessKillUndo, ProcessTa
         ? { ok: false, detail: `process ${undo.pid} is still stopped (state T)` }
         : { ok: true, detail: `process ${undo.pid} is running again (state ${state ?? "gone"})` };
     }
-    return p
-      ? { ok: true, detail: `process ${undo.pid} survived SIG${undo.signal}` }
-      : { ok: true, detail: `process ${undo.pid} ended after SIG${undo.signal}; nothing to restore` };
+    // ok: there is nothing to check a revert against, so the detail says what was looked at instead
+    const what = `nothing to revert: SIG${undo.signal} cannot be undone`;
+    if (!p) return { ok: true, detail: `${what}; PID ${undo.pid} is gone` };
+    if (p.state === "Z" || p.state === "X") return { ok: true, detail: `${what}; PID ${undo.pid} has exited (state ${p.state}, not yet reaped)` };
+    return { ok: true, detail: `${what}; PID ${undo.pid} is still running (state ${p.state}): it survived or ignored the signal` };
   },
 };
 

@@ -46,7 +46,12 @@ const toTarget = (pid: number): ProcessTarget => {
   return { kind: "process", pid, startTime: p.startTime, comm: p.comm, cmdline: p.cmdline };
 };
 
-/** Victims in their own process group, killed with it. */
+/**
+ * Victims in their own process group, killed with it. Detached, they would outlive a killed test process:
+ * loops run while their parent (this process, $PPID) does and then end their group (`kill 0`); sleeps carry
+ * the kit's marker (`sleep 3600.<tag>`) so the next `make test` sweeps them.
+ */
+const MARK = `3600.${process.pid}${Math.floor(Math.random() * 1e6)}`;
 const victims: ChildProcess[] = [];
 function victim(script: string, stdin: "ignore" | "pipe" = "ignore"): { child: ChildProcess; target: ProcessTarget } {
   const child = spawn("sh", ["-c", script], { stdio: [stdin, "ignore", "ignore"], detached: true });
@@ -264,7 +269,7 @@ describe("cpu-limit and memory-limit", () => {
   const memH = findHierarchy("memory");
 
   test("cpu-limit throttles a busy process and its child, and revert restores cgroup and speed", { skip: cpuH ? false : "no cpu controller" }, async () => {
-    const v = victim("sleep 3600 & while :; do :; done");
+    const v = victim(`sleep ${MARK} & while kill -0 $PPID; do :; done; kill 0`);
     await waitFor("the victim's child", () => descendants(v.target.pid).length === 2, 5000);
     const tree = () => descendants(v.target.pid);
     const original = cgroupOf(v.target.pid, cpuH!)!;
@@ -301,7 +306,7 @@ describe("cpu-limit and memory-limit", () => {
   });
 
   test("memory-limit sets the limit file on a child cgroup, refuses a second limit, and revert restores", { skip: memH ? false : "no memory controller" }, async () => {
-    const v = victim("exec sleep 3600");
+    const v = victim(`exec sleep ${MARK}`);
     await waitFor("exec", () => readProc(v.target.pid)?.comm === "sleep", 5000);
     const original = cgroupOf(v.target.pid, memH!)!;
     const limitFile = memH!.version === 1 ? "memory.limit_in_bytes" : "memory.max";
@@ -326,7 +331,7 @@ describe("cpu-limit and memory-limit", () => {
   });
 
   test("memory-limit bites: a process allocating beyond it is OOM-killed inside the child cgroup only", { skip: memH ? false : "no memory controller" }, async () => {
-    const v = victim(`exec ${process.execPath} -e "process.stdin.once('data', () => { globalThis.b = Buffer.allocUnsafeSlow(96 << 20).fill(1); setInterval(() => {}, 1000); })"`, "pipe");
+    const v = victim(`exec ${process.execPath} -e "process.stdin.once('end', () => process.exit(0)); process.stdin.once('data', () => { globalThis.b = Buffer.allocUnsafeSlow(96 << 20).fill(1); setInterval(() => {}, 1000); })"`, "pipe");
     await waitFor("node to start", () => readProc(v.target.pid)?.comm === "node", 5000);
     const target = toTarget(v.target.pid);
     const params = memoryLimit.params.parse({ limit: "32M" });
@@ -356,7 +361,7 @@ describe("a worker SIGKILLed mid-fault", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     const marker = `gdv${process.pid}x${Math.floor(Math.random() * 1e6)}`;
-    const v = victim(`: ${marker}; while :; do sleep 1; done`);
+    const v = victim(`: ${marker}; while kill -0 $PPID; do sleep 1; done`);
     const cpuPlan = planConfine("cpu-limit", "cpu", v.target.pid, v.target.startTime);
     const memPlan = planConfine("memory-limit", "memory", v.target.pid, v.target.startTime);
     undos.push(cpuPlan, memPlan);
