@@ -3,7 +3,7 @@
 # tests signal real processes and bind ports), and end with one summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(find lib injectors worker cli demo e2e scripts -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
+mapfile -t files < <(find lib injectors agent worker cli demo e2e scripts -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
 if [ ${#files[@]} -eq 0 ]; then echo "no test files found" >&2; echo "0 passed, 0 failed"; exit 1; fi
 export GAMEDAY_LOG="${GAMEDAY_LOG:-warn}"
 # what an earlier, killed run left (mounts, cgroup folders, stopped victims, homes), in one line
