@@ -95,6 +95,22 @@ export async function revertVerified(injector: AnyInjector, target: Target, undo
   }
 }
 
+/** Revert and verify one journal entry and record the outcome in it (the caller writes the journal). */
+async function revertEntry(e: ChangeEntry, deadlineMs: number): Promise<VerifyResult> {
+  const injector = getInjector(e.fault);
+  const v = injector ? await revertVerified(injector, e.target, e.undo, deadlineMs) : { ok: false, detail: `unknown fault ${e.fault} in the journal`, attempts: 1 };
+  e.revertAttempts += v.attempts;
+  e.detail = v.detail;
+  if (v.ok) {
+    e.state = "reverted";
+    e.revertedAt = new Date().toISOString();
+  } else {
+    e.state = "to-revert";
+    e.error = `revert not verified: ${v.detail}`;
+  }
+  return v;
+}
+
 /**
  * What the lifecycle above needs from an executor: the worker's runner and
  * the step rounds talk to this, so a remote agent (over an authenticated
@@ -352,17 +368,7 @@ export class Executor implements ExecutorPort {
   }
 
   private async revertNow(e: ChangeEntry): Promise<VerifyResult> {
-    const injector = getInjector(e.fault);
-    const v = injector ? await revertVerified(injector, e.target, e.undo, this.deadlineMs) : { ok: false, detail: `unknown fault ${e.fault} in the journal`, attempts: 1 };
-    e.revertAttempts += v.attempts;
-    e.detail = v.detail;
-    if (v.ok) {
-      e.state = "reverted";
-      e.revertedAt = new Date().toISOString();
-    } else {
-      e.state = "to-revert";
-      e.error = `revert not verified: ${v.detail}`;
-    }
+    const v = await revertEntry(e, this.deadlineMs);
     const written = this.journal.save().catch((err: Error) => this.log.error("journal write failed", { error: err.message }));
     // a holder that does not mirror forgets verified changes (the file goes with the last one)
     if (v.ok && !this.o.mirrored)
@@ -437,19 +443,9 @@ export async function recoverJournal(
     // reverse order: the last change made is undone first
     for (const e of [...doc.entries].reverse()) {
       if (!isOpen(e)) continue;
-      const injector = getInjector(e.fault);
-      const v = injector ? await revertVerified(injector, e.target, e.undo, deadlineMs) : { ok: false, detail: `unknown fault ${e.fault} in the journal`, attempts: 1 };
-      e.revertAttempts += v.attempts;
-      e.detail = v.detail;
-      if (v.ok) {
-        e.state = "reverted";
-        e.revertedAt = new Date().toISOString();
-        out.reverted.push(view(e));
-      } else {
-        e.state = "to-revert";
-        e.error = `revert not verified: ${v.detail}`;
-        out.failed.push({ ...view(e), detail: v.detail });
-      }
+      const v = await revertEntry(e, deadlineMs);
+      if (v.ok) out.reverted.push(view(e));
+      else out.failed.push({ ...view(e), detail: v.detail });
       o.each?.(view(e), v.ok, v.detail, holder);
     }
     if (doc.mirrored) out.mirror = doc.entries.map(view);

@@ -39,7 +39,6 @@ export async function main(argv: string[]): Promise<number> {
     if (!(e instanceof CliError)) throw e;
     // no worker here, or not reachable: this host's journals were all there was to do
   }
-  if (!r.reverted.length && !failed && !asked) say("nothing to recover");
-  else if (!r.reverted.length && !failed) say("nothing to recover (the worker holds no unreverted change either)");
+  if (!r.reverted.length && !failed) say(asked ? "nothing to recover (the worker holds no unreverted change either)" : "nothing to recover");
   return failed ? 1 : 0;
 }

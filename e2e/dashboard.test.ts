@@ -17,7 +17,7 @@ import { openDb } from "../lib/db";
 import { createLogger } from "../lib/log";
 import { listProcesses } from "../lib/procfs";
 import { Auth } from "../worker/auth";
-import { apiCall, killHard, procState, ROOT, spawnVictims, startDemo, startWorkerProcess, tempDir, tempHome, waitFor, type DemoSystem, type WorkerProc } from "./kit";
+import { allStopped as allStoppedOf, apiCall, freezeExperiment, killHard, noneStopped as noneStoppedOf, ROOT, spawnVictims, startDemo, startWorkerProcess, tempDir, tempHome, waitFor, type DemoSystem, type WorkerProc } from "./kit";
 
 const BASE = 15_800;
 const WORKER_PORT = 15_890;
@@ -74,22 +74,9 @@ describe("dashboard in Chromium", { timeout: 240_000 }, () => {
     probe?.close();
   });
 
-  const victimsYaml = (name: string) => `apiVersion: gameday/v1
-kind: Experiment
-metadata: { name: ${name} }
-spec:
-  hypothesis: the probe target does not care about the victims
-  targets:
-    victims: { process: { cmdline: '${victims.regex}' }, mode: all }
-  steadyState:
-    probes:
-      - { name: up, type: http, url: "${probeUrl}", interval: 100ms, window: 1s, tolerance: { min: 0.9 } }
-  method:
-    - { fault: process-kill, target: victims, params: { signal: STOP }, duration: 60s }
-  rollback: always
-`;
-  const allStopped = () => victims.children.every((c) => procState(c.pid!) === "T");
-  const noneStopped = () => victims.children.every((c) => procState(c.pid!) !== "T");
+  const victimsYaml = (name: string) => freezeExperiment(name, `{ process: { cmdline: '${victims.regex}' }, mode: all }`, probeUrl);
+  const allStopped = () => allStoppedOf(victims.children);
+  const noneStopped = () => noneStoppedOf(victims.children);
   const text = async (p: Page, sel: string) => ((await p.textContent(sel, { timeout: 5000 })) ?? "").trim();
   const waitText = (p: Page, sel: string, re: RegExp, timeout = 15_000) =>
     p.waitForFunction(([s, src]) => new RegExp(src).test(document.querySelector(s)?.textContent ?? ""), [sel, re.source] as const, { timeout });

@@ -80,6 +80,32 @@ export async function killHard(child: ChildProcess | undefined, signal: NodeJS.S
   clearTimeout(t);
 }
 
+/**
+ * An experiment that SIGSTOPs every process of `target` (a target spec in
+ * YAML flow style) for 60 s while an http probe watches a healthy URL, so
+ * only an abort or a HALT ends it early.
+ */
+export function freezeExperiment(name: string, target: string, probeUrl: string): string {
+  return `apiVersion: gameday/v1
+kind: Experiment
+metadata: { name: ${name} }
+spec:
+  hypothesis: the probe target does not care about the victims
+  targets:
+    victims: ${target}
+  steadyState:
+    probes:
+      - { name: up, type: http, url: "${probeUrl}", interval: 100ms, window: 1s, tolerance: { min: 0.9 } }
+  method:
+    - { fault: process-kill, target: victims, params: { signal: STOP }, duration: 60s }
+  rollback: always
+`;
+}
+
+/** Are all (none) of these children stopped (state T)? */
+export const allStopped = (children: ChildProcess[]) => children.every((c) => procState(c.pid!) === "T");
+export const noneStopped = (children: ChildProcess[]) => children.every((c) => procState(c.pid!) !== "T");
+
 /** Victim processes: `sleep` with a unique duration tag in their command line. */
 export function spawnVictims(n: number, tag = `${process.pid}${Math.floor(Math.random() * 1e6)}`): { children: ChildProcess[]; regex: string; stop: () => Promise<void> } {
   const arg = `3600.${tag}`;

@@ -13,7 +13,7 @@ import type { ClientToServerEvents, CommandResult, GraphState, ProbeSampleMsg, R
 import { createLogger } from "../lib/log";
 import { startWorker, type RunningWorker } from "./app";
 import { WORKER_VERSION } from "./server";
-import { procState, ROOT, spawnVictims, tempDir, tempHome, waitFor } from "../e2e/kit";
+import { allStopped as allStoppedOf, freezeExperiment, noneStopped as noneStoppedOf, procState, ROOT, spawnVictims, tempDir, tempHome, waitFor } from "../e2e/kit";
 
 type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -85,24 +85,10 @@ spec:
     process.env.GAMEDAY_HOME = prevHome;
   });
 
-  const experiment = (name: string) => `
-apiVersion: gameday/v1
-kind: Experiment
-metadata: { name: ${name} }
-spec:
-  hypothesis: the probe target does not care about the victims
-  targets:
-    victims: { node: victims, mode: all }
-  steadyState:
-    probes:
-      - { name: up, type: http, url: "${probeUrl}", interval: 100ms, window: 1s, tolerance: { min: 0.9 } }
-  method:
-    - { fault: process-kill, target: victims, params: { signal: STOP }, duration: 60s }
-  rollback: always
-`;
+  const experiment = (name: string) => freezeExperiment(name, "{ node: victims, mode: all }", probeUrl);
 
-  const allStopped = () => victims.children.every((c) => procState(c.pid!) === "T");
-  const noneStopped = () => victims.children.every((c) => procState(c.pid!) !== "T");
+  const allStopped = () => allStoppedOf(victims.children);
+  const noneStopped = () => noneStoppedOf(victims.children);
 
   async function connect(): Promise<{ s: Client; inbox: Inbox }> {
     const s: Client = ioClient(w.url, { transports: ["websocket"], reconnection: false, auth: { token } });

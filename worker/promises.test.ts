@@ -321,11 +321,17 @@ describe("README promises against a worker process", { timeout: 180_000 }, () =>
     assert.equal(run.hypothesisHeld, null);
   });
 
-  test("an http probe whose port nothing listens on measures 0 % success: failed before injecting", async () => {
+  /** A loopback port that was free a moment ago and that nothing listens on now. */
+  async function closedPort(): Promise<number> {
     const closed = http.createServer();
     await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
+    return port;
+  }
+
+  test("an http probe whose port nothing listens on measures 0 % success: failed before injecting", async () => {
+    const port = await closedPort();
     const v = victims(1);
     const w = watch(pids(v.children));
     const probe = `{ name: refused, type: http, url: "http://127.0.0.1:${port}/", interval: 100ms, window: 1s, tolerance: { min: 0.9 } }`;
@@ -335,10 +341,7 @@ describe("README promises against a worker process", { timeout: 180_000 }, () =>
   });
 
   test("probes that give no data (a metrics endpoint nobody serves): failed, steady state unknown, nothing touched", async () => {
-    const closed = http.createServer();
-    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>((r) => closed.close(() => r()));
+    const port = await closedPort();
     const v = victims(1);
     const w = watch(pids(v.children));
     const probe = `{ name: nodata, type: metrics, url: "http://127.0.0.1:${port}/metrics", interval: 100ms, window: 1s, query: { metric: t_requests_total }, tolerance: { min: 0 } }`;

@@ -13,7 +13,7 @@ import { io as ioClient, type Socket } from "socket.io-client";
 import type { ApiError, ClientToServerEvents, CommandResult, RunRecord, ServerToClientEvents } from "../lib/contract";
 import { createLogger } from "../lib/log";
 import { startWorker, type RunningWorker } from "./app";
-import { procState, ROOT, spawnVictims, tempHome, waitFor } from "../e2e/kit";
+import { allStopped as allStoppedOf, freezeExperiment, noneStopped as noneStoppedOf, ROOT, spawnVictims, tempHome, waitFor } from "../e2e/kit";
 
 type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
 const OPERATOR_ERROR = "this needs the operator role; vera is viewer";
@@ -73,24 +73,10 @@ describe("roles: operator and viewer", { timeout: 90_000 }, () => {
     });
   }
 
-  const experiment = (name: string) => `
-apiVersion: gameday/v1
-kind: Experiment
-metadata: { name: ${name} }
-spec:
-  hypothesis: the probe target does not care about the victims
-  targets:
-    victims: { process: { cmdline: '${victims.regex}' }, mode: all }
-  steadyState:
-    probes:
-      - { name: up, type: http, url: "${probeUrl}", interval: 100ms, window: 1s, tolerance: { min: 0.9 } }
-  method:
-    - { fault: process-kill, target: victims, params: { signal: STOP }, duration: 60s }
-  rollback: always
-`;
+  const experiment = (name: string) => freezeExperiment(name, `{ process: { cmdline: '${victims.regex}' }, mode: all }`, probeUrl);
 
-  const allStopped = () => victims.children.every((c) => procState(c.pid!) === "T");
-  const noneStopped = () => victims.children.every((c) => procState(c.pid!) !== "T");
+  const allStopped = () => allStoppedOf(victims.children);
+  const noneStopped = () => noneStoppedOf(victims.children);
 
   async function launch(cookie: string, name: string): Promise<RunRecord> {
     const r = await call("POST", "/api/v1/runs", cookie, { yaml: experiment(name) });
