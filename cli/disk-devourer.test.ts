@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { loadIn, mountTmpfs, ROOT, runCli, tempHome, unmountAllTmpfs, waitFor, waitForLine } from "../e2e/kit";
+import { EXIT_WITH_PARENT, loadIn, mountTmpfs, ROOT, runCli, tempHome, unmountAllTmpfs, waitFor, waitForLine } from "../e2e/kit";
 import { fsInfo } from "../injectors/disk/fs";
 
 const home = tempHome();
@@ -109,7 +109,7 @@ test("bad flags exit 1 with a message naming the flag, and nothing is written", 
 
 test("Ctrl-C (SIGINT) mid-fault reverts at once and exits 0", { timeout: 60_000 }, async () => {
   const dir = mountTmpfs(32, "gameday-devourer-");
-  const cli = spawn(process.execPath, [path.join(ROOT, "bin/gameday.mjs"), "disk-devourer", "io", "--path", dir, "--bandwidth", "2M/s", "--file-size", "1M", "--duration", "10m"], {
+  const cli = spawn(process.execPath, [...EXIT_WITH_PARENT, path.join(ROOT, "bin/gameday.mjs"), "disk-devourer", "io", "--path", dir, "--bandwidth", "2M/s", "--file-size", "1M", "--duration", "10m"], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
@@ -131,7 +131,7 @@ test("Ctrl-C (SIGINT) mid-fault reverts at once and exits 0", { timeout: 60_000 
 
 test("a SIGKILLed CLI's reaper removes its files and stops its filler within 2 s, with no command typed", { timeout: 60_000 }, async () => {
   const dir = mountTmpfs(32, "gameday-devourer-");
-  const cli = spawn(process.execPath, [path.join(ROOT, "bin/gameday.mjs"), "disk-devourer", "--path", dir, "--size", "16M", "--rate", "1M/s", "--duration", "10m"], {
+  const cli = spawn(process.execPath, [...EXIT_WITH_PARENT, path.join(ROOT, "bin/gameday.mjs"), "disk-devourer", "--path", dir, "--size", "16M", "--rate", "1M/s", "--duration", "10m"], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],

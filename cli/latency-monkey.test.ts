@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { killHard, ROOT, runCli, sleep, tempDir, waitFor, waitForLine } from "../e2e/kit";
+import { EXIT_WITH_PARENT, killHard, ROOT, runCli, sleep, tempDir, waitFor, waitForLine } from "../e2e/kit";
 import { cgroup2Root } from "../injectors/net-fault";
 import { detectNetem } from "../injectors/net/detect";
 import { addForeignRules, CONNECT_CLIENT, createTestNet, PORTS, RTT_CLIENT, sh, UPLOAD_CLIENT, type TestNet } from "../e2e/netns";
@@ -61,7 +61,7 @@ after(async () => {
 });
 
 function start(args: string[]): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [path.join(ROOT, "bin/gameday.mjs"), "latency-monkey", ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...EXIT_WITH_PARENT, path.join(ROOT, "bin/gameday.mjs"), "latency-monkey", ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   clis.push(child);
   let out = "";
   child.stdout!.on("data", (d) => (out += d));

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { killHard, ownedPrefix, procState, ROOT, runCli, sleep, tempHome, waitFor, waitForLine } from "../e2e/kit";
+import { EXIT_WITH_PARENT, killHard, ownedPrefix, procState, ROOT, runCli, sleep, tempHome, waitFor, waitForLine } from "../e2e/kit";
 import { listProcesses, registerSelf } from "../lib/procfs";
 import { findHierarchy } from "../injectors/cgroup/hierarchy";
 import { cgroup2Root } from "../injectors/net-fault";
@@ -200,7 +200,7 @@ describe("gameday sniper", { timeout: 180_000 }, () => {
     for (const c of kids) assert.notEqual(procState(c.pid!), "T");
 
     // holds far longer than the test: only the reaper can resume them in time
-    const cli = spawn(process.execPath, [path.join(ROOT, "bin/gameday.mjs"), "sniper", "--target", "freeze-app", "--signal", "STOP", "--probability", "1", "--count", "2", "--interval", "100ms", "--hold", "10m", "--duration", "10m", "--max-down", "100"], {
+    const cli = spawn(process.execPath, [...EXIT_WITH_PARENT, path.join(ROOT, "bin/gameday.mjs"), "sniper", "--target", "freeze-app", "--signal", "STOP", "--probability", "1", "--count", "2", "--interval", "100ms", "--hold", "10m", "--duration", "10m", "--max-down", "100"], {
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "inherit"],
     });

@@ -11,7 +11,7 @@ import path from "node:path";
 import { listProcesses, readProc, type ProcInfo } from "../lib/procfs";
 import { parsePromText } from "../lib/promtext";
 import { parseTopology } from "../lib/topology";
-import { sleep, waitFor } from "../e2e/kit";
+import { EXIT_WITH_PARENT, sleep, waitFor } from "../e2e/kit";
 import { startLoad } from "./loadgen";
 import { demoTopologyYaml, selectorRegex } from "./topology";
 
@@ -40,7 +40,7 @@ interface Sup {
 }
 
 function startSupervisor(base: number, extra: string[]): Sup {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(HERE, "supervisor.ts"), "--base-port", String(base), "--restart-delay-ms", String(RESTART_DELAY_MS), ...extra], {
+  const child = spawn(process.execPath, [...EXIT_WITH_PARENT, "--import", "tsx", path.join(HERE, "supervisor.ts"), "--base-port", String(base), "--restart-delay-ms", String(RESTART_DELAY_MS), ...extra], {
     // the services' info lines would drown the test report; GAMEDAY_LOG=debug brings them back
     env: { ...process.env, GAMEDAY_LOG: process.env.GAMEDAY_LOG ?? "warn" },
     stdio: ["ignore", "pipe", "inherit"],

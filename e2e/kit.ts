@@ -9,7 +9,9 @@ import Database from "better-sqlite3";
 import { listProcesses, readProc } from "../lib/procfs";
 
 export const ROOT = path.resolve(import.meta.dirname, "..");
-const TSX = ["--import", "tsx"];
+/** Node flags for what a test starts that must not outlive it (scripts/exit-with-parent.mjs). */
+export const EXIT_WITH_PARENT = ["--import", path.join(ROOT, "scripts/exit-with-parent.mjs")];
+const TSX = ["--import", "tsx", ...EXIT_WITH_PARENT];
 
 const tempDirs: string[] = [];
 process.on("exit", () => {
@@ -203,7 +205,7 @@ export async function apiCall<T = unknown>(w: { url: string; token: string }, me
 /** Run the gameday CLI as a separate process. */
 export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, "bin/gameday.mjs"), ...args], {
+    const child = spawn(process.execPath, [...EXIT_WITH_PARENT, path.join(ROOT, "bin/gameday.mjs"), ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],

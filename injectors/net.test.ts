@@ -316,6 +316,31 @@ describe("in namespaces, real traffic", { timeout: 120_000 }, () => {
     assert.deepEqual(net.snapshot(), before);
   });
 
+  test("partition with action reject: A's connection to B is refused at once instead of timing out; rules exactly restored", async () => {
+    const before = net.snapshot();
+    await hold(partition, tgt({ src: net.ipA, dst: net.ipB, protocol: "all", direction: "both" }), { action: "reject" }, async () => {
+      assert.match(sh("ip", "netns", "exec", net.a, "iptables-save", "-t", "filter"), /-j REJECT/);
+      const t0 = performance.now();
+      // REJECT answers with ICMP port unreachable: connect() fails with ECONNREFUSED, well before the 1.5 s timeout
+      assert.equal(await net.run(net.a, CONNECT_CLIENT, [net.ipB, 1500]), "fail:ECONNREFUSED");
+      assert.ok(performance.now() - t0 < 1500, "refused before the timeout");
+    });
+    assert.equal(await net.run(net.a, CONNECT_CLIENT, [net.ipB, 2000]), "ok");
+    assert.deepEqual(net.snapshot(), before);
+  });
+
+  test("packet loss 100 % on ingress, in B for its echo port: A cannot connect to that port, can to another one, and B's rules sit in INPUT only", async () => {
+    const before = net.snapshot();
+    const inB = (over: Partial<NetworkTarget>) => tgt({ netns: net.b, direction: "ingress", src: net.ipA, dst: net.ipB, ...over });
+    await hold(packetLoss, inB({ dstPort: PORTS.echo }), { percent: 100 }, async (undo) => {
+      assert.deepEqual(undo.chains.map((c) => c.hooks), [["INPUT"]]);
+      assert.equal(await net.run(net.a, CONNECT_CLIENT, [net.ipB, 400]), "fail:timeout");
+      assert.equal(await net.runJson<{ ms: number; bytes: number }>(net.a, UPLOAD_CLIENT, [net.ipB, 1000, PORTS.sink]).then((r) => r.bytes), 1000, "another port of B is untouched");
+    });
+    assert.equal(await net.run(net.a, CONNECT_CLIENT, [net.ipB, 2000]), "ok");
+    assert.deepEqual(net.snapshot(), before);
+  });
+
   test("bandwidth 2mbit: an upload A→B is capped during the fault, and fast after; qdiscs exactly restored", async () => {
     const before = net.snapshot();
     const RATE = rateBytesPerSec("2mbit");

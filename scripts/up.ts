@@ -7,6 +7,8 @@ import { config } from "../lib/config";
 import { gamedayHome } from "../lib/paths";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
+// what we start stops when we do, even after a SIGKILL of this process
+const EXIT_WITH_PARENT = ["--import", path.join(ROOT, "scripts/exit-with-parent.mjs")];
 const { PORT: WEB_PORT, WORKER_PORT, GAMEDAY_BIND: BIND, DEMO_BASE_PORT } = config();
 const host = BIND === "0.0.0.0" ? "localhost" : BIND;
 const workerUrl = `http://${host}:${WORKER_PORT}`;
@@ -76,7 +78,7 @@ async function main(): Promise<void> {
 
   fs.mkdirSync(gamedayHome(), { recursive: true, mode: 0o700 });
   let topology = path.join(ROOT, "demo/topology.yaml");
-  const demoArgs = [process.execPath, "--import", "tsx", "demo/supervisor.ts", "--base-port", String(DEMO_BASE_PORT)];
+  const demoArgs = [process.execPath, ...EXIT_WITH_PARENT, "--import", "tsx", "demo/supervisor.ts", "--base-port", String(DEMO_BASE_PORT)];
   if (DEMO_BASE_PORT !== 4100) {
     topology = path.join(gamedayHome(), `topology-${DEMO_BASE_PORT}.yaml`);
     demoArgs.push("--write-topology", topology);
@@ -86,14 +88,14 @@ async function main(): Promise<void> {
   await waitUntil("the demo system", () => answers(`http://127.0.0.1:${DEMO_BASE_PORT}/healthz`), demo);
 
   say(`starting the web app on ${webUrl}`);
-  const web = start("web", [process.execPath, path.join(ROOT, "node_modules/next/dist/bin/next"), "start", "-p", String(WEB_PORT), "-H", BIND], {
+  const web = start("web", [process.execPath, ...EXIT_WITH_PARENT, path.join(ROOT, "node_modules/next/dist/bin/next"), "start", "-p", String(WEB_PORT), "-H", BIND], {
     GAMEDAY_WORKER_URL: `http://127.0.0.1:${WORKER_PORT}`,
   });
 
   say(`starting the worker on ${workerUrl}`);
   const worker = start(
     "worker",
-    [process.execPath, "--import", "tsx", "worker/main.ts", "--port", String(WORKER_PORT), "--host", BIND, "--topology", topology, "--protect-pid", String(web.pid), "--protect-pid", String(demo.pid)],
+    [process.execPath, ...EXIT_WITH_PARENT, "--import", "tsx", "worker/main.ts", "--port", String(WORKER_PORT), "--host", BIND, "--topology", topology, "--protect-pid", String(web.pid), "--protect-pid", String(demo.pid)],
     {},
     true,
   );
