@@ -1,0 +1,97 @@
+"use client";
+import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { API, type TokenInfo, type UserInfo } from "@/lib/contract";
+import { apiCall, errorLines } from "@/lib/web/api";
+import { time } from "@/lib/web/format";
+import { Card } from "@/components/Card";
+
+const input = "rounded-md border border-slate-700 bg-slate-950 px-2 py-1 text-sm text-slate-100";
+
+export function TokensCard({ user, onChange }: { user: UserInfo; onChange: () => void }) {
+  const [tokens, setTokens] = useState<TokenInfo[]>([]);
+  const [secret, setSecret] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const load = useCallback(() => apiCall<{ tokens: TokenInfo[] }>(API.tokens).then((r) => setTokens(r.tokens), (e: unknown) => setError(errorLines(e).join("; "))), []);
+  useEffect(() => void load(), [load]);
+  const canCreate = user.role !== "viewer";
+
+  const act = async (fn: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await fn();
+      onChange();
+    } catch (e) {
+      setError(errorLines(e).join("; "));
+    }
+    await load();
+  };
+
+  function create(e: FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    void act(async () => {
+      const r = await apiCall<{ token: string }>(API.tokens, { body: { name: String(f.get("name")), expiresIn: String(f.get("expiresIn")) } });
+      setSecret(r.token);
+    });
+  }
+
+  return (
+    <Card title="API tokens" testId="tokens">
+      <table className="w-full text-left text-sm">
+        <thead className="text-xs uppercase text-slate-500">
+          <tr>
+            <th className="py-1">id</th>
+            <th>name</th>
+            <th>user</th>
+            <th>status</th>
+            <th>expires</th>
+            <th>last used</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {tokens.map((t) => (
+            <tr key={t.id} className="border-t border-slate-800" data-testid={`token-${t.name}`}>
+              <td className="py-1 font-mono text-xs">{t.id}</td>
+              <td>{t.name}</td>
+              <td>{t.username}</td>
+              <td className={t.status === "active" ? "text-emerald-300" : "text-slate-500"}>{t.status}</td>
+              <td className="text-slate-400">{t.expiresAt ? time(t.expiresAt) : "never"}</td>
+              <td className="text-slate-400">{t.lastUsedAt ? time(t.lastUsedAt) : "never"}</td>
+              <td>
+                {t.status === "active" && canCreate ? (
+                  <button type="button" className="text-xs text-red-300 hover:text-red-200" onClick={() => void act(() => apiCall(API.token(t.id), { method: "DELETE" }))}>
+                    Revoke
+                  </button>
+                ) : null}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {canCreate ? (
+        <form onSubmit={create} className="mt-3 flex flex-wrap items-center gap-2" data-testid="token-create">
+          <input name="name" placeholder="token name" required className={input} />
+          <select name="expiresIn" defaultValue="90d" className={input} aria-label="expires in">
+            {["1h", "1d", "7d", "30d", "90d", "366d"].map((d) => (
+              <option key={d}>{d}</option>
+            ))}
+          </select>
+          <button type="submit" className="rounded-md bg-sky-700 px-3 py-1 text-sm font-semibold text-white hover:bg-sky-600">
+            Create token
+          </button>
+        </form>
+      ) : null}
+      {secret ? (
+        <p className="mt-2 text-sm text-amber-200">
+          New token (shown once; store it now): <code className="select-all break-all font-mono" data-testid="token-secret">{secret}</code>
+        </p>
+      ) : null}
+      {error ? (
+        <p className="mt-2 text-sm text-red-300" role="alert">
+          {error}
+        </p>
+      ) : null}
+    </Card>
+  );
+}
