@@ -7,7 +7,16 @@ import { contentSecurityPolicy } from "@/lib/web/csp";
 
 export function proxy(request: NextRequest): NextResponse {
   const nonce = Buffer.from(crypto.randomUUID()).toString("base64");
-  const csp = contentSecurityPolicy({ nonce, page: request.nextUrl, dev: process.env.NODE_ENV === "development" });
+  // the page as the browser addressed it (nextUrl names the server's own host name)
+  const host = request.headers.get("host") ?? request.nextUrl.host;
+  const proto = request.headers.get("x-forwarded-proto") === "https" ? "https:" : request.nextUrl.protocol;
+  let page: URL;
+  try {
+    page = new URL(`${proto}//${host}`);
+  } catch {
+    page = request.nextUrl;
+  }
+  const csp = contentSecurityPolicy({ nonce, page, dev: process.env.NODE_ENV === "development" });
   const headers = new Headers(request.headers);
   headers.set("content-security-policy", csp);
   const res = NextResponse.next({ request: { headers } });
