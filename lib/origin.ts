@@ -4,13 +4,21 @@
 // a socket.io handshake that authenticates by cookie must come from a page we
 // trust; the Origin header says which page that is. Bearer tokens are never
 // sent by the browser on its own, so they are not checked here.
+import os from "node:os";
 import { config } from "./config";
 
-/** The configured origins, or the dashboard's own (both loopback names). */
+/**
+ * The configured origins, or the dashboard's own: both loopback names, and
+ * the address it listens on (the host's name when that is every address).
+ */
 export function trustedOrigins(): string[] {
   const c = config();
   if (c.GAMEDAY_ORIGINS.length) return c.GAMEDAY_ORIGINS;
-  return [`http://127.0.0.1:${c.PORT}`, `http://localhost:${c.PORT}`];
+  const out = [`http://127.0.0.1:${c.PORT}`, `http://localhost:${c.PORT}`];
+  const bind = c.GAMEDAY_BIND;
+  if (bind === "0.0.0.0" || bind === "::") out.push(`http://${os.hostname()}:${c.PORT}`);
+  else if (!/^(127\.|localhost$|::1$)/.test(bind)) out.push(`http://${bind.includes(":") ? `[${bind}]` : bind}:${c.PORT}`);
+  return out;
 }
 
 export type OriginVerdict = { ok: true } | { ok: false; reason: string };
