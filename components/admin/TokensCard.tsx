@@ -1,30 +1,17 @@
 "use client";
-import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import { API, type TokenInfo, type UserInfo } from "@/lib/contract";
-import { apiCall, errorLines } from "@/lib/web/api";
+import { apiCall } from "@/lib/web/api";
 import { time } from "@/lib/web/format";
 import { Card } from "@/components/Card";
+import { useApiList } from "./use-list";
 
 const input = "rounded-md border border-slate-700 bg-slate-950 px-2 py-1 text-sm text-slate-100";
 
 export function TokensCard({ user, onChange }: { user: UserInfo; onChange: () => void }) {
-  const [tokens, setTokens] = useState<TokenInfo[]>([]);
+  const { items: tokens, error, act } = useApiList<TokenInfo>(API.tokens, "tokens", onChange);
   const [secret, setSecret] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const load = useCallback(() => apiCall<{ tokens: TokenInfo[] }>(API.tokens).then((r) => setTokens(r.tokens), (e: unknown) => setError(errorLines(e).join("; "))), []);
-  useEffect(() => void load(), [load]);
   const canCreate = user.role !== "viewer";
-
-  const act = async (fn: () => Promise<unknown>) => {
-    setError(null);
-    try {
-      await fn();
-      onChange();
-    } catch (e) {
-      setError(errorLines(e).join("; "));
-    }
-    await load();
-  };
 
   function create(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();

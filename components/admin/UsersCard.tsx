@@ -1,28 +1,15 @@
 "use client";
-import { useCallback, useEffect, useState, type FormEvent } from "react";
+import type { FormEvent } from "react";
 import { API, ROLES, type Role, type UserRecord } from "@/lib/contract";
-import { apiCall, errorLines } from "@/lib/web/api";
+import { apiCall } from "@/lib/web/api";
 import { time } from "@/lib/web/format";
 import { Card } from "@/components/Card";
+import { useApiList } from "./use-list";
 
 const input = "rounded-md border border-slate-700 bg-slate-950 px-2 py-1 text-sm text-slate-100";
 
 export function UsersCard({ onChange }: { onChange: () => void }) {
-  const [users, setUsers] = useState<UserRecord[]>([]);
-  const [error, setError] = useState<string | null>(null);
-  const load = useCallback(() => apiCall<{ users: UserRecord[] }>(API.users).then((r) => setUsers(r.users), (e: unknown) => setError(errorLines(e).join("; "))), []);
-  useEffect(() => void load(), [load]);
-
-  const act = async (fn: () => Promise<unknown>) => {
-    setError(null);
-    try {
-      await fn();
-      onChange();
-    } catch (e) {
-      setError(errorLines(e).join("; "));
-    }
-    await load();
-  };
+  const { items: users, error, act } = useApiList<UserRecord>(API.users, "users", onChange);
 
   function create(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
