@@ -198,7 +198,7 @@ export class Auth {
   async login(username: string, password: string, meta: RequestMeta | null = null): Promise<{ cookie: string; user: AuthUser; maxAgeSec: number } | null> {
     const refused = this.limiter.admit(meta?.address ?? "unknown", username);
     if (refused) {
-      this.audit?.record(meta, { actor: username, action: "login-failed", ok: false, detail: { reason: "rate-limited" } });
+      if (refused.first) this.audit?.record(meta, { actor: username, action: "login-failed", ok: false, detail: { reason: "rate-limited", why: refused.reason } });
       throw new ApiErr("rate_limited", refused.reason, undefined, { "retry-after": String(refused.retryAfterSec) });
     }
     const u = await this.db.user.findUnique({ where: { username } });

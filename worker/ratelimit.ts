@@ -32,7 +32,11 @@ const MAX_KEYS = 10_000;
 export interface Refusal {
   retryAfterSec: number;
   reason: string;
+  /** the first refusal of this address or name in a minute: worth an audit line (a flood is not worth one per request) */
+  first: boolean;
 }
+
+const REFUSAL_NOTE_MS = 60_000;
 
 /** Timestamps per key within a sliding window. */
 class Window {
@@ -74,6 +78,7 @@ export class LoginLimiter {
   private readonly users: Window;
   private running = 0;
   private waiting: (() => void)[] = [];
+  private noted = new Window(1, REFUSAL_NOTE_MS);
 
   constructor(private readonly limits: LoginLimits = DEFAULT_LOGIN_LIMITS) {
     this.addresses = new Window(limits.perAddress, limits.addressWindowMs);
@@ -82,12 +87,17 @@ export class LoginLimiter {
 
   /** Refuse before any work, or count the attempt against the address. */
   admit(address: string, username: string): Refusal | null {
+    const refuse = (key: string, retryAfterSec: number, reason: string): Refusal => {
+      const first = !this.noted.wait(key);
+      if (first) this.noted.add(key);
+      return { retryAfterSec, reason, first };
+    };
     const a = this.addresses.wait(address);
-    if (a) return { retryAfterSec: a, reason: `too many login attempts from ${address}; try again in ${a} s` };
+    if (a) return refuse(`a:${address}`, a, `too many login attempts from ${address}; try again in ${a} s`);
     const u = this.users.wait(username.toLowerCase());
-    if (u) return { retryAfterSec: u, reason: `too many failed logins for ${username}; try again in ${u} s` };
+    if (u) return refuse(`u:${username.toLowerCase()}`, u, `too many failed logins for ${username}; try again in ${u} s`);
     if (this.running >= this.limits.concurrent && this.waiting.length >= this.limits.queued) {
-      return { retryAfterSec: 1, reason: "too many logins at once; try again in 1 s" };
+      return refuse("busy", 1, "too many logins at once; try again in 1 s");
     }
     this.addresses.add(address);
     return null;

@@ -4,6 +4,7 @@ import { API, type AuditEntry } from "@/lib/contract";
 import { apiCall, errorLines } from "@/lib/web/api";
 import { time } from "@/lib/web/format";
 import { Card } from "@/components/Card";
+import { ErrorNote, Table } from "./parts";
 
 const ACTIONS = ["", "login", "login-failed", "logout", "run-start", "run-abort", "halt", "recover", "token-create", "token-revoke", "user-create", "user-role"];
 
@@ -36,19 +37,8 @@ export function AuditLog({ refresh }: { refresh: number }) {
         </select>
       }
     >
-      {error ? <p className="text-sm text-red-300">{error}</p> : null}
-      <table className="w-full text-left text-sm">
-        <thead className="text-xs uppercase text-slate-500">
-          <tr>
-            <th className="py-1">when</th>
-            <th>who</th>
-            <th>what</th>
-            <th>on</th>
-            <th>from</th>
-            <th>detail</th>
-          </tr>
-        </thead>
-        <tbody>
+      <ErrorNote error={error} />
+      <Table columns={["when", "who", "what", "on", "from", "detail"]}>
           {events.map((e) => (
             <tr key={e.id} className={`border-t border-slate-800 ${e.ok ? "" : "text-red-300"}`} data-testid="audit-row">
               <td className="py-1 whitespace-nowrap text-slate-400">{time(e.at)}</td>
@@ -62,8 +52,7 @@ export function AuditLog({ refresh }: { refresh: number }) {
               <td className="max-w-md truncate font-mono text-xs text-slate-500">{e.detail ? JSON.stringify(e.detail) : ""}</td>
             </tr>
           ))}
-        </tbody>
-      </table>
+      </Table>
     </Card>
   );
 }

@@ -4,9 +4,8 @@ import { API, type TokenInfo, type UserInfo } from "@/lib/contract";
 import { apiCall } from "@/lib/web/api";
 import { time } from "@/lib/web/format";
 import { Card } from "@/components/Card";
+import { ErrorNote, INPUT, SUBMIT, Table } from "./parts";
 import { useApiList } from "./use-list";
-
-const input = "rounded-md border border-slate-700 bg-slate-950 px-2 py-1 text-sm text-slate-100";
 
 export function TokensCard({ user, onChange }: { user: UserInfo; onChange: () => void }) {
   const { items: tokens, error, act } = useApiList<TokenInfo>(API.tokens, "tokens", onChange);
@@ -24,19 +23,7 @@ export function TokensCard({ user, onChange }: { user: UserInfo; onChange: () =>
 
   return (
     <Card title="API tokens" testId="tokens">
-      <table className="w-full text-left text-sm">
-        <thead className="text-xs uppercase text-slate-500">
-          <tr>
-            <th className="py-1">id</th>
-            <th>name</th>
-            <th>user</th>
-            <th>status</th>
-            <th>expires</th>
-            <th>last used</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
+      <Table columns={["id", "name", "user", "status", "expires", "last used", ""]}>
           {tokens.map((t) => (
             <tr key={t.id} className="border-t border-slate-800" data-testid={`token-${t.name}`}>
               <td className="py-1 font-mono text-xs">{t.id}</td>
@@ -54,17 +41,16 @@ export function TokensCard({ user, onChange }: { user: UserInfo; onChange: () =>
               </td>
             </tr>
           ))}
-        </tbody>
-      </table>
+      </Table>
       {canCreate ? (
         <form onSubmit={create} className="mt-3 flex flex-wrap items-center gap-2" data-testid="token-create">
-          <input name="name" placeholder="token name" required className={input} />
-          <select name="expiresIn" defaultValue="90d" className={input} aria-label="expires in">
+          <input name="name" placeholder="token name" required className={INPUT} />
+          <select name="expiresIn" defaultValue="90d" className={INPUT} aria-label="expires in">
             {["1h", "1d", "7d", "30d", "90d", "366d"].map((d) => (
               <option key={d}>{d}</option>
             ))}
           </select>
-          <button type="submit" className="rounded-md bg-sky-700 px-3 py-1 text-sm font-semibold text-white hover:bg-sky-600">
+          <button type="submit" className={SUBMIT}>
             Create token
           </button>
         </form>
@@ -74,11 +60,7 @@ export function TokensCard({ user, onChange }: { user: UserInfo; onChange: () =>
           New token (shown once; store it now): <code className="select-all break-all font-mono" data-testid="token-secret">{secret}</code>
         </p>
       ) : null}
-      {error ? (
-        <p className="mt-2 text-sm text-red-300" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <ErrorNote error={error} />
     </Card>
   );
 }

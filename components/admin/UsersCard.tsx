@@ -4,9 +4,8 @@ import { API, ROLES, type Role, type UserRecord } from "@/lib/contract";
 import { apiCall } from "@/lib/web/api";
 import { time } from "@/lib/web/format";
 import { Card } from "@/components/Card";
+import { ErrorNote, INPUT, SUBMIT, Table } from "./parts";
 import { useApiList } from "./use-list";
-
-const input = "rounded-md border border-slate-700 bg-slate-950 px-2 py-1 text-sm text-slate-100";
 
 export function UsersCard({ onChange }: { onChange: () => void }) {
   const { items: users, error, act } = useApiList<UserRecord>(API.users, "users", onChange);
@@ -23,15 +22,7 @@ export function UsersCard({ onChange }: { onChange: () => void }) {
 
   return (
     <Card title="Users" testId="users">
-      <table className="w-full text-left text-sm">
-        <thead className="text-xs uppercase text-slate-500">
-          <tr>
-            <th className="py-1">user</th>
-            <th>role</th>
-            <th>since</th>
-          </tr>
-        </thead>
-        <tbody>
+      <Table columns={["user", "role", "since"]}>
           {users.map((u) => (
             <tr key={u.username} className="border-t border-slate-800" data-testid={`user-${u.username}`}>
               <td className="py-1 font-mono">{u.username}</td>
@@ -39,7 +30,7 @@ export function UsersCard({ onChange }: { onChange: () => void }) {
                 <select
                   aria-label={`role of ${u.username}`}
                   data-testid={`role-${u.username}`}
-                  className={input}
+                  className={INPUT}
                   value={u.role}
                   onChange={(e) => void act(() => apiCall(API.user(u.username), { method: "PATCH", body: { role: e.target.value as Role } }))}
                 >
@@ -51,25 +42,20 @@ export function UsersCard({ onChange }: { onChange: () => void }) {
               <td className="text-slate-400">{time(u.createdAt)}</td>
             </tr>
           ))}
-        </tbody>
-      </table>
+      </Table>
       <form onSubmit={create} className="mt-3 flex flex-wrap items-center gap-2" data-testid="user-create">
-        <input name="username" placeholder="user name" required className={input} />
-        <input name="password" type="password" placeholder="password (10+ characters)" autoComplete="new-password" required className={input} />
-        <select name="role" defaultValue="viewer" className={input}>
+        <input name="username" placeholder="user name" required className={INPUT} />
+        <input name="password" type="password" placeholder="password (10+ characters)" autoComplete="new-password" required className={INPUT} />
+        <select name="role" defaultValue="viewer" className={INPUT}>
           {ROLES.map((r) => (
             <option key={r}>{r}</option>
           ))}
         </select>
-        <button type="submit" className="rounded-md bg-sky-700 px-3 py-1 text-sm font-semibold text-white hover:bg-sky-600">
+        <button type="submit" className={SUBMIT}>
           Create user
         </button>
       </form>
-      {error ? (
-        <p className="mt-2 text-sm text-red-300" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <ErrorNote error={error} />
     </Card>
   );
 }
