@@ -146,6 +146,34 @@ describe("web app: headers, origin, redirect, framing, access page", { timeout: 
     }
   });
 
+  test("an open dashboard follows a role change at once (HALT disabled, no reload), and revoking its session drops the live link", async () => {
+    const made = await apiCall(worker!, "POST", API.users, { username: "opal", password: "opal-password", role: "operator" });
+    assert.equal(made.status, 201);
+    const ctx = await browser!.newContext();
+    const page = await ctx.newPage();
+    try {
+      await page.goto(`${WEB}/login`);
+      await page.fill("input[name=username]", "opal");
+      await page.fill("input[name=password]", "opal-password");
+      await page.click("[data-testid=login-submit]");
+      await page.waitForURL(`${WEB}/`, { timeout: 15_000 });
+      await page.waitForFunction(() => document.querySelector("[data-testid=live-status]")?.textContent?.includes("live"), null, { timeout: 15_000 });
+      assert.equal(await page.isDisabled("[data-testid=halt]"), false, "an operator's HALT");
+      assert.equal((await apiCall(worker!, "PATCH", API.user("opal"), { role: "viewer" })).status, 200);
+      await page.waitForSelector("[data-testid=halt]:disabled", { timeout: 5000 });
+      assert.match((await page.textContent("[data-testid=user]")) ?? "", /viewer/);
+
+      // the session ends elsewhere (an admin, another tab): the socket goes at once
+      const cookie = (await ctx.cookies()).find((c) => c.name === "gameday_session")!;
+      assert.equal(cookie.sameSite, "Strict");
+      const out = await fetch(`${WEB}${API.logout}`, { method: "POST", headers: { cookie: `${cookie.name}=${cookie.value}`, origin: WEB } });
+      assert.equal(out.status, 200);
+      await page.waitForFunction(() => !document.querySelector("[data-testid=live-status]")?.textContent?.includes("live"), null, { timeout: 5000 });
+    } finally {
+      await ctx.close();
+    }
+  });
+
   test("the access page: an admin creates a user, changes its role, creates a token; the audit log shows it", async () => {
     const page = await browser!.newPage();
     try {
