@@ -107,7 +107,7 @@ describe("auth that holds up (worker process)", { timeout: 180_000 }, () => {
   });
 
   test("every answer carries the security headers", async () => {
-    for (const p of [API.health, "/metrics", API.runs, "/nope"]) {
+    for (const p of [API.health, "/metrics", API.runs, "/nope", "/socket.io/?EIO=4&transport=polling"]) {
       const r = await fetch(w.url + p);
       await r.arrayBuffer();
       assert.match(r.headers.get("content-security-policy") ?? "", /frame-ancestors 'none'/, p);

@@ -94,6 +94,8 @@ export function createServer(d: ServerDeps): { server: http.Server; io: Io } {
       cb(refused, !refused);
     },
   });
+  // socket.io's own HTTP answers (polling) carry the same headers as ours
+  io.engine.on("headers", (headers: Record<string, string>) => Object.assign(headers, SECURITY_HEADERS));
   // engine.io answers a refused WebSocket upgrade with a 400 and no reason:
   // check the origin first and say 403, then hand over.
   const upgrades = server.listeners("upgrade") as ((req: http.IncomingMessage, socket: Duplex, head: Buffer) => void)[];
