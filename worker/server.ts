@@ -8,7 +8,7 @@
 import http from "node:http";
 import type { Duplex } from "node:stream";
 import { Server as IoServer, type Socket } from "socket.io";
-import { type ClientToServerEvents, type CommandResult, type ServerToClientEvents } from "../lib/contract";
+import { API, type ClientToServerEvents, type CommandResult, type ServerToClientEvents } from "../lib/contract";
 import { ApiErr } from "../lib/errors";
 import { checkOrigin, isMutation, trustedOrigins } from "../lib/origin";
 import type { RequestMeta } from "./audit";
@@ -21,7 +21,6 @@ export { WORKER_VERSION, listExamples, type ServerDeps } from "./routes";
 type Io = IoServer<ClientToServerEvents, ServerToClientEvents>;
 type Client = Socket<ClientToServerEvents, ServerToClientEvents>;
 
-const LOGIN_PATH = "/api/v1/auth/login";
 /** setTimeout's ceiling; a later expiry is re-armed when it fires */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -41,7 +40,7 @@ export function originVerdict(method: string | undefined, pathname: string, head
   const creds = credentials(headers);
   const origin = typeof headers.origin === "string" ? headers.origin : null;
   const byCookie = !creds.bearer && Boolean(creds.cookie);
-  if (!byCookie && !(pathname === LOGIN_PATH && origin)) return null;
+  if (!byCookie && !(pathname === API.login && origin)) return null;
   if (!origin && !isMutation(method)) return null;
   const v = checkOrigin(origin);
   return v.ok ? null : v.reason;
@@ -72,6 +71,7 @@ export function createServer(d: ServerDeps): { server: http.Server; io: Io } {
             if (!roleAtLeast(u.role, route.role)) throw new ApiErr("forbidden", `this needs the ${route.role} role; ${u.username} is ${u.role}`);
           }
           const params = Object.fromEntries(names.map((n, i) => [n, m[i + 1]]));
+          // public routes (no role) get an anonymous user they must not rely on
           await route.handler({ req, res, principal, user: principal?.user ?? { id: "", username: "anonymous", role: "viewer" }, params, url, meta }, d);
           return;
         }
