@@ -33,7 +33,7 @@ export function connection(flags: { url?: string; token?: string }): Connection 
   return { url: url.replace(/\/$/, ""), token: flags.token || config().GAMEDAY_TOKEN || file.token || null };
 }
 
-export async function api<T>(conn: Connection, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+export async function api<T>(conn: Connection, method: "GET" | "POST" | "PATCH" | "DELETE", path: string, body?: unknown): Promise<T> {
   let res: Response;
   try {
     res = await fetch(conn.url + path, {

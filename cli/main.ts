@@ -19,6 +19,7 @@ const USAGE = `gameday — chaos experiments from the command line
   gameday status [--json]              the worker, the active run, recent runs
   gameday validate FILE [--json]       check an experiment file, start nothing
   gameday schema                       print the experiment JSON Schema
+  gameday token create|list|revoke     API tokens with an expiry (gameday token --help)
 
 Standalone injectors (no worker needed; each journals its changes and
 reverts them at the end, on Ctrl-C, or after a crash at the next start):
@@ -112,6 +113,7 @@ const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<n
   stress: () => import("./stress"),
   "latency-monkey": () => import("./latency-monkey"),
   recover: () => import("./recover"),
+  token: () => import("./token"),
 };
 
 export async function main(argv: string[]): Promise<number> {

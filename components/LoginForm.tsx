@@ -3,11 +3,11 @@ import { useEffect, useState, type FormEvent } from "react";
 import { useRouter } from "next/navigation";
 import { API, type UserInfo } from "@/lib/contract";
 import { apiCall, ApiCallError } from "@/lib/web/api";
+import { safeNextPath } from "@/lib/web/next-path";
 
-/** Only same-site paths: ?next= must not turn the login page into an open redirect. */
+/** Only same-origin paths: ?next= must not turn the login page into an open redirect. */
 function nextPath(): string {
-  const n = new URLSearchParams(window.location.search).get("next");
-  return n && n.startsWith("/") && !n.startsWith("//") && !n.startsWith("/\\") ? n : "/";
+  return safeNextPath(new URLSearchParams(window.location.search).get("next"), window.location.origin);
 }
 
 export function LoginForm() {
@@ -42,6 +42,7 @@ export function LoginForm() {
       router.replace(nextPath());
     } catch (err) {
       if (err instanceof ApiCallError && err.status === 401) setError("Wrong username or password.");
+      else if (err instanceof ApiCallError && err.status === 429) setError(err.message);
       else if (err instanceof ApiCallError && err.issues.length) setError(err.issues.map((i) => `${i.path || "input"}: ${i.message}`).join("; "));
       else setError(err instanceof Error ? err.message : String(err));
       setBusy(false);

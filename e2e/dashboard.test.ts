@@ -49,10 +49,11 @@ describe("dashboard in Chromium", { timeout: 240_000 }, () => {
     probeUrl = `http://127.0.0.1:${(probe.address() as AddressInfo).port}/`;
     demo = await startDemo(BASE, dir);
     home = tempHome();
-    worker = await startWorkerProcess(home, { topology: demo.topologyFile, port: WORKER_PORT });
+    // the dashboard's origin is the one trusted page (the default assumes port 3000)
+    worker = await startWorkerProcess(home, { topology: demo.topologyFile, port: WORKER_PORT, env: { GAMEDAY_ORIGINS: WEB } });
     web = spawn(process.execPath, [...EXIT_WITH_PARENT, path.join(ROOT, "node_modules/next/dist/bin/next"), "start", "-p", String(WEB_PORT), "-H", "127.0.0.1"], {
       cwd: ROOT,
-      env: { ...process.env, GAMEDAY_WORKER_URL: `http://127.0.0.1:${WORKER_PORT}`, NEXT_TELEMETRY_DISABLED: "1" },
+      env: { ...process.env, GAMEDAY_WORKER_URL: `http://127.0.0.1:${WORKER_PORT}`, GAMEDAY_ORIGINS: WEB, NEXT_TELEMETRY_DISABLED: "1" },
       stdio: ["ignore", "ignore", "inherit"],
     });
     await waitFor("the web app", async () => (await fetch(`http://127.0.0.1:${WEB_PORT}/login`)).status === 200, 60_000, 250);

@@ -104,6 +104,34 @@ export const configSchema = z.object({
   /** Password of the admin created at the first start. Default: a random one, printed once. */
   GAMEDAY_ADMIN_PASSWORD: text,
 
+  // ---- access
+  /**
+   * Origins (scheme://host:port) whose pages may drive the worker with a
+   * session cookie: socket.io handshakes and cookie-authenticated mutations
+   * from any other origin get 403. Comma-separated. Default: the dashboard,
+   * http://127.0.0.1:$PORT and http://localhost:$PORT (see lib/origin.ts).
+   */
+  GAMEDAY_ORIGINS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const out: string[] = [];
+      for (const item of commaList(v ?? "")) {
+        let u: URL | null = null;
+        try {
+          u = new URL(item);
+        } catch {
+          u = null;
+        }
+        if (!u || !["http:", "https:"].includes(u.protocol) || u.origin !== item.replace(/\/+$/, "")) {
+          ctx.addIssue({ code: "custom", message: `must be comma-separated origins like https://gameday.example.com (scheme, host and port only), got ${JSON.stringify(item)}` });
+          return z.NEVER;
+        }
+        out.push(u.origin);
+      }
+      return out;
+    }),
+
   // ---- web app (read at run time, so one build serves any deployment)
   /** Where the web app's route handlers find the worker (http or https). Default http://127.0.0.1:3001. */
   GAMEDAY_WORKER_URL: trimmed.transform((v) => v ?? "http://127.0.0.1:3001").pipe(urlVar(["http:", "https:"])),

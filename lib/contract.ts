@@ -192,7 +192,52 @@ export const API = {
   changes: "/api/v1/changes",
   /** retry reverting them */
   recover: "/api/v1/recover",
+  /** API tokens: your own (an admin sees and revokes everyone's) */
+  tokens: "/api/v1/tokens",
+  token: (id: string) => `/api/v1/tokens/${encodeURIComponent(id)}`,
+  /** users and their roles (admin) */
+  users: "/api/v1/users",
+  user: (username: string) => `/api/v1/users/${encodeURIComponent(username)}`,
+  /** the audit log (admin) */
+  audit: "/api/v1/audit",
 } as const;
+
+/** An API token as listed: never the secret, which is shown once at creation. */
+export interface TokenInfo {
+  /** first 16 hex digits of the token's SHA-256; what revoke takes */
+  id: string;
+  name: string;
+  username: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  /** null: never expires */
+  expiresAt: string | null;
+  revokedAt: string | null;
+  /** active | expired | revoked */
+  status: "active" | "expired" | "revoked";
+}
+
+export interface UserRecord extends UserInfo {
+  createdAt: string;
+}
+
+/** One line of the audit log. */
+export interface AuditEntry {
+  id: number;
+  at: string;
+  /** who: the user name (for a failed login, the name that was tried) */
+  actor: string;
+  /** login, login-failed, logout, run-start, run-abort, halt, recover, token-create, token-revoke, user-create, user-role */
+  action: string;
+  /** what it acted on: run id, token id, user name */
+  target: string | null;
+  /** client address (X-Forwarded-For of the web app's proxy on loopback) */
+  address: string | null;
+  /** Origin header of the browser page, when there was one */
+  origin: string | null;
+  ok: boolean;
+  detail: Record<string, unknown> | null;
+}
 
 /** A change not verified reverted: an inject that failed half-way, a revert that did not verify, or one left by a holder that died. */
 export interface UnrevertedChange {

@@ -5,12 +5,26 @@ import fs from "node:fs";
 import path from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaClient } from "./generated/prisma/client";
-import { databaseUrl } from "./paths";
+import { databaseUrl, gamedayHome } from "./paths";
 
 export type Db = PrismaClient;
 
+/**
+ * The database holds password hashes and the record of every change: its
+ * file is 0600 and Game Day's home 0700 from the first byte, whoever creates
+ * them (setup.sh, the worker, a test), and are tightened if they were not.
+ * SQLite gives the -wal and -shm files the database file's mode.
+ */
+export function privateDbFile(file: string): void {
+  const dir = path.dirname(file);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (path.resolve(dir) === path.resolve(gamedayHome()) && (fs.statSync(dir).mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+  fs.closeSync(fs.openSync(file, "a", 0o600));
+  if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
+}
+
 export async function openDb(url = databaseUrl()): Promise<Db> {
-  if (url.startsWith("file:")) fs.mkdirSync(path.dirname(url.slice(5)), { recursive: true });
+  if (url.startsWith("file:") && !url.includes(":memory:")) privateDbFile(url.slice(5).split("?")[0]);
   const db = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url }) });
   await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
   await db.$executeRawUnsafe("PRAGMA synchronous = FULL");

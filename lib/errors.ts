@@ -9,6 +9,7 @@ export const ERRORS = {
   conflict: 409,
   unavailable: 422,
   payload_too_large: 413,
+  rate_limited: 429,
   internal: 500,
 } as const;
 export type ErrorCode = keyof typeof ERRORS;
@@ -18,6 +19,8 @@ export class ApiErr extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly issues?: ValidationIssue[],
+    /** extra response headers, e.g. Retry-After on rate_limited */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }

@@ -59,5 +59,11 @@ home="${GAMEDAY_HOME:-$HOME/.gameday}"
 if [ -z "${DATABASE_URL:-}" ]; then
   mkdir -p "$home" && chmod 700 "$home"
 fi
-out=$(npx --no-install prisma migrate deploy 2>&1) || { echo "$out" >&2; exit 1; }
+out=$(umask 077; npx --no-install prisma migrate deploy 2>&1) || { echo "$out" >&2; exit 1; }
+# password hashes and the record of every change: owner only (the worker also
+# tightens them at start, for homes this script did not make)
+if [ -z "${DATABASE_URL:-}" ]; then
+  chmod 700 "$home"
+  for f in "$home"/gameday.db "$home"/gameday.db-wal "$home"/gameday.db-shm; do [ -e "$f" ] && chmod 600 "$f"; done
+fi
 say "database ready (${DATABASE_URL:-file:$home/gameday.db})"

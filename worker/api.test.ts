@@ -41,7 +41,8 @@ describe("worker API auth and input errors", { timeout: 60_000 }, () => {
       method,
       headers: {
         ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-        ...(opts.cookie ? { cookie: opts.cookie } : {}),
+        // a browser names its page on every POST; the dashboard's is trusted by default
+        ...(opts.cookie ? { cookie: opts.cookie, origin: "http://127.0.0.1:3000" } : {}),
         ...(opts.body !== undefined ? { "content-type": opts.type ?? "application/json" } : {}),
       },
       body: opts.body === undefined ? undefined : typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body),
@@ -53,7 +54,7 @@ describe("worker API auth and input errors", { timeout: 60_000 }, () => {
     assert.equal(w.createdAdmin.generated, true);
     assert.ok(w.createdAdmin.password.length >= 12);
     const u = await w.db.user.findUnique({ where: { username: "admin" } });
-    assert.ok(u && u.passwordHash.startsWith("$2") && !u.passwordHash.includes(w.createdAdmin.password), "stored as a bcrypt hash");
+    assert.ok(u && u.passwordHash.startsWith("$argon2id$") && !u.passwordHash.includes(w.createdAdmin.password), "stored as an argon2id hash");
     const login = await call("POST", "/api/v1/auth/login", { body: { username: "admin", password: w.createdAdmin.password } });
     assert.equal(login.status, 200);
   });
@@ -74,7 +75,8 @@ describe("worker API auth and input errors", { timeout: 60_000 }, () => {
     assert.equal(ok.status, 200);
     const set = ok.headers.getSetCookie()[0];
     assert.match(set, /^gameday_session=[\w-]+;.*HttpOnly/);
-    assert.match(set, /SameSite=Lax/);
+    assert.match(set, /SameSite=Strict/);
+    assert.doesNotMatch(set, /Secure/, "not Secure on plain http");
     viewerCookie = set.split(";")[0];
     const me = await call("GET", "/api/v1/auth/me", { cookie: viewerCookie });
     assert.deepEqual(await me.json(), { user: { username: "vera", role: "viewer" } });

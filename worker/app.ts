@@ -6,6 +6,7 @@ import { Registry } from "prom-client";
 import { openDb, type Db } from "../lib/db";
 import { createLogger, type Logger } from "../lib/log";
 import { loadTopology, type Topology } from "../lib/topology";
+import { Audit } from "./audit";
 import { Auth } from "./auth";
 import { Engine } from "./engine";
 import { GraphPoller } from "./graph";
@@ -30,6 +31,7 @@ export interface RunningWorker {
   db: Db;
   engine: Engine;
   auth: Auth;
+  audit: Audit;
   recovered: Awaited<ReturnType<Engine["recover"]>>;
   createdAdmin?: { username: string; password: string; generated: boolean };
   /** HALT (revert everything), then stop serving. */
@@ -73,8 +75,9 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   if (recovered.reverted || recovered.failed || recovered.runs.length) log.warn("start-up recovery done", recovered);
 
   if (topology) graph = new GraphPoller(topology, () => engine.activeFaults(), (s) => emit?.emit("graph:state", s));
-  const auth = new Auth(db, log);
-  const { server, io } = createServer({ db, log, auth, engine, graph, registry, examplesDir: o.examplesDir });
+  const audit = new Audit(db, log);
+  const auth = new Auth(db, log, audit);
+  const { server, io } = createServer({ db, log, auth, audit, engine, graph, registry, examplesDir: o.examplesDir });
   emit = io;
 
   await new Promise<void>((resolve, reject) => {
@@ -93,6 +96,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     db,
     engine,
     auth,
+    audit,
     recovered,
     createdAdmin: boot.createdAdmin,
     close: () =>
@@ -100,6 +104,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         await engine.halt("worker shutdown");
         graph?.stop();
         await engine.flush();
+        await audit.flush();
         await engine.close();
         // io.close() closes the HTTP server itself (a second server.close()
         // can miss the 'close' event and never call back) and waits for every

@@ -67,7 +67,8 @@ describe("roles: operator and viewer", { timeout: 90_000 }, () => {
   function call(method: string, p: string, cookie: string, body?: unknown): Promise<Response> {
     return fetch(w.url + p, {
       method,
-      headers: { ...(cookie ? { cookie } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      // a browser names its page on every POST; the dashboard's is trusted by default
+      headers: { ...(cookie ? { cookie, origin: "http://127.0.0.1:3000" } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(15_000),
     });
@@ -94,7 +95,7 @@ describe("roles: operator and viewer", { timeout: 90_000 }, () => {
     const s: Client = ioClient(w.url, {
       transports: ["websocket"],
       reconnection: false,
-      ...(auth.token ? { auth: { token: auth.token } } : { extraHeaders: { cookie: auth.cookie! } }),
+      ...(auth.token ? { auth: { token: auth.token } } : { extraHeaders: { cookie: auth.cookie!, origin: "http://127.0.0.1:3000" } }),
     });
     sockets.push(s);
     await new Promise<void>((resolve, reject) => {

@@ -1,354 +1,198 @@
-// The worker's HTTP face: the REST API (/api/v1), socket.io for live state and
-// commands, and /metrics. Every mutating route and socket command needs an
-// authenticated user with the operator role; reads need any user.
-import fs from "node:fs";
+// The worker's HTTP face: the route table of routes.ts over HTTP, socket.io
+// for live state and commands. Before any handler runs: a request that
+// carries the session cookie must come from a trusted page (lib/origin.ts) —
+// any foreign Origin is a 403, and so is a mutation without one — and the
+// route's role must be met. Open sockets follow their credential: a logout,
+// a revoked token or an expired session disconnects them, a role change
+// applies to their next command at once.
 import http from "node:http";
-import path from "node:path";
+import type { Duplex } from "node:stream";
 import { Server as IoServer, type Socket } from "socket.io";
-import type { Registry } from "prom-client";
-import { z } from "zod";
-import {
-  SESSION_COOKIE,
-  type ClientToServerEvents,
-  type CommandResult,
-  type ExampleInfo,
-  type Role,
-  type ServerToClientEvents,
-  type UnrevertedChange,
-} from "../lib/contract";
+import { API, type ClientToServerEvents, type CommandResult, type ServerToClientEvents } from "../lib/contract";
 import { ApiErr } from "../lib/errors";
-import { parseExperiment } from "../lib/experiment";
-import { zodIssues } from "../lib/issues";
-import type { Logger } from "../lib/log";
-import type { Db } from "../lib/db";
-import { getInjector } from "../injectors";
-import { Auth, roleAtLeast, type AuthUser } from "./auth";
-import type { Engine } from "./engine";
-import type { Change } from "../agent/executor";
-import type { GraphPoller } from "./graph";
+import { checkOrigin, isMutation, trustedOrigins } from "../lib/origin";
+import type { RequestMeta } from "./audit";
+import { roleAtLeast, type AuthChange, type Principal } from "./auth";
+import { credentials, requestMeta, SECURITY_HEADERS, send } from "./http";
+import { ROUTES, SOCKET_COMMANDS, WORKER_VERSION, type CommandName, type Route, type ServerDeps } from "./routes";
 
-export const WORKER_VERSION = "0.1.0";
-const MAX_BODY = 512 * 1024;
-
-export interface ServerDeps {
-  db: Db;
-  log: Logger;
-  auth: Auth;
-  engine: Engine;
-  graph: GraphPoller | null;
-  registry: Registry;
-  examplesDir: string;
-}
+export { WORKER_VERSION, listExamples, type ServerDeps } from "./routes";
 
 type Io = IoServer<ClientToServerEvents, ServerToClientEvents>;
+type Client = Socket<ClientToServerEvents, ServerToClientEvents>;
 
-const loginBody = z.object({ username: z.string().min(1).max(100), password: z.string().min(1).max(1000) }).strict();
-const yamlBody = z.object({ yaml: z.string().min(1, "the experiment YAML is empty") }).strict();
+/** setTimeout's ceiling; a later expiry is re-armed when it fires */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
-function parseCookies(header: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of (header ?? "").split(";")) {
-    const i = part.indexOf("=");
-    if (i > 0) out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
-  }
-  return out;
+function compile(r: Route): { route: Route; re: RegExp; names: string[] } {
+  const names: string[] = [];
+  const re = r.path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/:(\w+)/g, (_m, n: string) => (names.push(n), "([\\w.-]+)"));
+  return { route: r, re: new RegExp(`^${re}$`), names };
 }
 
-function credentials(headers: http.IncomingHttpHeaders): { bearer?: string; cookie?: string } {
-  const auth = headers.authorization;
-  return {
-    bearer: auth?.startsWith("Bearer ") ? auth.slice(7).trim() : undefined,
-    cookie: parseCookies(headers.cookie)[SESSION_COOKIE],
-  };
+/**
+ * The origin rule of every request: a session cookie from a foreign page is
+ * refused whatever the method; a mutation by cookie must name its page; a
+ * login from a foreign page is refused too (it would plant the attacker's
+ * session in the victim's browser).
+ */
+export function originVerdict(method: string | undefined, pathname: string, headers: http.IncomingHttpHeaders): string | null {
+  const creds = credentials(headers);
+  const origin = typeof headers.origin === "string" ? headers.origin : null;
+  const byCookie = !creds.bearer && Boolean(creds.cookie);
+  if (!byCookie && !(pathname === API.login && origin)) return null;
+  if (!origin && !isMutation(method)) return null;
+  const v = checkOrigin(origin);
+  return v.ok ? null : v.reason;
 }
-
-async function readJson(req: http.IncomingMessage): Promise<unknown> {
-  const type = req.headers["content-type"] ?? "";
-  // JSON only: a cross-site HTML form cannot send it without a CORS preflight
-  if (!type.startsWith("application/json")) throw new ApiErr("invalid_input", "expected a JSON body (content-type: application/json)");
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new ApiErr("payload_too_large", `request body larger than ${MAX_BODY} bytes`);
-    chunks.push(c as Buffer);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
-  } catch {
-    throw new ApiErr("invalid_input", "request body is not valid JSON");
-  }
-}
-
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (!r.success) throw new ApiErr("invalid_input", "invalid request body", zodIssues(r.error));
-  return r.data;
-}
-
-function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers });
-  res.end(text);
-}
-
-type Handler = (ctx: { req: http.IncomingMessage; res: http.ServerResponse; user: AuthUser | null; params: string[]; url: URL }) => Promise<void>;
-
-interface Route {
-  method: string;
-  pattern: RegExp;
-  /** minimum role, or null for public routes */
-  role: Role | null;
-  handler: Handler;
-}
-
-export function listExamples(dir: string): ExampleInfo[] {
-  let files: string[] = [];
-  try {
-    files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
-  } catch {
-    return [];
-  }
-  return files.map((file) => {
-    const yaml = fs.readFileSync(path.join(dir, file), "utf8");
-    const parsed = parseExperiment(yaml);
-    if (!parsed.ok) {
-      const name = /^\s*name:\s*(\S+)/m.exec(yaml)?.[1] ?? file;
-      return { file, name, description: "", yaml, runnable: false, reason: parsed.issues.map((i) => `${i.path}: ${i.message}`).join("; ") };
-    }
-    const e = parsed.experiment;
-    return { file, name: e.metadata.name, description: e.metadata.description ?? e.spec.hypothesis, yaml, runnable: true };
-  });
-}
-
-const unrevertedView = (c: Change): UnrevertedChange => ({ id: c.id, runId: c.runId, fault: c.fault, targetLabel: c.targetLabel, host: c.host, state: c.state, error: c.error ?? null });
 
 export function createServer(d: ServerDeps): { server: http.Server; io: Io } {
-  const { engine, auth, log } = d;
-
-  const routes: Route[] = [
-    {
-      method: "GET",
-      pattern: /^\/api\/v1\/health$/,
-      role: null,
-      handler: async ({ res }) => send(res, 200, { ok: true, version: WORKER_VERSION, activeRunId: engine.activeRunId(), unreverted: engine.unreverted().length }),
-    },
-    {
-      method: "GET",
-      pattern: /^\/api\/v1\/changes$/,
-      role: "viewer",
-      handler: async ({ res }) => send(res, 200, { unreverted: engine.unreverted().map(unrevertedView) }),
-    },
-    {
-      method: "POST",
-      pattern: /^\/api\/v1\/recover$/,
-      role: "operator",
-      handler: async ({ res }) => {
-        const r = await engine.retryUnreverted();
-        send(res, 200, { reverted: r.reverted, unreverted: engine.unreverted().map(unrevertedView) });
-      },
-    },
-    {
-      method: "POST",
-      pattern: /^\/api\/v1\/auth\/login$/,
-      role: null,
-      handler: async ({ req, res }) => {
-        const body = parseBody(loginBody, await readJson(req));
-        const r = await auth.login(body.username, body.password);
-        if (!r) throw new ApiErr("unauthenticated", "wrong username or password");
-        send(res, 200, { user: { username: r.user.username, role: r.user.role } }, {
-          "set-cookie": `${SESSION_COOKIE}=${r.cookie}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${r.maxAgeSec}`,
-        });
-      },
-    },
-    {
-      method: "POST",
-      pattern: /^\/api\/v1\/auth\/logout$/,
-      role: "viewer",
-      handler: async ({ req, res }) => {
-        const c = credentials(req.headers).cookie;
-        if (c) await auth.logout(c);
-        send(res, 200, { ok: true }, { "set-cookie": `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0` });
-      },
-    },
-    {
-      method: "GET",
-      pattern: /^\/api\/v1\/auth\/me$/,
-      role: "viewer",
-      handler: async ({ res, user }) => send(res, 200, { user: { username: user!.username, role: user!.role } }),
-    },
-    {
-      method: "GET",
-      pattern: /^\/api\/v1\/graph$/,
-      role: "viewer",
-      handler: async ({ res }) => {
-        if (!d.graph) throw new ApiErr("not_found", "no topology loaded (start the worker with --topology FILE)");
-        send(res, 200, d.graph.state());
-      },
-    },
-    {
-      method: "GET",
-      pattern: /^\/api\/v1\/experiments\/examples$/,
-      role: "viewer",
-      handler: async ({ res }) => send(res, 200, { examples: listExamples(d.examplesDir) }),
-    },
-    {
-      method: "POST",
-      pattern: /^\/api\/v1\/experiments\/validate$/,
-      role: "viewer",
-      handler: async ({ req, res }) => {
-        const { yaml } = parseBody(yamlBody, await readJson(req));
-        const r = parseExperiment(yaml, engine.topology ?? undefined);
-        if (!r.ok) throw new ApiErr("invalid_input", "invalid experiment", r.issues);
-        const unavailable = [];
-        for (const [i, s] of r.experiment.spec.method.entries()) {
-          const a = await getInjector(s.fault)!.available();
-          if (!a.ok) unavailable.push({ path: `spec.method[${i}].fault`, message: `${s.fault} is not available on this host: ${a.reason}` });
-        }
-        if (unavailable.length) throw new ApiErr("unavailable", "a fault cannot run on this host", unavailable);
-        send(res, 200, { ok: true, experiment: r.experiment });
-      },
-    },
-    {
-      method: "GET",
-      pattern: /^\/api\/v1\/runs$/,
-      role: "viewer",
-      handler: async ({ res, url }) => {
-        const limit = Math.min(Math.max(Number(url.searchParams.get("limit")) || 50, 1), 500);
-        send(res, 200, { runs: await engine.list(limit) });
-      },
-    },
-    {
-      method: "POST",
-      pattern: /^\/api\/v1\/runs$/,
-      role: "operator",
-      handler: async ({ req, res, user }) => {
-        const { yaml } = parseBody(yamlBody, await readJson(req));
-        send(res, 201, { run: await engine.start(yaml, user!.username) });
-      },
-    },
-    {
-      method: "GET",
-      pattern: /^\/api\/v1\/runs\/([\w.-]+)$/,
-      role: "viewer",
-      handler: async ({ res, params }) => {
-        const run = await engine.get(params[0]);
-        if (!run) throw new ApiErr("not_found", `no run ${params[0]}`);
-        send(res, 200, { run });
-      },
-    },
-    {
-      method: "GET",
-      pattern: /^\/api\/v1\/runs\/([\w.-]+)\/events$/,
-      role: "viewer",
-      handler: async ({ res, params }) => {
-        await engine.flush();
-        const rows = await d.db.runEvent.findMany({ where: { runId: params[0] }, orderBy: { id: "asc" } });
-        send(res, 200, {
-          events: rows.map((r) => ({ runId: r.runId, at: r.at.toISOString(), monoMs: r.monoMs, kind: r.kind, message: r.message, data: r.data ? JSON.parse(r.data) : undefined })),
-        });
-      },
-    },
-    {
-      method: "GET",
-      pattern: /^\/api\/v1\/runs\/([\w.-]+)\/samples$/,
-      role: "viewer",
-      handler: async ({ res, params }) => {
-        await engine.flush();
-        const rows = await d.db.probeSample.findMany({ where: { runId: params[0] }, orderBy: { id: "asc" } });
-        send(res, 200, {
-          samples: rows.map((r) => ({ runId: r.runId, probe: r.probe, measure: r.detail ?? "", at: r.at.toISOString(), monoMs: r.monoMs, value: r.value, ok: r.ok })),
-        });
-      },
-    },
-    {
-      method: "POST",
-      pattern: /^\/api\/v1\/runs\/([\w.-]+)\/abort$/,
-      role: "operator",
-      handler: async ({ res, params, user }) => send(res, 200, { run: await engine.abort(params[0], user!.username) }),
-    },
-    {
-      method: "POST",
-      pattern: /^\/api\/v1\/halt$/,
-      role: "operator",
-      handler: async ({ res, user }) => send(res, 200, { aborted: await engine.halt(user!.username) }),
-    },
-  ];
+  const { auth, log, engine } = d;
+  const table = ROUTES.map(compile);
 
   const server = http.createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? "/", "http://worker.local");
+      const meta = requestMeta(req);
       try {
-        if (url.pathname === "/metrics" && req.method === "GET") {
-          res.writeHead(200, { "content-type": d.registry.contentType });
-          res.end(await d.registry.metrics());
-          return;
-        }
+        const refused = originVerdict(req.method, url.pathname, req.headers);
+        if (refused) throw new ApiErr("forbidden", refused);
         let pathMatched = false;
-        for (const r of routes) {
-          const m = r.pattern.exec(url.pathname);
+        for (const { route, re, names } of table) {
+          const m = re.exec(url.pathname);
           if (!m) continue;
           pathMatched = true;
-          if (r.method !== req.method) continue;
-          let user: AuthUser | null = null;
-          if (r.role) {
-            user = await auth.verify(credentials(req.headers));
-            if (!user) throw new ApiErr("unauthenticated", "log in or send an API token (Authorization: Bearer ...)");
-            if (!roleAtLeast(user.role, r.role)) throw new ApiErr("forbidden", `this needs the ${r.role} role; ${user.username} is ${user.role}`);
+          if (route.method !== req.method) continue;
+          let principal: Principal | null = null;
+          if (route.role) {
+            principal = await auth.verify(credentials(req.headers));
+            if (!principal) throw new ApiErr("unauthenticated", "log in or send an API token (Authorization: Bearer ...)");
+            const u = principal.user;
+            if (!roleAtLeast(u.role, route.role)) throw new ApiErr("forbidden", `this needs the ${route.role} role; ${u.username} is ${u.role}`);
           }
-          await r.handler({ req, res, user, params: m.slice(1), url });
+          const params = Object.fromEntries(names.map((n, i) => [n, m[i + 1]]));
+          // public routes (no role) get an anonymous user they must not rely on
+          await route.handler({ req, res, principal, user: principal?.user ?? { id: "", username: "anonymous", role: "viewer" }, params, url, meta }, d);
           return;
         }
         throw pathMatched ? new ApiErr("not_found", `${req.method} not allowed on ${url.pathname}`) : new ApiErr("not_found", `no route ${url.pathname}`);
       } catch (e) {
-        if (e instanceof ApiErr) return send(res, e.status, e.body());
+        if (e instanceof ApiErr) return send(res, e.status, e.body(), e.headers);
         log.error("request failed", { path: url.pathname, error: e as Error });
         send(res, 500, { error: "internal error", code: "internal" });
       }
     })();
   });
 
-  const io: Io = new IoServer(server, { cors: { origin: true, credentials: true }, serveClient: false });
+  const handshakeVerdict = (req: http.IncomingMessage) => originVerdict("POST", "/socket.io/", req.headers);
+  const io: Io = new IoServer(server, {
+    cors: { origin: trustedOrigins(), credentials: true },
+    serveClient: false,
+    // the polling transport's handshake; engine.io answers 403
+    allowRequest: (req, cb) => {
+      const refused = handshakeVerdict(req);
+      cb(refused, !refused);
+    },
+  });
+  // socket.io's own HTTP answers (polling) carry the same headers as ours
+  io.engine.on("headers", (headers: Record<string, string>) => Object.assign(headers, SECURITY_HEADERS));
+  // engine.io answers a refused WebSocket upgrade with a 400 and no reason:
+  // check the origin first and say 403, then hand over.
+  const upgrades = server.listeners("upgrade") as ((req: http.IncomingMessage, socket: Duplex, head: Buffer) => void)[];
+  server.removeAllListeners("upgrade");
+  server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refused = handshakeVerdict(req);
+    if (!refused) return upgrades.forEach((l) => l.call(server, req, socket, head));
+    const body = JSON.stringify({ error: refused, code: "forbidden" });
+    const headers = Object.entries(SECURITY_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+    socket.on("error", () => undefined);
+    socket.end(`HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: application/json\r\n${headers}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
 
   io.use((socket, next) => {
     const token = typeof socket.handshake.auth?.token === "string" ? socket.handshake.auth.token : undefined;
     const creds = token ? { bearer: token } : credentials(socket.handshake.headers);
     auth
       .verify(creds)
-      .then((user) => {
-        if (!user) return next(new Error("unauthenticated"));
-        socket.data.user = user;
+      .then((p) => {
+        if (!p) return next(new Error("unauthenticated"));
+        socket.data.principal = p;
+        socket.data.meta = requestMeta(socket.request);
         next();
       })
       .catch((e: Error) => next(e));
   });
 
-  const guard = async <T extends object>(socket: Socket, role: Role, fn: (user: AuthUser) => Promise<T>): Promise<CommandResult<T>> => {
-    const user = socket.data.user as AuthUser;
+  // open sockets by credential and by user, so a change reaches them at once
+  const byCred = new Map<string, Set<Client>>();
+  const byUser = new Map<string, Set<Client>>();
+  const add = (m: Map<string, Set<Client>>, k: string, s: Client) => (m.get(k) ?? m.set(k, new Set()).get(k)!).add(s);
+  const drop = (m: Map<string, Set<Client>>, k: string, s: Client) => {
+    m.get(k)?.delete(s);
+    if (!m.get(k)?.size) m.delete(k);
+  };
+  const hello = (s: Client) => {
+    const p = s.data.principal as Principal;
+    s.emit("hello", { user: { username: p.user.username, role: p.user.role }, activeRunId: engine.activeRunId(), workerVersion: WORKER_VERSION });
+  };
+  const unsubscribe = auth.onChange((c: AuthChange) => {
+    if (c.kind === "revoked") {
+      for (const id of c.credIds) for (const s of [...(byCred.get(id) ?? [])]) s.disconnect(true);
+      return;
+    }
+    for (const s of byUser.get(c.userId) ?? []) {
+      const p = s.data.principal as Principal;
+      s.data.principal = { ...p, user: { ...p.user, role: c.role } };
+      hello(s);
+    }
+  });
+  io.engine.on("close", unsubscribe);
+  server.on("close", unsubscribe);
+
+  const expired = (p: Principal) => p.expiresAt !== null && p.expiresAt <= Date.now();
+
+  const guard = async <T extends object>(socket: Client, name: CommandName, cmd: unknown): Promise<CommandResult<T>> => {
+    const p = socket.data.principal as Principal;
+    const c = SOCKET_COMMANDS[name];
     try {
-      if (!roleAtLeast(user.role, role)) throw new ApiErr("forbidden", `this needs the ${role} role; ${user.username} is ${user.role}`);
-      return { ok: true, ...(await fn(user)) };
+      if (expired(p)) {
+        setImmediate(() => socket.disconnect(true));
+        throw new ApiErr("unauthenticated", "your session has expired; log in again");
+      }
+      if (!roleAtLeast(p.user.role, c.role)) throw new ApiErr("forbidden", `this needs the ${c.role} role; ${p.user.username} is ${p.user.role}`);
+      const body = cmd && typeof cmd === "object" ? (cmd as Record<string, unknown>) : {};
+      return { ok: true, ...((await c.run(body, p.user, socket.data.meta as RequestMeta, d)) as T) };
     } catch (e) {
       if (e instanceof ApiErr) return { ok: false, ...e.body() };
-      log.error("socket command failed", { error: e as Error });
+      log.error("socket command failed", { command: name, error: e as Error });
       return { ok: false, error: "internal error", code: "internal" };
     }
   };
 
   io.on("connection", (socket) => {
-    const user = socket.data.user as AuthUser;
-    socket.emit("hello", { user: { username: user.username, role: user.role }, activeRunId: engine.activeRunId(), workerVersion: WORKER_VERSION });
+    const p = socket.data.principal as Principal;
+    add(byCred, p.credId, socket);
+    add(byUser, p.user.id, socket);
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      if (p.expiresAt === null) return;
+      timer = setTimeout(() => (expired(p) ? socket.disconnect(true) : arm()), Math.min(Math.max(p.expiresAt - Date.now(), 0), MAX_TIMER_MS));
+      timer.unref();
+    };
+    arm();
+    socket.on("disconnect", () => {
+      clearTimeout(timer);
+      drop(byCred, p.credId, socket);
+      drop(byUser, p.user.id, socket);
+    });
+    hello(socket);
     if (d.graph) socket.emit("graph:state", d.graph.state());
-    const ack = <T>(cb: unknown) => (typeof cb === "function" ? (cb as (r: T) => void) : () => undefined);
-    socket.on("run:start", (cmd, cb) => {
-      void guard(socket, "operator", async (u) => ({ runId: (await engine.start(String(cmd?.yaml ?? ""), u.username)).id })).then(ack(cb));
-    });
-    socket.on("run:abort", (cmd, cb) => {
-      void guard(socket, "operator", async (u) => (await engine.abort(String(cmd?.runId ?? ""), u.username), {})).then(ack(cb));
-    });
-    socket.on("halt", (_cmd, cb) => {
-      void guard(socket, "operator", async (u) => ({ aborted: await engine.halt(u.username) })).then(ack(cb));
-    });
+    for (const name of Object.keys(SOCKET_COMMANDS) as CommandName[]) {
+      socket.on(name, (cmd: unknown, cb: unknown) => {
+        const ack = typeof cb === "function" ? (cb as (r: CommandResult) => void) : () => undefined;
+        void guard(socket, name, cmd).then(ack);
+      });
+    }
   });
 
   return { server, io };

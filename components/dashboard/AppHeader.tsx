@@ -39,6 +39,11 @@ export function AppHeader({ user, connected, liveError, children }: { user: User
             </span>
           ) : null}
           {user ? (
+            <Link href="/admin" className="text-sm text-slate-400 hover:text-slate-200" data-testid="admin-link" title="API tokens; for admins also users, roles and the audit log">
+              {user.role === "admin" ? "Users & audit" : "Tokens"}
+            </Link>
+          ) : null}
+          {user ? (
             <button type="button" onClick={() => void logout()} className="text-sm text-slate-400 hover:text-slate-200" data-testid="logout">
               Log out
             </button>

@@ -75,7 +75,9 @@ export function Dashboard() {
   return <DashboardBody user={user} />;
 }
 
-function DashboardBody({ user }: { user: UserInfo }) {
+function DashboardBody({ user: loggedIn }: { user: UserInfo }) {
+  // the worker says hello again when an admin changes our role: follow it
+  const [user, setUser] = useState(loggedIn);
   const canOperate = user.role !== "viewer";
   const [graph, setGraph] = useState<GraphState | null>(null);
   const [graphError, setGraphError] = useState<string | null>(null);
@@ -129,6 +131,7 @@ function DashboardBody({ user }: { user: UserInfo }) {
 
   const live = useLive({
     hello: (m) => {
+      setUser(m.user);
       if (m.activeRunId) select(m.activeRunId);
       // whatever happened while disconnected is in the API, not in the stream
       dispatch({ type: "reload" });

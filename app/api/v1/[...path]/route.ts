@@ -1,14 +1,19 @@
 // Same-origin proxy to the worker's REST API, so the browser only ever talks to
 // the web origin: the worker's HttpOnly session cookie is set here and sent back
-// here. The worker's address is read at run time (GAMEDAY_WORKER_URL).
-import type { ApiError } from "@/lib/contract";
+// here. The worker's address is read at run time (GAMEDAY_WORKER_URL). The
+// page's Origin goes along, and the worker checks it; a session cookie from a
+// foreign page is refused here already, so it never reaches the worker.
+import { SESSION_COOKIE, type ApiError } from "@/lib/contract";
+import { checkOrigin, isMutation } from "@/lib/origin";
 import { workerEnv } from "@/lib/web/worker-env";
 
 export const dynamic = "force-dynamic";
 
 /** A hung worker must not hold browser requests open forever. */
 const UPSTREAM_TIMEOUT_MS = 30_000;
-const FORWARD_REQUEST_HEADERS = ["content-type", "cookie", "authorization", "accept"] as const;
+// x-forwarded-*: Next.js sets them from the browser's connection; the worker
+// reads them from loopback peers only (audit address, rate limits, Secure)
+const FORWARD_REQUEST_HEADERS = ["content-type", "cookie", "authorization", "accept", "origin", "x-forwarded-for", "x-forwarded-proto"] as const;
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
 interface Ctx {
@@ -25,6 +30,12 @@ async function proxy(req: Request, ctx: Ctx): Promise<Response> {
     base = workerEnv().baseUrl;
   } catch (e) {
     return errorResponse(500, { error: (e as Error).message, code: "misconfigured" });
+  }
+  const byCookie = !req.headers.get("authorization") && (req.headers.get("cookie") ?? "").includes(`${SESSION_COOKIE}=`);
+  const origin = req.headers.get("origin");
+  if (byCookie && (origin || isMutation(req.method))) {
+    const v = checkOrigin(origin);
+    if (!v.ok) return errorResponse(403, { error: v.reason, code: "forbidden" });
   }
   const { path } = await ctx.params;
   const target = `${base}/api/v1/${path.map(encodeURIComponent).join("/")}${new URL(req.url).search}`;
