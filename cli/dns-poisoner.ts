@@ -8,12 +8,12 @@ import fs from "node:fs";
 import { parseArgs } from "node:util";
 import YAML from "yaml";
 import { formatDuration } from "../lib/duration";
-import { loadTopology } from "../lib/topology";
+import { loadTopology, type Topology } from "../lib/topology";
 import { dns, effectOf, readStats, type DnsParams, type DnsUndo } from "../injectors/dns";
-import { dnsTargetOfProcess } from "../injectors/dns/redirect";
 import { ruleText, upstreamSchema, type Rule } from "../injectors/dns/rules";
 import { DnsPoisoner } from "../injectors/dns/server";
-import { resolveProcesses, selectorFor, targetId, targetLabel } from "../injectors/targets/resolve";
+import { resolveNetwork, targetLabel } from "../injectors/targets/resolve";
+import type { NetworkSelector } from "../lib/experiment";
 import type { NetworkTarget } from "../injectors/types";
 import { CliError } from "./client";
 import { durationFlag, flagNumber, interruptible, openExecutor, parseParams, runFaults, sleep, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
@@ -160,35 +160,34 @@ function targets(f: Flags, port: number): { targets: NetworkTarget[]; notes: str
     const t: NetworkTarget = { kind: "network", direction: "egress", protocol: "all", dstPort: port, ...(f.netns ? { netns: f.netns as string } : {}), ...(f.cgroup ? { cgroup: f.cgroup as string } : {}), ...extra };
     return { targets: [t], notes: [] };
   }
-  let sel;
-  try {
-    if (f.node !== undefined) sel = selectorFor({ node: f.node as string, mode: "all" }, loadTopology((f.topology as string | undefined) ?? "demo/topology.yaml")).selector;
-    else
-      sel = {
+  const flag = f.node !== undefined ? "--node" : "--pid";
+  let from: NetworkSelector["from"];
+  let topology: Topology | null = null;
+  if (f.node !== undefined) {
+    try {
+      topology = loadTopology((f.topology as string | undefined) ?? "demo/topology.yaml");
+    } catch (e) {
+      throw new CliError(`--topology: ${(e as Error).message}`);
+    }
+    from = { node: f.node as string };
+  } else
+    from = {
+      process: {
         pids: (f.pid as string[]).map((p) => {
           if (!/^\d+$/.test(p)) throw new CliError(`--pid: expected a process ID (got "${p}")`);
           return Number(p);
         }),
-      };
+      },
+    };
+  let r;
+  try {
+    r = resolveNetwork({ from, direction: "egress", protocol: "all", dstPort: port, ...extra }, topology);
   } catch (e) {
-    if (e instanceof CliError) throw e;
-    throw new CliError(`${f.node !== undefined ? "--node" : "--pid"}: ${(e as Error).message}`);
+    throw new CliError(`${flag}: ${(e as Error).message}`);
   }
-  const flag = f.node !== undefined ? "--node" : "--pid";
-  const r = resolveProcesses(sel);
-  if (!r.matched.length) throw new CliError(`${flag}: matches no process${r.protected.length ? ` (protected: ${r.protected.map((p) => `${p.comm}[${p.pid}] ${p.reason}`).join("; ")})` : ""}`);
-  const out = new Map<string, NetworkTarget>();
-  for (const p of r.matched) {
-    let t: NetworkTarget;
-    try {
-      t = { ...dnsTargetOfProcess(p.pid, p.comm), dstPort: port, ...extra };
-    } catch (e) {
-      throw new CliError(`${flag}: ${(e as Error).message}`);
-    }
-    out.set(targetId(t), t);
-  }
-  const ts = [...out.values()];
-  return { targets: ts, notes: [`Resolved ${flag} ${f.node ?? (f.pid as string[]).join(",")}: ${r.matched.map((p) => `${p.comm}[${p.pid}]`).join(", ")} → ${ts.map(targetLabel).join("; ")}`] };
+  if (!r.processes.length) throw new CliError(`${flag}: matches no process${r.protected.length ? ` (protected: ${r.protected.map((p) => `${p.comm}[${p.pid}] ${p.reason}`).join("; ")})` : ""}`);
+  if (r.problem) throw new CliError(`${flag}: ${r.problem}`);
+  return { targets: r.targets, notes: [`Resolved ${r.who}: ${r.processes.map((p) => `${p.comm}[${p.pid}]`).join(", ")} → ${r.targets.map(targetLabel).join("; ")}`] };
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -10,12 +10,13 @@ import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test, type TestContext } from "node:test";
 import { promisify } from "node:util";
 import "../injectors";
 import { Executor } from "../agent/executor";
 import { dnsParams } from "../injectors/dns";
 import { cgroup2Root } from "../injectors/net-fault";
+import { resolveNetwork } from "../injectors/targets/resolve";
 import type { NetworkTarget } from "../injectors/types";
 import type { Effect, RunRecord } from "../lib/contract";
 import { listProcesses } from "../lib/procfs";
@@ -76,10 +77,16 @@ describe("the dns fault in a namespace's path", { skip }, () => {
 
   /** what each revert read (a non-mirrored executor forgets a change once it is verified reverted) */
   const effects = new Map<string, Effect>();
-  function executor(): Executor {
+  /** An executor of this test's own (no reaper: the test reverts), closed when the test ends, whatever happened. */
+  async function executor(t: TestContext): Promise<Executor> {
     const ex = new Executor({ command: "dns test", dir: path.join(tempDir("gameday-dns-"), "journal"), reaper: false });
     ex.on((e) => {
       if (e.type === "reverted" && e.change.effect) effects.set(e.change.id, e.change.effect);
+    });
+    await ex.start();
+    t.after(async () => {
+      await ex.revertAll();
+      await ex.close();
     });
     return ex;
   }
@@ -100,12 +107,7 @@ describe("the dns fault in a namespace's path", { skip }, () => {
   test("seed outcome: unknown host while the fault is on, recovered by itself once it is off; exact revert and counters", { timeout: 60_000 }, async (t) => {
     await waitFor("the application to reach its database", () => lines.some((l) => l.ok === ZONE.hosts["db.test.internal"]), 10_000);
     const snap = { nat: await natRules(), cgroups: gamedayCgroups() };
-    const ex = executor();
-    await ex.start();
-    t.after(async () => {
-      await ex.revertAll();
-      await ex.close();
-    });
+    const ex = await executor(t);
     const change = await ex.apply({ runId: "dns-seed", step: 0, targetName: "app", fault: "dns", target: target(), params: dnsParams.parse({ rules: [{ name: "db.test.internal", answer: "nxdomain" }] }) }, new AbortController().signal);
     const on = Date.now();
     await waitFor("unknown-host errors", () => since(on + 300).filter((l) => l.err === "ENOTFOUND").length >= 5, 10_000);
@@ -132,12 +134,7 @@ describe("the dns fault in a namespace's path", { skip }, () => {
   });
 
   test("a rule that matches nothing: zero touched (the evidence that makes a run inconclusive)", { timeout: 30_000 }, async (t) => {
-    const ex = executor();
-    await ex.start();
-    t.after(async () => {
-      await ex.revertAll();
-      await ex.close();
-    });
+    const ex = await executor(t);
     const c = await ex.apply({ runId: "dns-idle", step: 0, targetName: "app", fault: "dns", target: target(), params: dnsParams.parse({ rules: [{ name: "never.asked.internal", answer: "servfail" }] }) }, new AbortController().signal);
     const t0 = Date.now();
     await waitFor("lookups through the poisoner", () => since(t0 + 300).filter((l) => l.ok).length >= 3, 10_000);
@@ -169,14 +166,42 @@ describe("the dns fault in a namespace's path", { skip }, () => {
     await waitFor("the application to recover", () => since(k).filter((l) => l.ok).length >= 3, 10_000);
   });
 
+  test("from: a process's namespace, or its cgroup folder; a root-cgroup process of the host's namespace is refused", async (t) => {
+    const app = children[1];
+    const base = { direction: "egress", protocol: "all", dstPort: 53 } as const;
+    const inNs = resolveNetwork({ ...base, from: { process: { pids: [app.pid!] } } }, null);
+    assert.deepEqual(inNs.targets, [{ kind: "network", ...base, netns: ns }]);
+    const sleeper = spawn("sleep", ["600"], { stdio: "ignore" });
+    children.push(sleeper);
+    const folder = path.join(cgroup2Root(), `gdtest-dns-${process.pid}`);
+    fs.mkdirSync(folder);
+    t.after(async () => {
+      sleeper.kill("SIGKILL");
+      await waitFor("the sleeper to leave its cgroup", () => {
+        try {
+          fs.rmdirSync(folder);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 5000);
+    });
+    const inRoot = resolveNetwork({ ...base, from: { process: { pids: [sleeper.pid!] } } }, null);
+    assert.equal(inRoot.targets.length, 0);
+    assert.match(inRoot.problem ?? "", /sleep\[\d+\] sits in the root cgroup v2 folder of this host's namespace/);
+    fs.writeFileSync(path.join(folder, "cgroup.procs"), String(sleeper.pid));
+    const inCg = resolveNetwork({ ...base, from: { process: { pids: [sleeper.pid!] } } }, null);
+    assert.deepEqual(inCg.targets, [{ kind: "network", ...base, cgroup: `gdtest-dns-${process.pid}` }]);
+  });
+
   describe("as an experiment step on a worker", () => {
     let worker: WorkerProc | undefined;
-    const exp = (name: string, rule: string, duration: string) => `apiVersion: gameday/v1
+    const exp = (name: string, rule: string, duration: string, sel = `{ netns: ${ns}, dstPort: 53 }`) => `apiVersion: gameday/v1
 kind: Experiment
 metadata: { name: ${name} }
 spec:
   hypothesis: the application survives its database's name not resolving
-  targets: { app-dns: { network: { netns: ${ns}, dstPort: 53 } } }
+  targets: { app-dns: { network: ${sel} } }
   steadyState: { probes: [ { name: up, type: metrics, url: "${worker!.url}/metrics", window: 1s, query: { metric: process_cpu_seconds_total }, tolerance: { min: 0 } } ] }
   method: [ { fault: dns, target: app-dns, params: { rules: [ ${rule} ] }, duration: ${duration} } ]
 `;
@@ -200,12 +225,14 @@ spec:
       assert.equal(r1.hypothesisHeld, null);
       assert.match(r1.inconclusive ?? "", /dns on .* touched nothing/);
       assert.equal(r1.faults[0].effect?.touched, 0);
-      const hit = await start(exp("dns-hit", "{ name: db.test.internal, answer: nxdomain }", "2s"));
+      // aimed at the application's process: what it sends, from its namespace
+      const hit = await start(exp("dns-hit", "{ name: db.test.internal, answer: nxdomain }", "2s", `{ from: { process: { cmdline: 'dns\\.lookup\\("db\\.test' } }, dstPort: 53 }`));
       const r2 = await waitFor("the run to end", async () => ((await get(hit)).state === "completed" ? get(hit) : null), 30_000, 200);
       assert.ok((r2.faults[0].effect?.touched ?? 0) > 0, JSON.stringify(r2.faults[0]));
       assert.equal(r2.inconclusive, null);
       assert.equal(r2.hypothesisHeld, true);
-      assert.match(r2.faults[0].detail ?? "", /iptables nat REDIRECT of DNS queries/);
+      assert.match(r2.faults[0].detail ?? "", new RegExp(`iptables nat REDIRECT of DNS queries .* in netns ${ns}`));
+      assert.equal(r2.faults.length, 1, "one namespace, one target");
     });
 
     test("SIGKILL of the worker mid-fault: its reaper reverts everything", { timeout: 60_000 }, async () => {

@@ -54,7 +54,7 @@ const key = (t: NetworkTarget, port: number): SelectionKey => ({ direction: "egr
 async function dnsTargetProblem(t: NetworkTarget, port: number): Promise<string | null> {
   if (t.direction !== "egress") return `target.direction: the dns fault redirects the queries a target sends: direction must be egress (got ${t.direction})`;
   if (t.dstPort && t.dstPort !== port)
-    return `target.dstPort: the dns fault redirects DNS queries to port ${port} (got ${t.dstPort}: a node or process selector picks the ports a service listens on, not its DNS traffic; select its netns or cgroup, or set params.port)`;
+    return `target.dstPort: the dns fault redirects DNS queries to port ${port} (got ${t.dstPort}: a node or process selector picks the ports a service listens on, not its DNS traffic; select what it sends with from: { node: ... }, or its netns or cgroup, or set params.port)`;
   if (t.src || t.srcPort || t.interface) return "target: the dns fault selects by netns, cgroup and dst (the resolver address) only";
   return (await targetProblem({ ...t, protocol: "udp" })) ?? cgroupProblem(t);
 }

@@ -15,7 +15,6 @@
 //   127.0.0.1, and restored byte for byte on revert. That catches resolvers
 //   whose nameserver the IPv4 nat rules cannot see (an IPv6 one).
 import fs from "node:fs";
-import path from "node:path";
 import { isIPv4, isIPv6 } from "node:net";
 import type { ChainPlan } from "../net/iptables";
 import { cgroupMatch } from "../net/select";
@@ -146,49 +145,4 @@ export function resolvProblem(c: ResolvChange): string | null {
   if (now.equals(Buffer.from(c.before, "base64"))) return null;
   if (now.equals(Buffer.from(c.after))) return `${c.path} still names the poisoner`;
   return `${c.path} was changed by someone else while the fault held it; left as it is`;
-}
-
-/** A process's cgroup v2 path, relative to the v2 root ("/" for the root). */
-export function cgroupV2Of(pid: number): string | null {
-  try {
-    const m = /^0::(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/cgroup`, "utf8"));
-    return m ? m[1] : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The `ip netns` name of a process's network namespace; undefined: the host's (ours); null: an unnamed one. */
-export function netnsNameOf(pid: number): string | undefined | null {
-  const ino = (p: string) => {
-    try {
-      return fs.statSync(p).ino;
-    } catch {
-      return -1;
-    }
-  };
-  const mine = ino(`/proc/${pid}/ns/net`);
-  if (mine === ino("/proc/self/ns/net")) return undefined;
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync("/run/netns");
-  } catch {
-    // no named namespaces
-  }
-  return names.find((n) => ino(path.join("/run/netns", n)) === mine) ?? null;
-}
-
-/**
- * The DNS traffic of one process, as a network target: its namespace, and
- * its cgroup v2 folder when that is not the root (in the host's namespace a
- * root-cgroup process cannot be told apart from every other process).
- */
-export function dnsTargetOfProcess(pid: number, comm = String(pid)): NetworkTarget {
-  const netns = netnsNameOf(pid);
-  if (netns === null) throw new Error(`process ${comm}[${pid}] is in a network namespace with no ip netns name; name it (ip netns attach NAME ${pid}) to reach it`);
-  const cg = cgroupV2Of(pid);
-  const cgroup = cg && cg !== "/" ? cg.replace(/^\//, "") : undefined;
-  if (!cgroup && !netns)
-    throw new Error(`process ${comm}[${pid}] sits in the root cgroup v2 folder of this host's namespace: its DNS queries cannot be told from every other process's; move it into a cgroup folder (or run it in a network namespace) and select that`);
-  return { kind: "network", direction: "egress", protocol: "all", dstPort: DNS_PORT, ...(netns ? { netns } : {}), ...(cgroup ? { cgroup } : {}) };
 }
