@@ -5,11 +5,15 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { Resolver } from "node:dns/promises";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { freeFixedPort, haveDig, haveDnsmasq, startDnsmasq, ZONE, type Upstream } from "../e2e/dnsmasq";
 import { seededRandom } from "./targets/blast";
 import { dnsParams } from "./dns";
+import { applyResolv, firstNameserver, resolvProblem, revertResolv, type ResolvChange } from "./dns/redirect";
 import { nameMatcher, ruleSchema, type Rule } from "./dns/rules";
 import { DnsPoisoner } from "./dns/server";
 
@@ -71,6 +75,38 @@ describe("rules", () => {
     assert.match(issues({ name: "a b", answer: "nxdomain" }), /rules\.0\.name: expected a DNS name/);
     const up = dnsParams.safeParse({ rules: [{ name: "x", answer: "nxdomain" }], upstream: "resolver" });
     assert.ok(!up.success && /upstream: expected IP or IP:PORT/.test(`${up.error.issues[0].path.join(".")}: ${up.error.issues[0].message}`));
+  });
+});
+
+describe("resolv.conf", () => {
+  test("rewritten in place (same inode), restored byte for byte; someone else's edit meanwhile is left alone and said", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `gameday-resolv-pid${process.pid}-`));
+    try {
+      const file = path.join(dir, "resolv.conf");
+      const before = "# mine\nsearch corp.example\nnameserver 10.0.0.2\nnameserver fd00::53\noptions ndots:2 timeout:1\n";
+      fs.writeFileSync(file, before);
+      const ino = fs.statSync(file).ino;
+      const after = "# gameday:t dns poisoner\n# mine\nsearch corp.example\nnameserver 127.0.0.1\noptions ndots:2 timeout:1\n";
+      const c: ResolvChange = { path: file, before: Buffer.from(before).toString("base64"), after };
+      applyResolv(c);
+      assert.equal(fs.readFileSync(file, "utf8"), after);
+      assert.equal(fs.statSync(file).ino, ino, "same inode: a bind mount of it shows the change");
+      assert.match(resolvProblem(c) ?? "", /still names the poisoner/);
+      revertResolv(c);
+      assert.equal(fs.readFileSync(file, "utf8"), before);
+      assert.equal(resolvProblem(c), null);
+      revertResolv(c);
+      assert.equal(fs.readFileSync(file, "utf8"), before, "idempotent");
+      applyResolv(c);
+      fs.writeFileSync(file, "nameserver 192.0.2.53\n");
+      revertResolv(c);
+      assert.equal(fs.readFileSync(file, "utf8"), "nameserver 192.0.2.53\n", "another edit is not overwritten");
+      assert.match(resolvProblem(c) ?? "", /changed by someone else/);
+      assert.throws(() => applyResolv(c), /changed since the fault was planned/);
+      assert.deepEqual(firstNameserver(before), { host: "10.0.0.2", port: 53 });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

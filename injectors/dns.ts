@@ -46,7 +46,6 @@ export interface DnsUndo extends NetUndo {
 }
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), "dns", "child.ts");
-const TSX = import.meta.resolve("tsx");
 
 const key = (t: NetworkTarget, port: number): SelectionKey => ({ direction: "egress", protocol: "all", dst: t.dst, dstPort: port, cgroup: t.cgroup });
 
@@ -141,7 +140,8 @@ export const dns: Injector<DnsParams, DnsUndo, NetworkTarget> = {
     if (clash) throw new Error(clash);
     fs.mkdirSync(path.dirname(u.statsFile), { recursive: true, mode: 0o700 });
     const spec = JSON.stringify({ rules: params.rules, upstream: `${u.upstream.host.includes(":") ? `[${u.upstream.host}]` : u.upstream.host}:${u.upstream.port}` });
-    const argv = [process.execPath, "--import", TSX, CHILD, "--tag", u.proxyTag!, "--parent", String(process.pid), "--stats", u.statsFile, "--spec", spec];
+    // tsx by absolute URL: the child may start in any working directory (and inside ip netns exec)
+    const argv = [process.execPath, "--import", import.meta.resolve("tsx"), CHILD, "--tag", u.proxyTag!, "--parent", String(process.pid), "--stats", u.statsFile, "--spec", spec];
     const { port } = await startListener("the DNS poisoner", argv, u.netns, u.cgroup!, ctx.signal);
     await applyChain(withRedirect(u.chains[0], target, u.port, path.relative(cgroup2Root(), u.cgroup!), port));
     if (u.resolv) applyResolv(u.resolv);
