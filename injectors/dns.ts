@@ -154,7 +154,9 @@ export const dns: Injector<DnsParams, DnsUndo, NetworkTarget> = {
     await revertNet({ ...u, chains: [] });
   },
   async verify(_t, u) {
-    const v = await verifyNet(u);
+    const net = await verifyNet(u);
+    // verifyNet speaks of the latency fault's proxy; ours is the poisoner
+    const v = { ...net, detail: net.detail.replace("proxy stopped", "poisoner stopped").replace("the delaying proxy is still running", "the poisoner is still running") };
     const bad = u.resolv ? resolvProblem(u.resolv) : null;
     if (bad) return { ok: false, detail: `${bad}${v.ok ? "" : `; ${v.detail}`}` };
     return v.ok && u.resolv ? { ok: true, detail: `${v.detail}; ${u.resolv.path} restored byte for byte` } : v;
