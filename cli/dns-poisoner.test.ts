@@ -100,3 +100,11 @@ describe("gameday dns-poisoner --serve", { skip: !haveDnsmasq() ? "dnsmasq is no
     assert.match(out, /Done: 2 queries, 1 poisoned, 1 forwarded; exact db\.test\.internal \[any\] → refused: 1 matched, 1 poisoned/);
   });
 });
+
+test("gameday run --wait: exit 3 for a run that is inconclusive (a fault touched nothing), 0 held, 2 refuted", async () => {
+  const { exitCodeFor } = await import("./main");
+  const run = { state: "completed", hypothesisHeld: null, inconclusive: "inconclusive: dns on x touched nothing" } as Parameters<typeof exitCodeFor>[0];
+  assert.equal(exitCodeFor(run), 3);
+  assert.equal(exitCodeFor({ ...run, hypothesisHeld: true, inconclusive: null }), 0);
+  assert.equal(exitCodeFor({ ...run, hypothesisHeld: false, inconclusive: null }), 2);
+});
