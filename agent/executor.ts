@@ -104,11 +104,21 @@ async function revertEntry(e: ChangeEntry, deadlineMs: number): Promise<VerifyRe
   if (v.ok) {
     e.state = "reverted";
     e.revertedAt = new Date().toISOString();
+    if (injector?.effect) e.effect = (await readEffect(injector, e)) ?? undefined;
   } else {
     e.state = "to-revert";
     e.error = `revert not verified: ${v.detail}`;
   }
   return v;
+}
+
+/** The injector's evidence of effect; a failure to read it is said, never thrown (the revert is what matters). */
+async function readEffect(injector: AnyInjector, e: ChangeEntry) {
+  try {
+    return await injector.effect!(e.target, e.undo);
+  } catch (err) {
+    return { touched: -1, summary: `evidence unreadable: ${(err as Error).message}` };
+  }
 }
 
 /**

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { gamedayHome } from "../lib/paths";
 import { readProc, sameProcess } from "../lib/procfs";
-import type { Target } from "../injectors/types";
+import type { Effect, Target } from "../injectors/types";
 
 /**
  * pending: journaled, inject not finished (may be half-applied);
@@ -41,6 +41,8 @@ export interface ChangeEntry {
   error?: string;
   /** verify()'s last word */
   detail?: string;
+  /** what the change touched (the injector's effect(), read after the revert) */
+  effect?: Effect;
 }
 
 export interface JournalDoc {

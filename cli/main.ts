@@ -26,6 +26,7 @@ reverts them at the end, on Ctrl-C, or after a crash at the next start):
   gameday sniper ...                   Process Sniper: kill processes at random
   gameday stress ...                   CPU and memory pressure, cgroup CPU/memory limits
   gameday latency-monkey ...           network latency, loss, bandwidth caps, partitions
+  gameday dns-poisoner ...             DNS answers: NXDOMAIN, SERVFAIL, wrong, slow, none
   gameday recover                      revert what a crashed standalone CLI left
   (gameday COMMAND --help for each)
 
@@ -38,6 +39,7 @@ const err = (s: string) => process.stderr.write(s + "\n");
 export function exitCodeFor(run: RunRecord): number {
   if (run.state === "failed") return 1;
   if (run.state === "aborted" || run.hypothesisHeld === false) return 2;
+  if (run.inconclusive) return 3;
   return 0;
 }
 
@@ -54,9 +56,11 @@ function summary(run: RunRecord): string {
   const lines = [`run ${run.id} (${run.name}): ${run.state}${run.hypothesisHeld === null ? "" : run.hypothesisHeld ? ", hypothesis held" : ", hypothesis refuted"}`];
   if (run.abort) lines.push(`  abort: ${run.abort.reason}: ${run.abort.message}${run.abort.revertMs !== undefined ? ` (reverted in ${run.abort.revertMs} ms)` : ""}`);
   if (run.error) lines.push(`  error: ${run.error}`);
+  if (run.inconclusive) lines.push(`  ${run.inconclusive}`);
   for (const f of run.faults) {
     lines.push(`  ${f.fault} ${f.targetLabel}: ${f.state}${f.verified ? " (verified)" : ""}${f.error ? ` — ${f.error}` : ""}`);
     if (f.detail) lines.push(`    how: ${f.detail}`);
+    if (f.effect) lines.push(`    effect: ${f.effect.summary}`);
   }
   return lines.join("\n");
 }
@@ -112,6 +116,7 @@ const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<n
   "disk-devourer": () => import("./disk-devourer"),
   stress: () => import("./stress"),
   "latency-monkey": () => import("./latency-monkey"),
+  "dns-poisoner": () => import("./dns-poisoner"),
   recover: () => import("./recover"),
   token: () => import("./token"),
 };

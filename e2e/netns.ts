@@ -94,6 +94,17 @@ export function sweepStaleTestNets(): string[] {
     spawnSync("ip", ["netns", "del", m[1]]);
     gone.push(m[1]);
   }
+  // a test's /etc/netns/<name>/ (its resolv.conf, e2e/dns.test.ts) outlives the namespace
+  let etc: string[] = [];
+  try {
+    etc = fs.readdirSync("/etc/netns");
+  } catch {
+    // none
+  }
+  for (const d of etc) {
+    const m = /^gdt-(\d+)[a-z]*-[ab]$/.exec(d);
+    if (m && !fs.existsSync(`/proc/${m[1]}`)) fs.rmSync(`/etc/netns/${d}`, { recursive: true, force: true });
+  }
   return gone;
 }
 

@@ -12,6 +12,7 @@ import "./latency";
 import "./packet-loss";
 import "./bandwidth";
 import "./partition";
+import "./dns";
 
 export { getInjector, injectorNames } from "./registry";
 export * from "./types";

@@ -161,28 +161,31 @@ function leftovers(undo: NetUndo): string {
  * Start the delaying proxy (inside the target's namespace), move it into its
  * own cgroup before any connection reaches it, and return its port.
  */
-export async function startProxy(
-  t: NetworkTarget,
-  undo: NetUndo,
-  args: string[],
-  signal: AbortSignal,
-): Promise<{ pid: number; port: number }> {
+export function startProxy(t: NetworkTarget, undo: NetUndo, args: string[], signal: AbortSignal): Promise<{ pid: number; port: number }> {
   const node = [process.execPath, path.join(LOAD_DIR, "delay-proxy.mjs"), "--tag", undo.proxyTag!, "--parent", String(process.pid), ...args];
-  // `ip netns exec` execs node in place, so the proxy's parent is still us
-  const argv = t.netns ? ["ip", "netns", "exec", t.netns, ...node] : node;
-  fs.mkdirSync(undo.cgroup!);
-  const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], detached: true });
-  if (child.pid === undefined) throw new Error("could not start the delaying proxy");
-  fs.writeFileSync(path.join(undo.cgroup!, "cgroup.procs"), String(child.pid));
+  return startListener("the delaying proxy", node, t.netns, undo.cgroup!, signal);
+}
+
+/**
+ * Start a server child that prints "listening PORT" once it listens (inside
+ * netns when given; `ip netns exec` execs it in place, so its parent is still
+ * us), moved into a fresh cgroup v2 folder before it serves anyone.
+ */
+export async function startListener(what: string, argv: string[], netns: string | undefined, cgroup: string, signal: AbortSignal): Promise<{ pid: number; port: number }> {
+  const full = netns ? ["ip", "netns", "exec", netns, ...argv] : argv;
+  fs.mkdirSync(cgroup);
+  const child = spawn(full[0], full.slice(1), { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  if (child.pid === undefined) throw new Error(`could not start ${what}`);
+  fs.writeFileSync(path.join(cgroup, "cgroup.procs"), String(child.pid));
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
     let err = "";
-    const timer = setTimeout(() => fail(new Error(`the delaying proxy did not start in 5 s${err ? `: ${err.trim()}` : ""}`)), 5000);
+    const timer = setTimeout(() => fail(new Error(`${what} did not start in 5 s${err ? `: ${err.trim()}` : ""}`)), 5000);
     const fail = (e: Error) => {
       clearTimeout(timer);
       reject(e);
     };
-    signal.addEventListener("abort", () => fail(new Error("aborted while starting the delaying proxy")), { once: true });
+    signal.addEventListener("abort", () => fail(new Error(`aborted while starting ${what}`)), { once: true });
     child.stderr!.on("data", (d: Buffer) => (err += d));
     child.stdout!.on("data", (d: Buffer) => {
       out += d;
@@ -192,7 +195,7 @@ export async function startProxy(
         resolve(Number(m[1]));
       }
     });
-    child.on("exit", (code) => fail(new Error(`the delaying proxy exited (${code})${err ? `: ${err.trim()}` : ""}`)));
+    child.on("exit", (code) => fail(new Error(`${what} exited (${code})${err ? `: ${err.trim()}` : ""}`)));
   });
   child.removeAllListeners("exit");
   child.stdout!.destroy();

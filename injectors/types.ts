@@ -81,6 +81,10 @@ export interface VerifyResult {
   detail: string;
 }
 
+/** Evidence of effect (what a change touched), shared with the run record. */
+export type { Effect } from "../lib/contract";
+import type { Effect } from "../lib/contract";
+
 export interface InjectContext<U = unknown> {
   runId: string;
   signal: AbortSignal;
@@ -118,6 +122,12 @@ export interface Injector<P = unknown, U = unknown, T extends Target = Target> {
    * mechanism chosen and why). Shown in the run record and the events.
    */
   describe?(target: T, undo: U): string;
+  /**
+   * Optional: what the change touched (see Effect), read once after a
+   * verified revert, from what plan() returned (so the reaper can read it
+   * too). It may remove what only the evidence needed (a counters file).
+   */
+  effect?(target: T, undo: U): Promise<Effect | null>;
 }
 
 /** Type-erased injector as stored in the registry. */

@@ -39,6 +39,19 @@ export interface AbortInfo {
   revertMs?: number;
 }
 
+/**
+ * Evidence of effect: what a change actually touched while it was in place
+ * (queries poisoned, requests faulted). touched 0: the hypothesis was not
+ * tested, the run is inconclusive; -1: the evidence could not be read.
+ */
+export interface Effect {
+  touched: number;
+  /** one line, e.g. "12 queries; exact db.internal: 5 matched, 5 poisoned" */
+  summary: string;
+  /** the injector's own counters, plain JSON */
+  counters?: unknown;
+}
+
 export interface FaultRecord {
   id: string;
   step: number;
@@ -58,6 +71,8 @@ export interface FaultRecord {
   error: string | null;
   /** How the change is made (the injector's describe(), e.g. the network mechanism). */
   detail?: string;
+  /** What it touched, once reverted, from injectors that count it (dns, ...). */
+  effect?: Effect;
 }
 
 export interface RunRecord {
@@ -73,6 +88,8 @@ export interface RunRecord {
   endedAt: string | null;
   abort: AbortInfo | null;
   error: string | null;
+  /** Why the hypothesis was not tested (a fault that touched nothing); then hypothesisHeld is null. */
+  inconclusive?: string | null;
   faults: FaultRecord[];
 }
 

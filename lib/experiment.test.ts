@@ -121,7 +121,12 @@ test("network targets aimed at a node, processes or a cgroup: checked fields, no
   assert.equal(one("{ cgroup: gameday-x, dst: 10.0.0.2, direction: ingress }"), "spec.targets.api.network.direction: cgroup selects the traffic its processes send: direction must be egress (got ingress)");
   for (const bad of ["/system.slice/x", "a/../b", "a b", "a//b", ""])
     assert.equal(one(`{ cgroup: "${bad}", dst: 10.0.0.2 }`), "spec.targets.api.network.cgroup: expected a cgroup v2 path relative to the v2 root, like system.slice/nginx.service or gameday-xyz", bad);
-  assert.equal(one("{ protocol: udp }"), "spec.targets.api.network: narrow the traffic: give at least one of dst, src, dstPort, srcPort, interface, node, process or cgroup");
+  assert.equal(one("{ protocol: udp }"), "spec.targets.api.network: narrow the traffic: give at least one of dst, src, dstPort, srcPort, interface, node, process, from or cgroup");
+  // from: what a node's or processes' processes send (their namespace and cgroup)
+  assert.ok(parseExperiment(net("{ from: { node: api }, dstPort: 53 }")).ok);
+  assert.equal(one("{ from: { node: api }, cgroup: gameday-x }"), "spec.targets.api.network.cgroup: from selects the senders' own namespace and cgroup: give it without cgroup");
+  assert.equal(one("{ from: { node: api, process: { pids: [4242] } } }"), "spec.targets.api.network.from: give node or process");
+  assert.equal(one("{ from: { node: api }, direction: both }"), "spec.targets.api.network.direction: from selects the traffic its processes send: direction must be egress (got both)");
 
   const topo = parseTopology(`apiVersion: gameday/v1
 kind: Topology
@@ -131,4 +136,6 @@ spec: { nodes: [ { id: db }, { id: web } ] }`);
   assert.equal(r.ok, false);
   assert.deepEqual(!r.ok && r.issues, [{ path: "spec.targets.api.network.node", message: 'unknown topology node "api"; known: db, web' }]);
   assert.ok(parseExperiment(net("{ node: web }"), topo).ok);
+  const f = parseExperiment(net("{ from: { node: api }, dstPort: 53 }"), topo);
+  assert.deepEqual(!f.ok && f.issues, [{ path: "spec.targets.api.network.from.node", message: 'unknown topology node "api"; known: db, web' }]);
 });

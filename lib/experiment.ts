@@ -46,6 +46,16 @@ export const networkSelectorSchema = z
     node: z.string().min(1).optional(),
     /** traffic to these processes: one target per TCP address and port they listen on */
     process: processSelectorSchema.optional(),
+    /**
+     * traffic sent by a topology node's processes (or a process selector's):
+     * one target per network namespace and cgroup v2 folder they run in
+     * (e.g. their DNS queries: `from: { node: api }, dstPort: 53`)
+     */
+    from: z
+      .object({ node: z.string().min(1).optional(), process: processSelectorSchema.optional() })
+      .strict()
+      .refine((f) => (f.node === undefined) !== (f.process === undefined), { message: "give node or process" })
+      .optional(),
     /** only traffic sent by processes in this cgroup v2 folder (or below it); path relative to the v2 root */
     cgroup: cgroupPath.optional(),
     /** `ip netns` name; default: the worker's own namespace */
@@ -61,8 +71,13 @@ export const networkSelectorSchema = z
   })
   .strict()
   .superRefine((n, ctx) => {
-    if (!(n.dst || n.src || n.dstPort || n.srcPort || n.interface || n.node || n.process || n.cgroup))
-      ctx.addIssue({ code: "custom", message: "narrow the traffic: give at least one of dst, src, dstPort, srcPort, interface, node, process or cgroup" });
+    if (!(n.dst || n.src || n.dstPort || n.srcPort || n.interface || n.node || n.process || n.cgroup || n.from))
+      ctx.addIssue({ code: "custom", message: "narrow the traffic: give at least one of dst, src, dstPort, srcPort, interface, node, process, from or cgroup" });
+    if (n.from) {
+      for (const k of ["node", "process", "cgroup", "netns"] as const)
+        if (n[k] !== undefined) ctx.addIssue({ code: "custom", path: [k], message: `from selects the senders' own namespace and cgroup: give it without ${k}` });
+      if (n.direction !== "egress") ctx.addIssue({ code: "custom", path: ["direction"], message: `from selects the traffic its processes send: direction must be egress (got ${n.direction})` });
+    }
     if (n.node && n.process) ctx.addIssue({ code: "custom", path: ["process"], message: "give node or process, not both" });
     if ((n.node || n.process) && n.protocol !== "tcp")
       ctx.addIssue({ code: "custom", path: ["protocol"], message: `node and process select the TCP ports the processes listen on: protocol must be tcp (got ${n.protocol})` });
@@ -344,6 +359,8 @@ export function parseExperiment(text: string, topology?: Topology): ParseResult 
         issues.push({ path: `spec.targets.${name}.node`, message: `unknown topology node "${t.node}"; known: ${[...ids].join(", ")}` });
       if (t.network?.node && !ids.has(t.network.node))
         issues.push({ path: `spec.targets.${name}.network.node`, message: `unknown topology node "${t.network.node}"; known: ${[...ids].join(", ")}` });
+      if (t.network?.from?.node && !ids.has(t.network.from.node))
+        issues.push({ path: `spec.targets.${name}.network.from.node`, message: `unknown topology node "${t.network.from.node}"; known: ${[...ids].join(", ")}` });
     }
     if (issues.length) return { ok: false, issues };
   }

@@ -4,7 +4,7 @@
 import crypto from "node:crypto";
 import type { Db } from "../lib/db";
 import type { Logger } from "../lib/log";
-import type { AbortInfo, FaultRecord, RunRecord, RunState } from "../lib/contract";
+import type { AbortInfo, Effect, FaultRecord, RunRecord, RunState } from "../lib/contract";
 import { parseExperiment } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
 import { ApiErr } from "../lib/errors";
@@ -33,9 +33,24 @@ function newRunId(): string {
   return `${stamp}-${crypto.randomBytes(3).toString("hex")}`;
 }
 
-type RunRow = Awaited<ReturnType<Db["run"]["findFirstOrThrow"]>> & { faults: Parameters<typeof faultRecordFromRow>[0][] };
+type RunRow = Awaited<ReturnType<Db["run"]["findFirstOrThrow"]>> & { faults: Parameters<typeof faultRecordFromRow>[0][]; events?: { kind: string; data: string | null }[] };
+
+/** The run's events that carry evidence the run and fault rows have no column for (effects, inconclusive). */
+const EVIDENCE_EVENTS = { where: { kind: { in: ["reverted", "run-ended"] } }, select: { kind: true as const, data: true as const } };
+
+function evidenceOf(events: RunRow["events"]): { effects: Map<string, Effect>; inconclusive: string | null } {
+  const effects = new Map<string, Effect>();
+  let inconclusive: string | null = null;
+  for (const e of events ?? []) {
+    const d = e.data ? (JSON.parse(e.data) as { faultId?: string; effect?: Effect; inconclusive?: string }) : {};
+    if (e.kind === "reverted" && d.faultId && d.effect) effects.set(d.faultId, d.effect);
+    if (e.kind === "run-ended" && d.inconclusive) inconclusive = d.inconclusive;
+  }
+  return { effects, inconclusive };
+}
 
 export function runRecordFromRow(r: RunRow): RunRecord {
+  const { effects, inconclusive } = evidenceOf(r.events);
   return {
     id: r.id,
     name: r.name,
@@ -48,7 +63,11 @@ export function runRecordFromRow(r: RunRow): RunRecord {
     endedAt: r.endedAt?.toISOString() ?? null,
     abort: r.abortDetail ? (JSON.parse(r.abortDetail) as AbortInfo) : null,
     error: r.error,
-    faults: r.faults.sort((a, b) => a.step - b.step).map(faultRecordFromRow),
+    inconclusive,
+    faults: r.faults
+      .sort((a, b) => a.step - b.step)
+      .map(faultRecordFromRow)
+      .map((f) => (effects.has(f.id) ? { ...f, effect: effects.get(f.id) } : f)),
   };
 }
 
@@ -247,12 +266,12 @@ export class Engine {
   async get(id: string): Promise<RunRecord | null> {
     const c = this.live.get(id);
     if (c) return c.record();
-    const row = await this.o.db.run.findUnique({ where: { id }, include: { faults: true } });
+    const row = await this.o.db.run.findUnique({ where: { id }, include: { faults: true, events: EVIDENCE_EVENTS } });
     return row ? runRecordFromRow(row) : null;
   }
 
   async list(limit = 50): Promise<RunRecord[]> {
-    const rows = await this.o.db.run.findMany({ orderBy: { createdAt: "desc" }, take: limit, include: { faults: true } });
+    const rows = await this.o.db.run.findMany({ orderBy: { createdAt: "desc" }, take: limit, include: { faults: true, events: EVIDENCE_EVENTS } });
     return rows.map((r) => this.live.get(r.id)?.record() ?? runRecordFromRow(r));
   }
 

@@ -55,6 +55,7 @@ export class RunController {
   hypothesisHeld: boolean | null = null;
   abortInfo: AbortInfo | null = null;
   error: string | null = null;
+  inconclusive: string | null = null;
   startedAt: Date | null = null;
   endedAt: Date | null = null;
   readonly createdAt = new Date();
@@ -106,6 +107,7 @@ export class RunController {
       endedAt: this.endedAt?.toISOString() ?? null,
       abort: this.abortInfo,
       error: this.error,
+      inconclusive: this.inconclusive,
       faults: this.faults.map((f) => ({ ...f })),
     };
   }
@@ -385,7 +387,8 @@ export class RunController {
         record.state = "reverted";
         record.verified = true;
         record.revertedAt = c.revertedAt ?? new Date().toISOString();
-        this.event("reverted", `${c.fault} on ${c.targetLabel} reverted: ${e.detail}`, { faultId: c.id });
+        if (c.effect) record.effect = c.effect;
+        this.event("reverted", `${c.fault} on ${c.targetLabel} reverted: ${e.detail}${c.effect ? `; effect: ${c.effect.summary}` : ""}`, { faultId: c.id, effect: c.effect });
         break;
       case "revert-failed":
         if (record.state === "injected") this.deps.metrics.activeFaults.dec();
@@ -470,6 +473,12 @@ export class RunController {
     this.endedAt = new Date();
     if (state === "completed") this.hypothesisHeld = !this.deviated;
     else if (this.deviated) this.hypothesisHeld = false;
+    // a fault that touched nothing did not test the hypothesis (a deviation all the same is still a refutation)
+    const idle = this.faults.filter((f) => f.effect?.touched === 0);
+    if (idle.length && !this.deviated) {
+      this.inconclusive = `inconclusive: ${idle.map((f) => `${f.fault} on ${f.targetLabel} touched nothing (${f.effect!.summary})`).join("; ")}`;
+      this.hypothesisHeld = null;
+    }
     this.deps.evidence.runUpdate(this.id, {
       state,
       endedAt: this.endedAt,
@@ -479,7 +488,7 @@ export class RunController {
       error: this.error,
     });
     this.deps.metrics.runs.inc({ state });
-    this.event("run-ended", `run ${state}${this.hypothesisHeld === null ? "" : this.hypothesisHeld ? "; hypothesis held" : "; hypothesis refuted"}`);
+    this.event("run-ended", `run ${state}${this.hypothesisHeld === null ? "" : this.hypothesisHeld ? "; hypothesis held" : "; hypothesis refuted"}${this.inconclusive ? `; ${this.inconclusive}` : ""}`, this.inconclusive ? { inconclusive: this.inconclusive } : undefined);
     this.publish();
     this.resolveEnded();
     this.checkSettled();

@@ -33,7 +33,7 @@ export function History({ runs, error }: { runs: RunRecord[]; error: string | nu
                 <StateBadge state={r.state} />
               </td>
               <td className="py-1.5 pr-3">
-                <HeldBadge held={r.hypothesisHeld} />
+                <HeldBadge held={r.hypothesisHeld} inconclusive={!!r.inconclusive} />
               </td>
               <td className="max-w-xs truncate py-1.5 pr-3 text-xs text-slate-400" title={r.abort?.message}>
                 {r.abort ? r.abort.reason : "—"}

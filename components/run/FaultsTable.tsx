@@ -39,6 +39,11 @@ export function FaultsTable({ faults }: { faults: FaultRecord[] }) {
               <td className="py-1 pr-3">
                 <span className="font-mono">{f.fault}</span>
                 {f.detail ? <span className="block text-xs text-slate-500" data-testid="fault-detail">{f.detail}</span> : null}
+                {f.effect ? (
+                  <span className={`block text-xs ${f.effect.touched === 0 ? "text-amber-300" : "text-slate-400"}`} data-testid="fault-effect">
+                    effect: {f.effect.summary}
+                  </span>
+                ) : null}
               </td>
               <td className={`py-1 pr-3 ${STATE_TEXT[f.state] ?? ""}`}>
                 {f.state}

@@ -80,7 +80,7 @@ export function RunDetails({ view, actions, timelineHeight }: { view: RunViewSta
           {run.name}
         </h3>
         <StateBadge state={run.state} testId="run-state" />
-        <HeldBadge held={run.hypothesisHeld} />
+        <HeldBadge held={run.hypothesisHeld} inconclusive={!!run.inconclusive} />
         <div className="ml-auto">{actions}</div>
       </div>
       <p className="text-sm text-slate-300" data-testid="run-hypothesis">
@@ -89,6 +89,11 @@ export function RunDetails({ view, actions, timelineHeight }: { view: RunViewSta
       </p>
       <Meta run={run} />
       {run.abort ? <AbortBlock a={run.abort} /> : null}
+      {run.inconclusive ? (
+        <p className="rounded-lg border border-amber-800 bg-amber-950/40 p-3 text-sm text-amber-200" data-testid="run-inconclusive">
+          {run.inconclusive}
+        </p>
+      ) : null}
       {run.error ? (
         <p className="rounded-lg border border-red-800 bg-red-950/40 p-3 font-mono text-sm text-red-300" data-testid="run-error">
           {run.error}

@@ -9,7 +9,8 @@ export function StateBadge({ state, testId }: { state: RunState; testId?: string
   );
 }
 
-export function HeldBadge({ held }: { held: boolean | null }) {
+export function HeldBadge({ held, inconclusive }: { held: boolean | null; inconclusive?: boolean }) {
+  if (inconclusive) return <span className="text-xs font-semibold text-amber-300">inconclusive</span>;
   if (held === null) return <span className="text-xs text-slate-500">hypothesis: open</span>;
   return held ? (
     <span className="text-xs font-semibold text-emerald-400">hypothesis held</span>

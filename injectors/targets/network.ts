@@ -1,5 +1,8 @@
 // Network traffic: a slice of packets, given outright (addresses, ports,
-// interface, cgroup) or aimed at a node's or processes' listening TCP sockets.
+// interface, cgroup), aimed at a node's or processes' listening TCP sockets,
+// or sent by a node's or processes' (`from`: their namespace and cgroup).
+import fs from "node:fs";
+import path from "node:path";
 import type { NetworkSelector } from "../../lib/experiment";
 import { ipv4Of, listeningTcp, netnsInode } from "../../lib/sockets";
 import type { Topology } from "../../lib/topology";
@@ -22,6 +25,67 @@ export interface NetworkResolution {
 
 const nsInodeOf = (netns?: string) => netnsInode(netns ? `/run/netns/${netns}` : "/proc/self/ns/net");
 
+/** A process's cgroup v2 path relative to the v2 root ("/" for the root), or null. */
+export function cgroupV2Of(pid: number): string | null {
+  try {
+    const m = /^0::(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/cgroup`, "utf8"));
+    return m ? m[1] : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The `ip netns` name of a process's network namespace; undefined: ours; null: one with no name. */
+export function netnsNameOf(pid: number): string | undefined | null {
+  const mine = netnsInode(`/proc/${pid}/ns/net`);
+  if (mine === nsInodeOf()) return undefined;
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync("/run/netns");
+  } catch {
+    // no named namespaces
+  }
+  return names.find((n) => netnsInode(path.join("/run/netns", n)) === mine) ?? null;
+}
+
+/**
+ * What one process sends, as a network target: its namespace, and its
+ * cgroup v2 folder unless that is the root (then the whole namespace). A
+ * root-cgroup process in our own namespace cannot be told apart from every
+ * other process: that is a problem, not a target.
+ */
+export function senderTarget(p: { pid: number; comm: string }, base: NetworkTarget): NetworkTarget | string {
+  const netns = netnsNameOf(p.pid);
+  if (netns === null) return `${p.comm}[${p.pid}] is in a network namespace with no ip netns name (ip netns attach NAME ${p.pid} names it)`;
+  const cg = cgroupV2Of(p.pid);
+  const cgroup = cg && cg !== "/" ? cg.replace(/^\//, "") : undefined;
+  if (!cgroup && !netns) return `${p.comm}[${p.pid}] sits in the root cgroup v2 folder of this host's namespace: what it sends cannot be told from every other process's (move it into a cgroup folder, or run it in a network namespace)`;
+  return { ...base, direction: "egress", ...(netns ? { netns } : {}), ...(cgroup ? { cgroup } : {}) };
+}
+
+/** `from`: one target per namespace and cgroup the selected processes send from. */
+function resolveSenders(sel: NetworkSelector, topology: Topology | null, extraProtected: ReadonlySet<number>): NetworkResolution {
+  const { from, ...fields } = sel;
+  const { selector, node } = selectorFor({ ...from!, mode: "all" }, topology);
+  const res = resolveProcesses(selector, extraProtected);
+  const who = `traffic from ${node ? `node ${node}` : `process ${res.selector}`}`;
+  const out: NetworkResolution = { who, node, processes: res.matched, protected: res.protected, listeners: [], targets: [] };
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const p of res.matched) {
+    const t = senderTarget(p, { kind: "network", ...fields });
+    if (typeof t === "string") {
+      problems.push(t);
+      continue;
+    }
+    const id = targetId(t);
+    if (!seen.has(id)) out.targets.push(t);
+    seen.add(id);
+  }
+  if (res.matched.length && !out.targets.length) out.problem = `${who}: ${problems.join("; ")}`;
+  return out;
+}
+
 /**
  * A network selector to concrete targets. With node or process: the matched
  * processes' listening TCP sockets, one target per distinct address and port
@@ -33,6 +97,7 @@ const nsInodeOf = (netns?: string) => netnsInode(netns ? `/run/netns/${netns}` :
  * with node or process overrides the listen address (how callers reach it).
  */
 export function resolveNetwork(sel: NetworkSelector, topology: Topology | null, extraProtected: ReadonlySet<number> = new Set()): NetworkResolution {
+  if (sel.from) return resolveSenders(sel, topology, extraProtected);
   const { node: nodeId, process: proc, ...fields } = sel;
   const base: NetworkTarget = { kind: "network", ...fields };
   if (!nodeId && !proc) return { who: "network", processes: [], protected: [], listeners: [], targets: [base] };
@@ -88,7 +153,9 @@ registerTargetKind({
   resolve(spec, ctx) {
     const r = resolveNetwork(spec.network!, ctx.topology, ctx.extraProtected);
     if (r.who === "network") return { selector: `network ${targetLabel(r.targets[0])}`, matched: r.targets, protected: [] };
-    const selector = `network to ${r.who}${r.processes.length ? ` (${r.processes.length} process(es) listening on ${r.listeners.join(", ") || "no TCP port"})` : ""}`;
+    const selector = spec.network!.from
+      ? `network ${r.who} (${r.processes.length} process(es))`
+      : `network to ${r.who}${r.processes.length ? ` (${r.processes.length} process(es) listening on ${r.listeners.join(", ") || "no TCP port"})` : ""}`;
     return { selector, matched: r.targets, protected: r.protected, node: r.node, ...(r.problem ? { problem: r.problem } : {}) };
   },
 });

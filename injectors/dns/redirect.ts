@@ -1,0 +1,148 @@
+// Putting the poisoner in a target's path. Two changes, both owned by the
+// fault and undone exactly:
+// - iptables nat OUTPUT in the target's namespace: the selected DNS queries
+//   (UDP and TCP to the DNS port, optionally only from a cgroup v2 folder or
+//   to one resolver address) are REDIRECTed to the poisoner, minus the
+//   poisoner's own cgroup so its upstream queries go out as before. This is
+//   the latency fault's no-netem path; it needs no eBPF and composes with
+//   Docker's embedded resolver (127.0.0.11 is itself a nat rule in the
+//   container's namespace, behind ours, and is what our upstream queries
+//   reach). cgroup/connect4 would also catch connect()ed UDP, but not
+//   sendto() without a sendmsg4 program, and needs clang/bpffs at run time.
+// - for a named namespace, its resolv.conf (/etc/netns/NAME/resolv.conf, the
+//   file `ip netns exec` bind-mounts over /etc/resolv.conf), rewritten in
+//   place (same inode, so processes already running see it) to name only
+//   127.0.0.1, and restored byte for byte on revert. That catches resolvers
+//   whose nameserver the IPv4 nat rules cannot see (an IPv6 one).
+import fs from "node:fs";
+import { isIPv4, isIPv6 } from "node:net";
+import type { ChainPlan } from "../net/iptables";
+import { cgroupMatch } from "../net/select";
+import type { NetworkTarget } from "../types";
+import type { Upstream } from "./rules";
+
+export const DNS_PORT = 53;
+
+/** The nat rules: UDP and TCP queries of the selection, minus the poisoner's cgroup, to its port. */
+export function redirectRules(t: NetworkTarget, dnsPort: number, poisonerCgroup: string, port: string): string[][] {
+  return ["udp", "tcp"].map((proto) => [
+    "-p",
+    proto,
+    ...(t.dst ? ["-d", t.dst] : []),
+    "--dport",
+    String(dnsPort),
+    ...cgroupMatch(t),
+    "-m",
+    "cgroup",
+    "!",
+    "--path",
+    poisonerCgroup,
+    "-j",
+    "REDIRECT",
+    "--to-ports",
+    port,
+  ]);
+}
+
+export function withRedirect(chain: ChainPlan, t: NetworkTarget, dnsPort: number, poisonerCgroup: string, port: number | string): ChainPlan {
+  return { ...chain, rules: redirectRules(t, dnsPort, poisonerCgroup, String(port)) };
+}
+
+/** The resolv.conf a namespace's processes read: its /etc/netns file when there is one, else the host's. */
+export function resolvConfOf(netns?: string): { path: string; own: boolean } {
+  const own = netns ? `/etc/netns/${netns}/resolv.conf` : null;
+  if (own && fs.existsSync(own)) return { path: own, own: true };
+  return { path: "/etc/resolv.conf", own: false };
+}
+
+/** First nameserver of a resolv.conf text, port 53. */
+export function firstNameserver(text: string): Upstream | null {
+  for (const line of text.split("\n")) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const host = m[1].replace(/%.*$/, "");
+    if (isIPv4(host) || isIPv6(host)) return { host, port: DNS_PORT };
+  }
+  return null;
+}
+
+/** The upstream the namespace's processes would have asked: its resolv.conf's first nameserver. */
+export function defaultUpstream(netns?: string): Upstream {
+  const { path: file } = resolvConfOf(netns);
+  let text = "";
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    throw new Error(`params.upstream: not given, and ${file} cannot be read (${(e as Error).message}); name the resolver to forward to`);
+  }
+  const ns = firstNameserver(text);
+  if (!ns) throw new Error(`params.upstream: not given, and ${file} names no nameserver; name the resolver to forward to`);
+  return ns;
+}
+
+export interface ResolvChange {
+  path: string;
+  /** the file as it was, base64 (restored byte for byte) */
+  before: string;
+  /** what the fault writes */
+  after: string;
+}
+
+/** The rewrite of a namespace's own resolv.conf: every nameserver line becomes one `nameserver 127.0.0.1`; the rest stays. */
+export function planResolv(netns: string, tag: string): ResolvChange | null {
+  const { path: file, own } = resolvConfOf(netns);
+  if (!own) return null;
+  const before = fs.readFileSync(file);
+  const out: string[] = [`# gameday:${tag} dns poisoner: nameservers replaced until the fault is reverted`];
+  let put = false;
+  for (const line of before.toString("utf8").split("\n")) {
+    if (/^\s*nameserver\s/.test(line)) {
+      if (!put) out.push("nameserver 127.0.0.1");
+      put = true;
+    } else out.push(line);
+  }
+  if (!put) out.splice(1, 0, "nameserver 127.0.0.1");
+  return { path: file, before: before.toString("base64"), after: out.join("\n") };
+}
+
+/** Write in place (truncate, same inode): a bind mount of the file keeps showing it. */
+function writeInPlace(file: string, data: Buffer | string): void {
+  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW);
+  try {
+    fs.writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export function applyResolv(c: ResolvChange): void {
+  const now = fs.readFileSync(c.path);
+  if (!now.equals(Buffer.from(c.before, "base64"))) throw new Error(`${c.path} changed since the fault was planned; not rewriting it`);
+  writeInPlace(c.path, c.after);
+}
+
+/** Put the file back when it still holds what we wrote; anything else (already restored, gone, someone else's edit) is left alone. */
+export function revertResolv(c: ResolvChange): void {
+  let now: Buffer;
+  try {
+    now = fs.readFileSync(c.path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw e;
+  }
+  if (now.equals(Buffer.from(c.after))) writeInPlace(c.path, Buffer.from(c.before, "base64"));
+}
+
+/** null when the file reads as before; else what is wrong. */
+export function resolvProblem(c: ResolvChange): string | null {
+  let now: Buffer;
+  try {
+    now = fs.readFileSync(c.path);
+  } catch {
+    return `${c.path} is gone (it held the namespace's resolver before the fault)`;
+  }
+  if (now.equals(Buffer.from(c.before, "base64"))) return null;
+  if (now.equals(Buffer.from(c.after))) return `${c.path} still names the poisoner`;
+  return `${c.path} was changed by someone else while the fault held it; left as it is`;
+}
