@@ -5,7 +5,9 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { RunRecord, TimelineEvent } from "../lib/contract";
-import { apiCall, procState, spawnVictims, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
+import { apiCall, procState, ROOT, spawnVictims, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
+
+const reEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 function experiment(o: { regex: string; probeUrl: string; signal?: string; duration?: string; extra?: string; name?: string; rollback?: string }): string {
   return `
@@ -68,8 +70,9 @@ describe("run lifecycle with a worker process", { timeout: 120_000 }, () => {
     assert.equal(r.status, 201, JSON.stringify(r.body));
     const run = await waitFinal(r.body.run.id);
     assert.equal(run.state, "completed", JSON.stringify(run));
-    // 1.5 s in 300 ms rounds: five rounds, one victim each (generous bounds for timer slack)
-    assert.ok(run.faults.length >= 4 && run.faults.length <= 6, `rounds: ${run.faults.length}`);
+    // 1.5 s in 300 ms rounds: five rounds, one victim each; a round that overruns (inject and
+    // revert on a loaded 2-core host) delays the next, so three is the floor, and never more than six
+    assert.ok(run.faults.length >= 3 && run.faults.length <= 6, `rounds: ${run.faults.length}`);
     for (const f of run.faults) assert.equal(f.state, "reverted");
     const ev = await apiCall<{ events: { kind: string; message: string }[] }>(worker!, "GET", `/api/v1/runs/${r.body.run.id}/events`);
     assert.ok(ev.body.events.some((e) => e.kind === "targets-resolved" && /round 3 /.test(e.message)));
@@ -209,11 +212,14 @@ describe("run lifecycle with a worker process", { timeout: 120_000 }, () => {
 
   test("the worker never targets itself or its parents", async () => {
     const r = await apiCall<{ run: RunRecord }>(worker!, "POST", "/api/v1/runs", {
-      yaml: experiment({ regex: "worker/main\\.ts", probeUrl, name: "self", signal: "KILL" }),
+      // only this checkout's worker (the kit's absolute path and port 0) and this test file: a KILL
+      // aimed at every "worker/main.ts" would hit anyone else's worker on the machine, and their shells
+      yaml: experiment({ regex: `${reEscape(ROOT)}/worker/(main\\.ts --port 0|lifecycle\\.test\\.ts)`, probeUrl, name: "self", signal: "KILL" }),
     });
     const run = await waitFinal(r.body.run.id);
     assert.equal(run.state, "aborted");
-    assert.match(run.abort!.message, /matched no process \(\d+ protected/);
+    // the regex does find them, the worker and this test: both protected
+    assert.match(run.abort!.message, /matched no process \(([2-9]|\d\d+) protected/);
     assert.equal(worker!.child.exitCode, null, "worker must still be alive");
   });
 });
