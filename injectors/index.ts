@@ -12,6 +12,8 @@ import "./latency";
 import "./packet-loss";
 import "./bandwidth";
 import "./partition";
+import "./proxy-toxic";
+import "./http-fault";
 
 export { getInjector, injectorNames } from "./registry";
 export * from "./types";

@@ -4,7 +4,6 @@
 // delaying proxy and its cgroup — and
 // one revert/verify that removes exactly those, also from a worker restarted
 // after a crash, and is a no-op for what is already gone.
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
@@ -14,6 +13,7 @@ import { chainExists, dropTableIfPristine, gamedayRules, iptTables, overlapProbl
 import { targetProblem } from "./net/select";
 import { classId, ensureRoot, htbCommands, netemCommands, pickInterface, pickMinor, qdiscShow, removeRootQdisc, removeTcFault, rootQdiscProblem, TC_HANDLE, tcFaultCommands, tcKey, tcLeftovers, tcOverlapProblem, tcState, type TcShape, type TcSlot } from "./net/tc";
 import { killTagged, LOAD_DIR, tagged } from "./load/children";
+import { spawnListening } from "./proxy/spawn";
 import { type Availability, type Injector, type NetworkTarget, type VerifyResult } from "./types";
 
 export type Mechanism = "netem" | "proxy" | "iptables" | "htb";
@@ -171,34 +171,7 @@ export async function startProxy(
   // `ip netns exec` execs node in place, so the proxy's parent is still us
   const argv = t.netns ? ["ip", "netns", "exec", t.netns, ...node] : node;
   fs.mkdirSync(undo.cgroup!);
-  const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], detached: true });
-  if (child.pid === undefined) throw new Error("could not start the delaying proxy");
-  fs.writeFileSync(path.join(undo.cgroup!, "cgroup.procs"), String(child.pid));
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => fail(new Error(`the delaying proxy did not start in 5 s${err ? `: ${err.trim()}` : ""}`)), 5000);
-    const fail = (e: Error) => {
-      clearTimeout(timer);
-      reject(e);
-    };
-    signal.addEventListener("abort", () => fail(new Error("aborted while starting the delaying proxy")), { once: true });
-    child.stderr!.on("data", (d: Buffer) => (err += d));
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d;
-      const m = /^listening (\d+)\n/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.on("exit", (code) => fail(new Error(`the delaying proxy exited (${code})${err ? `: ${err.trim()}` : ""}`)));
-  });
-  child.removeAllListeners("exit");
-  child.stdout!.destroy();
-  child.stderr!.destroy();
-  child.unref();
-  return { pid: child.pid, port };
+  return spawnListening(argv, "the delaying proxy", signal, (pid) => fs.writeFileSync(path.join(undo.cgroup!, "cgroup.procs"), String(pid)));
 }
 
 export interface NetFaultSpec<P> {
