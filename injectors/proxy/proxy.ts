@@ -234,6 +234,10 @@ export class Proxy {
     this.syncLinks();
   }
 
+  clearTimers(): void {
+    for (const t of this.toxics) clearTimeout(t.timer);
+  }
+
   resetToxics(): void {
     for (const t of this.toxics) clearTimeout(t.timer);
     this.toxics = [];
@@ -325,7 +329,9 @@ export class ProxyCollection {
   async remove(name: string): Promise<void> {
     const p = this.get(name);
     this.proxies.delete(name);
-    p.resetToxics();
+    // stopping ends every link, which releases what its toxics hold; the
+    // toxics stay listed (with their counts) for whoever reads them last
+    p.clearTimers();
     await p.stop();
   }
 
