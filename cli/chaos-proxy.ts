@@ -9,6 +9,7 @@
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 import YAML from "yaml";
+import { config } from "../lib/config";
 import { formatDuration } from "../lib/duration";
 import { startApi, isLoopback } from "../injectors/proxy/api";
 import { ApiError } from "../injectors/proxy/errors";
@@ -150,7 +151,7 @@ async function serve(argv: string[]): Promise<number> {
       throw new CliError(`--token-file: ${(e as Error).message}`);
     }
     if (!token) throw new CliError(`--token-file: ${f["token-file"]} is empty`);
-  } else token = process.env.GAMEDAY_PROXY_TOKEN || undefined;
+  } else token = config().GAMEDAY_PROXY_TOKEN || undefined;
   if (!isLoopback(f.host) && !token) throw new CliError(`--host ${f.host}: beyond loopback the admin API needs a token (--token-file FILE or GAMEDAY_PROXY_TOKEN)`);
   const proxies = new ProxyCollection();
   if (f.config) {
