@@ -50,6 +50,14 @@ function start(args: string[]): { child: ChildProcess; out: () => string; exited
   return { child, out: () => out, exited: new Promise((r) => child.on("exit", (c) => r(c))) };
 }
 
+/** The nat table's rules (iptables -S), or null where iptables cannot be read. */
+async function iptablesNat(): Promise<string | null> {
+  const { execFile } = await import("node:child_process");
+  return new Promise((resolve) => execFile("iptables", ["-w", "5", "-t", "nat", "-S"], (e, out) => resolve(e ? null : out)));
+}
+
+const natReadable = (await iptablesNat()) !== null;
+
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(port, "127.0.0.1", () => {
@@ -136,6 +144,19 @@ describe("gameday chaos-proxy", { timeout: 120_000 }, () => {
     assert.equal(c.code, 1);
     assert.match(c.stderr + c.stdout, /needs a token/);
     assert.equal(await listening(P.bad), false);
+  });
+
+  test("no --listen: the host's connections to the upstream are redirected through the proxy, and the rule and cgroup go with the revert", { skip: !natReadable && "iptables' nat table cannot be read here (root needed)" }, async () => {
+    const before = await iptablesNat();
+    const cli = start(["--upstream", `127.0.0.1:${echoPort}`, "--toxic", "latency,latency=300", "--duration", "4s"]);
+    await waitFor("the redirect", async () => (await iptablesNat())?.includes("REDIRECT"), 20_000);
+    const ms = await rtt(echoPort);
+    assert.ok(ms >= 300 && ms < 700, `${ms.toFixed(0)} ms to the echo server itself, through the redirect`);
+    assert.equal(await cli.exited, 0, cli.out());
+    assert.equal(await iptablesNat(), before, "nat table as before");
+    assert.ok((await rtt(echoPort)) < 100);
+    assert.match(cli.out(), /redirected to it \(iptables nat REDIRECT\)/);
+    assert.match(cli.out(), /latency_downstream: seen \d+, matched \d+, faulted [1-9]/);
   });
 
   test("SIGKILL mid-fault: no proxy listening within 2 s, and the reaper has reverted the journal", async () => {

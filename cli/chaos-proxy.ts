@@ -31,11 +31,13 @@ const USAGE = `gameday chaos-proxy — a Toxiproxy-compatible TCP/HTTP fault pro
       proxy). Beyond loopback the API needs a token: --token-file F or
       GAMEDAY_PROXY_TOKEN, sent as "Authorization: Bearer TOKEN".
 
-  gameday chaos-proxy --listen HOST:PORT --upstream HOST:PORT --toxic SPEC ...
+  gameday chaos-proxy [--listen HOST:PORT] --upstream IP:PORT --toxic SPEC ...
                       [--http] [--duration D] [--dry-run] [--json]
       one proxy with its toxics as a fault (journaled, reverted at the end,
-      on Ctrl-C, or by the reaper if this process dies). --http: an HTTP
-      proxy with per-request toxics (http_status, http_delay, ...).
+      on Ctrl-C, or by the reaper if this process dies). --listen: where it
+      listens (point the client there); without it, this host's new TCP
+      connections to --upstream are redirected through it (iptables nat;
+      root). --http: an HTTP proxy with per-request toxics (http_status, ...).
 
   --toxic TYPE[,key=value...]   e.g. latency,latency=500,jitter=50
       keys name, stream (upstream|downstream, default downstream),
@@ -46,6 +48,7 @@ HTTP toxics: ${toxicTypes().filter((t) => toxicDef(t)!.layer === "http").join(",
 
 Examples:
   gameday chaos-proxy serve --config proxies.yaml
+  gameday chaos-proxy --upstream 127.0.0.1:5432 --toxic reset_peer,timeout=2000
   gameday chaos-proxy --listen 127.0.0.1:15432 --upstream 127.0.0.1:5432 \\
       --toxic latency,latency=500,jitter=50 --duration 60s
   gameday chaos-proxy --http --listen 127.0.0.1:18080 --upstream 127.0.0.1:4100 \\
@@ -107,15 +110,19 @@ export async function main(argv: string[]): Promise<number> {
   const json = !!f.json;
   const emit = (event: string, text: string, data: Record<string, unknown> = {}) =>
     process.stdout.write(json ? JSON.stringify({ ts: new Date().toISOString(), event, ...data, message: text }) + "\n" : `[${event === "error" ? "ERROR" : "INFO"}] ${text}\n`);
-  if (!f.listen) throw new CliError("--listen: give the address the proxy listens on, e.g. 127.0.0.1:15432 (the client is pointed there)");
   if (!f.upstream) throw new CliError("--upstream: give the address the proxy connects on to, e.g. 127.0.0.1:5432");
   if (!f.toxic?.length) throw new CliError("--toxic: give at least one toxic, e.g. --toxic latency,latency=500");
   const durationMs = durationFlag(f.duration, "60s");
   const injector = f.http ? httpFault : proxyToxic;
   const target = targetOf(f.upstream);
-  const params = parseParams<ProxyFaultParams>(injector, { listen: f.listen, toxics: f.toxic.map(parseToxicFlag) }, (k) => (k.startsWith("toxics") ? "--toxic" : `--${k}`));
-  const undo = await injector.plan(target, params);
-  emit("plan", `Proxy ${f.listen} → ${f.upstream}: ${injector.describe!(target, undo)}`, { fault: injector.name, params });
+  const params = parseParams<ProxyFaultParams>(injector, { ...(f.listen !== undefined ? { listen: f.listen } : {}), toxics: f.toxic.map(parseToxicFlag) }, (k) => (k.startsWith("toxics") ? "--toxic" : `--${k}`));
+  let undo;
+  try {
+    undo = await injector.plan(target, params);
+  } catch (e) {
+    throw new CliError(`${injector.name}: ${(e as Error).message.replace(/target\.dstPort|target\.dst/g, "--upstream")}`);
+  }
+  emit("plan", `Proxy ${f.listen ?? "(redirect)"} → ${f.upstream}: ${injector.describe!(target, undo)}`, { fault: injector.name, params });
   if (f["dry-run"]) {
     emit("dry-run", `Dry run: would hold for ${formatDuration(durationMs)}; nothing changed`, { durationMs });
     return 0;

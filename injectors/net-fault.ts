@@ -158,16 +158,18 @@ function leftovers(undo: NetUndo): string {
 }
 
 /**
- * Start the delaying proxy (inside the target's namespace), move it into its
- * own cgroup before any connection reaches it, and return its port.
+ * Start the delaying proxy (or another proxy host script: the chaos proxy's
+ * redirect mode) inside the target's namespace, move it into its own cgroup
+ * before any connection reaches it, and return its port.
  */
 export async function startProxy(
   t: NetworkTarget,
   undo: NetUndo,
   args: string[],
   signal: AbortSignal,
+  script = "delay-proxy.mjs",
 ): Promise<{ pid: number; port: number }> {
-  const node = [process.execPath, path.join(LOAD_DIR, "delay-proxy.mjs"), "--tag", undo.proxyTag!, "--parent", String(process.pid), ...args];
+  const node = [process.execPath, path.join(LOAD_DIR, script), "--tag", undo.proxyTag!, "--parent", String(process.pid), ...args];
   // `ip netns exec` execs node in place, so the proxy's parent is still us
   const argv = t.netns ? ["ip", "netns", "exec", t.netns, ...node] : node;
   fs.mkdirSync(undo.cgroup!);
