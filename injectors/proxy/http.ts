@@ -12,6 +12,8 @@ export interface LiveHttpToxic {
   readonly def: ToxicDef;
   readonly counts: Counts;
   readonly rule: { match(req: IncomingMessage): boolean; action(): HttpAction };
+  /** aborted when the toxic is removed: a request it holds goes on at once */
+  readonly removed: AbortSignal;
 }
 
 export interface HttpCounts {
@@ -34,7 +36,7 @@ export function httpHandler(upstream: () => { host: string; port: number }, toxi
     const delay = hit.reduce((s, h) => s + (h.a.delayMs ?? 0), 0);
     if (delay > 0) {
       for (const h of hit) if (h.a.delayMs) h.t.counts.faulted++;
-      await waitFor(delay, signal);
+      await waitFor(delay, AbortSignal.any([signal, ...hit.filter((h) => h.a.delayMs).map((h) => h.t.removed)]));
     }
     const answer = hit.find((h) => h.a.respond);
     if (answer) {

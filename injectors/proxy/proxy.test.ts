@@ -388,4 +388,15 @@ describe("HTTP toxics (protocol http)", () => {
     assert.equal(co.body.length, BODY.length);
     assert.notDeepEqual(co.body, BODY);
   });
+
+  test("removing an http_delay toxic releases the requests it holds at once", async () => {
+    const p = await make([{ name: "hold", type: "http_delay", attributes: { delay: 5000 } }]);
+    const t0 = performance.now();
+    const pending = Promise.all(Array.from({ length: 5 }, () => get(p.listen, "/")));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await call("DELETE", `/proxies/${p.name}/toxics/hold`)).status, 204);
+    const rs = await pending;
+    assert.ok(performance.now() - t0 < 2000, "released, not held for 5 s");
+    assert.ok(rs.every((r) => r.status === 200 && r.body.length === BODY.length));
+  });
 });

@@ -60,6 +60,14 @@ class Toxic implements LiveToxic, LiveHttpToxic {
   rule: LiveHttpToxic["rule"];
   expiresAt?: number;
   timer?: NodeJS.Timeout;
+  private ac = new AbortController();
+  readonly removed = this.ac.signal;
+
+  /** Gone from its proxy: its timer stops and what it holds (an HTTP delay) goes on. */
+  retire(): void {
+    clearTimeout(this.timer);
+    this.ac.abort();
+  }
 
   constructor(
     readonly name: string,
@@ -221,7 +229,7 @@ export class Proxy {
     const ttl = body.ttl_ms ?? (old.expiresAt !== undefined ? Math.max(1, old.expiresAt - performance.now()) : undefined);
     if (ttl !== undefined && (typeof ttl !== "number" || !(ttl > 0))) throw Err.badBody("ttl_ms: expected milliseconds > 0");
     const t = new Toxic(old.name, old.type, old.stream, toxicity, old.def, attrs, ttl as number | undefined);
-    clearTimeout(old.timer);
+    old.retire();
     Object.assign(t.counts, old.counts);
     this.toxics = this.toxics.filter((x) => x !== old);
     return this.addToxic(t);
@@ -229,7 +237,7 @@ export class Proxy {
 
   removeToxic(name: string): void {
     const t = this.getToxic(name);
-    clearTimeout(t.timer);
+    t.retire();
     this.toxics = this.toxics.filter((x) => x !== t);
     this.syncLinks();
   }
@@ -239,7 +247,7 @@ export class Proxy {
   }
 
   resetToxics(): void {
-    for (const t of this.toxics) clearTimeout(t.timer);
+    for (const t of this.toxics) t.retire();
     this.toxics = [];
     this.syncLinks();
   }
