@@ -8,36 +8,32 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import http from "node:http";
-import net, { type AddressInfo } from "node:net";
 import path from "node:path";
 import { Toxiproxy } from "toxiproxy-node-client";
 import { ROOT, runCli, sleep, tempDir, waitFor, waitForLine } from "../e2e/kit";
+import { listening, rtt, startEcho, startWeb } from "../e2e/loopback";
 
 const home = tempDir("gameday-chaosproxy-");
 const env = { GAMEDAY_HOME: home };
 const clis: ChildProcess[] = [];
-let echo: net.Server;
+let echo: Awaited<ReturnType<typeof startEcho>>;
+let web: Awaited<ReturnType<typeof startWeb>>;
 let echoPort = 0;
-let web: http.Server;
 let webPort = 0;
 // fixed ports for the proxies the one-fault mode opens (the CLI is told where to listen)
 const P = { fault: 16431, kill: 16432, idle: 16433, http: 16434, bad: 16435 };
 
 before(async () => {
-  echo = net.createServer((s) => s.on("error", () => {}).pipe(s));
-  await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
-  echoPort = (echo.address() as AddressInfo).port;
-  web = http.createServer((_q, res) => res.end("hello"));
-  await new Promise<void>((r) => web.listen(0, "127.0.0.1", r));
-  webPort = (web.address() as AddressInfo).port;
+  echo = await startEcho();
+  echoPort = echo.port;
+  web = await startWeb("hello");
+  webPort = web.port;
 });
 
 after(async () => {
   for (const c of clis) c.kill("SIGKILL");
   await runCli(["recover"], env, 30_000);
   echo.close();
-  web.closeAllConnections();
   web.close();
 });
 
@@ -57,30 +53,6 @@ async function iptablesNat(): Promise<string | null> {
 }
 
 const natReadable = (await iptablesNat()) !== null;
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, "127.0.0.1", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on("error", () => resolve(false));
-  });
-}
-
-function rtt(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, "127.0.0.1", () => {
-      const t = performance.now();
-      s.write("x");
-      s.once("data", () => {
-        resolve(performance.now() - t);
-        s.destroy();
-      });
-    });
-    s.on("error", reject);
-  });
-}
 
 describe("gameday chaos-proxy", { timeout: 120_000 }, () => {
   test("serve: a Toxiproxy client drives it; --config proxies come with their toxics; SIGKILL leaves nothing listening", async () => {

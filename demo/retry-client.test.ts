@@ -5,35 +5,26 @@
 // its requests succeeds in the end.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
-import net, { type AddressInfo } from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { killHard, ROOT, runCli, tempDir, waitFor } from "../e2e/kit";
+import { listening, startWeb } from "../e2e/loopback";
 import { fetchWithRetry, waitFor as retryWait } from "./retry-client";
 
 const PORT = 16461;
 const home = tempDir("gameday-retry-");
-let web: http.Server;
+let web: Awaited<ReturnType<typeof startWeb>>;
 let cli: ChildProcess | undefined;
 
 before(async () => {
-  web = http.createServer((_q, res) => res.end("page"));
-  await new Promise<void>((r) => web.listen(0, "127.0.0.1", r));
+  web = await startWeb("page");
 });
 
 after(async () => {
   await killHard(cli, "SIGTERM");
   await runCli(["recover"], { GAMEDAY_HOME: home });
-  web.closeAllConnections();
   web.close();
 });
-
-const listening = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const s = net.connect(port, "127.0.0.1", () => (s.destroy(), resolve(true)));
-    s.on("error", () => resolve(false));
-  });
 
 test("Retry-After and backoff", () => {
   assert.equal(retryWait("2", 1), 2000);
@@ -43,7 +34,7 @@ test("Retry-After and backoff", () => {
 });
 
 test("503 for half the requests: spinners, no failures, with retries; failures without", async () => {
-  const upstream = `127.0.0.1:${(web.address() as AddressInfo).port}`;
+  const upstream = `127.0.0.1:${web.port}`;
   const args = ["chaos-proxy", "--http", "--listen", `127.0.0.1:${PORT}`, "--upstream", upstream, "--toxic", "http_status,status=503,retry_after=0,toxicity=0.5", "--duration", "60s"];
   cli = spawn(process.execPath, [path.join(ROOT, "bin/gameday.mjs"), ...args], { cwd: ROOT, env: { ...process.env, GAMEDAY_HOME: home }, stdio: "ignore" });
   await waitFor("the proxy", () => listening(PORT), 20_000);

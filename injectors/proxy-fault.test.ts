@@ -5,56 +5,30 @@
 // reverts, the restarted worker records it.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
-import net, { type AddressInfo } from "node:net";
 import type { RunRecord } from "../lib/contract";
 import { apiCall, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
+import { listening, rtt, startEcho, startWeb } from "../e2e/loopback";
 
 const home = tempHome("gameday-proxyfault-");
 let worker: WorkerProc | undefined;
-let echo: net.Server;
-let web: http.Server;
+let echo: Awaited<ReturnType<typeof startEcho>>;
+let web: Awaited<ReturnType<typeof startWeb>>;
 let echoPort = 0;
 let webPort = 0;
 const P = { tcp: 16441, http: 16442 };
 
 before(async () => {
-  echo = net.createServer((s) => s.on("error", () => {}).pipe(s));
-  await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
-  echoPort = (echo.address() as AddressInfo).port;
-  web = http.createServer((_q, res) => res.end("ok"));
-  await new Promise<void>((r) => web.listen(0, "127.0.0.1", r));
-  webPort = (web.address() as AddressInfo).port;
+  echo = await startEcho();
+  echoPort = echo.port;
+  web = await startWeb("ok");
+  webPort = web.port;
 });
 
 after(async () => {
   await worker?.stop("SIGKILL");
   echo.close();
-  web.closeAllConnections();
   web.close();
 });
-
-const listening = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const s = net.connect(port, "127.0.0.1", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on("error", () => resolve(false));
-  });
-
-const rtt = (port: number) =>
-  new Promise<number>((resolve, reject) => {
-    const s = net.connect(port, "127.0.0.1", () => {
-      const t = performance.now();
-      s.write("x");
-      s.once("data", () => {
-        resolve(performance.now() - t);
-        s.destroy();
-      });
-    });
-    s.on("error", reject);
-  });
 
 const experiment = (name: string, duration: string) => `
 apiVersion: gameday/v1
