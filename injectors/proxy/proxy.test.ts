@@ -149,6 +149,15 @@ describe("Toxiproxy's API through toxiproxy-node-client", () => {
     assert.equal(bad.status, 400);
     assert.match(bad.body.error, /missing required field: upstream/);
     assert.equal((await call("GET", "/proxies/pop3")).status, 404, "validated before anything changed");
+    // a different upstream: replaced (a new listener, no old toxics)
+    const changed = await call("POST", "/populate", [{ name: "pop2", listen: "127.0.0.1:0", upstream: webAddr }]);
+    assert.equal(changed.status, 201);
+    assert.equal(changed.body.proxies[0].upstream, webAddr);
+    // /reset: every proxy enabled again, toxics gone
+    await call("POST", "/proxies/pop2", { enabled: false });
+    assert.equal((await call("POST", "/reset")).status, 204);
+    assert.equal((await call("GET", "/proxies/pop2")).body.enabled, true);
+    assert.deepEqual((await call("GET", "/proxies/pop1")).body.toxics, []);
     await call("DELETE", "/proxies/pop1");
     await call("DELETE", "/proxies/pop2");
   });

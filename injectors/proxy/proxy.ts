@@ -195,8 +195,14 @@ export class Proxy {
     this.stopAc.abort();
     for (const l of this.links) l.close();
     if (s) {
-      if (s instanceof http.Server) s.closeAllConnections();
-      await new Promise<void>((r) => s.close(() => r()));
+      const closed = new Promise<void>((r) => s.close(() => r()));
+      if (s instanceof http.Server) {
+        // requests in flight finish (their delays were just released); then whatever is left goes
+        s.closeIdleConnections();
+        const t = setTimeout(() => s.closeAllConnections(), 1000);
+        await closed;
+        clearTimeout(t);
+      } else await closed;
     }
   }
 
