@@ -35,7 +35,7 @@ export type ExecutorEvent =
   | { type: "journaled"; change: Change }
   | { type: "injected"; change: Change }
   | { type: "inject-failed"; change: Change; error: string }
-  | { type: "reverted"; change: Change; detail: string }
+  | { type: "reverted"; change: Change; detail: string; touched?: number }
   | { type: "revert-failed"; change: Change; detail: string }
   /** a change left by a holder that died, reverted (or not) from its journal */
   | { type: "recovered"; change: Change; ok: boolean; detail: string; holder: string };
@@ -373,7 +373,7 @@ export class Executor implements ExecutorPort {
     // a holder that does not mirror forgets verified changes (the file goes with the last one)
     if (v.ok && !this.o.mirrored)
       void written.then(() => this.journal.prune(new Set([e.id]))).catch((err: Error) => this.log.error("journal write failed", { error: err.message }));
-    this.emit(v.ok ? { type: "reverted", change: view(e), detail: v.detail } : { type: "revert-failed", change: view(e), detail: v.detail });
+    this.emit(v.ok ? { type: "reverted", change: view(e), detail: v.detail, touched: v.touched } : { type: "revert-failed", change: view(e), detail: v.detail });
     if (v.ok) {
       for (const fn of this.closeWaiters.get(e.id) ?? []) fn();
       this.closeWaiters.delete(e.id);

@@ -78,6 +78,25 @@ describe("proxy faults in experiments", { timeout: 120_000 }, () => {
     assert.match(text, /http_status_downstream: seen \d+, matched \d+, faulted [1-9]/, text);
   });
 
+  test("a run whose proxies faulted nothing is inconclusive, not held", async () => {
+    worker ??= await startWorkerProcess(home, { env: { GAMEDAY_WARMUP_MS: "300" } });
+    const r = await apiCall<{ run: RunRecord }>(worker, "POST", "/api/v1/runs", { yaml: experiment("proxy-idle", "1s") });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const run: RunRecord = await waitFor(
+      "the run to end",
+      async () => {
+        const { body } = await apiCall<{ run: RunRecord }>(worker!, "GET", `/api/v1/runs/${r.body.run.id}`);
+        return ["completed", "aborted", "failed"].includes(body.run.state) ? body.run : null;
+      },
+      30_000,
+      200,
+    );
+    assert.equal(run.state, "completed");
+    assert.equal(run.hypothesisHeld, null, "not tested, so not held");
+    const ev = await apiCall<{ events: { kind: string; message: string }[] }>(worker, "GET", `/api/v1/runs/${r.body.run.id}/events`);
+    assert.ok(ev.body.events.some((e) => e.kind === "run-ended" && /inconclusive: no fault touched anything/.test(e.message)), JSON.stringify(ev.body.events.map((e) => e.message)));
+  });
+
   test("worker SIGKILL mid-fault: no proxy listening within 2 s; the restarted worker finds nothing left", async () => {
     worker ??= await startWorkerProcess(home, { env: { GAMEDAY_WARMUP_MS: "300" } });
     const r = await apiCall<{ run: RunRecord }>(worker, "POST", "/api/v1/runs", { yaml: experiment("proxy-crash", "10m") });

@@ -79,6 +79,12 @@ export type Availability = { ok: true; detail?: string } | { ok: false; reason: 
 export interface VerifyResult {
   ok: boolean;
   detail: string;
+  /**
+   * Evidence of effect, for faults that can count it: how many connections,
+   * requests or packets the change actually faulted. A run whose every
+   * change reports 0 is inconclusive. Absent: not counted.
+   */
+  touched?: number;
 }
 
 export interface InjectContext<U = unknown> {

@@ -59,6 +59,8 @@ export class RunController {
   endedAt: Date | null = null;
   readonly createdAt = new Date();
   readonly faults: FaultRecord[] = [];
+  /** evidence of effect from the faults that count it (change id → connections/requests faulted) */
+  private readonly touched = new Map<string, number>();
 
   private readonly t0 = performance.now();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -385,7 +387,8 @@ export class RunController {
         record.state = "reverted";
         record.verified = true;
         record.revertedAt = c.revertedAt ?? new Date().toISOString();
-        this.event("reverted", `${c.fault} on ${c.targetLabel} reverted: ${e.detail}`, { faultId: c.id });
+        if (e.touched !== undefined) this.touched.set(c.id, e.touched);
+        this.event("reverted", `${c.fault} on ${c.targetLabel} reverted: ${e.detail}`, { faultId: c.id, ...(e.touched !== undefined ? { touched: e.touched } : {}) });
         break;
       case "revert-failed":
         if (record.state === "injected") this.deps.metrics.activeFaults.dec();
@@ -470,6 +473,9 @@ export class RunController {
     this.endedAt = new Date();
     if (state === "completed") this.hypothesisHeld = !this.deviated;
     else if (this.deviated) this.hypothesisHeld = false;
+    // every change counted its effect and none touched anything: the hypothesis was not tested
+    const inconclusive = this.hypothesisHeld === true && this.faults.length > 0 && this.faults.every((f) => this.touched.get(f.id) === 0);
+    if (inconclusive) this.hypothesisHeld = null;
     this.deps.evidence.runUpdate(this.id, {
       state,
       endedAt: this.endedAt,
@@ -479,7 +485,7 @@ export class RunController {
       error: this.error,
     });
     this.deps.metrics.runs.inc({ state });
-    this.event("run-ended", `run ${state}${this.hypothesisHeld === null ? "" : this.hypothesisHeld ? "; hypothesis held" : "; hypothesis refuted"}`);
+    this.event("run-ended", `run ${state}${inconclusive ? "; inconclusive: no fault touched anything (see each revert's evidence)" : this.hypothesisHeld === null ? "" : this.hypothesisHeld ? "; hypothesis held" : "; hypothesis refuted"}`);
     this.publish();
     this.resolveEnded();
     this.checkSettled();

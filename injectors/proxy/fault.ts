@@ -178,9 +178,9 @@ export function proxyInjector(o: { name: string; description: string; layer: "tc
         if (!v.ok) return v;
       }
       if (tagged(u.tag).length) return { ok: false, detail: `the proxy for ${where} is still running` };
-      const detail = `proxy ${u.listen ? `on ${u.listen} → ${u.upstream}` : `for ${where}`} stopped; ${effect(u)}`;
+      const e = effect(u);
       fs.rmSync(u.counts, { force: true });
-      return { ok: true, detail };
+      return { ok: true, detail: `proxy ${u.listen ? `on ${u.listen} → ${u.upstream}` : `for ${where}`} stopped; ${e.text}`, touched: e.touched };
     },
     describe: (t, u) => {
       const toxics = (u.spec[0] as ProxyJson).toxics!.map((x) => x.type).join(", ");
@@ -191,17 +191,17 @@ export function proxyInjector(o: { name: string; description: string; layer: "tc
 }
 
 /** What the proxy touched, from its last counts; "inconclusive" when it faulted nothing. */
-export function effect(u: ProxyFaultUndo): string {
+export function effect(u: ProxyFaultUndo): { text: string; touched?: number } {
   let list: ProxyJson[];
   try {
     list = JSON.parse(fs.readFileSync(u.counts, "utf8")) as ProxyJson[];
   } catch {
-    return "its counts are gone (reported by an earlier verify, or the host died before writing them)";
+    return { text: "its counts are gone (reported by an earlier verify, or the host died before writing them)" };
   }
   const p = list[0];
-  if (!p?.counts) return "no counts";
+  if (!p?.counts) return { text: "no counts" };
   const seen = u.protocol === "http" ? `${p.counts.requests} request(s) on ${p.counts.connections} connection(s)` : `${p.counts.connections} connection(s)`;
   const toxics = (p.toxics ?? []).map((t) => `${t.name}: seen ${t.counts?.seen ?? 0}, matched ${t.counts?.matched ?? 0}, faulted ${t.counts?.faulted ?? 0}`);
   const faulted = (p.toxics ?? []).reduce((s, t) => s + (t.counts?.faulted ?? 0), 0);
-  return `it saw ${seen}; ${toxics.join("; ")}${faulted === 0 ? " — touched nothing: inconclusive" : ""}`;
+  return { text: `it saw ${seen}; ${toxics.join("; ")}${faulted === 0 ? " — touched nothing: inconclusive" : ""}`, touched: faulted };
 }
