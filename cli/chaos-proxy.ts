@@ -124,6 +124,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   emit("plan", `Proxy ${f.listen ?? "(redirect)"} → ${f.upstream}: ${injector.describe!(target, undo)}`, { fault: injector.name, params });
   if (f["dry-run"]) {
+    for (const c of undo.net?.commands ?? []) emit("command", `  ${c}`, { command: c });
     emit("dry-run", `Dry run: would hold for ${formatDuration(durationMs)}; nothing changed`, { durationMs });
     return 0;
   }

@@ -18,8 +18,8 @@ import { z } from "zod";
 import { killTagged, LOAD_DIR, newTag, tagged } from "../load/children";
 import { withRedirect } from "../latency";
 import { cgroup2Root, commonChecks, netAvailable, revertNet, startProxy, verifyNet, type NetUndo } from "../net-fault";
-import { shortTag } from "../net/cmd";
-import { applyChain, iptTables, newChainName, overlapProblem, removeChain } from "../net/iptables";
+import { cmdText, shortTag } from "../net/cmd";
+import { applyChain, chainCommands, iptTables, newChainName, overlapProblem, removeChain } from "../net/iptables";
 import { keyText } from "../net/select";
 import type { Injector, NetworkTarget, VerifyResult } from "../types";
 import { parseProxy, type ProxyJson } from "./proxy";
@@ -111,7 +111,11 @@ async function planRedirect(name: string, t: NetworkTarget, tag: string): Promis
     tablesBefore: await iptTables(t.netns),
     proxyTag: tag,
     cgroup,
-    commands: [`mkdir ${cgroup}`, `node injectors/load/proxy-host.mjs --spec ...  # listens on 127.0.0.1:PORT; its PID goes to ${cgroup}/cgroup.procs`, `iptables -t nat ... -j REDIRECT --to-ports PORT`],
+    commands: [
+      `mkdir ${cgroup}`,
+      `${t.netns ? `ip netns exec ${t.netns} ` : ""}node injectors/load/proxy-host.mjs --spec ...  # listens on 127.0.0.1:PORT; its PID goes to ${cgroup}/cgroup.procs`,
+      ...chainCommands(withRedirect(chain, t, cgroup, "PORT")).map(cmdText),
+    ],
   };
 }
 
