@@ -303,6 +303,17 @@ describe("each toxic's effect", () => {
     assert.match(m, new RegExp(`gameday_proxy_connections_total\\{proxy="${p.name}"\\} 1`));
   });
 
+  test("deleting a proxy under a latency toxic: the held bytes still arrive, then the connection ends", async () => {
+    const p = await make([{ type: "latency", attributes: { latency: 5000 } }]);
+    const pending = untilClosed(p.listen, Buffer.alloc(500, 3), 4000);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await call("DELETE", `/proxies/${p.name}`)).status, 204);
+    const r = await pending;
+    assert.equal(r.bytes, 500, "nothing dropped");
+    assert.equal(r.how, "end");
+    assert.ok(r.ms < 3000, `ended after ${r.ms.toFixed(0)} ms, not held for the 5 s latency`);
+  });
+
   test("ttl_ms: the toxic removes itself", async () => {
     const p = await make([{ name: "brief", type: "latency", ttl_ms: 300, attributes: { latency: 1000 } }]);
     const t = (await call("GET", `/proxies/${p.name}/toxics/brief`)).body;

@@ -187,13 +187,13 @@ export class Proxy {
     this.links.add(link);
   }
 
-  /** Stop listening and end every connection (what is in flight is flushed, then a FIN; a reset after 1 s). */
+  /** Stop listening and end every connection (what the toxics hold is released and flushed, then a FIN; destroyed after 1 s more). */
   async stop(): Promise<void> {
     const s = this.server;
     this.server = null;
     this.actual = undefined;
     this.stopAc.abort();
-    for (const l of this.links) l.close();
+    await Promise.all([...this.links].map((l) => l.shutdown()));
     if (s) {
       const closed = new Promise<void>((r) => s.close(() => r()));
       if (s instanceof http.Server) {

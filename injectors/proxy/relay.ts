@@ -159,6 +159,10 @@ class Direction {
   abortAll(): void {
     for (const s of this.stages) s.ac.abort();
   }
+
+  get idle(): boolean {
+    return !this.running && this.queue.length === 0;
+  }
 }
 
 export interface LinkCounts {
@@ -213,6 +217,17 @@ export class Link {
     } else if (this.client.destroyed || this.upstream.destroyed) {
       this.destroy();
     }
+  }
+
+  /**
+   * The proxy is going away: release what the toxics hold, let it reach the
+   * other side (at most 1 s), then end both sides — nothing is dropped.
+   */
+  async shutdown(): Promise<void> {
+    this.ac.abort();
+    const end = performance.now() + 1000;
+    while (!(this.up.idle && this.down.idle) && performance.now() < end && !this.finished) await new Promise((r) => setTimeout(r, 5));
+    this.close();
   }
 
   /** End both sides gracefully after what is already written (a FIN each way). */
