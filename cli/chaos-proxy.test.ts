@@ -131,6 +131,20 @@ describe("gameday chaos-proxy", { timeout: 120_000 }, () => {
     assert.match(cli.out(), /latency_downstream: seen \d+, matched \d+, faulted [1-9]/);
   });
 
+  test("no --listen, SIGKILL mid-fault: the reaper removes the redirect within 2 s and connections go direct again", { skip: !natReadable && "iptables' nat table cannot be read here (root needed)" }, async () => {
+    const before = await iptablesNat();
+    const cli = start(["--upstream", `127.0.0.1:${echoPort}`, "--toxic", "latency,latency=300", "--duration", "60s"]);
+    await waitFor("the redirect", async () => (await iptablesNat())?.includes("REDIRECT"), 20_000);
+    await waitFor("the injected line", () => cli.out().includes("injected proxy-toxic"), 10_000);
+    assert.ok((await rtt(echoPort)) >= 300);
+    const t0 = performance.now();
+    cli.child.kill("SIGKILL");
+    await cli.exited;
+    await waitFor("the reaper to remove the redirect", async () => (await iptablesNat()) === before, 2000, 20);
+    assert.ok(performance.now() - t0 < 2000);
+    assert.ok((await rtt(echoPort)) < 100);
+  });
+
   test("SIGKILL mid-fault: no proxy listening within 2 s, and the reaper has reverted the journal", async () => {
     const cli = start(["--listen", `127.0.0.1:${P.kill}`, "--upstream", `127.0.0.1:${echoPort}`, "--toxic", "latency,latency=100", "--duration", "60s"]);
     await waitFor("the proxy", () => listening(P.kill), 20_000);

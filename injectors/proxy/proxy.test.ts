@@ -391,7 +391,13 @@ describe("HTTP toxics (protocol http)", () => {
       { name: "a", type: "http_abort", attributes: { after_bytes: 1000, path_prefix: "/abort" } },
       { name: "tr", type: "http_truncate", attributes: { bytes: 500, path_prefix: "/trunc" } },
       { name: "c", type: "http_corrupt", attributes: { bytes: 3, path_regex: "^/corrupt$" } },
+      { name: "m", type: "http_status", attributes: { status: 429, method: "post" } },
     ]);
+    const post = await new Promise<number>((resolve) => {
+      const req = http.request({ host: "127.0.0.1", port: port(p.listen), method: "POST", path: "/" }, (res) => (res.resume(), resolve(res.statusCode!)));
+      req.end("x");
+    });
+    assert.equal(post, 429, "matched by method");
     let t0 = performance.now();
     assert.equal((await get(p.listen, "/")).status, 200);
     assert.ok(performance.now() - t0 < 250);
