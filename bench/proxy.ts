@@ -165,6 +165,7 @@ try {
   for (const [k, v] of Object.entries(rtt)) lines.push(`  ${k.padEnd(16)} p50 ${v.p50.toFixed(0)} µs (added ${(v.p50 - rtt.direct.p50).toFixed(0)} µs), p99 ${v.p99.toFixed(0)} µs`);
   lines.push("echo throughput, ratio of direct:");
   for (const c of CONNS) lines.push(`  ${String(c).padStart(3)} conn: direct ${(tput.direct[c] / 1e6).toFixed(0)} MB/s; ${Object.keys(tput).filter((k) => k !== "direct").map((k) => `${k} ${(tput[k][c] / tput.direct[c]).toFixed(2)}×`).join(", ")}`);
+  if (!haveSocat) lines.push("socat: not installed (apt-get install socat), its rows are missing");
   lines.push(`latency toxic 500 ms: p50 error ${latency.p50ErrorMs.toFixed(2)} ms, p99 error ${latency.p99ErrorMs.toFixed(2)} ms (${latency.samples} round trips)`);
   process.stdout.write(lines.join("\n") + `\n${out}\n`);
 } finally {

@@ -16,7 +16,8 @@ fi
 # --- Debian packages -------------------------------------------------------------
 want=(procps iproute2 iptables)
 # nftables: the iptables-nft test that a table a fault created is deleted again needs nft
-[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(chromium poppler-utils nftables)
+# socat: bench/proxy.ts's baseline relay
+[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(chromium poppler-utils nftables socat)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -98,7 +98,8 @@ class Toxic implements LiveToxic, LiveHttpToxic {
 export function parseToxic(body: unknown, layer: "tcp" | "http"): Toxic {
   if (!obj(body)) throw Err.badBody("expected a JSON object");
   const type = body.type;
-  if (typeof type !== "string" || !type) throw Err.missingField("type");
+  // Toxiproxy answers a missing type as an invalid one
+  if (typeof type !== "string" || !type) throw Err.invalidToxicType("(none)");
   const def = toxicDef(type);
   if (!def) throw Err.invalidToxicType(type);
   const stream = body.stream ?? "downstream";
