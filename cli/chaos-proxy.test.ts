@@ -58,7 +58,7 @@ describe("gameday chaos-proxy", { timeout: 120_000 }, () => {
   test("serve: a Toxiproxy client drives it; --config proxies come with their toxics; SIGKILL leaves nothing listening", async () => {
     const cfg = path.join(home, "proxies.yaml");
     fs.writeFileSync(cfg, `- name: db\n  listen: 127.0.0.1:0\n  upstream: 127.0.0.1:${echoPort}\n  toxics:\n    - type: latency\n      attributes: { latency: 250 }\n`);
-    const cli = start(["serve", "--port", "0", "--config", cfg]);
+    const cli = start(["serve", "--port", "0", "--config", cfg, "--duration", "60s"]);
     const line = await waitForLine(cli.child, (l) => l.includes("Toxiproxy-compatible API on"), 20_000, "the API line");
     const base = /http:\/\/[\d.]+:\d+/.exec(line)![0];
     const tp = new Toxiproxy(base);

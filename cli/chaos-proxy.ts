@@ -24,12 +24,13 @@ import { durationFlag, interruptible, openExecutor, parseParams, runFaults, STAN
 
 const USAGE = `gameday chaos-proxy — a Toxiproxy-compatible TCP/HTTP fault proxy
 
-  gameday chaos-proxy serve [--host H] [--port P] [--config FILE] [--token-file F]
+  gameday chaos-proxy serve [--host H] [--port P] [--config FILE] [--token-file F] [--duration D]
       the admin API (Toxiproxy's routes; default 127.0.0.1:8474); point any
       Toxiproxy client at http://H:P. --config: proxies to create at start
       (JSON or YAML, Toxiproxy's /populate shape; toxics may be listed per
       proxy). Beyond loopback the API needs a token: --token-file F or
       GAMEDAY_PROXY_TOKEN, sent as "Authorization: Bearer TOKEN".
+      --duration: stop by itself after D (default: until Ctrl-C).
 
   gameday chaos-proxy [--listen HOST:PORT] --upstream IP:PORT --toxic SPEC ...
                       [--http] [--duration D] [--dry-run] [--json]
@@ -59,6 +60,7 @@ const SERVE_OPTIONS = {
   port: { type: "string", default: "8474" },
   config: { type: "string" },
   "token-file": { type: "string" },
+  duration: { type: "string" },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -180,9 +182,12 @@ async function serve(argv: string[]): Promise<number> {
     throw new CliError(`--port: ${e.message}`);
   });
   process.stdout.write(`Toxiproxy-compatible API on http://${f.host.includes(":") ? `[${f.host}]` : f.host}:${api.port}${token ? " (token required)" : ""}; Ctrl-C stops every proxy\n`);
+  const forMs = f.duration === undefined ? undefined : durationFlag(f.duration, "1m");
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(s, stop);
+    // --duration: a bounded server (CI jobs, tests)
+    if (forMs !== undefined) setTimeout(stop, forMs).unref();
   });
   await proxies.close();
   await api.close();
