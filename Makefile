@@ -31,5 +31,6 @@ bench: setup
 	@node --import tsx bench/net.ts
 	@node --import tsx bench/reaper.ts
 	@node --import tsx bench/dns.ts
+	@node --import tsx bench/proxy.ts
 
 .PHONY: help setup build up test bench

@@ -27,6 +27,7 @@ reverts them at the end, on Ctrl-C, or after a crash at the next start):
   gameday stress ...                   CPU and memory pressure, cgroup CPU/memory limits
   gameday latency-monkey ...           network latency, loss, bandwidth caps, partitions
   gameday dns-poisoner ...             DNS answers: NXDOMAIN, SERVFAIL, wrong, slow, none
+  gameday chaos-proxy ...              Toxiproxy-compatible TCP/HTTP fault proxy (serve, or one fault)
   gameday recover                      revert what a crashed standalone CLI left
   (gameday COMMAND --help for each)
 
@@ -117,6 +118,7 @@ const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<n
   stress: () => import("./stress"),
   "latency-monkey": () => import("./latency-monkey"),
   "dns-poisoner": () => import("./dns-poisoner"),
+  "chaos-proxy": () => import("./chaos-proxy"),
   recover: () => import("./recover"),
   token: () => import("./token"),
 };

@@ -13,6 +13,8 @@ import "./packet-loss";
 import "./bandwidth";
 import "./partition";
 import "./dns";
+import "./proxy-toxic";
+import "./http-fault";
 
 export { getInjector, injectorNames } from "./registry";
 export * from "./types";

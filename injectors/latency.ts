@@ -121,7 +121,7 @@ function resetCommand(t: NetworkTarget): Cmd {
 }
 
 /** The nat rule: the selection (from the target's cgroup, if any), minus the proxy's own cgroup, to the proxy's port. */
-function withRedirect(chain: ChainPlan, t: NetworkTarget, cgroup: string, port: string): ChainPlan {
+export function withRedirect(chain: ChainPlan, t: NetworkTarget, cgroup: string, port: string): ChainPlan {
   const rel = path.relative(cgroup2Root(), cgroup);
   // --syn: a connection that predates the rule and that conntrack first sees
   // mid-stream must not be bent to the proxy (which would answer with a RST)

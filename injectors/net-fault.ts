@@ -4,7 +4,6 @@
 // delaying proxy and its cgroup — and
 // one revert/verify that removes exactly those, also from a worker restarted
 // after a crash, and is a no-op for what is already gone.
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
@@ -14,6 +13,7 @@ import { chainExists, dropTableIfPristine, gamedayRules, iptTables, overlapProbl
 import { targetProblem } from "./net/select";
 import { classId, ensureRoot, htbCommands, netemCommands, pickInterface, pickMinor, qdiscShow, removeRootQdisc, removeTcFault, rootQdiscProblem, TC_HANDLE, tcFaultCommands, tcKey, tcLeftovers, tcOverlapProblem, tcState, type TcShape, type TcSlot } from "./net/tc";
 import { killTagged, LOAD_DIR, tagged } from "./load/children";
+import { spawnListening } from "./proxy/spawn";
 import { type Availability, type Injector, type NetworkTarget, type VerifyResult } from "./types";
 
 export type Mechanism = "netem" | "proxy" | "iptables" | "htb";
@@ -158,11 +158,12 @@ function leftovers(undo: NetUndo): string {
 }
 
 /**
- * Start the delaying proxy (inside the target's namespace), move it into its
- * own cgroup before any connection reaches it, and return its port.
+ * Start the delaying proxy (or another proxy host script: the chaos proxy's
+ * redirect mode) inside the target's namespace, move it into its own cgroup
+ * before any connection reaches it, and return its port.
  */
-export function startProxy(t: NetworkTarget, undo: NetUndo, args: string[], signal: AbortSignal): Promise<{ pid: number; port: number }> {
-  const node = [process.execPath, path.join(LOAD_DIR, "delay-proxy.mjs"), "--tag", undo.proxyTag!, "--parent", String(process.pid), ...args];
+export function startProxy(t: NetworkTarget, undo: NetUndo, args: string[], signal: AbortSignal, script = "delay-proxy.mjs"): Promise<{ pid: number; port: number }> {
+  const node = [process.execPath, path.join(LOAD_DIR, script), "--tag", undo.proxyTag!, "--parent", String(process.pid), ...args];
   return startListener("the delaying proxy", node, t.netns, undo.cgroup!, signal);
 }
 
@@ -171,37 +172,10 @@ export function startProxy(t: NetworkTarget, undo: NetUndo, args: string[], sign
  * netns when given; `ip netns exec` execs it in place, so its parent is still
  * us), moved into a fresh cgroup v2 folder before it serves anyone.
  */
-export async function startListener(what: string, argv: string[], netns: string | undefined, cgroup: string, signal: AbortSignal): Promise<{ pid: number; port: number }> {
+export function startListener(what: string, argv: string[], netns: string | undefined, cgroup: string, signal: AbortSignal): Promise<{ pid: number; port: number }> {
   const full = netns ? ["ip", "netns", "exec", netns, ...argv] : argv;
   fs.mkdirSync(cgroup);
-  const child = spawn(full[0], full.slice(1), { stdio: ["ignore", "pipe", "pipe"], detached: true });
-  if (child.pid === undefined) throw new Error(`could not start ${what}`);
-  fs.writeFileSync(path.join(cgroup, "cgroup.procs"), String(child.pid));
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => fail(new Error(`${what} did not start in 5 s${err ? `: ${err.trim()}` : ""}`)), 5000);
-    const fail = (e: Error) => {
-      clearTimeout(timer);
-      reject(e);
-    };
-    signal.addEventListener("abort", () => fail(new Error(`aborted while starting ${what}`)), { once: true });
-    child.stderr!.on("data", (d: Buffer) => (err += d));
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d;
-      const m = /^listening (\d+)\n/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.on("exit", (code) => fail(new Error(`${what} exited (${code})${err ? `: ${err.trim()}` : ""}`)));
-  });
-  child.removeAllListeners("exit");
-  child.stdout!.destroy();
-  child.stderr!.destroy();
-  child.unref();
-  return { pid: child.pid, port };
+  return spawnListening(full, what, signal, (pid) => fs.writeFileSync(path.join(cgroup, "cgroup.procs"), String(pid)));
 }
 
 export interface NetFaultSpec<P> {

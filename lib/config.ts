@@ -145,6 +145,8 @@ export const configSchema = z.object({
   GAMEDAY_URL: text,
   /** API token of the `gameday` CLI; --token wins. Default: the token in $GAMEDAY_HOME/cli.json. */
   GAMEDAY_TOKEN: text,
+  /** Token `gameday chaos-proxy serve` requires on its admin API (Authorization: Bearer); --token-file wins. Needed beyond loopback. */
+  GAMEDAY_PROXY_TOKEN: text,
 
   // ---- demo, bench, host
   /** First port of the demo system started by `make up`. Default 4100. */

@@ -17,8 +17,9 @@ fi
 want=(procps iproute2 iptables)
 # nftables: the iptables-nft test that a table a fault created is deleted again needs nft;
 # stress-ng: the stress tests run its engine too (auto picks it when installed);
-# bind9-dnsutils, dnsmasq: dig and a real upstream resolver for the DNS poisoner's tests (dnsperf: its bench)
-[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(chromium poppler-utils nftables stress-ng bind9-dnsutils dnsmasq dnsperf)
+# bind9-dnsutils, dnsmasq: dig and a real upstream resolver for the DNS poisoner's tests (dnsperf: its bench);
+# socat: bench/proxy.ts's baseline relay
+[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(chromium poppler-utils nftables stress-ng bind9-dnsutils dnsmasq dnsperf socat)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -60,6 +60,7 @@ export class RunController {
   endedAt: Date | null = null;
   readonly createdAt = new Date();
   readonly faults: FaultRecord[] = [];
+  /** evidence of effect from the faults that count it (change id → connections/requests faulted) */
 
   private readonly t0 = performance.now();
   private readonly timers = new Set<NodeJS.Timeout>();

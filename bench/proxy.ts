@@ -1,0 +1,174 @@
+// The chaos proxy's speed, side by side in one run against the same echo
+// server (its own process): a direct connection, the proxy with no toxics,
+// socat relaying the same bytes (Debian socat), and the delaying proxy the
+// latency fault used before it shared the relay (from git, when there),
+// and a bare Node stream.pipe relay (the floor for any Node relay).
+// Rows: p50 added latency per 64-byte round trip (1 connection); echo
+// throughput at 1, 10 and 100 connections as a ratio of direct; and a 500 ms
+// latency toxic's p50/p99 error. Bounded: fixed counts and a few seconds per
+// cell (median of 3 interleaved rounds); every child is killed at the end. Results: bench/results/<ts>-proxy.json.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const PINGS = 2000;
+const THROUGHPUT_MS = 1000;
+const ROUNDS = 3;
+const CONNS = [1, 10, 100];
+const SOCAT_PORT = 16450;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+const children: ChildProcess[] = [];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gameday-bench-proxy-"));
+
+function startPrinting(argv: string[], re: RegExp): Promise<number> {
+  const c = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "inherit"], cwd: ROOT });
+  children.push(c);
+  return new Promise((resolve, reject) => {
+    let out = "";
+    c.stdout!.on("data", (d: Buffer) => {
+      out += d;
+      const m = re.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    c.once("exit", (code) => reject(new Error(`${argv.join(" ")} exited (${code})`)));
+  });
+}
+
+const ECHO = `const s=require("net").createServer(c=>{c.on("error",()=>{});c.pipe(c)}).listen(0,"127.0.0.1",()=>console.log("listening "+s.address().port))`;
+// the floor for a Node relay: stream.pipe both ways, no toxics, no counting
+const PIPE = `const net=require("net"),up=+process.argv[1];const s=net.createServer({noDelay:true},c=>{const u=net.connect({port:up,host:"127.0.0.1",noDelay:true});c.pipe(u);u.pipe(c);c.on("error",()=>u.destroy());u.on("error",()=>c.destroy())}).listen(0,"127.0.0.1",()=>console.log("listening "+s.address().port))`;
+const host = (spec: unknown) => [process.execPath, path.join(ROOT, "injectors/load/proxy-host.mjs"), "--tag", `gameday-bench-proxy-${process.pid}`, "--parent", String(process.pid), "--spec", JSON.stringify(spec)];
+
+async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, "127.0.0.1", () => (s.destroy(), r(true)));
+      s.on("error", () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+async function pings(port: number, n: number, size = 64): Promise<number[]> {
+  const s = net.connect({ port, host: "127.0.0.1", noDelay: true });
+  await new Promise((r) => s.once("connect", r));
+  const out: number[] = [];
+  const buf = Buffer.alloc(size, 1);
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    let got = 0;
+    await new Promise<void>((resolve) => {
+      const on = (d: Buffer) => {
+        got += d.length;
+        if (got >= size) {
+          s.off("data", on);
+          resolve();
+        }
+      };
+      s.on("data", on);
+      s.write(buf);
+    });
+    out.push(performance.now() - t);
+  }
+  s.destroy();
+  return out;
+}
+
+/** Bytes per second echoed back over `conns` connections, each keeping 256 KiB in flight. */
+async function throughput(port: number, conns: number): Promise<number> {
+  let total = 0;
+  const end = performance.now() + THROUGHPUT_MS;
+  const chunk = Buffer.alloc(64 * 1024, 2);
+  await Promise.all(
+    Array.from({ length: conns }, async () => {
+      const s = net.connect({ port, host: "127.0.0.1", noDelay: true });
+      await new Promise((r) => s.once("connect", r));
+      let inflight = 0;
+      const pump = () => {
+        while (inflight < 256 * 1024 && performance.now() < end) {
+          inflight += chunk.length;
+          s.write(chunk);
+        }
+      };
+      await new Promise<void>((resolve) => {
+        s.on("data", (d: Buffer) => {
+          inflight -= d.length;
+          if (performance.now() < end) total += d.length;
+          if (performance.now() >= end && inflight <= 0) resolve();
+          pump();
+        });
+        s.on("error", () => resolve());
+        setTimeout(resolve, THROUGHPUT_MS + 2000).unref();
+        pump();
+      });
+      s.destroy();
+    }),
+  );
+  return total / (THROUGHPUT_MS / 1000);
+}
+
+async function oldDelayProxy(echoPort: number): Promise<number | null> {
+  try {
+    const { stdout } = await promisify(execFile)("git", ["show", "3a8183a:injectors/load/delay-proxy.mjs"], { cwd: ROOT });
+    const file = path.join(tmp, "old-delay-proxy.mjs");
+    fs.writeFileSync(file, stdout);
+    return await startPrinting([process.execPath, file, "--tag", "bench-old", "--parent", String(process.pid), "--upstream-host", "127.0.0.1", "--upstream-port", String(echoPort)], /listening (\d+)/);
+  } catch {
+    return null;
+  }
+}
+
+try {
+  const echoPort = await startPrinting([process.execPath, "-e", ECHO], /listening (\d+)/);
+  const proxyPort = await startPrinting(host([{ name: "bench", listen: "127.0.0.1:0", upstream: `127.0.0.1:${echoPort}` }]), /listening (\d+)/);
+  const latPort = await startPrinting(host([{ name: "lat", listen: "127.0.0.1:0", upstream: `127.0.0.1:${echoPort}`, toxics: [{ type: "latency", attributes: { latency: 500 } }] }]), /listening (\d+)/);
+  const socat = spawn("socat", [`TCP-LISTEN:${SOCAT_PORT},bind=127.0.0.1,fork,reuseaddr`, `TCP:127.0.0.1:${echoPort}`], { stdio: "ignore" });
+  children.push(socat);
+  const haveSocat = await waitPort(SOCAT_PORT).then(
+    () => true,
+    () => false,
+  );
+  const oldPort = await oldDelayProxy(echoPort);
+  const pipePort = await startPrinting([process.execPath, "-e", PIPE, String(echoPort)], /listening (\d+)/);
+  const paths: Record<string, number | null> = { direct: echoPort, proxy: proxyPort, socat: haveSocat ? SOCAT_PORT : null, "old delay-proxy": oldPort, "node pipe": pipePort };
+
+  const rtt: Record<string, { p50: number; p99: number }> = {};
+  for (const [name, port] of Object.entries(paths)) {
+    if (port === null) continue;
+    await pings(port, 200); // warm-up
+    const xs = await pings(port, PINGS);
+    rtt[name] = { p50: pct(xs, 50) * 1000, p99: pct(xs, 99) * 1000 };
+  }
+  // rounds interleave the paths, and each cell is the median of its rounds: the machine's load drifts
+  const tput: Record<string, Record<number, number>> = {};
+  for (const c of CONNS) {
+    const runs: Record<string, number[]> = {};
+    for (let round = 0; round < ROUNDS; round++)
+      for (const [name, port] of Object.entries(paths)) if (port !== null) (runs[name] ??= []).push(await throughput(port, c));
+    for (const [name, xs] of Object.entries(runs)) (tput[name] ??= {})[c] = pct(xs, 50);
+  }
+  // 500 ms latency toxic: 4 connections × 10 round trips, error beyond the configured 500 ms and the direct p50
+  const lat = (await Promise.all(Array.from({ length: 4 }, () => pings(latPort, 10)))).flat().map((ms) => ms - 500 - rtt.direct.p50 / 1000);
+  const latency = { p50ErrorMs: pct(lat, 50), p99ErrorMs: pct(lat, 99), samples: lat.length };
+
+  const r = { roundTripUs: rtt, addedLatencyP50Us: Object.fromEntries(Object.entries(rtt).map(([k, v]) => [k, v.p50 - rtt.direct.p50])), throughputBytesPerSec: tput, latencyToxic500ms: latency };
+  const out = path.join(ROOT, "bench/results", `${new Date().toISOString().replace(/[:.]/g, "-")}-proxy.json`);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify(r, null, 2));
+  const lines = ["chaos proxy vs direct (same echo server, 64-byte round trips, p50):"];
+  for (const [k, v] of Object.entries(rtt)) lines.push(`  ${k.padEnd(16)} p50 ${v.p50.toFixed(0)} µs (added ${(v.p50 - rtt.direct.p50).toFixed(0)} µs), p99 ${v.p99.toFixed(0)} µs`);
+  lines.push("echo throughput, ratio of direct:");
+  for (const c of CONNS) lines.push(`  ${String(c).padStart(3)} conn: direct ${(tput.direct[c] / 1e6).toFixed(0)} MB/s; ${Object.keys(tput).filter((k) => k !== "direct").map((k) => `${k} ${(tput[k][c] / tput.direct[c]).toFixed(2)}×`).join(", ")}`);
+  if (!haveSocat) lines.push("socat: not installed (apt-get install socat), its rows are missing");
+  lines.push(`latency toxic 500 ms: p50 error ${latency.p50ErrorMs.toFixed(2)} ms, p99 error ${latency.p99ErrorMs.toFixed(2)} ms (${latency.samples} round trips)`);
+  process.stdout.write(lines.join("\n") + `\n${out}\n`);
+} finally {
+  for (const c of children) c.kill("SIGKILL");
+  fs.rmSync(tmp, { recursive: true, force: true });
+}

@@ -1,0 +1,215 @@
+// What the proxy-toxic and http-fault faults share: a proxy to the target
+// (its dst:dstPort is the upstream) with its toxics in place before it
+// listens, hosted by a tagged child (load/proxy-host.mjs) that exits with
+// its parent. Two ways into the path:
+// - listen given: the proxy listens there and the client is pointed at it;
+// - no listen: like the latency fault's proxy path, the target's new TCP
+//   connections are REDIRECTed (iptables nat OUTPUT, in the client's
+//   namespace) to the proxy, which runs in a cgroup of its own that the rule
+//   excludes — existing clients are faulted without being reconfigured.
+// Revert removes the redirect first, asks the child to stop (SIGTERM:
+// in-flight data flushed, every connection ended), then kills what is left
+// by tag; effect() reports what the proxy touched from the counts it kept and
+// says "inconclusive" when no connection or request was faulted.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+import { killTagged, LOAD_DIR, newTag, tagged } from "../load/children";
+import { withRedirect } from "../latency";
+import { cgroup2Root, commonChecks, netAvailable, revertNet, startProxy, verifyNet, type NetUndo } from "../net-fault";
+import { cmdText, shortTag } from "../net/cmd";
+import { applyChain, chainCommands, iptTables, newChainName, overlapProblem, removeChain } from "../net/iptables";
+import { keyText } from "../net/select";
+import type { Injector, NetworkTarget, VerifyResult } from "../types";
+import { parseProxy, type ProxyJson } from "./proxy";
+import { ApiError } from "./errors";
+import { spawnListening } from "./spawn";
+import { toxicDef } from "./toxic";
+
+export interface ProxyFaultParams {
+  listen?: string;
+  toxics: { name?: string; type: string; stream?: "upstream" | "downstream"; toxicity?: number; attributes?: Record<string, unknown>; ttl_ms?: number }[];
+}
+
+export interface ProxyFaultUndo {
+  tag: string;
+  /** where clients reach the proxy; absent: by redirect */
+  listen?: string;
+  upstream: string;
+  protocol: "tcp" | "http";
+  /** the /populate body the child gets */
+  spec: unknown[];
+  /** where the child keeps its counts */
+  counts: string;
+  /** redirect mode: the nat chain, the proxy's tag and cgroup (the latency fault's proxy path, reverted the same way) */
+  net?: NetUndo;
+}
+
+/** The params schema of a proxy fault whose toxics belong to `layer`. */
+export function proxyFaultParams(layer: "tcp" | "http") {
+  return z
+    .object({
+      /** where the proxy listens (the application is pointed here): host:port; absent: the target's connections are redirected */
+      listen: z
+        .string({ error: "expected host:port, e.g. 127.0.0.1:16400" })
+        .regex(/^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]*):\d{1,5}$/, { error: "expected host:port, e.g. 127.0.0.1:16400" })
+        .optional(),
+      toxics: z
+        .array(
+          z
+            .object({
+              name: z.string().min(1).optional(),
+              type: z.string().refine((t) => toxicDef(t)?.layer === layer, { error: (i) => `unknown ${layer === "http" ? "HTTP" : "TCP"} toxic type ${JSON.stringify(i.input)}` }),
+              stream: z.enum(["upstream", "downstream"], { error: "expected upstream or downstream" }).optional(),
+              toxicity: z.number().min(0).max(1, { error: "expected 0 to 1" }).optional(),
+              attributes: z.record(z.string(), z.unknown()).optional(),
+              ttl_ms: z.number().positive().optional(),
+            })
+            .strict(),
+        )
+        .min(1, { error: "give at least one toxic" }),
+    })
+    .strict()
+    .superRefine((p, ctx) => {
+      // the toxics' own checks (attributes, names), as the API would answer
+      try {
+        parseProxy({ name: "check", listen: p.listen ?? "127.0.0.1:0", upstream: "127.0.0.1:1", protocol: layer, toxics: p.toxics });
+      } catch (e) {
+        ctx.addIssue({ code: "custom", path: ["toxics"], message: e instanceof ApiError ? e.message : String(e) });
+      }
+    });
+}
+
+function upstreamOf(t: NetworkTarget): string {
+  const host = t.dst?.replace(/\/32$/, "") ?? (t.dstLocal ? "127.0.0.1" : undefined);
+  if (!host || host.includes("/")) throw new Error(`target.dst: the proxy needs one destination address to connect on to (got ${t.dst ?? "none"})`);
+  if (!t.dstPort) throw new Error("target.dstPort: the proxy needs the destination port");
+  if (t.protocol !== "tcp") throw new Error(`target.protocol: the proxy relays TCP (got ${t.protocol})`);
+  return `${host}:${t.dstPort}`;
+}
+
+const HOST = path.join(LOAD_DIR, "proxy-host.mjs");
+const hostArgs = (u: ProxyFaultUndo) => ["--spec", JSON.stringify(u.spec), "--counts", u.counts];
+
+async function planRedirect(name: string, t: NetworkTarget, tag: string): Promise<NetUndo> {
+  const tools = await netAvailable();
+  if (!tools.ok) throw new Error(`params.listen: without it the connections are redirected, which needs ${tools.reason}; or give listen and point the client there`);
+  await commonChecks(t);
+  if (t.direction !== "egress") throw new Error(`target.direction: the redirect catches connections this host opens: egress only (got ${t.direction})`);
+  const overlap = await overlapProblem(t.netns, name, t);
+  if (overlap) throw new Error(overlap);
+  const short = shortTag();
+  const chain = { netns: t.netns, table: "nat" as const, chain: newChainName(short), hooks: ["OUTPUT"], comment: `gameday:${short} ${keyText(name, t)}`, rules: [] };
+  const cgroup = path.join(cgroup2Root(), `gameday-${short}`);
+  return {
+    tag: short,
+    mechanism: "proxy",
+    why: "no listen given: the connections are redirected",
+    netns: t.netns,
+    chains: [chain],
+    tablesBefore: await iptTables(t.netns),
+    proxyTag: tag,
+    cgroup,
+    commands: [
+      `mkdir ${cgroup}`,
+      `${t.netns ? `ip netns exec ${t.netns} ` : ""}node injectors/load/proxy-host.mjs --spec ...  # listens on 127.0.0.1:PORT; its PID goes to ${cgroup}/cgroup.procs`,
+      ...chainCommands(withRedirect(chain, t, cgroup, "PORT")).map(cmdText),
+    ],
+  };
+}
+
+async function stopHost(tag: string): Promise<void> {
+  for (const p of tagged(tag)) {
+    try {
+      process.kill(p.pid, "SIGTERM");
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const end = Date.now() + 2500;
+  while (tagged(tag).length && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
+}
+
+export function proxyInjector(o: { name: string; description: string; layer: "tcp" | "http" }): Injector<ProxyFaultParams, ProxyFaultUndo, NetworkTarget> {
+  return {
+    name: o.name,
+    description: o.description,
+    targetKind: "network",
+    params: proxyFaultParams(o.layer) as unknown as z.ZodType<ProxyFaultParams>,
+    async available() {
+      return { ok: true, detail: "listen: a child process; without listen, the redirect needs root and iptables nat" };
+    },
+    async plan(target, params) {
+      const upstream = upstreamOf(target);
+      const tag = newTag(o.name);
+      const listen = params.listen ?? "127.0.0.1:0";
+      return {
+        tag,
+        listen: params.listen,
+        upstream,
+        protocol: o.layer,
+        spec: [{ name: o.name, listen, upstream, protocol: o.layer, toxics: params.toxics }],
+        counts: path.join(os.tmpdir(), `gameday-proxy-${tag.split(":").pop()}.json`),
+        net: params.listen ? undefined : await planRedirect(o.name, target, tag),
+      };
+    },
+    async inject(t, _p, ctx) {
+      const u = ctx.undo;
+      if (u.net) {
+        const chain = u.net.chains[0];
+        // checked again right before the change: another fault may have started since plan()
+        const clash = await overlapProblem(t.netns, o.name, t, u.net.tag);
+        if (clash) throw new Error(clash);
+        const { port } = await startProxy(t, u.net, hostArgs(u), ctx.signal, "proxy-host.mjs");
+        await applyChain(withRedirect(chain, t, u.net.cgroup!, String(port)));
+        return;
+      }
+      const argv = [process.execPath, HOST, "--tag", u.tag, "--parent", String(process.pid), ...hostArgs(u)];
+      await spawnListening(argv, `the ${o.name} proxy on ${u.listen}`, ctx.signal);
+    },
+    async revert(_t, u) {
+      // no new connection into the proxy first, then let it flush what it holds
+      if (u.net) for (const c of u.net.chains) await removeChain(c);
+      await stopHost(u.tag);
+      if (u.net) await revertNet(u.net);
+      else await killTagged(u.tag);
+    },
+    async verify(_t, u): Promise<VerifyResult> {
+      const where = u.listen ?? `connections to ${u.upstream} (redirected)`;
+      if (u.net) {
+        const v = await verifyNet(u.net);
+        if (!v.ok) return v;
+      }
+      if (tagged(u.tag).length) return { ok: false, detail: `the proxy for ${where} is still running` };
+      return { ok: true, detail: `proxy ${u.listen ? `on ${u.listen} → ${u.upstream}` : `for ${where}`} stopped; ${effect(u).text}` };
+    },
+    // read once after the verified revert (by the worker, a CLI or the reaper): then the counts file can go
+    async effect(_t, u) {
+      const e = effect(u);
+      fs.rmSync(u.counts, { force: true });
+      return e.touched === undefined ? null : { touched: e.touched, summary: e.text, counters: e.counters };
+    },
+    describe: (t, u) => {
+      const toxics = (u.spec[0] as ProxyJson).toxics!.map((x) => x.type).join(", ");
+      if (!u.net) return `a ${u.protocol} proxy on ${u.listen} → ${u.upstream} with ${toxics} (point the client at ${u.listen})`;
+      return `a ${u.protocol} proxy with ${toxics}: new TCP connections${t.cgroup ? ` from cgroup ${t.cgroup}` : ""} to ${u.upstream} are redirected to it (iptables nat REDIRECT${t.netns ? ` in netns ${t.netns}` : ""})`;
+    },
+  };
+}
+
+/** What the proxy touched, from its last counts; "inconclusive" when it faulted nothing. */
+export function effect(u: ProxyFaultUndo): { text: string; touched?: number; counters?: unknown } {
+  let list: ProxyJson[];
+  try {
+    list = JSON.parse(fs.readFileSync(u.counts, "utf8")) as ProxyJson[];
+  } catch {
+    return { text: "its counts are gone (reported by an earlier verify, or the host died before writing them)" };
+  }
+  const p = list[0];
+  if (!p?.counts) return { text: "no counts" };
+  const seen = u.protocol === "http" ? `${p.counts.requests} request(s) on ${p.counts.connections} connection(s)` : `${p.counts.connections} connection(s)`;
+  const toxics = (p.toxics ?? []).map((t) => `${t.name}: seen ${t.counts?.seen ?? 0}, matched ${t.counts?.matched ?? 0}, faulted ${t.counts?.faulted ?? 0}`);
+  const faulted = (p.toxics ?? []).reduce((s, t) => s + (t.counts?.faulted ?? 0), 0);
+  return { text: `it saw ${seen}; ${toxics.join("; ")}${faulted === 0 ? " — touched nothing: inconclusive" : ""}`, touched: faulted, counters: p.counts };
+}

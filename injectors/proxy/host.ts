@@ -1,0 +1,58 @@
+// Hosting proxies in a process of their own: the proxy-toxic and http-fault
+// faults and the latency fault's proxy path run their relay in a child
+// (injectors/load/proxy-host.mjs, delay-proxy.mjs) rather than in the
+// worker's event loop, so a busy relay cannot delay the monitor or an abort.
+// The child prints "listening PORT" (the first proxy's) once every proxy
+// listens with its toxics in place, writes its counts to a file every 250 ms
+// and once more on the way out, exits when its parent dies (a SIGKILLed
+// worker or CLI leaves no proxy listening), and on SIGTERM ends every
+// connection after flushing what it holds.
+import fs from "node:fs";
+import { ApiError } from "./errors";
+import { ProxyCollection } from "./proxy";
+
+export interface HostOptions {
+  parent: number;
+  /** a /populate body: the proxies with their toxics */
+  spec: unknown;
+  /** where to keep the counts (JSON: the proxies as the API shows them) */
+  counts?: string;
+}
+
+export async function hostProxies(o: HostOptions): Promise<void> {
+  const proxies = new ProxyCollection();
+  const writeCounts = (list = proxies.list()) => {
+    if (!o.counts) return;
+    try {
+      fs.writeFileSync(`${o.counts}.tmp`, JSON.stringify(list.map((p) => p.toJSON())));
+      fs.renameSync(`${o.counts}.tmp`, o.counts);
+    } catch {
+      // the folder went away (a revert already cleaned up): nothing to report to
+    }
+  };
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    // closing empties the collection; the last counts (bytes of the links just closed) are from these
+    const list = proxies.list();
+    writeCounts(list);
+    await Promise.race([proxies.close(), new Promise((r) => setTimeout(r, 1500))]);
+    writeCounts(list);
+    process.exit(0);
+  };
+  setInterval(() => {
+    if (process.ppid !== o.parent) void stop();
+    else writeCounts();
+  }, 250);
+  process.on("SIGTERM", () => void stop());
+  process.on("SIGINT", () => void stop());
+  try {
+    const list = await proxies.populate(o.spec);
+    writeCounts();
+    process.stdout.write(`listening ${Number(list[0].address!.split(":").pop())}\n`);
+  } catch (e) {
+    process.stderr.write(`${e instanceof ApiError ? `${e.message} (${e.status})` : (e as Error).message}\n`);
+    process.exit(1);
+  }
+}

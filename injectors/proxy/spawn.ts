@@ -1,0 +1,54 @@
+// Starting a proxy host child and waiting for its "listening PORT" line,
+// bounded and interruptible. Shared by the chaos-proxy faults and the
+// latency fault's delaying proxy.
+import { spawn } from "node:child_process";
+
+/**
+ * Spawn argv detached (its own process group; it watches its parent), call
+ * `started(pid)` before anything can connect (e.g. to move it into a
+ * cgroup), and resolve with the port it prints.
+ */
+export async function spawnListening(argv: string[], what: string, signal: AbortSignal, started?: (pid: number) => void, timeoutMs = 10_000): Promise<{ pid: number; port: number }> {
+  const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  if (child.pid === undefined) throw new Error(`could not start ${what}`);
+  try {
+    started?.(child.pid);
+  } catch (e) {
+    child.kill("SIGKILL");
+    throw e;
+  }
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => fail(new Error(`${what} did not start in ${timeoutMs / 1000} s${err ? `: ${err.trim()}` : ""}`)), timeoutMs);
+    const onAbort = () => fail(new Error(`aborted while starting ${what}`));
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      // a child that never said it listens (slow, aborted, broken) must not stay behind
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // already gone
+      }
+      reject(e);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    child.stderr!.on("data", (d: Buffer) => (err += d));
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d;
+      const m = /^listening (\d+)\n/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        resolve(Number(m[1]));
+      }
+    });
+    child.on("exit", (code) => fail(new Error(`${what} exited (${code})${err ? `: ${err.trim()}` : ""}`)));
+  });
+  child.removeAllListeners("exit");
+  child.stdout!.destroy();
+  child.stderr!.destroy();
+  child.unref();
+  return { pid: child.pid, port };
+}
