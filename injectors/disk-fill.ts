@@ -18,6 +18,7 @@ import { forceParam, rateString, reserveParam } from "./disk/params";
 import { killTagged, spawnTagged, tagged } from "./load/children";
 import { register } from "./registry";
 import type { Injector, PathTarget } from "./types";
+import { diskUndoShape } from "./undo-shapes";
 
 export const FILL_MODES = ["fillPercent", "size", "leaveFree"] as const;
 
@@ -108,6 +109,7 @@ export const diskFill: Injector<DiskFillParams, DiskUndo, PathTarget> = {
   description: "Fill the filesystem holding a directory to a percentage, by a size, or until N bytes are left, at once or at a rate.",
   targetKind: "path",
   params: diskFillParams,
+  undoSchema: diskUndoShape,
 
   async available() {
     const s = statfsAvailable();
