@@ -60,7 +60,8 @@ export function planExperiment(exp: Experiment, topology: Topology | null, prote
   const limits = limitsOf(safety);
   const refusals: ValidationIssue[] = [];
   const steps: PlannedStep[] = [];
-  const fleets = new Map<string, number>();
+  /** matched instances per step: two faults on one target (disk-fill and io-stress on a folder) are two changes of one instance */
+  const fleets = new Map<number, number>();
   const broadSeen = new Set<string>();
   for (const [index, step] of exp.spec.method.entries()) {
     const spec = exp.spec.targets[step.target];
@@ -78,7 +79,7 @@ export function planExperiment(exp: Experiment, topology: Topology | null, prote
       continue;
     }
     const n = res.matched.length;
-    fleets.set(step.target, Math.max(fleets.get(step.target) ?? 0, n));
+    fleets.set(index, n);
     const blast = blastCount(n, spec.mode, spec.value);
     const caps = [limits.count, Math.max(1, Math.floor((n * limits.percent) / 100))];
     const md = maxDownOf(step.maxDown);

@@ -187,7 +187,7 @@ describe("the valve in the rounds, for every fault", { timeout: 60_000 }, () => 
       const budget = new RunBudget(3, 100);
       const ex = new Executor({ command: "safety-test", dir: path.join(tempDir("gameday-safety-"), "journal"), reaper: false });
       const one = await run({ fault: "process-kill", params: { signal: "STOP" }, target: { process: { cmdline: a.regex }, mode: "all" }, duration: 1500 }, budget, ex);
-      const two = await run({ fault: "process-kill", params: { signal: "STOP" }, target: { process: { cmdline: b.regex }, mode: "all" }, duration: 1500, targetName: "w" }, budget, ex);
+      const two = await run({ fault: "process-kill", params: { signal: "STOP" }, target: { process: { cmdline: b.regex }, mode: "all" }, duration: 1500, targetName: "w", index: 1 }, budget, ex);
       const done = Promise.all([one.runner.run(), two.runner.run()]);
       await new Promise((r) => setTimeout(r, 300));
       const frozen = [...a.children, ...b.children].filter((c) => procState(c.pid!) === "T").length;

@@ -29,15 +29,16 @@ export interface TargetLimits {
  */
 export class RunBudget {
   private inUse = 0;
-  private readonly peaks = new Map<string, number>();
+  /** the largest fleet each step has seen, by step index */
+  private readonly peaks = new Map<number, number>();
   constructor(
     readonly maxTotal: number,
     readonly maxTotalShare: number,
   ) {}
 
-  /** Record a target's fleet size (its largest counts towards the share). */
-  see(targetName: string, n: number): void {
-    this.peaks.set(targetName, Math.max(this.peaks.get(targetName) ?? 0, n));
+  /** Record a step's fleet size (its largest counts towards the share). */
+  see(step: number, n: number): void {
+    this.peaks.set(step, Math.max(this.peaks.get(step) ?? 0, n));
   }
 
   get allowed(): number {
@@ -286,7 +287,7 @@ export class StepRunner {
   private valve(round: number, chosen: Target[], fleet: Set<string>): Target[] {
     const { maxDown, limits } = this.spec;
     const budget = this.d.budget;
-    budget?.see(this.spec.targetName, this.peak);
+    budget?.see(this.spec.index, this.peak);
     if (!chosen.length || (!maxDown && !limits && !budget)) return chosen;
     const heldLive = [...this.held.keys()].filter((id) => fleet.has(id)).length;
     const down = Math.max(0, this.peak - fleet.size) + heldLive;

@@ -91,7 +91,13 @@ export function statePlaces(): { what: string; path: string }[] {
 
 function stateHeldOn(dev: number): string[] {
   const out: string[] = [];
-  for (const p of statePlaces()) if (deviceOf(p.path) === dev && !out.includes(p.what) && !(p.path === os.tmpdir() && out.includes("/tmp"))) out.push(p.what);
+  const seen = new Set<string>();
+  for (const p of statePlaces()) {
+    const where = path.resolve(p.path);
+    if (seen.has(where) || deviceOf(where) !== dev) continue;
+    seen.add(where);
+    out.push(p.what);
+  }
   return out;
 }
 
