@@ -24,7 +24,7 @@ after(() => {
   unmountAllTmpfs();
   for (const d of scratch) fs.rmSync(d, { recursive: true, force: true });
 });
-const ctx = (undo: unknown) => ({ runId: "floor", signal: new AbortController().signal, undo });
+const ctx = (undo: DiskUndo) => ({ runId: "floor", signal: new AbortController().signal, undo });
 const withEnv = async (name: string, value: string, fn: () => Promise<void> | void) => {
   const prev = process.env[name];
   process.env[name] = value;
