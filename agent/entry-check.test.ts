@@ -87,3 +87,34 @@ test("killTagged and tagged refuse anything that is not a Game Day tag", async (
   assert.throws(() => tagged("sleep"), /not a Game Day tag/);
   for (const c of victims.children) assert.ok(readProc(c.pid!), "nothing was killed");
 });
+
+test("what every injector's plan() really journals passes the check (a check too strict would leave real changes unreverted)", async () => {
+  const { getInjector } = await import("../injectors");
+  const { entryProblem } = await import("./entry-check");
+  const { resolveTargets } = await import("../injectors/targets/resolve");
+  const v = readProc(victims.children[1].pid!)!;
+  const proc = { kind: "process" as const, pid: v.pid, startTime: v.startTime, comm: v.comm, cmdline: v.cmdline, host: "h" };
+  const dir = tempDir("gameday-entries-plan-");
+  const net = (o: object) => resolveTargets({ network: { direction: "egress", ...o }, mode: "all" } as never, null, new Set()).matched[0];
+  const cases: [string, object, unknown][] = [
+    ["process-kill", proc, { signal: "STOP" }],
+    ["cpu-limit", proc, { cpus: 0.5 }],
+    ["memory-limit", proc, { limit: "256M" }],
+    ["cpu-stress", { kind: "host", hostname: "h" }, { load: 10 }],
+    ["memory-stress", { kind: "host", hostname: "h" }, { size: "1M" }],
+    ["disk-fill", { kind: "path", path: dir }, { size: "1M" }],
+    ["io-stress", { kind: "path", path: dir }, {}],
+    ["packet-loss", net({ protocol: "udp", dst: "127.0.0.1", dstPort: 9 }), { percent: 5 }],
+    ["partition", net({ protocol: "tcp", src: "127.0.0.2", dst: "127.0.0.3", dstPort: 9 }), { action: "drop" }],
+    ["latency", net({ protocol: "tcp", dst: "127.0.0.1", dstPort: 9 }), { latency: "10ms", mechanism: "proxy" }],
+  ];
+  for (const [fault, target, raw] of cases) {
+    const inj = getInjector(fault)!;
+    const a = await inj.available();
+    if (!a.ok) continue;
+    const params = inj.params.parse(raw);
+    const undo = await inj.plan(target as never, params);
+    const e = { ...base(9, { fault, target: target as never, undo }) };
+    assert.equal(entryProblem(e, inj), null, `${fault}: ${JSON.stringify(undo).slice(0, 300)}`);
+  }
+});

@@ -13,9 +13,9 @@ const pid = z.number().int().min(2);
 
 /** Each target kind as a journal may hold it. */
 const targetShapes: Record<string, z.ZodType> = {
-  process: z.object({ kind: z.literal("process"), host, pid, startTime: z.number().int().min(0), comm: z.string(), cmdline: z.string() }).strict(),
-  host: z.object({ kind: z.literal("host"), host, hostname: z.string().min(1) }).strict(),
-  path: z.object({ kind: z.literal("path"), host, path: z.string().startsWith("/") }).strict(),
+  process: z.object({ kind: z.literal("process"), host, pid, startTime: z.number().int().min(0), comm: z.string(), cmdline: z.string() }).passthrough(),
+  host: z.object({ kind: z.literal("host"), host, hostname: z.string().min(1) }).passthrough(),
+  path: z.object({ kind: z.literal("path"), host, path: z.string().startsWith("/") }).passthrough(),
   network: z
     .object({
       kind: z.literal("network"),
@@ -32,7 +32,7 @@ const targetShapes: Record<string, z.ZodType> = {
       cgroup: z.string().optional(),
       spare: z.array(z.number().int().min(1).max(65535)).optional(),
     })
-    .strict(),
+    .passthrough(),
 };
 
 function firstIssue(where: string, r: z.ZodSafeParseResult<unknown>): string | null {

@@ -1,8 +1,9 @@
 // The shapes of the journaled undo values that revert acts on, checked
 // before any revert (see Injector.undoSchema): tags that select children,
 // folders and files that are removed, chains that are flushed. Each one
-// must be exactly what plan() makes, so a damaged journal entry cannot
-// widen what a revert touches.
+// must be what plan() makes, so a damaged journal entry cannot widen what a
+// revert touches. Fields revert does not read are let through: an entry is
+// refused for what would make its revert wrong, not for growing a field.
 import path from "node:path";
 import { z } from "zod";
 import { isTag } from "./load/children";
@@ -20,7 +21,7 @@ export const diskUndoShape = z
   .object({ dir: absolute, tag: childTag, prefix: z.string().regex(/^\.gameday-(disk-fill|io-stress)-[0-9a-f-]{36}-$/, "expected .gameday-<fault>-<uuid>-") })
   .passthrough();
 
-export const processKillUndoShape = z.object({ signal: z.enum(["KILL", "TERM", "INT", "STOP"]), pid, startTime }).strict();
+export const processKillUndoShape = z.object({ signal: z.enum(["KILL", "TERM", "INT", "STOP"]), pid, startTime }).passthrough();
 
 export const confineUndoShape = z
   .object({
@@ -32,21 +33,21 @@ export const confineUndoShape = z
     original: absolute.refine((p) => p.startsWith("/sys/fs/cgroup"), { message: "expected a cgroup folder under /sys/fs/cgroup" }).nullable(),
     folder: ourFolder.nullable(),
     files: z.record(absolute.refine((p) => p.startsWith("/sys/fs/cgroup"), { message: "expected a cgroup file" }), z.string().nullable()),
-    tree: z.array(z.object({ pid, startTime }).strict()),
+    tree: z.array(z.object({ pid, startTime }).passthrough()),
   })
-  .strict();
+  .passthrough();
 
 const chainShape = z
   .object({
     netns: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/).optional(),
     table: z.enum(["filter", "nat"]),
-    chain: z.string().regex(/^GAMEDAY-\w{1,20}$/, "expected a GAMEDAY-<tag> chain"),
+    chain: z.string().regex(/^GAMEDAY-[\w-]{1,20}$/, "expected a GAMEDAY-<tag> chain"),
     hooks: z.array(z.enum(["INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"])),
     comment: z.string().startsWith("gameday:"),
     rules: z.array(z.array(z.string())),
     spare: z.array(z.number().int().min(1).max(65535)).optional(),
   })
-  .strict();
+  .passthrough();
 
 export const netUndoShape = z
   .object({
