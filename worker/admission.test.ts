@@ -75,6 +75,22 @@ describe("admission in process", { timeout: 60_000 }, () => {
     await w.engine.flush();
   });
 
+  test("the worker's validate API returns the plan; a run that spec.safety refuses gets 422 naming the field, nothing starts", async () => {
+    const token = (JSON.parse((await import("node:fs")).readFileSync(path.join(home, "cli.json"), "utf8")) as { token: string }).token;
+    const api = { url: w.url, token };
+    const broad = experiment("too-broad").replace(/victims: .*/, `victims: { process: { cmdline: "." } }`);
+    const v = await apiCall<{ ok: boolean; plan: { refusals: { path: string; message: string }[]; steps: { matched: string[] }[] } }>(api, "POST", "/api/v1/experiments/validate", { yaml: broad });
+    assert.equal(v.status, 200);
+    assert.ok(v.body.plan.refusals.some((r) => r.path === "spec.targets.victims" && /matches most of the host/.test(r.message)), JSON.stringify(v.body.plan.refusals));
+    const good = await apiCall<{ plan: { refusals: unknown[]; steps: { matched: string[] }[] } }>(api, "POST", "/api/v1/experiments/validate", { yaml: experiment("fine") });
+    assert.deepEqual(good.body.plan.refusals, []);
+    assert.equal(good.body.plan.steps[0].matched.length, 2, "both victims listed");
+    const run = await apiCall<{ issues?: { path: string }[] }>(api, "POST", "/api/v1/runs", { yaml: broad });
+    assert.equal(run.status, 422);
+    assert.ok(run.body.issues?.some((i) => i.path === "spec.targets.victims"));
+    assert.equal(w.engine.activeRunId(), null);
+  });
+
   test("a run the database shows in progress (another worker) refuses a new one: the DB-level guard", async () => {
     const other = new Database(path.join(home, "gameday.db"));
     other

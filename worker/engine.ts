@@ -14,7 +14,7 @@ import { FaultMirror, faultRecordFromRow } from "./mirror";
 import { EvidenceQueue } from "./store";
 import type { WorkerMetrics } from "./metrics";
 import { RunController, type RunSinks } from "./runner";
-import { safetyRefusals } from "../agent/plan";
+import { planExperiment, safetyRefusals, type ExperimentPlan } from "../agent/plan";
 
 export interface EngineOptions {
   db: Db;
@@ -257,6 +257,11 @@ export class Engine {
     });
     void controller.execute();
     return controller.record();
+  }
+
+  /** What the experiment would hit on this host now, and what spec.safety refuses (POST /experiments/validate shows it). */
+  plan(exp: Experiment): ExperimentPlan {
+    return planExperiment(exp, this.o.topology, this.o.protectedPids?.() ?? new Set());
   }
 
   async abort(id: string, by: string): Promise<RunRecord> {
