@@ -47,14 +47,20 @@ async function usage(pids: number[], ms = 1500): Promise<number[]> {
   return pids.map((p, i) => (ticks(p) - a[i]) / 100 / (ms / 1000));
 }
 
-test("a bystander in the target's cgroup is not throttled; the shared cgroup's limit is untouched", { skip, timeout: 30_000 }, async () => {
-  const shared = path.join(cpuH!.mount, `gdtest-shared-${process.pid}`);
+/** A fresh cpu cgroup folder holding two busy processes: the target and another one. */
+async function sharedPair(name: string): Promise<{ shared: string; target: ChildProcess; other: ChildProcess }> {
+  const shared = path.join(cpuH!.mount, `gdtest-${name}-${process.pid}`);
   fs.mkdirSync(shared);
   folders.push(shared);
   const target = burner();
-  const bystander = burner();
-  for (const c of [target, bystander]) moveProcess(shared, c.pid!);
-  await waitFor("both in the shared cgroup", () => [target, bystander].every((c) => cgroupOf(c.pid!, cpuH!) === shared));
+  const other = burner();
+  for (const c of [target, other]) moveProcess(shared, c.pid!);
+  await waitFor("both in the shared cgroup", () => [target, other].every((c) => cgroupOf(c.pid!, cpuH!) === shared));
+  return { shared, target, other };
+}
+
+test("a bystander in the target's cgroup is not throttled; the shared cgroup's limit is untouched", { skip, timeout: 30_000 }, async () => {
+  const { shared, target, other: bystander } = await sharedPair("shared");
   const quotaFile = path.join(shared, cpuH!.version === 1 ? "cpu.cfs_quota_us" : "cpu.max");
   const quotaBefore = fs.readFileSync(quotaFile, "utf8");
 
@@ -80,13 +86,7 @@ test("a bystander in the target's cgroup is not throttled; the shared cgroup's l
 });
 
 test("a cgroup shared with other processes is refused for an in-place limit, naming them; a dedicated one is allowed", { skip }, async () => {
-  const shared = path.join(cpuH!.mount, `gdtest-inplace-${process.pid}`);
-  fs.mkdirSync(shared);
-  folders.push(shared);
-  const target = burner();
-  const other = burner();
-  for (const c of [target, other]) moveProcess(shared, c.pid!);
-  await waitFor("both in", () => procsIn(shared).length === 2);
+  const { shared, target, other } = await sharedPair("inplace");
   const why = sharedCgroupProblem(shared, [target.pid!]);
   assert.match(why ?? "", new RegExp(`refusing: a limit in ${shared} would also hold 1 process\\(es\\) that are not the target's \\(sh\\[${other.pid}\\]\\); on cgroup v2 a limit needs a cgroup dedicated to the target`));
   moveProcess(cpuH!.mount, other.pid!);
