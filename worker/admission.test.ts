@@ -9,7 +9,7 @@ import path from "node:path";
 import type { AddressInfo } from "node:net";
 import Database from "better-sqlite3";
 import { createLogger } from "../lib/log";
-import { apiCall, freezeExperiment, ROOT, spawnVictims, startWorkerProcess, tempHome, type WorkerProc } from "../e2e/kit";
+import { apiCall, freezeExperiment, ROOT, spawnVictims, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
 import { startWorker, type RunningWorker } from "./app";
 
 let probe: http.Server;
@@ -89,6 +89,18 @@ describe("admission in process", { timeout: 60_000 }, () => {
     assert.equal(run.status, 422);
     assert.ok(run.body.issues?.some((i) => i.path === "spec.targets.victims"));
     assert.equal(w.engine.activeRunId(), null);
+  });
+
+  test("a run that lifts a guard records who lifted it and why in its timeline", async () => {
+    const yaml = experiment("lifted").replace("  rollback: always", `  rollback: always\n  safety: { allowControlPlane: true, reason: "a drill with the console at hand" }`);
+    const run = await w.engine.start(yaml, "ops");
+    try {
+      const ev = await waitFor("the safety event", async () => (await w.db.runEvent.findMany({ where: { runId: run.id, kind: "safety" } }))[0], 10_000);
+      assert.equal(ev.message, "spec.safety lifted by ops: allowControlPlane (reason: a drill with the console at hand)");
+    } finally {
+      await w.engine.halt("test");
+      await w.engine.flush();
+    }
   });
 
   test("a run the database shows in progress (another worker) refuses a new one: the DB-level guard", async () => {

@@ -180,6 +180,9 @@ export class RunController {
     this.startedAt = new Date();
     this.deps.evidence.runUpdate(this.id, { state: "running", startedAt: this.startedAt });
     this.event("run-started", `run of "${this.exp.metadata.name}" started by ${this.startedBy}`, { hypothesis: this.exp.spec.hypothesis, seed: seedFrom(this.id) });
+    const safety = this.exp.spec.safety;
+    const lifted = (["allowBroad", "allowControlPlane"] as const).filter((k) => safety[k]);
+    if (lifted.length) this.event("safety", `spec.safety lifted by ${this.startedBy}: ${lifted.join(", ")} (reason: ${safety.reason})`, { lifted, reason: safety.reason });
     this.publish();
 
     this.monitor = new SteadyStateMonitor(this.exp.spec.steadyState.probes.map(createProbe), {
