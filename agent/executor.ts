@@ -10,6 +10,7 @@ import { createLogger } from "../lib/log";
 import { getInjector, targetLabel, type AnyInjector, type Target, type VerifyResult } from "../injectors";
 import { HostJournal, isOpen, listJournals, lockJournal, readJournal, sweepPartialWrites, writeDurable, type ChangeEntry } from "./journal";
 import { startReaper, type Reaper } from "./reaper-client";
+import { entryProblem } from "./entry-check";
 import fs from "node:fs";
 
 export const HOST = os.hostname();
@@ -98,7 +99,12 @@ export async function revertVerified(injector: AnyInjector, target: Target, undo
 /** Revert and verify one journal entry and record the outcome in it (the caller writes the journal). */
 async function revertEntry(e: ChangeEntry, deadlineMs: number): Promise<VerifyResult> {
   const injector = getInjector(e.fault);
-  const v = injector ? await revertVerified(injector, e.target, e.undo, deadlineMs) : { ok: false, detail: `unknown fault ${e.fault} in the journal`, attempts: 1 };
+  const bad = injector ? entryProblem(e, injector) : null;
+  const v = !injector
+    ? { ok: false, detail: `unknown fault ${e.fault} in the journal`, attempts: 1 }
+    : bad
+      ? { ok: false, detail: `journal entry refused, nothing done: ${bad}; it does not have the shape ${e.fault} journals, so reverting it could touch what the change never did — check the host by hand, then delete the entry from the journal (gameday recover lists it)`, attempts: 0 }
+      : await revertVerified(injector, e.target, e.undo, deadlineMs);
   e.revertAttempts += v.attempts;
   e.detail = v.detail;
   if (v.ok) {

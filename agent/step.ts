@@ -15,6 +15,53 @@ export class NoTargetsError extends Error {}
 
 export type MaxDown = { count: number } | { percent: number };
 
+/** spec.safety's limits on one target (each step's maxDown, when given, only lowers them). */
+export interface TargetLimits {
+  count: number;
+  /** share of the target's largest fleet seen, 0 < p ≤ 100; at least one is always allowed */
+  percent: number;
+}
+
+/**
+ * The experiment-wide limit (spec.safety.maxTotal / maxTotalShare), shared by
+ * every step of a run. take() is synchronous, so two steps choosing at the
+ * same moment cannot both get the last slot.
+ */
+export class RunBudget {
+  private inUse = 0;
+  /** the largest fleet each step has seen, by step index */
+  private readonly peaks = new Map<number, number>();
+  constructor(
+    readonly maxTotal: number,
+    readonly maxTotalShare: number,
+  ) {}
+
+  /** Record a step's fleet size (its largest counts towards the share). */
+  see(step: number, n: number): void {
+    this.peaks.set(step, Math.max(this.peaks.get(step) ?? 0, n));
+  }
+
+  get allowed(): number {
+    const fleet = [...this.peaks.values()].reduce((a, b) => a + b, 0);
+    return Math.min(this.maxTotal, Math.max(1, Math.floor((fleet * this.maxTotalShare) / 100)));
+  }
+
+  get used(): number {
+    return this.inUse;
+  }
+
+  /** Reserve up to n slots now; returns how many were granted. */
+  take(n: number): number {
+    const k = Math.max(0, Math.min(n, this.allowed - this.inUse));
+    this.inUse += k;
+    return k;
+  }
+
+  give(n: number): void {
+    this.inUse = Math.max(0, this.inUse - n);
+  }
+}
+
 export interface StepSpec {
   index: number;
   fault: string;
@@ -35,6 +82,10 @@ export interface StepSpec {
   hold?: number;
   /** never more than this many (or this share of the largest fleet seen) targets down or affected at once */
   maxDown?: MaxDown;
+  /** spec.safety's per-target limits, applied with maxDown (the lower wins) */
+  limits?: TargetLimits;
+  /** spec.safety.allowControlPlane: network targets do not spare the control plane's ports */
+  allowControlPlane?: boolean;
   /** with every: the first round comes after one period, not at once */
   firstRoundAfterPeriod?: boolean;
   /** the caller found targets before the first round (a standalone CLI's own scan): a first round that matches nothing waits for the next one, as later rounds do */
@@ -46,7 +97,7 @@ export interface StepSpec {
 export type StepEvent =
   | { type: "resolved"; round: number; resolution: TargetResolution; chosen: Target[]; candidates: Target[] }
   | { type: "dice"; round: number; roll: number; probability: number; hit: boolean; target?: Target; chosen: Target[] }
-  | { type: "refused"; round: number; target: Target; down: number; fleet: number; allowed: number; maxDown: MaxDown }
+  | { type: "refused"; round: number; target: Target; down: number; fleet: number; allowed: number; maxDown?: MaxDown; limit: string }
   | { type: "would-apply"; round: number; targets: Target[] }
   | { type: "applied"; round: number; change: Change }
   | { type: "apply-failed"; round: number; target: Target; error: string; change: Change | null }
@@ -64,6 +115,8 @@ export interface StepDeps {
   onEvent(e: StepEvent): void;
   /** resolve, roll and choose; change nothing */
   dryRun?: boolean;
+  /** the experiment-wide limit shared by the run's steps */
+  budget?: RunBudget;
 }
 
 export interface StepStats {
@@ -151,7 +204,7 @@ export class StepRunner {
   private async round(round: number, holdEnd: number): Promise<{ held: Promise<void> }> {
     const s = this.spec;
     this.stats.rounds++;
-    const res = resolveTargets(s.target, this.d.topology, this.d.protectedPids());
+    const res = resolveTargets(s.target, this.d.topology, this.d.protectedPids(), { allowControlPlane: s.allowControlPlane });
     const fleet = new Set(res.matched.map(targetId));
     this.peak = Math.max(this.peak, fleet.size);
     const candidates = res.matched.filter((t) => !this.held.has(targetId(t)));
@@ -171,13 +224,17 @@ export class StepRunner {
     chosen = this.valve(round, this.dice(round, chosen), fleet);
     if (!chosen.length) return { held: Promise.resolve() };
     if (this.d.dryRun) {
+      this.d.budget?.give(chosen.length);
       this.d.onEvent({ type: "would-apply", round, targets: chosen });
       return { held: Promise.resolve() };
     }
     const changes: Change[] = [];
     let failed = 0;
     for (const target of chosen) {
-      if (this.d.signal.aborted) break;
+      if (this.d.signal.aborted) {
+        this.d.budget?.give(chosen.length - changes.length - failed);
+        break;
+      }
       try {
         const change = await this.executor.apply(
           { runId: this.d.runId, step: s.index, targetName: s.targetName, node: res.node, fault: s.fault, target, params: s.params, revertAt: new Date(holdEnd) },
@@ -190,6 +247,7 @@ export class StepRunner {
       } catch (e) {
         failed++;
         this.stats.failed++;
+        this.d.budget?.give(1);
         this.d.onEvent({ type: "apply-failed", round, target, error: (e as Error).message, change: e instanceof ApplyError ? e.change : null });
       }
     }
@@ -221,17 +279,36 @@ export class StepRunner {
     });
   }
 
-  /** The fleet valve: down = instances gone since the largest fleet seen + ours still held on live ones. */
+  /**
+   * The fleet valve: down = instances gone since the largest fleet seen +
+   * ours still held on live ones; the step's maxDown, spec.safety's
+   * per-target limits and the run's budget each cap it (the lowest wins).
+   */
   private valve(round: number, chosen: Target[], fleet: Set<string>): Target[] {
-    const maxDown = this.spec.maxDown;
-    if (!maxDown || !chosen.length) return chosen;
+    const { maxDown, limits } = this.spec;
+    const budget = this.d.budget;
+    budget?.see(this.spec.index, this.peak);
+    if (!chosen.length || (!maxDown && !limits && !budget)) return chosen;
     const heldLive = [...this.held.keys()].filter((id) => fleet.has(id)).length;
     const down = Math.max(0, this.peak - fleet.size) + heldLive;
-    const allowed = allowedDown(maxDown, this.peak);
-    const fire = chosen.slice(0, Math.max(0, allowed - down));
+    const caps: { allowed: number; limit: string }[] = [];
+    if (maxDown) caps.push({ allowed: allowedDown(maxDown, this.peak), limit: `maxDown ${"count" in maxDown ? maxDown.count : `${maxDown.percent}%`}` });
+    if (limits) {
+      caps.push({ allowed: limits.count, limit: `spec.safety.maxPerTarget ${limits.count}` });
+      caps.push({ allowed: Math.max(1, Math.floor((this.peak * limits.percent) / 100)), limit: `spec.safety.maxSharePerTarget ${limits.percent}%` });
+    }
+    const cap = caps.reduce((a, b) => (b.allowed < a.allowed ? b : a), { allowed: Infinity, limit: "" });
+    let fire = chosen.slice(0, Math.max(0, cap.allowed - down));
+    let limit = cap.limit;
+    if (budget) {
+      const granted = budget.take(fire.length);
+      if (granted < fire.length) limit = `spec.safety.maxTotal/maxTotalShare (${budget.allowed} change(s) of the experiment at once, ${budget.used} in place)`;
+      fire = fire.slice(0, granted);
+    }
+    const allowed = Number.isFinite(cap.allowed) ? cap.allowed : down + fire.length;
     for (const target of chosen.slice(fire.length)) {
       this.stats.refused++;
-      this.d.onEvent({ type: "refused", round, target, down: down + fire.length, fleet: this.peak, allowed, maxDown });
+      this.d.onEvent({ type: "refused", round, target, down: down + fire.length, fleet: this.peak, allowed, maxDown, limit });
     }
     return fire;
   }
@@ -243,7 +320,9 @@ export class StepRunner {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, holdEnd - Date.now())))), this.executor.whenReverted(ids)]);
       clearTimeout(timer);
-      await Promise.all(ids.map((id) => this.executor.revert(id)));
+      const verified = await Promise.all(ids.map((id) => this.executor.revert(id)));
+      // a change not verified reverted is still in place: it keeps its slot
+      this.d.budget?.give(verified.filter((v) => v.ok).length);
       for (const c of changes) if (this.held.get(targetId(c.target))?.id === c.id) this.held.delete(targetId(c.target));
     })();
     this.holds.add(p);

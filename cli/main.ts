@@ -6,6 +6,8 @@ import "../injectors";
 import { API, FINAL_RUN_STATES, type RunRecord, type UnrevertedChange } from "../lib/contract";
 import { experimentJsonSchema, parseExperiment } from "../lib/experiment";
 import { formatIssues } from "../lib/issues";
+import { loadTopology, type Topology } from "../lib/topology";
+import { planExperiment, planText } from "../agent/plan";
 import { api, CliError, connection, type Connection } from "./client";
 
 const USAGE = `gameday — chaos experiments from the command line
@@ -18,6 +20,8 @@ const USAGE = `gameday — chaos experiments from the command line
   gameday halt                         abort every run, revert everything
   gameday status [--json]              the worker, the active run, recent runs
   gameday validate FILE [--json]       check an experiment file, start nothing
+          [--plan [--topology FILE]]   and list what it would hit on this host now
+                                       (exit 1 when spec.safety refuses it)
   gameday schema                       print the experiment JSON Schema
   gameday token create|list|revoke     API tokens with an expiry (gameday token --help)
 
@@ -42,6 +46,14 @@ export function exitCodeFor(run: RunRecord): number {
   if (run.state === "aborted" || run.hypothesisHeld === false) return 2;
   if (run.inconclusive) return 3;
   return 0;
+}
+
+function loadTopologyFlag(file: string): Topology {
+  try {
+    return loadTopology(file);
+  } catch (e) {
+    throw new CliError(`--topology: ${(e as Error).message}`);
+  }
 }
 
 function readFile(file: string | undefined): string {
@@ -138,6 +150,8 @@ export async function main(argv: string[]): Promise<number> {
         url: { type: "string" },
         token: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
+        plan: { type: "boolean", default: false },
+        topology: { type: "string" },
       },
     });
     if (!cmd || cmd === "help" || cmd === "--help" || cmd === "-h" || f.help) {
@@ -147,14 +161,23 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case "validate": {
         const file = pos[0];
-        const r = parseExperiment(readFile(file));
-        if (f.json) out(JSON.stringify(r.ok ? { ok: true } : { ok: false, issues: r.issues }, null, 2));
+        if (f.topology && !f.plan) throw new CliError("--topology: only with --plan");
+        const topology = f.topology ? loadTopologyFlag(f.topology) : null;
+        const r = parseExperiment(readFile(file), topology ?? undefined);
         if (!r.ok) {
-          if (!f.json) err(`${file}: invalid\n${formatIssues(r.issues).replace(/^/gm, "  ")}`);
+          if (f.json) out(JSON.stringify({ ok: false, issues: r.issues }, null, 2));
+          else err(`${file}: invalid\n${formatIssues(r.issues).replace(/^/gm, "  ")}`);
           return 1;
         }
-        if (!f.json) out(`${file}: valid — ${r.experiment.metadata.name}: ${r.experiment.spec.method.length} step(s), ${r.experiment.spec.steadyState.probes.length} probe(s)`);
-        return 0;
+        if (!f.plan) {
+          if (f.json) out(JSON.stringify({ ok: true }, null, 2));
+          else out(`${file}: valid — ${r.experiment.metadata.name}: ${r.experiment.spec.method.length} step(s), ${r.experiment.spec.steadyState.probes.length} probe(s)`);
+          return 0;
+        }
+        const plan = planExperiment(r.experiment, topology, new Set());
+        if (f.json) out(JSON.stringify({ ok: plan.refusals.length === 0, plan }, null, 2));
+        else for (const line of planText(r.experiment, plan)) out(line);
+        return plan.refusals.length ? 1 : 0;
       }
       case "schema":
         out(JSON.stringify(experimentJsonSchema(), null, 2));

@@ -154,18 +154,26 @@ describe("gameday sniper", { timeout: 180_000 }, () => {
     const mine = await sniper(["--target", "own-app", "--duration", "1s"]);
     unregister();
     assert.equal(mine.code, 1);
-    assert.match(mine.stderr, /Game Day's own processes \(worker, web app\) are never targets/);
+    assert.match(mine.stderr, /Game Day's own processes \(worker, web app, CLIs, reaper\) are never targets/);
     assert.ok(alive(own));
 
     const [fake] = start("sshd", 1);
     const refused = await sniper(["--name", "sshd", "--pid", String(fake.pid), "--duration", "1s"]);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /"sshd" is on the protect list/);
+    assert.match(refused.stderr, /"sshd" is one of the machine's services \(remote access\)/);
     assert.ok(alive(fake));
-    // an explicit, empty protect list lifts it (the user's own decision)
-    const lifted = await sniper(["--name", "sshd", "--pid", String(fake.pid), "--protect", "", "--probability", "1", "--interval", "100ms", "--duration", "400ms", "--max-down", "100"]);
+    // an empty protect list does not lift the roles: the machine's services stay protected
+    const still = await sniper(["--name", "sshd", "--pid", String(fake.pid), "--protect", "", "--probability", "1", "--interval", "100ms", "--duration", "400ms", "--max-down", "100"]);
+    assert.equal(still.code, 1);
+    assert.ok(alive(fake));
+    // names on the protect list are refused too, and an explicit empty list lifts them (the user's own decision)
+    const [guarded] = start("guarded-app", 1);
+    const named = await sniper(["--name", "guarded-app", "--protect", "guarded-app", "--duration", "1s"]);
+    assert.equal(named.code, 1);
+    assert.match(named.stderr, /"guarded-app" is on the protect list/);
+    const lifted = await sniper(["--name", "guarded-app", "--protect", "", "--probability", "1", "--interval", "100ms", "--duration", "400ms", "--max-down", "100"]);
     assert.equal(lifted.code, 0, lifted.stderr);
-    await waitFor("the fake sshd to be killed", () => !alive(fake) || null, 3000);
+    await waitFor("the guarded app to be killed", () => !alive(guarded) || null, 3000);
   });
 
   test("nothing matching is a clear error, exit 1", async () => {

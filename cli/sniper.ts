@@ -48,7 +48,9 @@ Shoot:
   --duration D          stop after D (default 10m); Ctrl-C stops earlier
   --seed N              replay the same dice rolls and choices
   --protect NAMES       comma-separated process names never hit (default:
-                        ${protectedNames().join(",")}; GAMEDAY_PROTECT_NAMES sets it too)
+                        ${protectedNames().join(",")}; GAMEDAY_PROTECT_NAMES sets it too);
+                        the machine's services (sshd, systemd-*, dbus-daemon, ...)
+                        stay protected by role whatever it says
   --dry-run             roll and choose, signal nothing
   --json                one JSON event per line instead of text
 

@@ -4,6 +4,7 @@
 // by the reaper within moments of the CLI dying, with no command typed.
 import { duration } from "../lib/duration";
 import { createLogger } from "../lib/log";
+import { registerSelf } from "../lib/procfs";
 import { targetLabel, type AnyInjector, type Target } from "../injectors";
 import { Executor, type Change, type ExecutorEvent } from "../agent/executor";
 import { CliError } from "./client";
@@ -60,6 +61,9 @@ export function durationFlag(raw: string | undefined, fallback: string, minMs = 
  * that will revert our own changes if we die.
  */
 export async function openExecutor(command: string, say: (line: string) => void): Promise<Executor> {
+  // a running CLI is one of Game Day's own: the worker and other CLIs never target it
+  const unregister = registerSelf();
+  process.once("exit", unregister);
   const ex = new Executor({ command, log: createLogger({ component: "executor", command }) });
   const r = await ex.start();
   for (const x of r.reverted) say(`recovered: ${x.fault} on ${x.targetLabel} left by an earlier CLI that did not finish: reverted (${x.detail})`);

@@ -8,6 +8,7 @@ import { shortTag } from "./net/cmd";
 import { applyTc, cgroupRefused, commonChecks, netInjector, planTc, tcPlanCommands, texts, type NetUndo } from "./net-fault";
 import { register } from "./registry";
 import type { NetworkTarget } from "./types";
+import { shown } from "../lib/issues";
 
 const RATE_RE = /^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$/;
 const RATE_HINT = "expected a tc rate like 1mbit, 500kbit or 2mbps (bytes/s)";
@@ -16,7 +17,7 @@ const BURST_RE = /^\d+(k|kb|m|mb|b)?$/;
 /** Bytes per second of a tc rate ("1mbit" = 125000; tc's k/m are 1000s). */
 export function rateBytesPerSec(rate: string): number {
   const m = RATE_RE.exec(rate);
-  if (!m) throw new Error(`${RATE_HINT} (got ${JSON.stringify(rate)})`);
+  if (!m) throw new Error(`${RATE_HINT} (got ${shown(rate)})`);
   const mult: Record<string, number> = { bit: 1 / 8, kbit: 125, mbit: 125e3, gbit: 125e6, bps: 1, kbps: 1e3, mbps: 1e6, gbps: 1e9 };
   return Number(m[1]) * mult[m[2]];
 }

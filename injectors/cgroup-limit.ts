@@ -5,6 +5,7 @@ import type { z } from "zod";
 import { confine, planConfine, release, verifyReleased, type ConfineUndo } from "./cgroup/confine";
 import { unavailableReason, type Controller } from "./cgroup/hierarchy";
 import type { Availability, Injector, ProcessTarget } from "./types";
+import { confineUndoShape } from "./undo-shapes";
 
 interface LimitSpec<P> {
   name: string;
@@ -23,6 +24,7 @@ export function cgroupLimitInjector<P>(s: LimitSpec<P>): Injector<P, ConfineUndo
     description: s.description,
     targetKind: "process",
     params: s.params,
+  undoSchema: confineUndoShape,
     async available(): Promise<Availability> {
       const why = unavailableReason(s.controller);
       return why ? { ok: false, reason: why } : { ok: true, detail: s.detail?.() };

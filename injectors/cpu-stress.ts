@@ -9,6 +9,7 @@ import { newTag } from "./load/children";
 import { chooseEngine, cores, engineParam, startLoad, stopLoad, stressNgMissing, verifyStopped, type LoadUndo } from "./load/engine";
 import { register } from "./registry";
 import type { HostTarget, Injector } from "./types";
+import { loadUndoShape } from "./undo-shapes";
 
 export const cpuStressParams = z
   .object({
@@ -41,6 +42,7 @@ export const cpuStress: Injector<CpuStressParams, CpuStressUndo, HostTarget> = {
   description: "Load CPU cores on the host to a percentage with child processes (node burners, or stress-ng when installed).",
   targetKind: "host",
   params: cpuStressParams,
+  undoSchema: loadUndoShape,
 
   async available() {
     const missing = stressNgMissing();

@@ -6,18 +6,22 @@
 // and revert deletes exactly those names and kills the tagged child, using
 // only the journaled undo. The filesystem holding / or $GAMEDAY_HOME keeps a
 // reserve unless forced: a full root filesystem takes the worker down too.
+// The reserve never goes below the floor (fs.ts), a tmpfs keeps the memory
+// floor, and a filler at a rate checks both before every chunk: when one is
+// reached it stops and leaves a note that verify() reports.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { sleepFor } from "../lib/sleep";
 import { formatSize, sizeString } from "../lib/size";
-import { revertDisk, undoFor, verifyDisk, type DiskUndo } from "./disk/files";
-import { fallocateBinary, fsInfo, reserveRefusal, resolveDir, statfsAvailable, type FsInfo } from "./disk/fs";
+import { floorNote, revertDisk, undoFor, verifyDisk, type DiskUndo } from "./disk/files";
+import { fallocateBinary, fsInfo, isTmpfs, keepFree, memoryFloor, reserveRefusal, resolveDir, statfsAvailable, type FsInfo } from "./disk/fs";
 import { forceParam, rateString, reserveParam } from "./disk/params";
 import { killTagged, spawnTagged, tagged } from "./load/children";
 import { register } from "./registry";
 import type { Injector, PathTarget } from "./types";
+import { diskUndoShape } from "./undo-shapes";
 
 export const FILL_MODES = ["fillPercent", "size", "leaveFree"] as const;
 
@@ -31,7 +35,7 @@ export const diskFillParams = z
     leaveFree: sizeString.optional(),
     /** bytes per second; absent: all at once */
     rate: rateString.optional(),
-    /** on the filesystem holding / or $GAMEDAY_HOME, never leave less than this available */
+    /** on a filesystem holding Game Day's state (/, $GAMEDAY_HOME, the database, /var/log, /tmp), never leave less than this available; never below the floor (512 MiB or 5 %) */
     reserve: reserveParam,
     /** allow going below the reserve */
     force: forceParam,
@@ -108,6 +112,7 @@ export const diskFill: Injector<DiskFillParams, DiskUndo, PathTarget> = {
   description: "Fill the filesystem holding a directory to a percentage, by a size, or until N bytes are left, at once or at a rate.",
   targetKind: "path",
   params: diskFillParams,
+  undoSchema: diskUndoShape,
 
   async available() {
     const s = statfsAvailable();
@@ -123,12 +128,15 @@ export const diskFill: Injector<DiskFillParams, DiskUndo, PathTarget> = {
     const undo = ctx.undo;
     const dir = resolveDir(target.path);
     if (dir !== undo.dir) throw new Error(`${target.path} resolves to ${dir} now, not ${undo.dir} as planned; nothing written`);
-    const plan = planFill(fsInfo(dir), params);
+    const info = fsInfo(dir);
+    const plan = planFill(info, params);
     if (plan.refused) throw new Error(plan.refused);
     if (plan.bytes === 0) return;
     const first = path.join(dir, `${undo.prefix}0`);
+    // the filler checks the floor again before every chunk: other writers (or the target) fill the disk too
+    const floor = ["--keep-free", String(keepFree(info, params.reserve, params.force)), "--keep-mem", String(isTmpfs(info) && !params.force ? memoryFloor() : 0), "--note", floorNote(undo)];
     if (params.rate) {
-      spawnTagged("disk-filler.mjs", undo.tag, ["--dir", dir, "--prefix", undo.prefix, "--bytes", String(plan.bytes), "--rate", String(params.rate)]);
+      spawnTagged("disk-filler.mjs", undo.tag, ["--dir", dir, "--prefix", undo.prefix, "--bytes", String(plan.bytes), "--rate", String(params.rate), ...floor]);
       await waitUntil("the disk filler to start", () => fs.existsSync(first) || tagged(undo.tag).length === 0, 10_000, ctx.signal);
       if (!fs.existsSync(first)) throw new Error("the disk filler exited before writing anything");
       return;
@@ -138,7 +146,7 @@ export const diskFill: Injector<DiskFillParams, DiskUndo, PathTarget> = {
     if (ctx.signal.aborted) throw new Error("interrupted during fallocate");
     // No fallocate here (or the last blocks went to metadata): write zeros instead.
     fs.rmSync(first, { force: true });
-    spawnTagged("disk-filler.mjs", undo.tag, ["--dir", dir, "--prefix", undo.prefix, "--bytes", String(plan.bytes)]);
+    spawnTagged("disk-filler.mjs", undo.tag, ["--dir", dir, "--prefix", undo.prefix, "--bytes", String(plan.bytes), ...floor]);
     try {
       await waitUntil("the zero fill to finish", () => tagged(undo.tag).length === 0, 24 * 3_600_000, ctx.signal);
     } catch (e) {

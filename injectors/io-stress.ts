@@ -16,6 +16,7 @@ import { forceParam, rateString, reserveParam } from "./disk/params";
 import { spawnTagged, tagged } from "./load/children";
 import { register } from "./registry";
 import type { Injector, PathTarget } from "./types";
+import { diskUndoShape } from "./undo-shapes";
 
 export const IO_PATTERNS = ["sequential", "random"] as const;
 const MIB = 1024 ** 2;
@@ -54,6 +55,7 @@ export const ioStress: Injector<IoStressParams, DiskUndo, PathTarget> = {
   description: "Sustained writes and fsyncs below a directory, at a bandwidth, sequential or random, from 1 to 16 writer processes.",
   targetKind: "path",
   params: ioStressParams,
+  undoSchema: diskUndoShape,
 
   async available() {
     const s = statfsAvailable();

@@ -10,6 +10,7 @@ import { chooseEngine, engineParam, startLoad, stopLoad, verifyStopped, type Loa
 import { memAvailable, sizeRefusal } from "./load/memory";
 import { register } from "./registry";
 import type { HostTarget, Injector } from "./types";
+import { loadUndoShape } from "./undo-shapes";
 
 export const memoryStressParams = z
   .object({
@@ -39,6 +40,7 @@ export const memoryStress: Injector<MemoryStressParams, MemoryStressUndo, HostTa
   description: "Allocate and touch memory on the host with child processes (node, or stress-ng when installed); refuses more than 80 % of MemAvailable unless forced.",
   targetKind: "host",
   params: memoryStressParams,
+  undoSchema: loadUndoShape,
 
   async available() {
     return { ok: true, detail: `MemAvailable ${formatSize(memAvailable())}` };

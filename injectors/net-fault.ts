@@ -15,6 +15,7 @@ import { classId, ensureRoot, htbCommands, netemCommands, pickInterface, pickMin
 import { killTagged, LOAD_DIR, tagged } from "./load/children";
 import { spawnListening } from "./proxy/spawn";
 import { type Availability, type Injector, type NetworkTarget, type VerifyResult } from "./types";
+import { netUndoShape } from "./undo-shapes";
 
 export type Mechanism = "netem" | "proxy" | "iptables" | "htb";
 
@@ -195,9 +196,12 @@ export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, N
     description: s.description,
     targetKind: "network",
     params: s.params,
+  undoSchema: netUndoShape,
     available: s.available ?? netAvailable,
     async plan(target, params) {
       const undo = await s.plan(target, params);
+      // the control plane's packets leave every chain before the fault's rules see them
+      if (target.spare?.length) for (const c of undo.chains) c.spare = [...target.spare];
       if (undo.chains.length) undo.tablesBefore = await iptTables(undo.netns);
       return undo;
     },
@@ -228,8 +232,27 @@ const keyOf = (t: NetworkTarget) => ({ direction: t.direction, protocol: t.proto
 
 /** The target checks every network fault's plan starts with. */
 export async function commonChecks(target: NetworkTarget): Promise<void> {
-  const bad = (await targetProblem(target)) ?? cgroupProblem(target);
+  const bad = (await targetProblem(target)) ?? cgroupProblem(target) ?? controlPlaneProblem(target);
   if (bad) throw new Error(bad);
+}
+
+const CONTROL_HINT = "the control plane's traffic (SSH, the worker's API, the web app) is never cut unless spec.safety.allowControlPlane is true with a reason";
+
+/** A fault aimed right at a spared port would do nothing but cut the control plane: refused. */
+export function controlPlaneProblem(t: NetworkTarget): string | null {
+  for (const f of ["dstPort", "srcPort"] as const)
+    if (t[f] !== undefined && t.spare?.includes(t[f]!)) return `target.${f}: ${t[f]} is a control-plane port (${t.spare.join(", ")}); ${CONTROL_HINT}`;
+  return null;
+}
+
+/**
+ * tc filters cannot carve exceptions out of a class the way a RETURN rule
+ * does, so a tc fault whose selection could carry a spared port is refused.
+ */
+export function tcControlPlaneProblem(t: NetworkTarget): string | null {
+  if (!t.spare?.length || (t.protocol !== "tcp" && t.protocol !== "all")) return null;
+  if ((t.dstPort !== undefined && !t.spare.includes(t.dstPort)) || (t.srcPort !== undefined && !t.spare.includes(t.srcPort))) return null;
+  return `target: this tc fault would shape every TCP port of ${t.dst ?? (t.dstLocal ? "the local addresses" : "the selected traffic")}, including the control plane's (${t.spare.join(", ")}); give dstPort or srcPort, or set spec.safety.allowControlPlane (${CONTROL_HINT})`;
 }
 
 export async function runAll(cmds: Cmd[]): Promise<void> {
@@ -243,6 +266,8 @@ export async function runAll(cmds: Cmd[]): Promise<void> {
  * when they are still the kernel's default (no gameday root yet).
  */
 export async function planTc(t: NetworkTarget, tag: string, netem: boolean): Promise<{ dev: string; qdiscBefore?: string; tc: TcSlot; root: boolean }> {
+  const cp = tcControlPlaneProblem(t);
+  if (cp) throw new Error(cp);
   const dev = await pickInterface(t);
   const st = await tcState(dev, t.netns);
   const refused = rootQdiscProblem(dev, t.netns, st);

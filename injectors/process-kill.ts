@@ -7,6 +7,7 @@ import { z } from "zod";
 import { readProc, sameProcess, protectionReason } from "../lib/procfs";
 import { register } from "./registry";
 import type { Injector, ProcessTarget, VerifyResult } from "./types";
+import { processKillUndoShape } from "./undo-shapes";
 
 export const SIGNALS = ["KILL", "TERM", "INT", "STOP"] as const;
 export type SignalName = (typeof SIGNALS)[number];
@@ -36,6 +37,7 @@ export const processKill: Injector<ProcessKillParams, ProcessKillUndo, ProcessTa
   description: "Send KILL, TERM, INT or STOP to the target processes (STOP is reverted with CONT).",
   targetKind: "process",
   params: processKillParams,
+  undoSchema: processKillUndoShape,
 
   async available() {
     return { ok: true };

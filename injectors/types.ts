@@ -53,6 +53,14 @@ export interface NetworkTarget extends OnHost {
   dstLocal?: boolean;
   /** only packets sent by processes in this cgroup v2 folder, relative to the v2 root */
   cgroup?: string;
+  /**
+   * TCP ports of the control plane (SSH, the worker, the web app) whose
+   * packets the fault must leave alone: iptables faults put RETURN rules for
+   * them before their own, tc faults refuse a selection that includes them.
+   * Set by target resolution in the host's namespace unless
+   * spec.safety.allowControlPlane.
+   */
+  spare?: number[];
 }
 
 /**
@@ -117,6 +125,12 @@ export interface Injector<P = unknown, U = unknown, T extends Target = Target> {
   revert(target: T, undo: U): Promise<void>;
   /** Confirm the revert took (e.g. the process is no longer stopped). */
   verify(target: T, undo: U): Promise<VerifyResult>;
+  /**
+   * The shape of what plan() returns. Revert reads undo from a journal a
+   * crash or a person may have damaged: an entry that does not fit is
+   * refused and left for a human, never acted on.
+   */
+  readonly undoSchema?: z.ZodType;
   /**
    * How the change is made, in one line, from what plan() returned (e.g. the
    * mechanism chosen and why). Shown in the run record and the events.

@@ -1,6 +1,7 @@
 // Durations in experiments and CLIs are strings like "500ms", "10s", "2m", "1h"
 // (or a bare number of milliseconds). One parser, one error message.
 import { z } from "zod";
+import { shown } from "./issues";
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
@@ -30,19 +31,19 @@ export function duration(opts: { min?: number; max?: number } = {}) {
     .transform((v, ctx) => {
       const ms = parseDuration(v);
       if (ms === null && /^\s*-/.test(String(v))) {
-        ctx.addIssue({ code: "custom", message: `must not be negative (got ${JSON.stringify(v)})` });
+        ctx.addIssue({ code: "custom", message: `must not be negative (got ${shown(v)})` });
         return z.NEVER;
       }
       if (ms === null) {
-        ctx.addIssue({ code: "custom", message: `${DURATION_HINT} (got ${JSON.stringify(v)})` });
+        ctx.addIssue({ code: "custom", message: `${DURATION_HINT} (got ${shown(v)})` });
         return z.NEVER;
       }
       if (opts.min !== undefined && ms < opts.min) {
-        ctx.addIssue({ code: "custom", message: `must be at least ${formatDuration(opts.min)} (got ${JSON.stringify(v)})` });
+        ctx.addIssue({ code: "custom", message: `must be at least ${formatDuration(opts.min)} (got ${shown(v)})` });
         return z.NEVER;
       }
       if (opts.max !== undefined && ms > opts.max) {
-        ctx.addIssue({ code: "custom", message: `must be at most ${formatDuration(opts.max)} (got ${JSON.stringify(v)})` });
+        ctx.addIssue({ code: "custom", message: `must be at most ${formatDuration(opts.max)} (got ${shown(v)})` });
         return z.NEVER;
       }
       return ms;

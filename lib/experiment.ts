@@ -225,6 +225,47 @@ export const methodStepSchema = methodStepFields.superRefine((s, ctx) => {
   if (s.every !== undefined && s.every > s.duration) ctx.addIssue({ code: "custom", path: ["every"], message: "must not exceed the step's duration" });
 });
 
+const share = z
+  .string({ error: 'expected a percentage like "50%"' })
+  .regex(/^\d+(\.\d+)?%$/, 'expected a percentage like "50%"')
+  .refine((v) => Number(v.slice(0, -1)) > 0 && Number(v.slice(0, -1)) <= 100, { message: "must be more than 0% and at most 100%" });
+const atLeastOne = (what: string) =>
+  z.number({ error: `expected a whole number ≥ 1 (${what})` }).int({ error: "expected a whole number ≥ 1" }).min(1, { error: "expected a whole number ≥ 1" }).max(100_000, { error: "must be at most 100000" });
+
+export const SAFETY_DEFAULTS = { maxPerTarget: 10, maxSharePerTarget: "100%", maxTotal: 20, maxTotalShare: "100%" } as const;
+
+/**
+ * The experiment's own blast-radius guard. The defaults are safe: a few
+ * targets at most, no selector matching most of the host, the control
+ * plane's traffic (SSH, the worker's and web app's ports) never cut.
+ */
+export const safetySchema = z
+  .object({
+    /** at most this many instances of one target affected at once (each step's maxDown, when given, may only be lower) */
+    maxPerTarget: atLeastOne("instances of one target").default(SAFETY_DEFAULTS.maxPerTarget),
+    /** at most this share of one target's instances (the largest number seen) affected at once; at least one is always allowed */
+    maxSharePerTarget: share.default(SAFETY_DEFAULTS.maxSharePerTarget),
+    /** at most this many changes of the whole experiment in place at once */
+    maxTotal: atLeastOne("changes of the experiment").default(SAFETY_DEFAULTS.maxTotal),
+    /** at most this share of all the experiment's matched instances affected at once; at least one is always allowed */
+    maxTotalShare: share.default(SAFETY_DEFAULTS.maxTotalShare),
+    /** allow selectors that match most of the host (more than half of its processes, every address, root's every process); needs reason */
+    allowBroad: z.boolean({ error: "expected true or false" }).default(false),
+    /** allow network faults on the control plane's traffic (SSH port 22, the worker's and web app's ports); needs reason */
+    allowControlPlane: z.boolean({ error: "expected true or false" }).default(false),
+    /** why a guard is lifted; recorded with the run */
+    reason: z.string().min(10, { error: "say why in at least 10 characters" }).max(500, { error: "at most 500 characters" }).optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    for (const k of ["allowBroad", "allowControlPlane"] as const)
+      if (s[k] && !s.reason) ctx.addIssue({ code: "custom", path: ["reason"], message: `${k}: true needs a reason (why this experiment may hit that much)` });
+  });
+export type Safety = z.infer<typeof safetySchema>;
+
+/** "50%" → 50 */
+export const percentOf = (v: string) => Number(v.replace(/%$/, ""));
+
 export const ROLLBACK_POLICIES = ["always", "never", "deviated"] as const;
 
 export const experimentSchema = z
@@ -254,6 +295,7 @@ export const experimentSchema = z
           .strict()
           .default({ onViolation: true }),
         rollback: z.enum(ROLLBACK_POLICIES, { error: `expected one of ${ROLLBACK_POLICIES.join(", ")}` }).default("always"),
+        safety: safetySchema.default(() => safetySchema.parse({})),
       })
       .strict(),
   })

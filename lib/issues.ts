@@ -2,6 +2,15 @@
 import type { z } from "zod";
 import type { ValidationIssue } from "./contract";
 
+/**
+ * A value quoted into an error message, cut short: a message must stay
+ * readable (and small) whatever was sent, a megabyte string included.
+ */
+export function shown(v: unknown, max = 60): string {
+  const text = typeof v === "string" ? JSON.stringify(v) : String(v);
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}
+
 export function issuePath(path: readonly PropertyKey[]): string {
   let out = "";
   for (const part of path) {

@@ -120,20 +120,29 @@ function isWritable(dir: string): boolean {
   }
 }
 
-/** Mark a process as one of Game Day's own; returns a function that unmarks it. */
-export function registerSelf(pid = process.pid): () => void {
+/**
+ * Mark a process as one of Game Day's own; returns a function that unmarks
+ * it. `ports`: TCP ports it serves (the worker's API, the web app), which
+ * network faults then spare as control-plane traffic.
+ */
+export function registerSelf(pid = process.pid, ports: number[] = []): () => void {
   const p = readProc(pid);
   if (!p) return () => {};
   const dir = selfRegistryDir();
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   const file = path.join(dir, `${p.pid}-${p.startTime}`);
-  fs.writeFileSync(file, "");
+  fs.writeFileSync(file, ports.length ? JSON.stringify({ ports }) : "");
   return () => fs.rmSync(file, { force: true });
 }
 
 /** Live registered PIDs; stale entries (process gone or PID reused) are removed. */
 export function registeredSelfPids(): Set<number> {
-  const out = new Set<number>();
+  return new Set(registeredSelf().map((r) => r.pid));
+}
+
+/** Live registered processes with the ports they announced. */
+export function registeredSelf(): { pid: number; ports: number[] }[] {
+  const out: { pid: number; ports: number[] }[] = [];
   const dir = selfRegistryDir();
   let names: string[] = [];
   try {
@@ -144,11 +153,64 @@ export function registeredSelfPids(): Set<number> {
   for (const n of names) {
     const m = /^(\d+)-(\d+)$/.exec(n);
     if (!m) continue;
-    if (sameProcess(Number(m[1]), Number(m[2]))) out.add(Number(m[1]));
-    else fs.rmSync(path.join(dir, n), { force: true });
+    const file = path.join(dir, n);
+    if (!sameProcess(Number(m[1]), Number(m[2]))) {
+      fs.rmSync(file, { force: true });
+      continue;
+    }
+    let ports: number[] = [];
+    try {
+      const text = fs.readFileSync(file, "utf8");
+      const doc = text ? (JSON.parse(text) as { ports?: unknown }) : {};
+      if (Array.isArray(doc.ports)) ports = doc.ports.filter((x): x is number => Number.isInteger(x) && x > 0 && x < 65536);
+    } catch {
+      /* an empty or foreign file: the PID is still ours, its ports unknown */
+    }
+    out.push({ pid: Number(m[1]), ports });
   }
   return out;
 }
+
+/** SSH: the way back in to a host whose network a fault went wrong on. */
+export const SSH_PORT = 22;
+
+/**
+ * TCP ports of the control plane on this host, which network faults spare
+ * unless spec.safety.allowControlPlane: SSH, the worker's and web app's
+ * configured ports, and every port a running Game Day process announced.
+ */
+export function controlPlanePorts(): number[] {
+  const c = config();
+  const ports = new Set<number>([SSH_PORT, c.WORKER_PORT, c.PORT]);
+  for (const r of registeredSelf()) for (const p of r.ports) ports.add(p);
+  return [...ports].filter((p) => p > 0).sort((a, b) => a - b);
+}
+
+/**
+ * The machine's services, by role: a fault on any of them takes down more
+ * than the experiment means to (the way in, the init system, the bus, the
+ * network, the container runtime, the shared databases). Matched on comm
+ * (at most 15 characters), so a family of daemons is one pattern.
+ */
+export const PROTECTED_ROLES: readonly { role: string; comm: RegExp }[] = [
+  { role: "remote access", comm: /^(sshd(-session|-auth)?|dropbear|mosh-server)$/ },
+  { role: "init and service manager", comm: /^(init|systemd|systemd-.+|\(sd-pam\)|upstart|runit|runsvdir|s6-svscan|supervisord|launchd)$/ },
+  { role: "message bus", comm: /^(dbus-daemon|dbus-broker.*|polkitd)$/ },
+  { role: "network manager", comm: /^(NetworkManager|wpa_supplicant|dhclient|dhcpcd|networkd-dispat.*|connmand|iwd)$/ },
+  { role: "login and terminals", comm: /^(agetty|getty|mingetty|login|tmux: server|screen|SCREEN)$/ },
+  { role: "container runtime and orchestrator", comm: /^(kubelet|kube-proxy|kube-apiserver|etcd|k3s.*|containerd(-shim.*)?|dockerd|docker-proxy|crio|conmon|runc)$/ },
+  { role: "shared database or cache", comm: /^(postgres|postmaster|mysqld|mariadbd|redis-server|memcached|mongod|valkey-server|etcd)$/ },
+  { role: "message broker", comm: /^(mosquitto|nats-server|beam\.smp|epmd|erl_child_setup|rabbitmq-server|kafka|zookeeper)$/ },
+  { role: "logging, audit and time", comm: /^(rsyslogd|syslog-ng|auditd|chronyd|ntpd|systemd-journal)$/ },
+];
+
+/** The role that protects a process name, or null. */
+export function protectedRole(comm: string): string | null {
+  return PROTECTED_ROLES.find((r) => r.comm.test(comm))?.role ?? null;
+}
+
+/** Game Day's own children that do not register: load generators and the delay proxy carry a tag, the reaper runs its script. */
+const OWN_CHILD = /(^| )--tag gameday-load:|\/agent\/reaper\.(ts|js|mjs)( |$)/;
 
 /** What the protection rules compare against, read once per scan. */
 export interface ProtectionContext {
@@ -165,7 +227,8 @@ export function protectionContext(): ProtectionContext {
 /**
  * Why this process must never be touched, or null when it may be. Checks, in
  * order: PID 1, kernel threads, ourselves and our ancestors, our session
- * leader, Game Day's own processes, the protected names. A scan passes one
+ * leader, Game Day's own processes and children, the machine's services by
+ * role (PROTECTED_ROLES), the protected names. A scan passes one
  * context for all its processes; a single check reads a fresh one.
  */
 export function protectionReason(p: ProcInfo, extraProtected: ReadonlySet<number> = new Set(), ctx: ProtectionContext = protectionContext()): string | null {
@@ -173,7 +236,10 @@ export function protectionReason(p: ProcInfo, extraProtected: ReadonlySet<number
   if (isKernelThread(p)) return "kernel threads are never targets";
   if (ctx.ancestors.has(p.pid)) return "Game Day itself and its parents are never targets";
   if (p.pid === ctx.sid) return "Game Day's session leader is never a target";
-  if (extraProtected.has(p.pid) || ctx.self.has(p.pid)) return "Game Day's own processes (worker, web app) are never targets";
+  if (extraProtected.has(p.pid) || ctx.self.has(p.pid)) return "Game Day's own processes (worker, web app, CLIs, reaper) are never targets";
+  if (OWN_CHILD.test(p.cmdline)) return "Game Day's own children (load generators, delay proxy, reaper) are never targets";
+  const role = protectedRole(p.comm);
+  if (role) return `"${p.comm}" is one of the machine's services (${role}) and is never a target`;
   if (ctx.names.includes(p.comm)) return `"${p.comm}" is on the protect list (${ctx.names.join(", ")})`;
   return null;
 }

@@ -2,6 +2,7 @@
 // bare number of bytes. Units are binary (K = 1024) whether or not the "i" is
 // written, because memory and filesystem blocks are counted that way.
 import { z } from "zod";
+import { shown } from "./issues";
 
 export const SIZE_HINT = "expected a size like 512M, 2G or 4096 (bytes)";
 
@@ -11,9 +12,9 @@ const POWER: Record<string, number> = { K: 1, M: 2, G: 3, T: 4 };
 /** Bytes for "64M" / "1.5G" / "4096" / "512KiB"; throws with SIZE_HINT otherwise. */
 export function parseSize(s: string): number {
   const m = SIZE_RE.exec(String(s).trim());
-  if (!m) throw new Error(`${SIZE_HINT} (got ${JSON.stringify(s)})`);
+  if (!m) throw new Error(`${SIZE_HINT} (got ${shown(s)})`);
   const bytes = Math.floor(Number(m[1]) * 1024 ** (m[2] ? POWER[m[2].toUpperCase()] : 0));
-  if (!Number.isSafeInteger(bytes)) throw new Error(`${SIZE_HINT} (got ${JSON.stringify(s)}: too large)`);
+  if (!Number.isSafeInteger(bytes)) throw new Error(`${SIZE_HINT} (got ${shown(s)}: too large)`);
   return bytes;
 }
 
@@ -21,7 +22,7 @@ export function parseSize(s: string): number {
 export const sizeString = z.union([z.string(), z.number()], { error: SIZE_HINT }).transform((v, ctx) => {
   if (typeof v === "number") {
     if (Number.isSafeInteger(v) && v >= 0) return v;
-    ctx.addIssue({ code: "custom", message: `${SIZE_HINT} (got ${v})` });
+    ctx.addIssue({ code: "custom", message: `${SIZE_HINT} (got ${shown(v)})` });
     return z.NEVER;
   }
   try {

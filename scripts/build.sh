@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 inputs=()
 for d in app components lib public; do [ -d "$d" ] && inputs+=("$d"); done
-mapfile -t files < <({ find "${inputs[@]}" -type f -not -path 'lib/generated/*'; for f in next.config.ts proxy.ts postcss.config.mjs package-lock.json tsconfig.json; do [ -f "$f" ] && echo "$f"; done; } | sort)
+mapfile -t files < <({ find "${inputs[@]}" -type f -not -path 'lib/generated/*'; for f in next.config.ts proxy.ts instrumentation.ts postcss.config.mjs package-lock.json tsconfig.json; do [ -f "$f" ] && echo "$f"; done; } | sort)
 sum=$(sha256sum "${files[@]}" | sha256sum | cut -c1-16)
 if [ -f .next/BUILD_ID ] && [ "$(cat .next/.gameday-sum 2>/dev/null)" = "$sum" ]; then
   exit 0

@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { Registry } from "prom-client";
 import { openDb, type Db } from "../lib/db";
 import { createLogger, type Logger } from "../lib/log";
+import { registerSelf } from "../lib/procfs";
 import { loadTopology, type Topology } from "../lib/topology";
 import { Audit } from "./audit";
 import { Auth } from "./auth";
@@ -85,6 +86,8 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     server.listen(o.port, o.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  // the port is announced with our PID, so network faults spare the worker's API (control plane)
+  const unannounce = registerSelf(process.pid, [port]);
   const url = `http://${o.host.includes(":") ? `[${o.host}]` : o.host}:${port}`;
   const boot = await auth.bootstrap(url);
   graph?.start();
@@ -116,6 +119,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         await Promise.race([closed, new Promise<void>((r) => (timer = setTimeout(r, 5000)))]);
         clearTimeout(timer);
         await db.$disconnect();
+        unannounce();
       })()),
   };
 }

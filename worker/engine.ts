@@ -5,7 +5,7 @@ import crypto from "node:crypto";
 import type { Db } from "../lib/db";
 import type { Logger } from "../lib/log";
 import type { AbortInfo, Effect, FaultRecord, RunRecord, RunState } from "../lib/contract";
-import { parseExperiment } from "../lib/experiment";
+import { parseExperiment, type Experiment } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
 import { ApiErr } from "../lib/errors";
 import { getInjector } from "../injectors";
@@ -14,6 +14,7 @@ import { FaultMirror, faultRecordFromRow } from "./mirror";
 import { EvidenceQueue } from "./store";
 import type { WorkerMetrics } from "./metrics";
 import { RunController, type RunSinks } from "./runner";
+import { planExperiment, safetyRefusals, type ExperimentPlan } from "../agent/plan";
 
 export interface EngineOptions {
   db: Db;
@@ -78,6 +79,8 @@ export class Engine {
   private readonly live = new Map<string, RunController>();
   /** runs whose changes have a row in the database (the live ones and those met at start-up) */
   private readonly mirroredRuns = new Set<string>();
+  /** the run being admitted (between the synchronous checks and its controller going live) */
+  private admitting: string | null = null;
 
   constructor(private readonly o: EngineOptions) {
     this.executor = o.executor ?? new Executor({ command: "worker", mirrored: true, log: o.log.child({ component: "executor" }) });
@@ -189,24 +192,33 @@ export class Engine {
     return null;
   }
 
-  async start(yaml: string, by: string): Promise<RunRecord> {
+  /**
+   * Admit one run at a time, by construction: the synchronous part of
+   * start() (validation, the busy check and taking `admitting`) runs before
+   * any await, so two requests can never both pass it in this process; the
+   * database row is then inserted only if no other run is pending or running
+   * there (one statement: a second worker on the same database is refused too).
+   */
+  start(yaml: string, by: string): Promise<RunRecord> {
+    let exp: Experiment;
+    try {
+      exp = this.admit(yaml);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const id = newRunId();
+    this.admitting = id;
+    return this.launch(id, exp, yaml, by).finally(() => {
+      if (this.admitting === id) this.admitting = null;
+    });
+  }
+
+  /** Synchronous admission: parse, check nothing else runs or is being admitted. Throws ApiErr. */
+  private admit(yaml: string): Experiment {
     if (yaml.length > 256 * 1024) throw new ApiErr("payload_too_large", "experiment file larger than 256 KiB");
     const parsed = parseExperiment(yaml, this.o.topology ?? undefined);
     if (!parsed.ok) throw new ApiErr("invalid_input", "invalid experiment", parsed.issues);
-    const exp = parsed.experiment;
-    const unavailable: { path: string; message: string }[] = [];
-    for (const [i, step] of exp.spec.method.entries()) {
-      const a = await getInjector(step.fault)!.available();
-      if (!a.ok) unavailable.push({ path: `spec.method[${i}].fault`, message: `${step.fault} is not available on this host: ${a.reason}` });
-    }
-    if (unavailable.length) throw new ApiErr("unavailable", "a fault cannot run on this host", unavailable);
-    const stuck = this.executor.blocking();
-    if (stuck.length) {
-      throw new ApiErr(
-        "conflict",
-        `${stuck.length} change(s) on this host are not verified reverted: ${stuck.map((c) => `${c.fault} on ${c.targetLabel} (run ${c.runId}): ${c.error ?? "not verified"}`).join("; ")}; HALT or \`gameday recover\` retries them`,
-      );
-    }
+    if (this.admitting) throw new ApiErr("conflict", `another run (${this.admitting}) is being started; one experiment at a time`);
     const blocking = this.busy();
     if (blocking) {
       throw new ApiErr(
@@ -216,7 +228,34 @@ export class Engine {
           : `run ${blocking.id} still has changes in place until their durations end; HALT reverts them now`,
       );
     }
-    const id = newRunId();
+    const stuck = this.executor.blocking();
+    if (stuck.length) {
+      throw new ApiErr(
+        "conflict",
+        `${stuck.length} change(s) on this host are not verified reverted: ${stuck.map((c) => `${c.fault} on ${c.targetLabel} (run ${c.runId}): ${c.error ?? "not verified"}`).join("; ")}; HALT or \`gameday recover\` retries them`,
+      );
+    }
+    return parsed.experiment;
+  }
+
+  private async launch(id: string, exp: Experiment, yaml: string, by: string): Promise<RunRecord> {
+    const unavailable: { path: string; message: string }[] = [];
+    for (const [i, step] of exp.spec.method.entries()) {
+      const a = await getInjector(step.fault)!.available();
+      if (!a.ok) unavailable.push({ path: `spec.method[${i}].fault`, message: `${step.fault} is not available on this host: ${a.reason}` });
+    }
+    if (unavailable.length) throw new ApiErr("unavailable", "a fault cannot run on this host", unavailable);
+    const refusals = safetyRefusals(exp, this.o.topology, this.o.protectedPids?.() ?? new Set());
+    if (refusals.length) throw new ApiErr("invalid_input", "the experiment would hit more than spec.safety allows", refusals);
+    // the previous run's final state must be in the database before the guard below reads it
+    await this.evidence.flush();
+    const inserted = await this.o.db.$executeRaw`INSERT INTO "Run" ("id", "name", "state", "experimentYaml", "experimentJson", "startedBy", "createdAt")
+      SELECT ${id}, ${exp.metadata.name}, 'pending', ${yaml}, ${JSON.stringify(exp)}, ${by}, ${new Date()}
+      WHERE NOT EXISTS (SELECT 1 FROM "Run" WHERE "state" IN ('pending', 'running'))`;
+    if (inserted !== 1) {
+      const other = await this.o.db.run.findFirst({ where: { state: { in: ["pending", "running"] } }, select: { id: true, name: true } });
+      throw new ApiErr("conflict", `run ${other?.id ?? "?"} (${other?.name ?? "?"}) is in progress according to the database (another worker?); one experiment at a time`);
+    }
     this.mirroredRuns.add(id);
     const controller = new RunController(id, exp, by, {
       executor: this.executor,
@@ -228,9 +267,6 @@ export class Engine {
       protectedPids: this.o.protectedPids ?? (() => new Set()),
       warmupMs: this.o.warmupMs,
     });
-    await this.o.db.run.create({
-      data: { id, name: exp.metadata.name, state: "pending", experimentYaml: yaml, experimentJson: JSON.stringify(exp), startedBy: by },
-    });
     this.live.set(id, controller);
     void controller.settled.then(async () => {
       this.live.delete(id);
@@ -240,6 +276,11 @@ export class Engine {
     });
     void controller.execute();
     return controller.record();
+  }
+
+  /** What the experiment would hit on this host now, and what spec.safety refuses (POST /experiments/validate shows it). */
+  plan(exp: Experiment): ExperimentPlan {
+    return planExperiment(exp, this.o.topology, this.o.protectedPids?.() ?? new Set());
   }
 
   async abort(id: string, by: string): Promise<RunRecord> {

@@ -203,7 +203,7 @@ export const ROUTES: readonly Route[] = [
         if (!a.ok) unavailable.push({ path: `spec.method[${i}].fault`, message: `${s.fault} is not available on this host: ${a.reason}` });
       }
       if (unavailable.length) throw new ApiErr("unavailable", "a fault cannot run on this host", unavailable);
-      send(res, 200, { ok: true, experiment: r.experiment });
+      send(res, 200, { ok: true, experiment: r.experiment, plan: engine.plan(r.experiment) });
     },
   },
   {

@@ -5,13 +5,14 @@
 // by agent/step.ts; every blocking wait is interruptible by abort; the abort
 // path needs no UI, socket or database round trip to revert.
 import type { AbortInfo, AbortReason, FaultRecord, ProbeSampleMsg, RunRecord, RunState, TimelineEvent } from "../lib/contract";
-import { effectiveMaxDuration, type Experiment, type MethodStep } from "../lib/experiment";
+import { effectiveMaxDuration, percentOf, type Experiment, type MethodStep } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
 import type { Logger } from "../lib/log";
 import { targetId, targetLabel } from "../injectors";
 import type { ExecutorEvent, ExecutorPort } from "../agent/executor";
 import { describeChange } from "./mirror";
-import { NoTargetsError, StepRunner, type MaxDown, type StepEvent } from "../agent/step";
+import { NoTargetsError, RunBudget, StepRunner, type StepEvent } from "../agent/step";
+import { limitsOf, maxDownOf } from "../agent/plan";
 import type { EvidenceQueue } from "./store";
 import type { WorkerMetrics } from "./metrics";
 import { createProbe } from "./probes";
@@ -41,11 +42,6 @@ export interface RunDeps {
 const DEFAULT_WARMUP_MS = 2000;
 const BEFORE_DATA_TIMEOUT_MS = 15_000;
 
-function maxDownOf(v: number | string | undefined): MaxDown | undefined {
-  if (v === undefined) return undefined;
-  return typeof v === "number" ? { count: v } : { percent: Number(v.replace(/%$/, "")) };
-}
-
 function fmt(v: number | null): string {
   return v === null ? "n/a" : Number.isInteger(v) ? String(v) : v.toFixed(3);
 }
@@ -73,6 +69,8 @@ export class RunController {
   private readonly unsubscribe: () => void;
   private ending: Promise<void> | null = null;
   private readonly rnd: () => number;
+  /** spec.safety.maxTotal / maxTotalShare, shared by the steps */
+  private readonly budget: RunBudget;
   private resolveEnded!: () => void;
   /** resolves when the run reached a final state */
   readonly ended = new Promise<void>((r) => (this.resolveEnded = r));
@@ -88,6 +86,7 @@ export class RunController {
     private readonly deps: RunDeps,
   ) {
     this.rnd = seededRandom(seedFrom(id));
+    this.budget = new RunBudget(exp.spec.safety.maxTotal, percentOf(exp.spec.safety.maxTotalShare));
     this.log = deps.log.child({ runId: id });
     this.unsubscribe = deps.executor.on((e) => this.onChange(e));
     void this.settled.then(() => this.unsubscribe());
@@ -184,6 +183,9 @@ export class RunController {
     this.startedAt = new Date();
     this.deps.evidence.runUpdate(this.id, { state: "running", startedAt: this.startedAt });
     this.event("run-started", `run of "${this.exp.metadata.name}" started by ${this.startedBy}`, { hypothesis: this.exp.spec.hypothesis, seed: seedFrom(this.id) });
+    const safety = this.exp.spec.safety;
+    const lifted = (["allowBroad", "allowControlPlane"] as const).filter((k) => safety[k]);
+    if (lifted.length) this.event("safety", `spec.safety lifted by ${this.startedBy}: ${lifted.join(", ")} (reason: ${safety.reason})`, { lifted, reason: safety.reason });
     this.publish();
 
     this.monitor = new SteadyStateMonitor(this.exp.spec.steadyState.probes.map(createProbe), {
@@ -306,6 +308,8 @@ export class RunController {
         jitter: step.jitter,
         probability: step.probability,
         maxDown: maxDownOf(step.maxDown),
+        limits: limitsOf(this.exp.spec.safety),
+        allowControlPlane: this.exp.spec.safety.allowControlPlane,
       },
       {
         executor: this.deps.executor,
@@ -315,6 +319,7 @@ export class RunController {
         rnd: this.rnd,
         signal: this.stop.signal,
         onEvent: (e) => this.onStepEvent(step, index, e),
+        budget: this.budget,
       },
     );
     await runner.run();
@@ -334,7 +339,7 @@ export class RunController {
       const who = e.target ? targetLabel(e.target) : e.chosen.map(targetLabel).join(", ");
       this.event("dice", `dice roll ${e.roll.toFixed(2)} ${e.hit ? "<" : "≥"} ${e.probability.toFixed(2)}: ${e.hit ? "hitting" : "sparing"} ${who}`);
     } else if (e.type === "refused") {
-      this.event("refused", `${label}: not hitting ${targetLabel(e.target)}: ${e.down} of ${e.fleet} would be down or affected; maxDown allows ${e.allowed}`, { target: targetLabel(e.target), down: e.down, fleet: e.fleet, allowed: e.allowed });
+      this.event("refused", `${label}: not hitting ${targetLabel(e.target)}: ${e.down} of ${e.fleet} would be down or affected; ${e.limit} allows ${e.allowed}`, { target: targetLabel(e.target), down: e.down, fleet: e.fleet, allowed: e.allowed, limit: e.limit });
     } else if (e.type === "empty") {
       this.event("targets-resolved", `${label}: ${e.message}; waiting for the next round`);
     }

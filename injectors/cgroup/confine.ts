@@ -14,10 +14,15 @@
 // a non-root cgroup that holds processes, so there a child can carry the limit
 // only when the target sits in the root cgroup (the controller is then enabled
 // in the root's cgroup.subtree_control if needed, and disabled again after).
-// Otherwise (v2, the usual case of a service or container leaf) the limit is
-// written to the target's own cgroup — "in-place", which also limits the other
-// processes in it — after enabling the controller in its parent's
-// cgroup.subtree_control if needed; revert writes every recorded file back.
+// Otherwise (v2, the usual case of a service or container leaf) the limit can
+// only be written to the target's own cgroup — "in-place" — and that is
+// allowed only when the cgroup is dedicated to the target: it holds the
+// target's process tree and nothing else, none of it protected. A cgroup
+// shared with other processes (under `make up` the demo, web app, worker and
+// the operator's shell often share one scope) is refused with the reason:
+// the limit would throttle the worker, or make the OOM killer pick it.
+// In place, the controller is enabled in the parent's cgroup.subtree_control
+// if needed; revert writes every recorded file back.
 import fs from "node:fs";
 import path from "node:path";
 import { protectionReason, readProc, sameProcess } from "../../lib/procfs";
@@ -52,7 +57,21 @@ function readText(file: string): string | null {
 }
 const enabledIn = (text: string | null | undefined, controller: Controller) => (text ?? "").split(/\s+/).includes(controller);
 
-/** Computed before anything changes (reads /proc and the cgroup files only). */
+/**
+ * Why a limit written to this cgroup would reach beyond the target's tree
+ * (other processes, or protected ones, in it), or null when it holds just
+ * the tree.
+ */
+export function sharedCgroupProblem(folder: string, tree: number[]): string | null {
+  const mine = new Set(tree);
+  const others = procsIn(folder).filter((p) => !mine.has(p));
+  const protectedInTree = tree.map((p) => readProc(p)).filter((p) => p && protectionReason(p) !== null && p.pid !== tree[0]);
+  if (!others.length && !protectedInTree.length) return null;
+  const who = [...others.slice(0, 5).map((p) => `${readProc(p)?.comm ?? "?"}[${p}]`), ...protectedInTree.slice(0, 3).map((p) => `${p!.comm}[${p!.pid}] (protected)`)].join(", ");
+  return `refusing: a limit in ${folder} would also hold ${others.length + protectedInTree.length} process(es) that are not the target's (${who}${others.length > 5 ? ", ..." : ""}); on cgroup v2 a limit needs a cgroup dedicated to the target (run it in its own, e.g. systemd-run --scope, or in a container), since a child cgroup cannot carry a controller where processes sit`;
+}
+
+/** Computed before anything changes (reads /proc and the cgroup files only); throws when the limit cannot be kept to the target's tree. */
 export function planConfine(fault: string, controller: Controller, pid: number, startTime: number): ConfineUndo {
   const undo: ConfineUndo = { controller, pid, startTime, version: null, mode: "child", original: null, folder: null, files: {}, tree: [] };
   const h = findHierarchy(controller);
@@ -75,6 +94,10 @@ export function planConfine(fault: string, controller: Controller, pid: number, 
     .filter((p) => p === pid || cgroupOf(p, h) === original)
     .map((p) => ({ pid: p, startTime: readProc(p)?.startTime ?? -1 }))
     .filter((p) => p.startTime >= 0);
+  if (undo.mode === "in-place") {
+    const why = sharedCgroupProblem(original, undo.tree.map((t) => t.pid));
+    if (why) throw new Error(why);
+  }
   return undo;
 }
 
@@ -103,6 +126,9 @@ export async function confine(undo: ConfineUndo, value: number): Promise<void> {
     throw new Error(`PID ${undo.pid} is already in ${now}, a Game Day limit (one ${undo.controller} limit per process at a time)`);
 
   if (undo.mode === "in-place") {
+    // checked again: somebody may have joined the cgroup since the plan
+    const why = sharedCgroupProblem(undo.original, processTree(undo.pid).filter((p) => cgroupOf(p, h) === undo.original));
+    if (why) throw new Error(why);
     if (h.version === 2 && readText(path.join(undo.original, limitFiles(h)[0])) === null) enableBelow(path.dirname(undo.original), undo.controller);
     setLimit(h, undo.original, value);
     return;

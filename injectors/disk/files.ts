@@ -60,6 +60,25 @@ export function ourBytes(dir: string, prefix: string): number {
   return sum;
 }
 
+/** Where the filler writes why it stopped early (a name ourFiles() never lists: it is not a fill file). */
+export function floorNote(undo: DiskUndo): string {
+  return path.join(undo.dir, `${undo.prefix}floor`);
+}
+
+/** The note, read and removed (verify reports it once); null when there is none. */
+function takeFloorNote(undo: DiskUndo): string | null {
+  const file = floorNote(undo);
+  try {
+    const st = fs.lstatSync(file);
+    if (!st.isFile() || st.size > 4096) return null;
+    const text = fs.readFileSync(file, "utf8").trim();
+    fs.unlinkSync(file);
+    return text;
+  } catch {
+    return null;
+  }
+}
+
 /** Kill the tagged children, then delete our files (unlink: a symlink is removed, never followed). */
 export async function revertDisk(undo: DiskUndo): Promise<void> {
   await killTagged(undo.tag);
@@ -79,12 +98,13 @@ export function verifyDisk(undo: DiskUndo): VerifyResult {
   if (files.length) problems.push(`${files.length} file(s) ${undo.prefix}* still in ${undo.dir}`);
   if (procs.length) problems.push(`writer process(es) ${procs.map((p) => p.pid).join(", ")} still running`);
   if (problems.length) return { ok: false, detail: problems.join("; ") };
-  let now = "";
+  const note = PREFIX_RE.test(undo.prefix) ? takeFloorNote(undo) : null;
+  let now = note ? `; the filler had stopped early: ${note}` : "";
   try {
     const i = fsInfo(undo.dir);
-    now = `; now ${formatSize(i.freeBytes)} free (${i.usedPercent.toFixed(1)}% used)`;
+    now += `; now ${formatSize(i.freeBytes)} free (${i.usedPercent.toFixed(1)}% used)`;
   } catch {
-    now = `; ${undo.dir} is gone`;
+    now += `; ${undo.dir} is gone`;
   }
   return { ok: true, detail: `no ${undo.prefix}* file and no writer left in ${undo.dir}${now}` };
 }

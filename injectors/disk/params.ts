@@ -2,6 +2,7 @@
 // and the safety floor with its override.
 import { z } from "zod";
 import { parseSize, sizeString } from "../../lib/size";
+import { shown } from "../../lib/issues";
 
 export const DEFAULT_RESERVE_BYTES = 512 * 1024 ** 2;
 const RATE_HINT = "expected a rate like 50M/s, 1G/s or 4096 (bytes per second)";
@@ -15,7 +16,7 @@ export const rateString = z.union([z.string(), z.number()], { error: RATE_HINT }
     /* reported below */
   }
   if (!Number.isSafeInteger(bytes) || bytes <= 0) {
-    ctx.addIssue({ code: "custom", message: `${RATE_HINT} (got ${JSON.stringify(v)})` });
+    ctx.addIssue({ code: "custom", message: `${RATE_HINT} (got ${shown(v)})` });
     return z.NEVER;
   }
   return bytes;

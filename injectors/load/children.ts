@@ -20,11 +20,28 @@ export function newTag(fault: string): string {
   return `gameday-load:${fault}:${crypto.randomUUID()}`;
 }
 
+const TAG_RE = /^gameday-load:[\w.-]{1,64}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Is this a tag newTag() made? Revert reads tags from the journal: an empty
+ * or hand-edited one must never select other processes (every command line
+ * "includes" the empty string).
+ */
+export function isTag(tag: unknown): tag is string {
+  return typeof tag === "string" && TAG_RE.test(tag);
+}
+
+function mustBeTag(tag: unknown): string {
+  if (!isTag(tag)) throw new Error(`refusing to act on children tagged ${JSON.stringify(tag)}: not a Game Day tag (gameday-load:<fault>:<uuid>); the journal entry is damaged, left for a human`);
+  return tag;
+}
+
 /**
  * Start `node <script> --tag TAG --parent PID ...args` detached in its own
  * process group. The script must exit when process.ppid stops being PID.
  */
 export function spawnTagged(script: string, tag: string, args: string[]): number {
+  mustBeTag(tag);
   const child = spawn(process.execPath, [path.join(LOAD_DIR, script), "--tag", tag, "--parent", String(process.pid), ...args], {
     stdio: "ignore",
     detached: true,
@@ -36,7 +53,9 @@ export function spawnTagged(script: string, tag: string, args: string[]): number
 
 /** Live (non-zombie) processes whose command line carries the tag. */
 export function tagged(tag: string): ProcInfo[] {
-  return listProcesses().filter((p) => p.state !== "Z" && p.state !== "X" && p.cmdline.includes(tag));
+  mustBeTag(tag);
+  // the tag is one argument of its own (--tag TAG): a whole word, never a substring
+  return listProcesses().filter((p) => p.state !== "Z" && p.state !== "X" && p.cmdline.split(" ").includes(tag));
 }
 
 /** Total bytes written by the tagged processes so far (write() calls, from /proc/PID/io). */

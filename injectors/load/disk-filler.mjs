@@ -3,7 +3,11 @@
 // Started by injectors/disk-fill.ts with a tag in its command line; exits by
 // itself when its parent dies, so a killed worker leaves no writer behind
 // (the files stay until the journal's revert removes them).
+// Before every chunk it checks the safety floor again (KEEP_FREE bytes free
+// on the filesystem, KEEP_MEM bytes of MemAvailable for a tmpfs): reached,
+// it stops and writes why into NOTE.
 //   node disk-filler.mjs --tag T --parent PID --dir DIR --prefix P --bytes N [--rate B/s]
+//        [--keep-free BYTES] [--keep-mem BYTES] [--note FILE]
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -16,11 +20,16 @@ const { values: a } = parseArgs({
     prefix: { type: "string" },
     bytes: { type: "string" },
     rate: { type: "string" },
+    "keep-free": { type: "string" },
+    "keep-mem": { type: "string" },
+    note: { type: "string" },
   },
 });
 const parent = Number(a.parent);
 const total = Number(a.bytes);
 const rate = a.rate === undefined ? 0 : Number(a.rate);
+const keepFree = Number(a["keep-free"] ?? 0);
+const keepMem = Number(a["keep-mem"] ?? 0);
 if (!a.dir || !a.prefix || !Number.isSafeInteger(total) || total < 0 || !(rate >= 0) || !(parent > 0)) {
   process.stderr.write("disk-filler: bad arguments\n");
   process.exit(2);
@@ -58,6 +67,36 @@ function finish(code) {
   process.exit(code);
 }
 
+function memAvailable() {
+  const m = /^MemAvailable:\s+(\d+) kB$/m.exec(fs.readFileSync("/proc/meminfo", "utf8"));
+  return m ? Number(m[1]) * 1024 : Infinity;
+}
+
+/** Why the next len bytes would cross the floor, or null. */
+function floorReached(len) {
+  if (keepFree > 0) {
+    const s = fs.statfsSync(a.dir);
+    const free = s.bavail * s.bsize;
+    if (free - len < keepFree) return `the safety floor: ${free} bytes free, ${keepFree} must stay free`;
+  }
+  if (keepMem > 0) {
+    const avail = memAvailable();
+    if (avail - len < keepMem) return `the memory floor (tmpfs): ${avail} bytes of memory available, ${keepMem} must stay available`;
+  }
+  return null;
+}
+
+function stopAtFloor(why) {
+  if (a.note) {
+    try {
+      fs.writeFileSync(a.note, `stopped at ${why}, after writing ${written} bytes of ${total}\n`, { flag: "wx", mode: 0o600 });
+    } catch {
+      /* the note is a courtesy; stopping is what matters */
+    }
+  }
+  finish(0);
+}
+
 function tick() {
   const now = performance.now();
   if (rate) budget = Math.min(budget + (rate * (now - last)) / 1000, Math.max(rate, CHUNK));
@@ -71,6 +110,8 @@ function tick() {
       inFile = 0;
     }
     let len = Math.min(CHUNK, total - written, FILE_MAX - inFile);
+    const floor = floorReached(len);
+    if (floor) stopAtFloor(floor);
     try {
       len = fs.writeSync(fd, zeros, 0, len); // short near the end of the space
     } catch (e) {

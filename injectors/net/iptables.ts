@@ -12,6 +12,8 @@ export interface ChainPlan {
   /** "gameday:<tag> <fault> <selection>" on every jump rule */
   comment: string;
   rules: string[][];
+  /** control-plane TCP ports whose packets leave the chain (RETURN) before any of its rules */
+  spare?: number[];
 }
 
 export function newChainName(tag: string): string {
@@ -23,7 +25,15 @@ const jumpSpec = (p: ChainPlan) => ["-m", "comment", "--comment", p.comment, "-j
 
 /** The commands that put the chain in place (chain first, jumps last). */
 export function chainCommands(p: ChainPlan): Cmd[] {
-  return [ipt(p, "-N", p.chain), ...p.rules.map((r) => ipt(p, "-A", p.chain, ...r)), ...p.hooks.map((h) => ipt(p, "-I", h, "1", ...jumpSpec(p)))];
+  return [ipt(p, "-N", p.chain), ...spareRules(p).map((r) => ipt(p, "-A", p.chain, ...r)), ...p.rules.map((r) => ipt(p, "-A", p.chain, ...r)), ...p.hooks.map((h) => ipt(p, "-I", h, "1", ...jumpSpec(p)))];
+}
+
+/** The exclusions first: a packet to or from a spared port returns to the hook untouched. */
+export function spareRules(p: Pick<ChainPlan, "spare">): string[][] {
+  return (p.spare ?? []).flatMap((port) => [
+    ["-p", "tcp", "--dport", String(port), "-j", "RETURN"],
+    ["-p", "tcp", "--sport", String(port), "-j", "RETURN"],
+  ]);
 }
 
 export async function applyChain(p: ChainPlan): Promise<void> {

@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { NetworkSelector } from "../../lib/experiment";
+import { controlPlanePorts } from "../../lib/procfs";
 import { ipv4Of, listeningTcp, netnsInode } from "../../lib/sockets";
 import type { Topology } from "../../lib/topology";
 import type { NetworkTarget, ProcessTarget } from "../types";
@@ -140,6 +141,16 @@ export function resolveNetwork(sel: NetworkSelector, topology: Topology | null, 
   return out;
 }
 
+/**
+ * The control plane's ports, spared by a target in the host's own network
+ * namespace (the worker, the web app and SSH live there; a namespace named
+ * by netns is somebody else's network) whose protocol can carry TCP.
+ */
+export function withSpare(t: NetworkTarget): NetworkTarget {
+  if (t.netns || (t.protocol !== "tcp" && t.protocol !== "all")) return t;
+  return { ...t, spare: controlPlanePorts() };
+}
+
 const endpoint = (ip?: string, port?: number) => (ip || port ? `${ip ?? "*"}:${port ?? "*"}` : "*");
 
 registerTargetKind({
@@ -152,6 +163,7 @@ registerTargetKind({
     `${t.protocol} ${t.cgroup ? `cgroup ${t.cgroup}${t.src || t.srcPort ? ` ${endpoint(t.src, t.srcPort)}` : ""}` : endpoint(t.src, t.srcPort)} → ${endpoint(t.dst ?? (t.dstLocal ? "local" : undefined), t.dstPort)} (${t.direction}${t.interface ? ` on ${t.interface}` : ""}${t.netns ? ` in netns ${t.netns}` : ""})`,
   resolve(spec, ctx) {
     const r = resolveNetwork(spec.network!, ctx.topology, ctx.extraProtected);
+    if (!ctx.allowControlPlane) r.targets = r.targets.map(withSpare);
     if (r.who === "network") return { selector: `network ${targetLabel(r.targets[0])}`, matched: r.targets, protected: [] };
     const selector = spec.network!.from
       ? `network ${r.who} (${r.processes.length} process(es))`

@@ -14,6 +14,8 @@ export interface ResolveContext {
   topology: Topology | null;
   /** PIDs never to target besides the built-in protections */
   extraProtected: ReadonlySet<number>;
+  /** spec.safety.allowControlPlane: network targets do not spare the control plane's ports */
+  allowControlPlane?: boolean;
 }
 
 export interface TargetResolution {
@@ -73,11 +75,11 @@ export function targetLabel(t: Target): string {
 }
 
 /** Resolve any target spec to concrete targets on this host; each names this host. */
-export function resolveTargets(spec: TargetSpec, topology: Topology | null, extraProtected: ReadonlySet<number>): TargetResolution {
+export function resolveTargets(spec: TargetSpec, topology: Topology | null, extraProtected: ReadonlySet<number>, o: { allowControlPlane?: boolean } = {}): TargetResolution {
   const fields = spec as Record<string, unknown>;
   const def = [...table.values()].find((d) => d.selectors.some((s) => fields[s] !== undefined));
   if (!def) throw new Error(`the target selects nothing: give one of ${[...table.values()].flatMap((d) => d.selectors).join(", ")}`);
-  const r = def.resolve(spec, { topology, extraProtected });
+  const r = def.resolve(spec, { topology, extraProtected, allowControlPlane: o.allowControlPlane });
   const host = os.hostname();
   return { ...r, matched: r.matched.map((t) => (t.host === undefined ? { ...t, host } : t)) };
 }
