@@ -19,6 +19,10 @@ const USAGE = `gameday — chaos experiments from the command line
   gameday status [--json]              the worker, the active run, recent runs
   gameday validate FILE [--json]       check an experiment file, start nothing
   gameday schema                       print the experiment JSON Schema
+  gameday note RUN "text"              add a timestamped note to a run
+  gameday report RUN [-o FILE]         the run's post-mortem PDF (--html: one
+                                       self-contained HTML file; --bundle: the
+                                       replay bundle with its sha256 manifest)
 
 Standalone injectors (no worker needed; each journals its changes and
 reverts them at the end, on Ctrl-C, or after a crash at the next start):
@@ -112,6 +116,9 @@ const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<n
   stress: () => import("./stress"),
   "latency-monkey": () => import("./latency-monkey"),
   recover: () => import("./recover"),
+  // these talk to the worker, with flags of their own
+  note: () => import("./note"),
+  report: () => import("./report"),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -9,6 +9,8 @@ export const ERRORS = {
   conflict: 409,
   unavailable: 422,
   payload_too_large: 413,
+  /** the worker lacks a program a request needs (Chromium for PDF reports) */
+  renderer_unavailable: 503,
   internal: 500,
 } as const;
 export type ErrorCode = keyof typeof ERRORS;

@@ -10,7 +10,10 @@ import { Auth } from "./auth";
 import { Engine } from "./engine";
 import { GraphPoller } from "./graph";
 import { createWorkerMetrics } from "./metrics";
-import { createServer } from "./server";
+import { createServer, WORKER_VERSION } from "./server";
+import { config } from "../lib/config";
+import { ReportService } from "../report/service";
+import { NodeWatch } from "../report/nodes";
 
 export interface WorkerOptions {
   port: number;
@@ -50,6 +53,20 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const protectedPids = new Set(o.protectPids ?? []);
 
   let graph: GraphPoller | null = null;
+  let reports: ReportService | null = null;
+  let closing: Promise<void> | null = null;
+  const nodeWatch = new NodeWatch();
+  // the post-mortem once the lead-out ended: after the run, never on its path; a failure is only logged
+  const afterLeadOut = (runId: string) => {
+    if (closing || !reports) return;
+    const r = reports;
+    void (async () => {
+      await engine.flush();
+      const nodes = nodeWatch.take(runId);
+      if (nodes) await r.recordNodes(runId, nodes);
+      if (config().GAMEDAY_AUTO_REPORT && !closing) await r.autoGenerate(runId);
+    })().catch((e: Error) => log.warn("post-mortem failed (the run is unaffected)", { runId, error: e.message }));
+  };
   let emit: ReturnType<typeof createServer>["io"] | null = null;
   const engine = new Engine({
     db,
@@ -58,12 +75,16 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     metrics,
     protectedPids: () => protectedPids,
     warmupMs: o.warmupMs,
+    leadOutMs: config().GAMEDAY_LEAD_OUT_MS,
     sinks: {
       runUpdate: (run) => {
         emit?.emit("run:update", run);
         graph?.refreshFaults();
       },
-      event: (e) => emit?.emit("run:event", e),
+      event: (e) => {
+        emit?.emit("run:event", e);
+        if (e.kind === "lead-out-ended") afterLeadOut(e.runId);
+      },
       sample: (s) => emit?.emit("run:sample", s),
     },
   });
@@ -72,9 +93,13 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const recovered = await engine.recover();
   if (recovered.reverted || recovered.failed || recovered.runs.length) log.warn("start-up recovery done", recovered);
 
-  if (topology) graph = new GraphPoller(topology, () => engine.activeFaults(), (s) => emit?.emit("graph:state", s));
+  if (topology) graph = new GraphPoller(topology, () => engine.activeFaults(), (s) => {
+      emit?.emit("graph:state", s);
+      nodeWatch.observe(s);
+    });
   const auth = new Auth(db, log);
-  const { server, io } = createServer({ db, log, auth, engine, graph, registry, examplesDir: o.examplesDir });
+  reports = new ReportService({ db, log: log.child({ component: "report" }), getRun: (id) => engine.get(id), flush: () => engine.flush(), topology, workerVersion: WORKER_VERSION });
+  const { server, io } = createServer({ db, log, auth, engine, graph, registry, examplesDir: o.examplesDir, reports });
   emit = io;
 
   await new Promise<void>((resolve, reject) => {
@@ -86,7 +111,6 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const boot = await auth.bootstrap(url);
   graph?.start();
 
-  let closing: Promise<void> | null = null;
   return {
     url,
     port,
@@ -101,6 +125,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         graph?.stop();
         await engine.flush();
         await engine.close();
+        await reports?.close();
         // io.close() closes the HTTP server itself (a second server.close()
         // can miss the 'close' event and never call back) and waits for every
         // connection to end: end them all, not only the idle ones, or a

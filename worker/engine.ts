@@ -23,6 +23,8 @@ export interface EngineOptions {
   sinks: RunSinks;
   protectedPids?: () => ReadonlySet<number>;
   warmupMs?: number;
+  /** probes keep sampling this long after a run ends (the post-mortem's lead-out) */
+  leadOutMs?: number;
   /** the executor this worker embeds (default: one journaling under $GAMEDAY_HOME/journal, watched by a reaper) */
   executor?: Executor;
 }
@@ -59,6 +61,8 @@ export class Engine {
   private readonly live = new Map<string, RunController>();
   /** runs whose changes have a row in the database (the live ones and those met at start-up) */
   private readonly mirroredRuns = new Set<string>();
+  /** runs whose probes may still sample their lead-out (ended or not) */
+  private readonly leadingOut = new Set<RunController>();
 
   constructor(private readonly o: EngineOptions) {
     this.executor = o.executor ?? new Executor({ command: "worker", mirrored: true, log: o.log.child({ component: "executor" }) });
@@ -208,11 +212,14 @@ export class Engine {
       sinks: this.o.sinks,
       protectedPids: this.o.protectedPids ?? (() => new Set()),
       warmupMs: this.o.warmupMs,
+      leadOutMs: this.o.leadOutMs,
     });
     await this.o.db.run.create({
       data: { id, name: exp.metadata.name, state: "pending", experimentYaml: yaml, experimentJson: JSON.stringify(exp), startedBy: by },
     });
     this.live.set(id, controller);
+    this.leadingOut.add(controller);
+    void controller.ended.then(() => setTimeout(() => this.leadingOut.delete(controller), (this.o.leadOutMs ?? 0) + 1000).unref());
     void controller.settled.then(async () => {
       this.live.delete(id);
       // the database has the run's verified reverts: the journal need not keep them
@@ -278,6 +285,8 @@ export class Engine {
 
   /** Stop the reaper: call after a clean shutdown (HALT done). */
   async close(): Promise<void> {
+    for (const c of this.leadingOut) c.stopLeadOut();
+    await this.evidence.flush();
     await this.mirror.flush();
     await this.executor.close();
   }

@@ -36,6 +36,8 @@ export interface RunDeps {
   protectedPids: () => ReadonlySet<number>;
   /** Steady-state warm-up before injecting (tests shorten it). */
   warmupMs?: number;
+  /** How long the probes keep sampling after the run ended (the report's lead-out); 0: none. */
+  leadOutMs?: number;
 }
 
 const DEFAULT_WARMUP_MS = 2000;
@@ -64,6 +66,8 @@ export class RunController {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly sleepers = new Set<() => void>();
   private monitor: SteadyStateMonitor | null = null;
+  private leadOutTimer: NodeJS.Timeout | null = null;
+  private leadOutDone = false;
   private phase: "before" | "method" | "after" | "ending" | "done" = "before";
   private deviated = false;
   /** aborted when the run starts ending: no new round or change, in-flight injects cancelled */
@@ -255,7 +259,7 @@ export class RunController {
   }
 
   private onReading(r: Reading): void {
-    if (this.phase === "done") return;
+    if (this.phase === "done" && !this.leadOutTimer) return;
     const s: ProbeSampleMsg = {
       runId: this.id,
       probe: r.probe,
@@ -418,7 +422,7 @@ export class RunController {
       for (const wake of [...this.sleepers]) wake();
       for (const t of this.timers) clearTimeout(t);
       this.timers.clear();
-      this.monitor?.stop();
+      // the monitor keeps sampling (a breach now changes nothing): the revert and the recovery belong in the data
       const { breachMono, ...rest } = info;
       this.abortInfo = { reason, at: new Date().toISOString(), ...rest };
       if (reason === "error") this.error ??= info.message;
@@ -463,7 +467,6 @@ export class RunController {
   private async finish(state: "completed" | "aborted" | "failed"): Promise<void> {
     if (this.phase === "done") return;
     this.phase = "done";
-    this.monitor?.stop();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.state = state;
@@ -483,5 +486,25 @@ export class RunController {
     this.publish();
     this.resolveEnded();
     this.checkSettled();
+    this.leadOut();
+  }
+
+  /** Keep sampling the probes for the lead-out, off the run's path: the run has ended and new runs may start. */
+  private leadOut(): void {
+    const ms = this.deps.leadOutMs ?? 0;
+    if (!this.monitor || ms <= 0) return this.stopLeadOut();
+    this.leadOutTimer = setTimeout(() => this.stopLeadOut(), ms);
+    this.leadOutTimer.unref();
+  }
+
+  /** End the lead-out now (at its time, or at worker shutdown); the event tells the report it can be written. */
+  stopLeadOut(): void {
+    if (this.leadOutTimer) clearTimeout(this.leadOutTimer);
+    const sampled = this.leadOutTimer !== null;
+    this.leadOutTimer = null;
+    this.monitor?.stop();
+    if (this.leadOutDone) return;
+    this.leadOutDone = true;
+    this.event("lead-out-ended", sampled ? `probes sampled for ${this.deps.leadOutMs} ms after the run ended` : "no lead-out sampling");
   }
 }

@@ -26,6 +26,8 @@ import { Auth, roleAtLeast, type AuthUser } from "./auth";
 import type { Engine } from "./engine";
 import type { Change } from "../agent/executor";
 import type { GraphPoller } from "./graph";
+import { noteView, type ReportService } from "../report/service";
+import { ReportError } from "../report/pdf";
 
 export const WORKER_VERSION = "0.1.0";
 const MAX_BODY = 512 * 1024;
@@ -38,6 +40,8 @@ export interface ServerDeps {
   graph: GraphPoller | null;
   registry: Registry;
   examplesDir: string;
+  /** post-mortems, notes and replay bundles (absent: those routes answer 404) */
+  reports?: ReportService;
 }
 
 type Io = IoServer<ClientToServerEvents, ServerToClientEvents>;
@@ -267,6 +271,7 @@ export function createServer(d: ServerDeps): { server: http.Server; io: Io } {
       role: "operator",
       handler: async ({ res, params, user }) => send(res, 200, { run: await engine.abort(params[0], user!.username) }),
     },
+    ...reportRoutes(d, () => io),
     {
       method: "POST",
       pattern: /^\/api\/v1\/halt$/,
@@ -352,4 +357,95 @@ export function createServer(d: ServerDeps): { server: http.Server; io: Io } {
   });
 
   return { server, io };
+}
+
+// ---- post-mortems: notes, review, report (PDF / HTML) and the replay bundle ----
+
+const noteBody = z.object({ text: z.string().trim().min(1, "the note is empty").max(2000, "a note is at most 2000 characters") }).strict();
+const reviewBody = z
+  .object({ learned: z.string().max(20_000, "at most 20000 characters"), actions: z.string().max(20_000, "at most 20000 characters") })
+  .strict();
+
+function sendBytes(res: http.ServerResponse, type: string, body: string | Buffer, filename: string): void {
+  res.writeHead(200, { "content-type": type, "content-disposition": `attachment; filename="${filename}"`, "cache-control": "no-store" });
+  res.end(body);
+}
+
+function reportRoutes(d: ServerDeps, io: () => Io): Route[] {
+  const reports = (): ReportService => {
+    if (!d.reports) throw new ApiErr("not_found", "reports are not enabled on this worker");
+    return d.reports;
+  };
+  const runMustExist = async (id: string) => {
+    if (!(await d.engine.get(id))) throw new ApiErr("not_found", `no run ${id}`);
+  };
+  const found = <T>(v: T | null, id: string): T => {
+    if (v === null) throw new ApiErr("not_found", `no run ${id}`);
+    return v;
+  };
+  const rendering = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof ReportError) throw new ApiErr("renderer_unavailable", e.message);
+      throw e;
+    }
+  };
+  return [
+    {
+      method: "GET",
+      pattern: /^\/api\/v1\/runs\/([\w.-]+)\/notes$/,
+      role: "viewer",
+      handler: async ({ res, params }) => send(res, 200, { notes: await reports().notes(params[0]) }),
+    },
+    {
+      method: "POST",
+      pattern: /^\/api\/v1\/runs\/([\w.-]+)\/notes$/,
+      role: "operator",
+      handler: async ({ req, res, params, user }) => {
+        const { text } = parseBody(noteBody, await readJson(req));
+        await runMustExist(params[0]);
+        const note = noteView(await d.db.note.create({ data: { runId: params[0], at: new Date(), author: user!.username, text } }));
+        io().emit("run:note", note);
+        send(res, 201, { note });
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/api\/v1\/runs\/([\w.-]+)\/review$/,
+      role: "viewer",
+      handler: async ({ res, params }) => send(res, 200, { review: await reports().review(params[0]) }),
+    },
+    {
+      method: "PUT",
+      pattern: /^\/api\/v1\/runs\/([\w.-]+)\/review$/,
+      role: "operator",
+      handler: async ({ req, res, params, user }) => {
+        const body = parseBody(reviewBody, await readJson(req));
+        await runMustExist(params[0]);
+        const data = { ...body, updatedBy: user!.username, updatedAt: new Date() };
+        await d.db.runReview.upsert({ where: { runId: params[0] }, create: { runId: params[0], ...data }, update: data });
+        send(res, 200, { review: await reports().review(params[0]) });
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/api\/v1\/runs\/([\w.-]+)\/report\.pdf$/,
+      role: "viewer",
+      handler: async ({ res, params }) => sendBytes(res, "application/pdf", found(await rendering(() => reports().pdf(params[0])), params[0]), `gameday-${params[0]}.pdf`),
+    },
+    {
+      method: "GET",
+      pattern: /^\/api\/v1\/runs\/([\w.-]+)\/report\.html$/,
+      role: "viewer",
+      handler: async ({ res, params }) => sendBytes(res, "text/html; charset=utf-8", found(await reports().html(params[0]), params[0]), `gameday-${params[0]}.html`),
+    },
+    {
+      method: "GET",
+      pattern: /^\/api\/v1\/runs\/([\w.-]+)\/bundle\.json$/,
+      role: "viewer",
+      handler: async ({ res, params }) =>
+        sendBytes(res, "application/json; charset=utf-8", JSON.stringify(found(await reports().bundle(params[0]), params[0])), `gameday-${params[0]}.replay.json`),
+    },
+  ];
 }
