@@ -158,7 +158,7 @@ export function buildModel(input: ReportInput): ReportModel {
   if (run.abort?.breachStartedAt) marks.push({ atMs: mono(run.abort.breachStartedAt)!, label: "left tolerance" });
   if (breach) marks.push({ atMs: breach.monoMs, label: "breach" });
   if (abort) marks.push({ atMs: abort.monoMs, label: "abort" });
-  if (endMs !== null) marks.push({ atMs: endMs, label: "end" });
+  if (endMs !== null && !abort) marks.push({ atMs: endMs, label: "end" });
 
   const lastRevert = Math.max(...run.faults.map((f) => mono(f.revertedAt) ?? -Infinity));
   const detectMs = breach && firstInject !== null ? breach.monoMs - firstInject : null;
@@ -235,7 +235,8 @@ export function buildModel(input: ReportInput): ReportModel {
   ].sort((a, b) => wall(a.at) - wall(b.at) || a.monoMs - b.monoMs);
 
   const participants = [...new Set([run.startedBy, ...input.notes.map((n) => n.author), ...(input.review?.updatedBy ? [input.review.updatedBy] : []), ...(run.abort?.by ? [run.abort.by] : [])])];
-  const mechanisms = [...new Map(run.faults.map((f) => [`${f.fault}|${f.detail ?? ""}`, { fault: f.fault, detail: f.detail ?? "(no detail reported)" }])).values()];
+  const how = (f: FaultRecord) => f.detail ?? `${faultText(f.fault, input.experiment.spec.method[f.step]?.params)} on ${f.targetKind} targets (no further detail reported)`;
+  const mechanisms = [...new Map(run.faults.map((f) => [`${f.fault}|${how(f)}`, { fault: f.fault, detail: how(f) }])).values()];
 
   return {
     input,

@@ -1,11 +1,12 @@
 // What moved: every node's SLIs from the topology graph (not only the run's
-// own probes) while a run's faults were in place, against the last quiet
-// reading before them. Fed each graph:state the worker's poller publishes;
+// own probes) from a run's first fault until its lead-out ends (effects lag
+// the fault by the SLI window), against the last quiet reading before it. Fed each graph:state the worker's poller publishes;
 // take() hands a run's account to the report once its lead-out ends.
 import type { GraphState, NodeStatus } from "../lib/contract";
 
 export interface NodeSli {
   successRate: number | null;
+  requestsPerSec: number | null;
   p95LatencyMs: number | null;
   instancesUp: number;
   instancesTotal: number;
@@ -20,7 +21,7 @@ export interface NodeMovement {
   moved: boolean;
 }
 
-const sli = (s: NodeStatus): NodeSli => ({ successRate: s.successRate, p95LatencyMs: s.p95LatencyMs, instancesUp: s.instancesUp, instancesTotal: s.instancesTotal });
+const sli = (s: NodeStatus): NodeSli => ({ successRate: s.successRate, requestsPerSec: s.requestsPerSec, p95LatencyMs: s.p95LatencyMs, instancesUp: s.instancesUp, instancesTotal: s.instancesTotal });
 const lower = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
 const higher = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
 
@@ -44,10 +45,12 @@ export class NodeWatch {
       let r = this.runs.get(runId);
       if (!r) this.runs.set(runId, (r = { before: this.quiet, worst: {}, targeted: new Set() }));
       for (const n of nodes) r.targeted.add(n);
+    }
+    for (const r of this.runs.values()) {
       for (const [node, s] of Object.entries(state.nodes)) {
         const w = r.worst[node];
         r.worst[node] = w
-          ? { successRate: lower(w.successRate, s.successRate), p95LatencyMs: higher(w.p95LatencyMs, s.p95LatencyMs), instancesUp: Math.min(w.instancesUp, s.instancesUp), instancesTotal: s.instancesTotal }
+          ? { successRate: lower(w.successRate, s.successRate), requestsPerSec: s.requestsPerSec ?? w.requestsPerSec, p95LatencyMs: higher(w.p95LatencyMs, s.p95LatencyMs), instancesUp: Math.min(w.instancesUp, s.instancesUp), instancesTotal: s.instancesTotal }
           : sli(s);
       }
     }

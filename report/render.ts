@@ -111,7 +111,7 @@ export function drawData(m: ReportModel): DrawData {
       nodes[n.id] = {
         successRate: worst?.successRate ?? null,
         p95LatencyMs: worst?.p95LatencyMs ?? null,
-        requestsPerSec: null,
+        requestsPerSec: worst?.requestsPerSec ?? null,
         instancesUp: worst?.instancesUp ?? 0,
         instancesTotal: worst?.instancesTotal ?? 0,
         faults: [...byFault].map(([fault, count]) => ({ runId: m.input.run.id, fault, count })),

@@ -5,7 +5,7 @@
 import type { FaultRecord } from "@/lib/contract";
 import type { ReportModel, TimelineRow } from "@/report/model";
 import { formatValue } from "@/components/chart/createSliChart";
-import { thresholdText } from "@/lib/web/format";
+import { ms, pct, thresholdText } from "@/lib/web/format";
 
 /** Exact times: UTC with milliseconds, so a report reads the same anywhere. */
 export function utc(iso: string | null | undefined): string {
@@ -15,7 +15,15 @@ export function utc(iso: string | null | undefined): string {
 }
 
 const utcDate = (iso: string | null | undefined) => (iso ? new Date(iso).toISOString().slice(0, 19).replace("T", " ") + " UTC" : "—");
-const msText = (v: number | null) => (v === null || !Number.isFinite(v) ? "—" : v < 1000 ? `${Math.round(v)} ms` : `${(v / 1000).toFixed(2)} s`);
+function msText(v: number | null): string {
+  if (v === null || !Number.isFinite(v)) return "—";
+  if (v < 1000) return `${Math.round(v)} ms`;
+  if (v < 60_000) return `${(v / 1000).toFixed(2)} s`;
+  const min = Math.floor(v / 60_000);
+  return `${min} min ${Math.round((v - min * 60_000) / 1000)} s`;
+}
+/** A long list (50 faults' targets) stays one line: the faults table has them all. */
+const few = (xs: string[], n = 6) => (xs.length <= n ? xs.join(", ") : `${xs.slice(0, n).join(", ")} and ${xs.length - n} more`);
 const offsetText = (ms: number) => `${ms < 0 ? "−" : "+"}${(Math.abs(ms) / 1000).toFixed(3)} s`;
 const val = (measure: string, v: number | null) => (v === null ? "—" : formatValue(measure, v));
 
@@ -110,15 +118,49 @@ function Blast({ m }: { m: ReportModel }) {
       {m.input.topology ? (
         <figure className="graph">
           <svg data-graph="1" />
-          <figcaption className="muted">Architecture: nodes with a fault during the run are ringed in red.</figcaption>
+          <figcaption className="muted">
+            Architecture: nodes with a fault during the run are ringed in red; each shows the worst SLIs the worker saw from the first fault to the end of the lead-out.
+          </figcaption>
         </figure>
       ) : null}
       <p>
         <b>Targeted:</b> {b.targetedNodes.length ? `node${b.targetedNodes.length > 1 ? "s" : ""} ${b.targetedNodes.join(", ")}; ` : ""}
-        {b.targets.length} target{b.targets.length === 1 ? "" : "s"} ({b.targets.join(", ") || "none"}).{" "}
+        {b.targets.length} target{b.targets.length === 1 ? "" : "s"} ({few(b.targets) || "none"}).{" "}
         <b>Moved:</b> {b.probes.filter((p) => p.moved).map((p) => p.probe).join(", ") || "nothing measurable"}
         {b.movedUntargeted.length ? `; beyond the targeted nodes: ${b.movedUntargeted.join(", ")}` : ""}.
       </p>
+      {b.nodes ? (
+        <table>
+          <thead>
+            <tr>
+              <th>Node</th>
+              <th>Targeted</th>
+              <th className="num">Success before → worst</th>
+              <th className="num">p95 before → worst</th>
+              <th className="num">Up before → worst</th>
+              <th>Verdict</th>
+            </tr>
+          </thead>
+          <tbody>
+            {b.nodes.map((n) => (
+              <tr key={n.node}>
+                <td>{n.node}</td>
+                <td>{n.targeted ? "yes" : "no"}</td>
+                <td className="num">
+                  {pct(n.before?.successRate ?? null)} → {pct(n.worst.successRate)}
+                </td>
+                <td className="num">
+                  {ms(n.before?.p95LatencyMs ?? null)} → {ms(n.worst.p95LatencyMs)}
+                </td>
+                <td className="num">
+                  {n.before ? `${n.before.instancesUp}/${n.before.instancesTotal}` : "—"} → {n.worst.instancesUp}/{n.worst.instancesTotal}
+                </td>
+                <td className={n.moved ? (n.targeted ? "warn" : "bad") : "ok"}>{n.moved ? (n.targeted ? "moved" : "moved, not targeted") : "steady"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
       <table>
         <thead>
           <tr>
@@ -295,8 +337,8 @@ export function Report({ m }: { m: ReportModel }) {
   return (
     <main className="report">
       <TitlePage m={m} />
-      <Charts m={m} />
       <Blast m={m} />
+      <Charts m={m} />
       <Timeline rows={m.timeline} />
       <Faults faults={m.input.run.faults} />
       <Review m={m} />
