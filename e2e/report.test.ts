@@ -187,3 +187,22 @@ test("a missing Chromium is a clear error that says how to install it", async ()
   await assert.rejects(r.pdf("<html></html>", "x"), (e: Error) => e instanceof ReportError && /apt-get install chromium/.test(e.message) && /GAMEDAY_CHROMIUM/.test(e.message));
   await r.close();
 });
+
+test("the model of a synthetic hour: its outcome, one window per fault, charts bounded but keeping the dip", async () => {
+  const { buildModel } = await import("../report/model");
+  const { drawData } = await import("../report/render");
+  const { syntheticRun } = await import("../report/synthetic");
+  const input = syntheticRun({ durationMs: 3_600_000, tickMs: 250, probes: 3, faults: 50 });
+  const m = buildModel(input);
+  assert.equal(m.verdict, "held");
+  assert.match(m.outcome, /^Hypothesis held: .*frontend-success successRate at worst 97\.0%.* completed after 60 min 10 s; all 50 faults reverted and verified in 12 ms\.$/);
+  assert.equal(m.faultWindows.length, 50);
+  assert.deepEqual(m.blast.targetedNodes, ["frontend", "api", "db"]);
+  const chart = drawData(m).charts["frontend-success"];
+  assert.ok(chart.points.length <= 1800 && chart.points.length > 900, `${chart.points.length} points drawn`);
+  assert.ok(chart.points.some((p) => p.value === 0.97), "the dip survives downsampling");
+  // no fault touched anything: inconclusive, whatever the probes said
+  const none = buildModel({ ...input, run: { ...input.run, faults: [] } });
+  assert.equal(none.verdict, "inconclusive");
+  assert.match(none.outcome, /^Inconclusive: no fault touched anything/);
+});

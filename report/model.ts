@@ -70,7 +70,8 @@ export interface ReportModel {
   marks: Mark[];
   /** run start .. run end and the lead-in / lead-out around the method, on the run's clock */
   span: { fromMs: number; toMs: number; methodStartMs: number | null; endMs: number | null };
-  times: { detectMs: number | null; abortMs: number | null; revertMs: number | null; durationMs: number | null };
+  /** revertFrom: what the revert time is measured from */
+  times: { detectMs: number | null; abortMs: number | null; revertMs: number | null; revertFrom: "abort" | "duration end"; durationMs: number | null };
   /** nodes: every topology node's SLIs under fault (from the worker's graph), when it had a topology */
   blast: { targetedNodes: string[]; targets: string[]; probes: ProbeSummary[]; nodes: NodeMovement[] | null; movedUntargeted: string[] };
   participants: string[];
@@ -163,7 +164,9 @@ export function buildModel(input: ReportInput): ReportModel {
   const lastRevert = Math.max(...run.faults.map((f) => mono(f.revertedAt) ?? -Infinity));
   const detectMs = breach && firstInject !== null ? breach.monoMs - firstInject : null;
   const abortMs = abort && breach ? abort.monoMs - breach.monoMs : null;
-  const revertMs = run.abort?.revertMs ?? (abort && Number.isFinite(lastRevert) ? lastRevert - abort.monoMs : null);
+  // without an abort, the faults ended with their durations: the revert took from the scheduled end to the verified revert
+  const lags = run.faults.filter((f) => f.revertAt && f.revertedAt).map((f) => wall(f.revertedAt) - wall(f.revertAt));
+  const revertMs = run.abort?.revertMs ?? (abort && Number.isFinite(lastRevert) ? lastRevert - abort.monoMs : lags.length ? Math.max(0, ...lags) : null);
   const durationMs = run.startedAt && run.endedAt ? wall(run.endedAt) - wall(run.startedAt) : null;
 
   const sampleMs = input.samples.map((s) => s.monoMs);
@@ -247,7 +250,7 @@ export function buildModel(input: ReportInput): ReportModel {
     faultWindows,
     marks,
     span,
-    times: { detectMs, abortMs, revertMs, durationMs },
+    times: { detectMs, abortMs, revertMs, revertFrom: abort ? "abort" : "duration end", durationMs },
     blast: { targetedNodes, targets, probes: summaries, nodes, movedUntargeted },
     participants,
     mechanisms,

@@ -14,9 +14,11 @@ if ! command -v node >/dev/null 2>&1 || [ "$(node -p 'process.versions.node.spli
 fi
 
 # --- Debian packages -------------------------------------------------------------
-want=(procps iproute2 iptables)
+# chromium prints post-mortem PDFs (without it only the HTML report works); fonts-dejavu-core is inlined in them
+want=(procps iproute2 iptables chromium fonts-dejavu-core)
 # nftables: the iptables-nft test that a table a fault created is deleted again needs nft
-[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(chromium poppler-utils nftables)
+# poppler-utils: the report tests read PDFs back with pdftotext / pdftoppm
+[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(poppler-utils nftables)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -88,7 +88,7 @@ export function PostMortemPanel({ runId, user, ended }: { runId: string; user: U
           }}
         >
           <input className={input} value={text} onChange={(e) => setText(e.target.value)} placeholder={canEdit ? "What do you see? (timestamped)" : "Adding notes needs the operator role"} disabled={!canEdit} data-testid="note-text" maxLength={2000} />
-          <button type="submit" className={link} disabled={!canEdit || !text.trim()} data-testid="note-add">
+          <button type="submit" className={`${link} shrink-0 whitespace-nowrap`} disabled={!canEdit || !text.trim()} data-testid="note-add">
             Add note
           </button>
         </form>

@@ -60,7 +60,7 @@ function TitlePage({ m }: { m: ReportModel }) {
       <div className="kpis">
         <Kpi label="Time to detect" value={msText(m.times.detectMs)} note="first injection → breach" />
         <Kpi label="Time to abort" value={msText(m.times.abortMs)} note="breach → abort decided" />
-        <Kpi label="Time to revert" value={msText(m.times.revertMs)} note="abort → all verified reverted" />
+        <Kpi label="Time to revert" value={msText(m.times.revertMs)} note={`${m.times.revertFrom} → all verified reverted`} />
         <Kpi label="Faults" value={`${run.faults.filter((f) => f.verified).length}/${run.faults.length}`} note="verified reverted" />
       </div>
       <dl className="facts">
