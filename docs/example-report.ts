@@ -13,6 +13,8 @@ const BASE = 16_250;
 const OUT = path.join(ROOT, "docs");
 const demo = await startDemo(BASE, tempDir("gameday-docs-demo-"));
 const worker = await startWorkerProcess(tempHome("gameday-docs-"), { topology: demo.topologyFile, env: { GAMEDAY_LEAD_OUT_MS: "8000", GAMEDAY_AUTO_REPORT: "0" } });
+// interrupted: the demo and the worker go with us
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void Promise.all([worker.stop(), demo.stop()]).finally(() => process.exit(1)));
 try {
   const yaml = fs.readFileSync(path.join(ROOT, "examples/api-freeze.yaml"), "utf8").replaceAll("127.0.0.1:4100", `127.0.0.1:${BASE}`);
   await new Promise((r) => setTimeout(r, 6000)); // a lead-in of steady traffic on the graph
