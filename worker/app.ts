@@ -12,6 +12,7 @@ import { GraphPoller } from "./graph";
 import { createWorkerMetrics } from "./metrics";
 import { createServer, WORKER_VERSION } from "./server";
 import { config } from "../lib/config";
+import type { GraphState } from "../lib/contract";
 import { ReportService } from "../report/service";
 import { NodeWatch } from "../report/nodes";
 
@@ -93,10 +94,11 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const recovered = await engine.recover();
   if (recovered.reverted || recovered.failed || recovered.runs.length) log.warn("start-up recovery done", recovered);
 
-  if (topology) graph = new GraphPoller(topology, () => engine.activeFaults(), (s) => {
-      emit?.emit("graph:state", s);
-      nodeWatch.observe(s);
-    });
+  const onGraph = (s: GraphState) => {
+    emit?.emit("graph:state", s);
+    nodeWatch.observe(s);
+  };
+  if (topology) graph = new GraphPoller(topology, () => engine.activeFaults(), onGraph);
   const auth = new Auth(db, log);
   reports = new ReportService({ db, log: log.child({ component: "report" }), getRun: (id) => engine.get(id), flush: () => engine.flush(), topology, workerVersion: WORKER_VERSION });
   const { server, io } = createServer({ db, log, auth, engine, graph, registry, examplesDir: o.examplesDir, reports });

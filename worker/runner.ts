@@ -1,6 +1,7 @@
 // One run of one experiment: steady state before → method (inject, hold,
 // revert) under a running monitor → steady state after → completed, or an
-// abort at any point. This is the lifecycle only: every change is made,
+// abort at any point, then a lead-out in which the probes keep sampling (for
+// the post-mortem) while the next run may already start. This is the lifecycle only: every change is made,
 // journaled, reverted and verified by the executor, step rounds are driven
 // by agent/step.ts; every blocking wait is interruptible by abort; the abort
 // path needs no UI, socket or database round trip to revert.
@@ -499,6 +500,7 @@ export class RunController {
 
   /** End the lead-out now (at its time, or at worker shutdown); the event tells the report it can be written. */
   stopLeadOut(): void {
+    if (this.phase !== "done") return; // still running: its monitor is the abort path's, not ours to stop
     if (this.leadOutTimer) clearTimeout(this.leadOutTimer);
     const sampled = this.leadOutTimer !== null;
     this.leadOutTimer = null;
