@@ -1,9 +1,9 @@
 // One run of one experiment: steady state before → method (inject, hold,
 // revert) under a running monitor → steady state after → completed, or an
-// abort at any point, then a lead-out in which the probes keep sampling (for
-// the post-mortem) while the next run may already start. This is the lifecycle only: every change is made,
-// journaled, reverted and verified by the executor, step rounds are driven
-// by agent/step.ts; every blocking wait is interruptible by abort; the abort
+// abort at any point; then a lead-out in which the probes keep sampling for
+// the post-mortem while the next run may already start. This is the
+// lifecycle only: every change is made, journaled, reverted and verified by
+// the executor, step rounds are driven by agent/step.ts; every blocking wait is interruptible by abort; the abort
 // path needs no UI, socket or database round trip to revert.
 import type { AbortInfo, AbortReason, FaultRecord, ProbeSampleMsg, RunRecord, RunState, TimelineEvent } from "../lib/contract";
 import { effectiveMaxDuration, type Experiment, type MethodStep } from "../lib/experiment";
