@@ -34,6 +34,40 @@ export function connection(flags: { url?: string; token?: string }): Connection 
 }
 
 export async function api<T>(conn: Connection, method: "GET" | "POST" | "PATCH" | "DELETE", path: string, body?: unknown): Promise<T> {
+  const res = await call(conn, method, path, body);
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    throw new CliError(`unexpected answer from ${conn.url}${path} (HTTP ${res.status}): ${text.slice(0, 200)}`);
+  }
+  if (!res.ok) throw apiError(res.status, json);
+  return json as T;
+}
+
+/** A file the worker makes (a report, a bundle): its bytes, or the worker's error as a CliError. */
+export async function download(conn: Connection, path: string, timeoutMs = 120_000): Promise<Buffer> {
+  const res = await call(conn, "GET", path, undefined, timeoutMs);
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (!res.ok) {
+    let json: unknown = null;
+    try {
+      json = JSON.parse(bytes.toString("utf8"));
+    } catch {
+      // not the API's error shape: the status says enough
+    }
+    throw apiError(res.status, json);
+  }
+  return bytes;
+}
+
+function apiError(status: number, json: unknown): CliError {
+  const err = json as ApiError | null;
+  return new CliError(`${err?.error ?? `HTTP ${status}`}${status === 401 ? " (check your token)" : ""}`, 1, err?.issues);
+}
+
+async function call(conn: Connection, method: "GET" | "POST" | "PATCH" | "DELETE", path: string, body: unknown, timeoutMs = 30_000): Promise<Response> {
   let res: Response;
   try {
     res = await fetch(conn.url + path, {
@@ -43,21 +77,10 @@ export async function api<T>(conn: Connection, method: "GET" | "POST" | "PATCH" 
         ...(body !== undefined ? { "content-type": "application/json" } : {}),
       },
       body: body !== undefined ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(30_000),
+      signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (e) {
     throw new CliError(`cannot reach the worker at ${conn.url}: ${(e as Error).message}`);
   }
-  const text = await res.text();
-  let json: unknown = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    throw new CliError(`unexpected answer from ${conn.url}${path} (HTTP ${res.status}): ${text.slice(0, 200)}`);
-  }
-  if (!res.ok) {
-    const err = json as ApiError;
-    throw new CliError(`${err?.error ?? `HTTP ${res.status}`}${res.status === 401 ? " (check your token)" : ""}`, 1, err?.issues);
-  }
-  return json as T;
+  return res;
 }

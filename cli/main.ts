@@ -24,6 +24,10 @@ const USAGE = `gameday — chaos experiments from the command line
                                        (exit 1 when spec.safety refuses it)
   gameday schema                       print the experiment JSON Schema
   gameday token create|list|revoke     API tokens with an expiry (gameday token --help)
+  gameday note RUN "text"              add a timestamped note to a run
+  gameday report RUN [-o FILE]         the run's post-mortem PDF (--html: one
+                                       self-contained HTML file; --bundle: the
+                                       replay bundle with its sha256 manifest)
 
 Standalone injectors (no worker needed; each journals its changes and
 reverts them at the end, on Ctrl-C, or after a crash at the next start):
@@ -133,6 +137,9 @@ const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<n
   "chaos-proxy": () => import("./chaos-proxy"),
   recover: () => import("./recover"),
   token: () => import("./token"),
+  // these talk to the worker, with flags of their own
+  note: () => import("./note"),
+  report: () => import("./report"),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -11,6 +11,7 @@ import { useRunView } from "@/lib/web/run-view";
 import { Card } from "@/components/Card";
 import { AppHeader } from "@/components/dashboard/AppHeader";
 import { RunDetails } from "@/components/run/RunDetails";
+import { PostMortemPanel } from "@/components/report/PostMortemPanel";
 
 export function RunReplay({ id }: { id: string }) {
   const [user, setUser] = useState<UserInfo | null>(null);
@@ -42,6 +43,11 @@ export function RunReplay({ id }: { id: string }) {
         <Card title={view.run && isActive(view.run) ? "Run (live)" : "Run replay"} testId="run-replay">
           <RunDetails view={view} timelineHeight="max-h-[640px]" />
         </Card>
+        {view.run ? (
+          <Card title="Post-mortem" testId="post-mortem-card">
+            <PostMortemPanel runId={id} user={user} ended={!isActive(view.run)} />
+          </Card>
+        ) : null}
       </main>
     </>
   );

@@ -2,15 +2,18 @@
 // api-freeze experiment from the UI, see the fault badge, the automatic abort
 // and the revert; save a screenshot. Then against `sleep` victims: the Abort
 // button and the two-step HALT stop an active run and CONTinue the victims,
-// the history links to the run page (faults table, timeline), and a viewer's
-// dashboard offers no enabled launch, HALT or Abort.
+// the history links to the run page (faults table, timeline), which takes
+// notes and the review and downloads the post-mortem PDF and the replay
+// bundle (opened again at /runs/replay); a viewer's dashboard offers no
+// enabled launch, HALT or Abort.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import { promisify } from "node:util";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import type { RunRecord } from "../lib/contract";
 import { openDb } from "../lib/db";
@@ -187,6 +190,41 @@ describe("dashboard in Chromium", { timeout: 240_000 }, () => {
     for (const k of ["run-started", "steady-state-before", "injected", "abort", "reverted", "run-ended"]) assert.ok(kinds.includes(k), `no ${k} in the timeline: ${kinds}`);
     assert.ok(kinds.indexOf("run-started") < kinds.indexOf("injected") && kinds.indexOf("injected") < kinds.indexOf("abort") && kinds.indexOf("abort") < kinds.lastIndexOf("run-ended"), `out of order: ${kinds}`);
     await page.screenshot({ path: path.join(SHOTS, "run-page.png"), fullPage: true });
+  });
+
+  test("the run page takes a note and the review, downloads its post-mortem PDF and replay bundle, and the bundle opens again", async () => {
+    await page.goto(`${WEB}/runs/${haltedRunId}`);
+    await page.waitForSelector("[data-testid=post-mortem] [data-testid=download-pdf]", { timeout: 15_000 });
+    await page.fill("[data-testid=note-text]", "both victims froze at once");
+    await page.click("[data-testid=note-add]");
+    await waitText(page, "[data-testid=notes]", /admin: both victims froze at once/);
+    await page.fill("[data-testid=review-learned]", "HALT reverts everything in one click.");
+    await page.fill("[data-testid=review-actions]", "- keep HALT within reach");
+    await page.click("[data-testid=review-save]");
+    await waitText(page, "[data-testid=post-mortem-status]", /^Saved/);
+    const dir = tempDir("gameday-e2e-download-");
+    const [pdf] = await Promise.all([page.waitForEvent("download", { timeout: 60_000 }), page.click("[data-testid=download-pdf]")]);
+    assert.equal(pdf.suggestedFilename(), `gameday-${haltedRunId}.pdf`);
+    const file = path.join(dir, "report.pdf");
+    await pdf.saveAs(file);
+    assert.equal(fs.readFileSync(file).subarray(0, 5).toString(), "%PDF-", "the download is a PDF");
+    const { stdout } = await promisify(execFile)("pdftotext", [file, "-"]);
+    const flat = stdout.replace(/\s+/g, " ");
+    for (const s of ["ui-halt", "admin: both victims froze at once", "HALT reverts everything in one click.", "keep HALT within reach"]) assert.ok(flat.includes(s), `the PDF lacks "${s}"`);
+    const [bundle] = await Promise.all([page.waitForEvent("download", { timeout: 30_000 }), page.click("[data-testid=download-bundle]")]);
+    const bundleFile = path.join(dir, "bundle.json");
+    await bundle.saveAs(bundleFile);
+    await page.goto(`${WEB}/runs/replay`);
+    await page.setInputFiles("[data-testid=bundle-file]", bundleFile);
+    await waitText(page, "[data-testid=run-replay] [data-testid=run-id]", new RegExp(`^${haltedRunId}$`));
+    assert.equal(await text(page, "[data-testid=run-replay] [data-testid=run-state]"), "aborted");
+    // a changed bundle is refused, naming the file that no longer matches
+    const tampered = JSON.parse(fs.readFileSync(bundleFile, "utf8")) as { files: Record<string, string> };
+    tampered.files["events.json"] = "[]";
+    const tamperedFile = path.join(dir, "tampered.json");
+    fs.writeFileSync(tamperedFile, JSON.stringify(tampered));
+    await page.setInputFiles("[data-testid=bundle-file]", tamperedFile);
+    await waitText(page, "[data-testid=bundle-error]", /events\.json does not match its sha256/);
   });
 
   test("a viewer's dashboard has launch, HALT and Abort disabled, with the role hint", async () => {

@@ -99,6 +99,14 @@ export const configSchema = z.object({
       .transform(Number)
       .optional(),
   ),
+  /** How long probes keep sampling after a run ends, so the recovery is in its data and report, in ms. Default 10000. */
+  GAMEDAY_LEAD_OUT_MS: text
+    .pipe(z.string().regex(/^\d+$/, "must be a whole number of milliseconds").transform(Number).optional())
+    .transform((n) => n ?? 10_000),
+  /** Write each run's post-mortem PDF to $GAMEDAY_HOME/reports when its lead-out ends: 1 or 0. Default 1. */
+  GAMEDAY_AUTO_REPORT: text.pipe(z.enum(["0", "1"], { error: "must be 1 or 0" }).default("1")).transform((v) => v === "1"),
+  /** Chromium that renders PDF reports. Default /usr/bin/chromium (Debian's chromium package). */
+  GAMEDAY_CHROMIUM: text.transform((v) => v ?? "/usr/bin/chromium"),
   /** User name of the admin created at the first start. Default admin. */
   GAMEDAY_ADMIN_USER: text.transform((v) => v ?? "admin"),
   /** Password of the admin created at the first start. Default: a random one, printed once. */

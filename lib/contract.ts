@@ -181,6 +181,7 @@ export interface ServerToClientEvents {
   "run:update": (run: RunRecord) => void;
   "run:event": (event: TimelineEvent) => void;
   "run:sample": (sample: ProbeSampleMsg) => void;
+  "run:note": (note: RunNote) => void;
 }
 
 /** Client → server commands; each answers through the ack callback. */
@@ -217,6 +218,14 @@ export const API = {
   user: (username: string) => `/api/v1/users/${encodeURIComponent(username)}`,
   /** the audit log (admin) */
   audit: "/api/v1/audit",
+  /** participants' notes on a run: GET lists, POST { text } adds one */
+  runNotes: (id: string) => `/api/v1/runs/${encodeURIComponent(id)}/notes`,
+  /** the post-mortem's "what we learned / actions": GET, PUT { learned, actions } */
+  runReview: (id: string) => `/api/v1/runs/${encodeURIComponent(id)}/review`,
+  /** the post-mortem as a PDF, or (format "html") as one self-contained HTML file */
+  runReport: (id: string, format: "pdf" | "html" = "pdf") => `/api/v1/runs/${encodeURIComponent(id)}/report.${format}`,
+  /** the replay bundle: experiment YAML, seeds, versions, events, samples, notes, with a sha256 manifest */
+  runBundle: (id: string) => `/api/v1/runs/${encodeURIComponent(id)}/bundle.json`,
 } as const;
 
 /** An API token as listed: never the secret, which is shown once at creation. */
@@ -254,6 +263,24 @@ export interface AuditEntry {
   origin: string | null;
   ok: boolean;
   detail: Record<string, unknown> | null;
+}
+
+/** A participant's timestamped observation on a run. */
+export interface RunNote {
+  id: number;
+  runId: string;
+  at: string;
+  author: string;
+  text: string;
+}
+
+/** The post-mortem's editable conclusions. */
+export interface RunReview {
+  runId: string;
+  learned: string;
+  actions: string;
+  updatedBy: string | null;
+  updatedAt: string | null;
 }
 
 /** A change not verified reverted: an inject that failed half-way, a revert that did not verify, or one left by a holder that died. */

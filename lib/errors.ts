@@ -10,6 +10,8 @@ export const ERRORS = {
   unavailable: 422,
   payload_too_large: 413,
   rate_limited: 429,
+  /** the worker lacks a program a request needs (Chromium for PDF reports) */
+  renderer_unavailable: 503,
   internal: 500,
 } as const;
 export type ErrorCode = keyof typeof ERRORS;

@@ -14,12 +14,14 @@ if ! command -v node >/dev/null 2>&1 || [ "$(node -p 'process.versions.node.spli
 fi
 
 # --- Debian packages -------------------------------------------------------------
-want=(procps iproute2 iptables)
+# chromium prints post-mortem PDFs (without it only the HTML report works); fonts-dejavu-core is inlined in them
+want=(procps iproute2 iptables chromium fonts-dejavu-core)
 # nftables: the iptables-nft test that a table a fault created is deleted again needs nft;
+# poppler-utils: the report tests read PDFs back with pdftotext / pdftoppm;
 # stress-ng: the stress tests run its engine too (auto picks it when installed);
 # bind9-dnsutils, dnsmasq: dig and a real upstream resolver for the DNS poisoner's tests (dnsperf: its bench);
 # socat: bench/proxy.ts's baseline relay
-[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(chromium poppler-utils nftables stress-ng bind9-dnsutils dnsmasq dnsperf socat)
+[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(poppler-utils nftables stress-ng bind9-dnsutils dnsmasq dnsperf socat)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

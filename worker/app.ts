@@ -12,7 +12,11 @@ import { Auth } from "./auth";
 import { Engine } from "./engine";
 import { GraphPoller } from "./graph";
 import { createWorkerMetrics } from "./metrics";
-import { createServer } from "./server";
+import { createServer, WORKER_VERSION } from "./server";
+import { config } from "../lib/config";
+import type { GraphState } from "../lib/contract";
+import { ReportService } from "../report/service";
+import { NodeWatch } from "../report/nodes";
 
 export interface WorkerOptions {
   port: number;
@@ -53,6 +57,20 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const protectedPids = new Set(o.protectPids ?? []);
 
   let graph: GraphPoller | null = null;
+  let reports: ReportService | null = null;
+  let closing: Promise<void> | null = null;
+  const nodeWatch = new NodeWatch();
+  // the post-mortem once the lead-out ended: after the run, never on its path; a failure is only logged
+  const afterLeadOut = (runId: string) => {
+    if (closing || !reports) return;
+    const r = reports;
+    void (async () => {
+      await engine.flush();
+      const nodes = nodeWatch.take(runId);
+      if (nodes) await r.recordNodes(runId, nodes);
+      if (config().GAMEDAY_AUTO_REPORT && !closing) await r.autoGenerate(runId);
+    })().catch((e: Error) => log.warn("post-mortem failed (the run is unaffected)", { runId, error: e.message }));
+  };
   let emit: ReturnType<typeof createServer>["io"] | null = null;
   const engine = new Engine({
     db,
@@ -61,12 +79,16 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     metrics,
     protectedPids: () => protectedPids,
     warmupMs: o.warmupMs,
+    leadOutMs: config().GAMEDAY_LEAD_OUT_MS,
     sinks: {
       runUpdate: (run) => {
         emit?.emit("run:update", run);
         graph?.refreshFaults();
       },
-      event: (e) => emit?.emit("run:event", e),
+      event: (e) => {
+        emit?.emit("run:event", e);
+        if (e.kind === "lead-out-ended") afterLeadOut(e.runId);
+      },
       sample: (s) => emit?.emit("run:sample", s),
     },
   });
@@ -75,10 +97,15 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const recovered = await engine.recover();
   if (recovered.reverted || recovered.failed || recovered.runs.length) log.warn("start-up recovery done", recovered);
 
-  if (topology) graph = new GraphPoller(topology, () => engine.activeFaults(), (s) => emit?.emit("graph:state", s));
+  const onGraph = (s: GraphState) => {
+    emit?.emit("graph:state", s);
+    nodeWatch.observe(s);
+  };
+  if (topology) graph = new GraphPoller(topology, () => engine.activeFaults(), onGraph);
   const audit = new Audit(db, log);
   const auth = new Auth(db, log, audit);
-  const { server, io } = createServer({ db, log, auth, audit, engine, graph, registry, examplesDir: o.examplesDir });
+  reports = new ReportService({ db, log: log.child({ component: "report" }), getRun: (id) => engine.get(id), flush: () => engine.flush(), topology, workerVersion: WORKER_VERSION });
+  const { server, io } = createServer({ db, log, auth, audit, engine, graph, registry, examplesDir: o.examplesDir, reports });
   emit = io;
 
   await new Promise<void>((resolve, reject) => {
@@ -92,7 +119,6 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const boot = await auth.bootstrap(url);
   graph?.start();
 
-  let closing: Promise<void> | null = null;
   return {
     url,
     port,
@@ -109,6 +135,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         await engine.flush();
         await audit.flush();
         await engine.close();
+        await reports?.close();
         // io.close() closes the HTTP server itself (a second server.close()
         // can miss the 'close' event and never call back) and waits for every
         // connection to end: end them all, not only the idle ones, or a

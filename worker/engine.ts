@@ -24,6 +24,8 @@ export interface EngineOptions {
   sinks: RunSinks;
   protectedPids?: () => ReadonlySet<number>;
   warmupMs?: number;
+  /** probes keep sampling this long after a run ends (the post-mortem's lead-out) */
+  leadOutMs?: number;
   /** the executor this worker embeds (default: one journaling under $GAMEDAY_HOME/journal, watched by a reaper) */
   executor?: Executor;
 }
@@ -81,6 +83,8 @@ export class Engine {
   private readonly mirroredRuns = new Set<string>();
   /** the run being admitted (between the synchronous checks and its controller going live) */
   private admitting: string | null = null;
+  /** runs whose probes may still sample their lead-out (ended or not) */
+  private readonly leadingOut = new Set<RunController>();
 
   constructor(private readonly o: EngineOptions) {
     this.executor = o.executor ?? new Executor({ command: "worker", mirrored: true, log: o.log.child({ component: "executor" }) });
@@ -266,8 +270,11 @@ export class Engine {
       sinks: this.o.sinks,
       protectedPids: this.o.protectedPids ?? (() => new Set()),
       warmupMs: this.o.warmupMs,
+      leadOutMs: this.o.leadOutMs,
     });
     this.live.set(id, controller);
+    this.leadingOut.add(controller);
+    void controller.ended.then(() => setTimeout(() => this.leadingOut.delete(controller), (this.o.leadOutMs ?? 0) + 1000).unref());
     void controller.settled.then(async () => {
       this.live.delete(id);
       // the database has the run's verified reverts: the journal need not keep them
@@ -338,6 +345,8 @@ export class Engine {
 
   /** Stop the reaper: call after a clean shutdown (HALT done). */
   async close(): Promise<void> {
+    for (const c of this.leadingOut) c.stopLeadOut();
+    await this.evidence.flush();
     await this.mirror.flush();
     await this.executor.close();
   }

@@ -7,7 +7,7 @@ import path from "node:path";
 import type http from "node:http";
 import type { Registry } from "prom-client";
 import { z } from "zod";
-import { SESSION_COOKIE, type ClientToServerEvents, type ExampleInfo, type Role, type UnrevertedChange } from "../lib/contract";
+import { SESSION_COOKIE, type ClientToServerEvents, type ExampleInfo, type Role, type ServerToClientEvents, type UnrevertedChange } from "../lib/contract";
 import type { Db } from "../lib/db";
 import { duration } from "../lib/duration";
 import { ApiErr } from "../lib/errors";
@@ -21,6 +21,8 @@ import { Auth, passwordSchema, roleSchema, usernameSchema, type AuthUser, type P
 import type { Engine } from "./engine";
 import type { GraphPoller } from "./graph";
 import { credentials, parseBody, readJson, SECURITY_HEADERS, send } from "./http";
+import { noteView, type ReportService } from "../report/service";
+import { ReportError } from "../report/pdf";
 
 export const WORKER_VERSION = "0.1.0";
 
@@ -33,6 +35,10 @@ export interface ServerDeps {
   graph: GraphPoller | null;
   registry: Registry;
   examplesDir: string;
+  /** post-mortems, notes and replay bundles (absent: those routes answer 404) */
+  reports?: ReportService;
+  /** a push to every dashboard (set by server.ts once socket.io is up) */
+  broadcast?: <E extends keyof ServerToClientEvents>(event: E, ...args: Parameters<ServerToClientEvents[E]>) => void;
 }
 
 export interface RouteCtx {
@@ -47,7 +53,7 @@ export interface RouteCtx {
 }
 
 export interface Route {
-  method: "GET" | "POST" | "PATCH" | "DELETE";
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   /** path with :name parameters, e.g. /api/v1/runs/:id/abort */
   path: string;
   /** minimum role, or null for a public route */
@@ -322,6 +328,62 @@ export const ROUTES: readonly Route[] = [
       send(res, 200, { events: await audit.list(q) });
     },
   },
+  // post-mortems: participants' notes, the review, the report (PDF or one HTML file) and the replay bundle
+  {
+    method: "GET",
+    path: "/api/v1/runs/:id/notes",
+    role: "viewer",
+    handler: async ({ res, params }, d) => send(res, 200, { notes: await reports(d).notes(params.id) }),
+  },
+  {
+    method: "POST",
+    path: "/api/v1/runs/:id/notes",
+    role: "operator",
+    handler: async ({ req, res, params, user }, d) => {
+      const { text } = parseBody(noteBody, await readJson(req));
+      await runMustExist(d, params.id);
+      const note = noteView(await d.db.note.create({ data: { runId: params.id, at: new Date(), author: user.username, text } }));
+      d.broadcast?.("run:note", note);
+      send(res, 201, { note });
+    },
+  },
+  {
+    method: "GET",
+    path: "/api/v1/runs/:id/review",
+    role: "viewer",
+    handler: async ({ res, params }, d) => send(res, 200, { review: await reports(d).review(params.id) }),
+  },
+  {
+    method: "PUT",
+    path: "/api/v1/runs/:id/review",
+    role: "operator",
+    handler: async ({ req, res, params, user }, d) => {
+      const body = parseBody(reviewBody, await readJson(req));
+      await runMustExist(d, params.id);
+      const data = { ...body, updatedBy: user.username, updatedAt: new Date() };
+      await d.db.runReview.upsert({ where: { runId: params.id }, create: { runId: params.id, ...data }, update: data });
+      send(res, 200, { review: await reports(d).review(params.id) });
+    },
+  },
+  {
+    method: "GET",
+    path: "/api/v1/runs/:id/report.pdf",
+    role: "viewer",
+    handler: async ({ res, params }, d) => sendBytes(res, "application/pdf", found(await rendering(() => reports(d).pdf(params.id)), params.id), `gameday-${params.id}.pdf`),
+  },
+  {
+    method: "GET",
+    path: "/api/v1/runs/:id/report.html",
+    role: "viewer",
+    handler: async ({ res, params }, d) => sendBytes(res, "text/html; charset=utf-8", found(await reports(d).html(params.id), params.id), `gameday-${params.id}.html`),
+  },
+  {
+    method: "GET",
+    path: "/api/v1/runs/:id/bundle.json",
+    role: "viewer",
+    handler: async ({ res, params }, d) =>
+      sendBytes(res, "application/json; charset=utf-8", JSON.stringify(found(await reports(d).bundle(params.id), params.id)), `gameday-${params.id}.replay.json`),
+  },
 ];
 
 export type CommandName = keyof ClientToServerEvents;
@@ -337,3 +399,37 @@ export const SOCKET_COMMANDS: { readonly [K in CommandName]: SocketCommand } = {
   "run:abort": { role: "operator", run: async (cmd, u, meta, d) => (await abortRun(d, meta, u, String(cmd.runId ?? "")), {}) },
   halt: { role: "operator", run: async (_cmd, u, meta, d) => ({ aborted: await haltAll(d, meta, u) }) },
 };
+
+const noteBody = z.object({ text: z.string().trim().min(1, "the note is empty").max(2000, "a note is at most 2000 characters") }).strict();
+const reviewBody = z
+  .object({ learned: z.string().max(20_000, "at most 20000 characters"), actions: z.string().max(20_000, "at most 20000 characters") })
+  .strict();
+
+function reports(d: ServerDeps): ReportService {
+  if (!d.reports) throw new ApiErr("not_found", "reports are not enabled on this worker");
+  return d.reports;
+}
+
+async function runMustExist(d: ServerDeps, id: string): Promise<void> {
+  if (!(await d.engine.get(id))) throw new ApiErr("not_found", `no run ${id}`);
+}
+
+function found<T>(v: T | null, id: string): T {
+  if (v === null) throw new ApiErr("not_found", `no run ${id}`);
+  return v;
+}
+
+/** A missing Chromium is the worker's limit (503 with how to install it), not the caller's mistake. */
+async function rendering<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof ReportError) throw new ApiErr("renderer_unavailable", e.message);
+    throw e;
+  }
+}
+
+function sendBytes(res: http.ServerResponse, type: string, body: string | Buffer, filename: string): void {
+  res.writeHead(200, { ...SECURITY_HEADERS, "content-type": type, "content-disposition": `attachment; filename="${filename}"`, "cache-control": "no-store" });
+  res.end(body);
+}

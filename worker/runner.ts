@@ -1,8 +1,9 @@
 // One run of one experiment: steady state before → method (inject, hold,
 // revert) under a running monitor → steady state after → completed, or an
-// abort at any point. This is the lifecycle only: every change is made,
-// journaled, reverted and verified by the executor, step rounds are driven
-// by agent/step.ts; every blocking wait is interruptible by abort; the abort
+// abort at any point; then a lead-out in which the probes keep sampling for
+// the post-mortem while the next run may already start. This is the
+// lifecycle only: every change is made, journaled, reverted and verified by
+// the executor, step rounds are driven by agent/step.ts; every blocking wait is interruptible by abort; the abort
 // path needs no UI, socket or database round trip to revert.
 import type { AbortInfo, AbortReason, FaultRecord, ProbeSampleMsg, RunRecord, RunState, TimelineEvent } from "../lib/contract";
 import { effectiveMaxDuration, percentOf, type Experiment, type MethodStep } from "../lib/experiment";
@@ -37,6 +38,8 @@ export interface RunDeps {
   protectedPids: () => ReadonlySet<number>;
   /** Steady-state warm-up before injecting (tests shorten it). */
   warmupMs?: number;
+  /** How long the probes keep sampling after the run ended (the report's lead-out); 0: none. */
+  leadOutMs?: number;
 }
 
 const DEFAULT_WARMUP_MS = 2000;
@@ -62,6 +65,8 @@ export class RunController {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly sleepers = new Set<() => void>();
   private monitor: SteadyStateMonitor | null = null;
+  private leadOutTimer: NodeJS.Timeout | null = null;
+  private leadOutDone = false;
   private phase: "before" | "method" | "after" | "ending" | "done" = "before";
   private deviated = false;
   /** aborted when the run starts ending: no new round or change, in-flight injects cancelled */
@@ -260,7 +265,7 @@ export class RunController {
   }
 
   private onReading(r: Reading): void {
-    if (this.phase === "done") return;
+    if (this.phase === "done" && !this.leadOutTimer) return;
     const s: ProbeSampleMsg = {
       runId: this.id,
       probe: r.probe,
@@ -427,7 +432,7 @@ export class RunController {
       for (const wake of [...this.sleepers]) wake();
       for (const t of this.timers) clearTimeout(t);
       this.timers.clear();
-      this.monitor?.stop();
+      // the monitor keeps sampling (a breach now changes nothing): the revert and the recovery belong in the data
       const { breachMono, ...rest } = info;
       this.abortInfo = { reason, at: new Date().toISOString(), ...rest };
       if (reason === "error") this.error ??= info.message;
@@ -472,7 +477,6 @@ export class RunController {
   private async finish(state: "completed" | "aborted" | "failed"): Promise<void> {
     if (this.phase === "done") return;
     this.phase = "done";
-    this.monitor?.stop();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.state = state;
@@ -498,5 +502,26 @@ export class RunController {
     this.publish();
     this.resolveEnded();
     this.checkSettled();
+    this.leadOut();
+  }
+
+  /** Keep sampling the probes for the lead-out, off the run's path: the run has ended and new runs may start. */
+  private leadOut(): void {
+    const ms = this.deps.leadOutMs ?? 0;
+    if (!this.monitor || ms <= 0) return this.stopLeadOut();
+    this.leadOutTimer = setTimeout(() => this.stopLeadOut(), ms);
+    this.leadOutTimer.unref();
+  }
+
+  /** End the lead-out now (at its time, or at worker shutdown); the event tells the report it can be written. */
+  stopLeadOut(): void {
+    if (this.phase !== "done") return; // still running: its monitor is the abort path's, not ours to stop
+    if (this.leadOutTimer) clearTimeout(this.leadOutTimer);
+    const sampled = this.leadOutTimer !== null;
+    this.leadOutTimer = null;
+    this.monitor?.stop();
+    if (this.leadOutDone) return;
+    this.leadOutDone = true;
+    this.event("lead-out-ended", sampled ? `probes sampled for ${this.deps.leadOutMs} ms after the run ended` : "no lead-out sampling");
   }
 }

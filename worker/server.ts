@@ -94,6 +94,7 @@ export function createServer(d: ServerDeps): { server: http.Server; io: Io } {
       cb(refused, !refused);
     },
   });
+  d.broadcast = (event, ...args) => io.emit(event, ...args);
   // socket.io's own HTTP answers (polling) carry the same headers as ours
   io.engine.on("headers", (headers: Record<string, string>) => Object.assign(headers, SECURITY_HEADERS));
   // engine.io answers a refused WebSocket upgrade with a 400 and no reason:

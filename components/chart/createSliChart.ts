@@ -15,6 +15,12 @@ export interface SliSeries {
   measure: string;
   points: SliPoint[];
   threshold?: Threshold;
+  /** post-mortem overlays: time span to show (ms since the run started, lead-in and lead-out included), */
+  domainMs?: [number, number];
+  /** fault windows, shaded */
+  windows?: { fromMs: number; toMs: number }[];
+  /** and moments (breach, abort, end), as labelled vertical rules */
+  marks?: { atMs: number; label: string }[];
 }
 
 export interface SliChartOptions {
@@ -55,6 +61,8 @@ export function createSliChart(svgElement: SVGSVGElement, options: SliChartOptio
   const g = svg.append("g").attr("transform", `translate(${M.left},${M.top})`);
   const shadeMin = g.append("rect").attr("fill", "#ef4444").attr("fill-opacity", 0.08).attr("x", 0).attr("width", iw);
   const shadeMax = g.append("rect").attr("fill", "#ef4444").attr("fill-opacity", 0.08).attr("x", 0).attr("width", iw);
+  const windows = g.append("g").attr("data-testid", "fault-windows");
+  const marks = g.append("g").attr("data-testid", "marks");
   const xAxis = g.append("g").attr("transform", `translate(0,${ih})`).attr("color", "#64748b");
   const yAxis = g.append("g").attr("color", "#64748b");
   const tolMin = g.append("line").attr("stroke", "#f87171").attr("stroke-dasharray", "5 4").attr("stroke-width", 1.5).attr("data-testid", "tolerance-min");
@@ -77,7 +85,9 @@ export function createSliChart(svgElement: SVGSVGElement, options: SliChartOptio
     const t = series.threshold ?? {};
     empty.attr("visibility", values.length ? "hidden" : "visible");
 
-    const [t0 = 0, t1 = 0] = extent(pts, (p) => p.monoMs / 1000) as [number | undefined, number | undefined];
+    const [t0 = 0, t1 = 0] = series.domainMs
+      ? series.domainMs.map((v) => v / 1000)
+      : (extent(pts, (p) => p.monoMs / 1000) as [number | undefined, number | undefined]);
     const x = scaleLinear()
       .domain([t0, Math.max(t1, t0 + 10)])
       .range([0, iw]);
@@ -125,6 +135,36 @@ export function createSliChart(svgElement: SVGSVGElement, options: SliChartOptio
       .x((p) => x(p.monoMs / 1000))
       .y((p) => y(p.value!));
     path.attr("d", l(pts) ?? "");
+
+    const sx = (ms: number) => Math.max(0, Math.min(iw, x(ms / 1000)));
+    windows
+      .selectAll("rect")
+      .data(series.windows ?? [])
+      .join("rect")
+      .attr("fill", "#f97316")
+      .attr("fill-opacity", 0.13)
+      .attr("y", 0)
+      .attr("height", ih)
+      .attr("x", (w) => sx(w.fromMs))
+      .attr("width", (w) => Math.max(1, sx(w.toMs) - sx(w.fromMs)));
+    const mark = marks
+      .selectAll<SVGGElement, { atMs: number; label: string }>("g")
+      .data(series.marks ?? [])
+      .join((enter) => {
+        const m = enter.append("g");
+        m.append("line").attr("y1", 0).attr("y2", ih).attr("stroke-width", 1.2).attr("stroke-dasharray", "2 2");
+        m.append("text").attr("font-size", 9).attr("text-anchor", "middle");
+        return m;
+      })
+      .attr("data-mark", (m) => m.label)
+      .attr("transform", (m) => `translate(${sx(m.atMs)},0)`);
+    mark.select("line").attr("stroke", (m) => (m.label === "breach" ? "#dc2626" : "#475569"));
+    mark
+      .select("text")
+      .attr("fill", (m) => (m.label === "breach" ? "#dc2626" : "#475569"))
+      // marks a few ms apart (breach, abort) would print over each other: stagger their labels
+      .attr("y", (_m, i) => 9 + (i % 3) * 10)
+      .text((m) => m.label);
 
     const bad = pts.filter((p) => !p.ok && p.value !== null).slice(-MAX_BAD_DOTS);
     dots

@@ -3,6 +3,7 @@
 // panel, the current run and the history. Reads come from the REST API through
 // the same-origin proxy; live changes arrive over socket.io, and while the
 // socket is down the page polls so it never silently goes stale.
+import Link from "next/link";
 import { useCallback, useEffect, useState } from "react";
 import { API, type ExampleInfo, type GraphState, type RunRecord, type UnrevertedChange, type UserInfo } from "@/lib/contract";
 import { apiCall, ApiCallError, errorLines } from "@/lib/web/api";
@@ -196,6 +197,9 @@ function DashboardBody({ user: loggedIn }: { user: UserInfo }) {
     view.run && active ? (
       <div className="flex items-center gap-2">
         {abortError ? <span className="text-xs text-red-400">{abortError}</span> : null}
+        <Link href={`/runs/${encodeURIComponent(view.run.id)}`} className="text-sm text-sky-400 hover:underline" data-testid="run-notes-link">
+          Notes &amp; post-mortem
+        </Link>
         <button
           type="button"
           data-testid="abort-run"

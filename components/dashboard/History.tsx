@@ -1,5 +1,5 @@
 import Link from "next/link";
-import type { RunRecord } from "@/lib/contract";
+import { API, type RunRecord } from "@/lib/contract";
 import { dateTime, duration } from "@/lib/web/format";
 import { HeldBadge, StateBadge } from "@/components/run/StateBadge";
 
@@ -17,7 +17,8 @@ export function History({ runs, error }: { runs: RunRecord[]; error: string | nu
             <th className="py-1.5 pr-3 font-medium">Abort</th>
             <th className="py-1.5 pr-3 font-medium">Started by</th>
             <th className="py-1.5 pr-3 font-medium">Created</th>
-            <th className="py-1.5 font-medium">Duration</th>
+            <th className="py-1.5 pr-3 font-medium">Duration</th>
+            <th className="py-1.5 font-medium">Report</th>
           </tr>
         </thead>
         <tbody className="divide-y divide-slate-800">
@@ -40,11 +41,21 @@ export function History({ runs, error }: { runs: RunRecord[]; error: string | nu
               </td>
               <td className="py-1.5 pr-3 text-slate-300">{r.startedBy}</td>
               <td className="py-1.5 pr-3 tabular-nums text-slate-400">{dateTime(r.createdAt)}</td>
-              <td className="py-1.5 tabular-nums text-slate-400">{duration(r.startedAt, r.endedAt)}</td>
+              <td className="py-1.5 pr-3 tabular-nums text-slate-400">{duration(r.startedAt, r.endedAt)}</td>
+              <td className="py-1.5">
+                <a href={API.runReport(r.id)} download={`gameday-${r.id}.pdf`} data-testid={`history-pdf-${r.id}`} className="text-sky-400 hover:underline">
+                  PDF
+                </a>
+              </td>
             </tr>
           ))}
         </tbody>
       </table>
+      <p className="mt-2 text-xs text-slate-500">
+        <Link href="/runs/replay" className="text-sky-400 hover:underline" data-testid="open-bundle">
+          Open a replay bundle…
+        </Link>
+      </p>
     </div>
   );
 }
