@@ -99,6 +99,12 @@ export const configSchema = z.object({
       .transform(Number)
       .optional(),
   ),
+  /** Kill-switch webhooks: URLs (comma-separated) the worker POSTs every abort and HALT to, as JSON. Default none. */
+  GAMEDAY_ABORT_WEBHOOKS: z
+    .string()
+    .optional()
+    .transform((v) => commaList(v ?? ""))
+    .pipe(z.array(urlVar(["http:", "https:"]))),
   /** User name of the admin created at the first start. Default admin. */
   GAMEDAY_ADMIN_USER: text.transform((v) => v ?? "admin"),
   /** Password of the admin created at the first start. Default: a random one, printed once. */

@@ -11,6 +11,9 @@ import { Engine } from "./engine";
 import { GraphPoller } from "./graph";
 import { createWorkerMetrics } from "./metrics";
 import { createServer } from "./server";
+import { KillSwitch } from "./killswitch";
+import { Scheduler, type Clock } from "./scheduler";
+import { config } from "../lib/config";
 
 export interface WorkerOptions {
   port: number;
@@ -22,6 +25,8 @@ export interface WorkerOptions {
   protectPids?: number[];
   warmupMs?: number;
   log?: Logger;
+  /** the scheduler's clock (tests) */
+  clock?: Clock;
 }
 
 export interface RunningWorker {
@@ -30,6 +35,8 @@ export interface RunningWorker {
   db: Db;
   engine: Engine;
   auth: Auth;
+  scheduler: Scheduler;
+  killSwitch: KillSwitch;
   recovered: Awaited<ReturnType<Engine["recover"]>>;
   createdAdmin?: { username: string; password: string; generated: boolean };
   /** HALT (revert everything), then stop serving. */
@@ -49,6 +56,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const metrics = createWorkerMetrics(registry);
   const protectedPids = new Set(o.protectPids ?? []);
 
+  const killSwitch = new KillSwitch(config().GAMEDAY_ABORT_WEBHOOKS, log.child({ component: "kill-switch" }));
   let graph: GraphPoller | null = null;
   let emit: ReturnType<typeof createServer>["io"] | null = null;
   const engine = new Engine({
@@ -58,12 +66,21 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     metrics,
     protectedPids: () => protectedPids,
     warmupMs: o.warmupMs,
+    onHalt: (by, runs) =>
+      // a clean shutdown with nothing running is no signal to stop anything
+      (runs.length || by !== "worker shutdown") &&
+      killSwitch.fire({ kind: "halt", runId: runs[0] ?? null, reason: "halt", message: `HALT by ${by}${runs.length ? `: aborted ${runs.join(", ")}` : ""}` }),
     sinks: {
       runUpdate: (run) => {
         emit?.emit("run:update", run);
         graph?.refreshFaults();
       },
-      event: (e) => emit?.emit("run:event", e),
+      event: (e) => {
+        // the abort decision, before anything is reverted: other chaos tools stop too (a HALT signals once, from onHalt)
+        const a = e.data as { reason?: string; message?: string } | undefined;
+        if (e.kind === "abort" && a?.reason !== "halt") killSwitch.fire({ kind: "abort", runId: e.runId, reason: a?.reason ?? "unknown", message: a?.message ?? e.message });
+        emit?.emit("run:event", e);
+      },
       sample: (s) => emit?.emit("run:sample", s),
     },
   });
@@ -74,7 +91,19 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
 
   if (topology) graph = new GraphPoller(topology, () => engine.activeFaults(), (s) => emit?.emit("graph:state", s));
   const auth = new Auth(db, log);
-  const { server, io } = createServer({ db, log, auth, engine, graph, registry, examplesDir: o.examplesDir });
+  const scheduler = new Scheduler({
+    db,
+    log: log.child({ component: "scheduler" }),
+    clock: o.clock,
+    launch: (yaml, by, scheduleId) => engine.start(yaml, by, { launchedBy: "schedule", scheduleId }),
+    busy: () => {
+      const b = engine.busy();
+      return b ? { id: b.id, name: b.exp.metadata.name } : null;
+    },
+  });
+  // slots that passed while no worker ran are recorded as missed before anything fires
+  await scheduler.start();
+  const { server, io } = createServer({ db, log, auth, engine, graph, registry, examplesDir: o.examplesDir, scheduler, killSwitch });
   emit = io;
 
   await new Promise<void>((resolve, reject) => {
@@ -93,11 +122,16 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     db,
     engine,
     auth,
+    scheduler,
+    killSwitch,
     recovered,
     createdAdmin: boot.createdAdmin,
     close: () =>
       (closing ??= (async () => {
+        scheduler.stop();
+        await scheduler.idle();
         await engine.halt("worker shutdown");
+        killSwitch.close();
         graph?.stop();
         await engine.flush();
         await engine.close();

@@ -14,6 +14,8 @@ import { FaultMirror, faultRecordFromRow } from "./mirror";
 import { EvidenceQueue } from "./store";
 import type { WorkerMetrics } from "./metrics";
 import { RunController, type RunSinks } from "./runner";
+import { budgetRefusal, budgetsOf, burnOf, sloProbes } from "./budget";
+import type { BudgetInfo } from "../lib/contract";
 
 export interface EngineOptions {
   db: Db;
@@ -25,6 +27,14 @@ export interface EngineOptions {
   warmupMs?: number;
   /** the executor this worker embeds (default: one journaling under $GAMEDAY_HOME/journal, watched by a reaper) */
   executor?: Executor;
+  /** told of every HALT (the kill switch) */
+  onHalt?: (by: string, runs: string[]) => void;
+}
+
+/** Who launches a run: a person (default) or a schedule. */
+export interface RunOrigin {
+  launchedBy: "person" | "schedule";
+  scheduleId?: string;
 }
 
 function newRunId(): string {
@@ -43,6 +53,9 @@ export function runRecordFromRow(r: RunRow): RunRecord {
     state: r.state as RunState,
     hypothesisHeld: r.hypothesisHeld,
     startedBy: r.startedBy,
+    launchedBy: r.launchedBy === "schedule" ? "schedule" : "person",
+    scheduleId: r.scheduleId,
+    ...(r.budgetJson ? { budgets: JSON.parse(r.budgetJson) as BudgetInfo[] } : {}),
     createdAt: r.createdAt.toISOString(),
     startedAt: r.startedAt?.toISOString() ?? null,
     endedAt: r.endedAt?.toISOString() ?? null,
@@ -170,7 +183,7 @@ export class Engine {
     return null;
   }
 
-  async start(yaml: string, by: string): Promise<RunRecord> {
+  async start(yaml: string, by: string, origin: RunOrigin = { launchedBy: "person" }): Promise<RunRecord> {
     if (yaml.length > 256 * 1024) throw new ApiErr("payload_too_large", "experiment file larger than 256 KiB");
     const parsed = parseExperiment(yaml, this.o.topology ?? undefined);
     if (!parsed.ok) throw new ApiErr("invalid_input", "invalid experiment", parsed.issues);
@@ -197,6 +210,18 @@ export class Engine {
           : `run ${blocking.id} still has changes in place until their durations end; HALT reverts them now`,
       );
     }
+    // the plan's error budgets: a run the budget cannot afford is refused before anything is touched
+    let budgets: BudgetInfo[] | undefined;
+    if (sloProbes(exp).length) {
+      try {
+        budgets = await budgetsOf(exp);
+      } catch (e) {
+        throw new ApiErr("conflict", `refusing the run: ${(e as Error).message}`);
+      }
+      const why = budgetRefusal(budgets);
+      if (why) throw new ApiErr("conflict", `refusing the run: ${why}`);
+      if (this.busy()) throw new ApiErr("conflict", "another run started while the error budgets were read; one experiment at a time");
+    }
     const id = newRunId();
     this.mirroredRuns.add(id);
     const controller = new RunController(id, exp, by, {
@@ -208,11 +233,23 @@ export class Engine {
       sinks: this.o.sinks,
       protectedPids: this.o.protectedPids ?? (() => new Set()),
       warmupMs: this.o.warmupMs,
-    });
+    }, origin);
+    controller.budgets = budgets;
     await this.o.db.run.create({
-      data: { id, name: exp.metadata.name, state: "pending", experimentYaml: yaml, experimentJson: JSON.stringify(exp), startedBy: by },
+      data: {
+        id,
+        name: exp.metadata.name,
+        state: "pending",
+        experimentYaml: yaml,
+        experimentJson: JSON.stringify(exp),
+        startedBy: by,
+        launchedBy: origin.launchedBy,
+        scheduleId: origin.scheduleId ?? null,
+        budgetJson: budgets ? JSON.stringify(budgets) : null,
+      },
     });
     this.live.set(id, controller);
+    if (budgets) void controller.ended.then(() => this.recordBurn(controller, budgets));
     void controller.settled.then(async () => {
       this.live.delete(id);
       // the database has the run's verified reverts: the journal need not keep them
@@ -221,6 +258,18 @@ export class Engine {
     });
     void controller.execute();
     return controller.record();
+  }
+
+  /** After a run with SLO probes: how much of each budget its time burned (best effort: Prometheus may be gone). */
+  private async recordBurn(c: RunController, before: BudgetInfo[]): Promise<void> {
+    const runMs = (c.endedAt?.getTime() ?? Date.now()) - (c.startedAt ?? c.createdAt).getTime();
+    try {
+      const after = await burnOf(c.exp, before, runMs);
+      c.noteBudgets(after);
+      this.evidence.runUpdate(c.id, { budgetJson: JSON.stringify(after) });
+    } catch (e) {
+      this.o.log.warn("the error budget burn of a run could not be read", { runId: c.id, error: (e as Error).message });
+    }
   }
 
   async abort(id: string, by: string): Promise<RunRecord> {
@@ -241,6 +290,11 @@ export class Engine {
     await this.executor.revertAll();
     await this.executor.recover();
     this.o.log.warn("HALT", { by, runs: ids });
+    try {
+      this.o.onHalt?.(by, ids);
+    } catch (e) {
+      this.o.log.warn("HALT listener failed", { error: (e as Error).message });
+    }
     return ids;
   }
 

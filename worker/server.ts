@@ -26,6 +26,8 @@ import { Auth, roleAtLeast, type AuthUser } from "./auth";
 import type { Engine } from "./engine";
 import type { Change } from "../agent/executor";
 import type { GraphPoller } from "./graph";
+import type { KillSwitch } from "./killswitch";
+import type { Scheduler } from "./scheduler";
 
 export const WORKER_VERSION = "0.1.0";
 const MAX_BODY = 512 * 1024;
@@ -38,6 +40,8 @@ export interface ServerDeps {
   graph: GraphPoller | null;
   registry: Registry;
   examplesDir: string;
+  scheduler: Scheduler;
+  killSwitch: KillSwitch;
 }
 
 type Io = IoServer<ClientToServerEvents, ServerToClientEvents>;
@@ -272,6 +276,46 @@ export function createServer(d: ServerDeps): { server: http.Server; io: Io } {
       pattern: /^\/api\/v1\/halt$/,
       role: "operator",
       handler: async ({ res, user }) => send(res, 200, { aborted: await engine.halt(user!.username) }),
+    },
+    // ---- the kill switch and the schedules (#12)
+    {
+      method: "GET",
+      pattern: /^\/api\/v1\/abort-signal$/,
+      role: "viewer",
+      handler: async ({ req, res, url }) => {
+        const after = Number(url.searchParams.get("after") ?? -1);
+        const wait = Math.min(Math.max(Number(url.searchParams.get("wait")) || 0, 0), 120_000);
+        if (!Number.isFinite(after)) throw new ApiErr("invalid_input", "after: expected the seq of the last signal seen");
+        const gone = new AbortController();
+        res.once("close", () => gone.abort());
+        send(res, 200, await d.killSwitch.wait(after, wait, gone.signal));
+      },
+    },
+    { method: "GET", pattern: /^\/api\/v1\/schedules$/, role: "viewer", handler: async ({ res }) => send(res, 200, { schedules: await d.scheduler.list() }) },
+    {
+      method: "POST",
+      pattern: /^\/api\/v1\/schedules\/preview$/,
+      role: "viewer",
+      handler: async ({ req, res }) => send(res, 200, { next: d.scheduler.preview(await readJson(req)).next }),
+    },
+    {
+      method: "POST",
+      pattern: /^\/api\/v1\/schedules$/,
+      role: "operator",
+      handler: async ({ req, res, user }) => send(res, 201, { schedule: await d.scheduler.create(await readJson(req), user!.username) }),
+    },
+    { method: "GET", pattern: /^\/api\/v1\/schedules\/([\w.-]+)$/, role: "viewer", handler: async ({ res, params }) => send(res, 200, await d.scheduler.get(params[0])) },
+    {
+      method: "POST",
+      pattern: /^\/api\/v1\/schedules\/([\w.-]+)\/(pause|resume)$/,
+      role: "operator",
+      handler: async ({ res, params }) => send(res, 200, { schedule: await d.scheduler.setPaused(params[0], params[1] === "pause") }),
+    },
+    {
+      method: "POST",
+      pattern: /^\/api\/v1\/schedules\/([\w.-]+)\/delete$/,
+      role: "operator",
+      handler: async ({ res, params }) => (await d.scheduler.remove(params[0]), send(res, 200, { ok: true })),
     },
   ];
 
