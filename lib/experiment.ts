@@ -208,9 +208,9 @@ export const sloSchema = z
     objective: z.number().gt(0, { error: "expected a share between 0 and 1 like 0.995" }).lt(1, { error: "expected a share between 0 and 1 like 0.995" }),
     /** the SLO's window as PromQL says it (30d) */
     window: promDuration,
-    /** PromQL of the good events' counter(s), e.g. demo_http_requests_total{code=~"2.."}: Game Day takes sum(increase(good[window])) */
+    /** a counter selector of the good events, e.g. demo_http_requests_total{code=~"2.."}: Game Day takes sum(increase(good[window])) */
     good: z.string().min(1, "give the PromQL of the good events' counter"),
-    /** PromQL of every event's counter(s) */
+    /** a counter selector of every event */
     total: z.string().min(1, "give the PromQL of every event's counter"),
     /** refuse a run when less than this share of the budget is left (0..1; default 0: only an exhausted budget refuses) */
     minBudgetLeft: z.number().min(0, { error: "expected a share between 0 and 1" }).max(1, { error: "expected a share between 0 and 1" }).default(0),

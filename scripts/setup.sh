@@ -16,7 +16,8 @@ fi
 # --- Debian packages -------------------------------------------------------------
 want=(procps iproute2 iptables)
 # nftables: the iptables-nft test that a table a fault created is deleted again needs nft
-[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(chromium poppler-utils nftables)
+# prometheus: the Watchman tests run a real Prometheus server (setpriv, util-linux, ties it to the test)
+[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(chromium poppler-utils nftables prometheus util-linux)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

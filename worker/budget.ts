@@ -12,7 +12,7 @@ export function sloProbes(exp: Experiment): SloProbe[] {
 }
 
 async function increase(p: SloProbe, selector: string, range: string): Promise<number> {
-  const series = await queryInstant(resolveConn(p), `sum(increase((${selector})[${range}]))`, p.timeout);
+  const series = await queryInstant(resolveConn(p), `sum(increase(${selector}[${range}]))`, p.timeout);
   // no series: no events in the range
   const v = series[0]?.value ?? 0;
   if (!Number.isFinite(v)) throw new Error(`sum(increase(${selector}[${range}])) is ${series[0]?.raw}`);
