@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { AbortSignalInfo, RunRecord } from "../lib/contract";
+import type { AbortSignalInfo, BudgetInfo, RunRecord } from "../lib/contract";
 import { apiCall, procState, spawnVictims, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
 import { prometheusMissing, startPrometheus, waitForQuery, type PromServer } from "../e2e/prometheus";
 
@@ -189,6 +189,10 @@ describe("prometheus probe against a real Prometheus", { skip, timeout: 240_000 
     try {
       target.perSecond = { ok: 50, err: 0 };
       await waitForQuery(p.url, "sum(increase(t_requests_total[1m]))", (x) => x > 0);
+      const plan = await apiCall<{ budgets: BudgetInfo[]; budgetRefusal: string | null }>(worker!, "POST", "/api/v1/experiments/validate", { yaml: experiment("budget-ok", v.regex, slo(0.5), 3) });
+      assert.equal(plan.status, 200, JSON.stringify(plan.body));
+      assert.equal(plan.body.budgetRefusal, null);
+      assert.ok(plan.body.budgets[0].left > 0.99 && plan.body.budgets[0].total > 0, JSON.stringify(plan.body.budgets));
       const ok = await apiCall<{ run: RunRecord }>(worker!, "POST", "/api/v1/runs", { yaml: experiment("budget-ok", v.regex, slo(0.5), 3) });
       assert.equal(ok.status, 201, JSON.stringify(ok.body));
       assert.ok(ok.body.run.budgets![0].left > 0.99, JSON.stringify(ok.body.run.budgets));
@@ -200,6 +204,8 @@ describe("prometheus probe against a real Prometheus", { skip, timeout: 240_000 
       // half the requests fail: 1 % allowed, 50 % bad — the budget is spent
       target.perSecond = { ok: 50, err: 50 };
       await waitForQuery(p.url, 'sum(increase(t_requests_total{code="500"}[1m]))', (x) => x > 10);
+      const plan2 = await apiCall<{ budgets: BudgetInfo[]; budgetRefusal: string | null }>(worker!, "POST", "/api/v1/experiments/validate", { yaml: experiment("budget-spent", v.regex, slo(0.25), 3) });
+      assert.match(plan2.body.budgetRefusal ?? "", /exhausted/);
       const refused = await apiCall<{ error: string }>(worker!, "POST", "/api/v1/runs", { yaml: experiment("budget-spent", v.regex, slo(0.25), 3) });
       assert.equal(refused.status, 409);
       assert.match(refused.body.error, /refusing the run: error budget of shop \(SLO 99\.00 % over 1m\): 0\.0 % left \(exhausted\)/);

@@ -168,15 +168,24 @@ describe("scheduler (injectable clock)", { timeout: 60_000 }, () => {
     await h.s.remove(refused.id);
     h.state.refuse = null;
 
+    // a worker that stops while a slot waits for its random time records the slot, never drops it
+    const cut = await h.s.create({ name: "cut", yaml: EXP, cron: "0 * * * *", randomDelay: "30m" }, "alice");
+    await h.clock.advance(20 * 60_000, h.s); // 12:00 fires, waiting for 12:15
+    h.s.stop();
+    await h.s.idle();
+    assert.deepEqual((await slots(cut.id)).map((r) => [r.outcome, r.reason]), [["skipped", "the worker stopped before the slot's random time (900000 ms after it) came"]]);
+    await h.s.remove(cut.id);
+    await h.s.start();
+
     const before = h.launched.length;
     const rnd = await h.s.create({ name: "random", yaml: EXP, cron: "0 12 * * *", timezone: "UTC", window: { hours: "12:00-13:00" }, randomDelay: "2h" }, "alice");
-    await h.clock.advance(24 * 3_600_000, h.s);
+    await h.clock.advance(25 * 3_600_000, h.s);
     h.s.stop();
     const l = h.launched.slice(before);
     assert.equal(l.length, 1);
-    // 0.5 of the delay, capped at the 60 minutes left in the window
-    assert.equal(new Date(l[0].at).toISOString(), "2026-12-03T12:30:00.000Z");
-    assert.equal((await slots(rnd.id))[0].at, "2026-12-03T12:00:00.000Z");
+    // the next 12:00 is tomorrow's (created at 12:00:30): 0.5 of the delay, capped at the 60 minutes left in the window
+    assert.equal(new Date(l[0].at).toISOString(), "2026-12-04T12:30:00.000Z");
+    assert.equal((await slots(rnd.id))[0].at, "2026-12-04T12:00:00.000Z");
   });
 
   test("slots passed while no worker ran are recorded as missed at the next start; a paused schedule records none", async () => {

@@ -176,6 +176,8 @@ export class Scheduler {
   private readonly queue = new Map<string, { slotId: number; slotAt: number }>();
   private queueTimer: unknown = null;
   private readonly inflight = new Set<Promise<unknown>>();
+  /** slots waiting for their random time: stop() wakes them so they are recorded, not lost */
+  private readonly delayed = new Set<() => void>();
   private running = false;
 
   constructor(private readonly d: SchedulerDeps) {
@@ -193,12 +195,17 @@ export class Scheduler {
     }
   }
 
+  /** Stop firing. Slots waiting for their random time or queued are recorded as skipped (await idle() for the writes). */
   stop(): void {
     this.running = false;
     for (const t of this.timers.values()) this.clock.clearTimeout(t);
     this.timers.clear();
     if (this.queueTimer) this.clock.clearTimeout(this.queueTimer);
     this.queueTimer = null;
+    for (const wake of [...this.delayed]) wake();
+    for (const q of this.queue.values())
+      void this.track(this.d.db.scheduleSlot.update({ where: { id: q.slotId }, data: { outcome: "skipped", reason: "the worker stopped while the slot was queued" } }).catch(() => undefined));
+    this.queue.clear();
   }
 
   /** Wait for slot handling under way (tests, shutdown). */
@@ -269,9 +276,18 @@ export class Scheduler {
         return void (await this.slot(r.id, slotAt, "skipped", `minimum gap of ${r.minGapMs} ms: the last run of this schedule started at ${r.lastRunAt.toISOString()}`));
       const delay = r.randomDelayMs > 0 ? Math.floor(this.rnd() * Math.min(r.randomDelayMs, windowLeftMs(rules, slotAt))) : 0;
       if (delay > 0) {
-        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, delay));
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            this.delayed.delete(wake);
+            this.clock.clearTimeout(t);
+            resolve();
+          };
+          const t = this.clock.setTimeout(wake, delay);
+          this.delayed.add(wake);
+        });
+        if (!this.running) return void (await this.slot(r.id, slotAt, "skipped", `the worker stopped before the slot's random time (${delay} ms after it) came`));
         const row = await this.reload(r.id);
-        if (!row || !this.running) return;
+        if (!row) return;
         if (row.paused) return void (await this.slot(r.id, slotAt, "skipped", `the schedule was paused before its random time (${delay} ms after the slot) came`));
       }
       await this.tryLaunch(r, slotAt, null);

@@ -28,6 +28,7 @@ import type { Change } from "../agent/executor";
 import type { GraphPoller } from "./graph";
 import type { KillSwitch } from "./killswitch";
 import type { Scheduler } from "./scheduler";
+import { budgetRefusal, budgetsOf, sloProbes } from "./budget";
 
 export const WORKER_VERSION = "0.1.0";
 const MAX_BODY = 512 * 1024;
@@ -210,7 +211,11 @@ export function createServer(d: ServerDeps): { server: http.Server; io: Io } {
           if (!a.ok) unavailable.push({ path: `spec.method[${i}].fault`, message: `${s.fault} is not available on this host: ${a.reason}` });
         }
         if (unavailable.length) throw new ApiErr("unavailable", "a fault cannot run on this host", unavailable);
-        send(res, 200, { ok: true, experiment: r.experiment });
+        // the plan shows the error budgets left (and why a run would be refused)
+        const budget = sloProbes(r.experiment).length
+          ? await budgetsOf(r.experiment).then((b) => ({ budgets: b, budgetRefusal: budgetRefusal(b) }), (e: Error) => ({ budgets: [], budgetRefusal: e.message }))
+          : {};
+        send(res, 200, { ok: true, experiment: r.experiment, ...budget });
       },
     },
     {
