@@ -11,8 +11,8 @@ export function sloProbes(exp: Experiment): SloProbe[] {
   return exp.spec.steadyState.probes.filter((p): p is SloProbe => p.type === "prometheus" && p.slo !== undefined);
 }
 
-async function increase(p: SloProbe, selector: string, range: string): Promise<number> {
-  const series = await queryInstant(resolveConn(p), `sum(increase(${selector}[${range}]))`, p.timeout);
+async function increase(p: SloProbe, selector: string, range: string, atMs: number): Promise<number> {
+  const series = await queryInstant(resolveConn(p), `sum(increase(${selector}[${range}]))`, p.timeout, undefined, atMs);
   // no series: no events in the range
   const v = series[0]?.value ?? 0;
   if (!Number.isFinite(v)) throw new Error(`sum(increase(${selector}[${range}])) is ${series[0]?.raw}`);
@@ -20,7 +20,9 @@ async function increase(p: SloProbe, selector: string, range: string): Promise<n
 }
 
 async function counts(p: SloProbe, range: string): Promise<{ good: number; total: number }> {
-  const [good, total] = await Promise.all([increase(p, p.slo.good, range), increase(p, p.slo.total, range)]);
+  // one evaluation time for both: increase() extrapolates, and two instants a few ms apart disagree
+  const at = Date.now();
+  const [good, total] = await Promise.all([increase(p, p.slo.good, range, at), increase(p, p.slo.total, range, at)]);
   return { good: Math.min(good, total), total };
 }
 

@@ -52,10 +52,11 @@ export function resolveConn(c: PromConn): { url: URL; headers: Record<string, st
 
 export type ResolvedConn = ReturnType<typeof resolveConn>;
 
-/** One instant query: an instant vector's series, or a scalar as one series without labels. */
-export function queryInstant(conn: ResolvedConn, query: string, timeoutMs: number, signal?: AbortSignal): Promise<PromSeries[]> {
+/** One instant query (at `atMs`, default: now): an instant vector's series, or a scalar as one series without labels. */
+export function queryInstant(conn: ResolvedConn, query: string, timeoutMs: number, signal?: AbortSignal, atMs?: number): Promise<PromSeries[]> {
   const u = new URL("api/v1/query", conn.url.href.endsWith("/") ? conn.url : new URL(conn.url.href + "/"));
   u.searchParams.set("query", query);
+  if (atMs !== undefined) u.searchParams.set("time", (atMs / 1000).toFixed(3));
   const mod = u.protocol === "https:" ? https : http;
   return new Promise((resolve, reject) => {
     const req = mod.request(u, { method: "GET", headers: conn.headers, ca: conn.ca, timeout: timeoutMs, signal }, (res) => {
