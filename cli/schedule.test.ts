@@ -78,6 +78,10 @@ spec:
     assert.ok(body.run.scheduleId);
     assert.match(slots.skipped.reason!, new RegExp(`run ${slots.launched.runId}|run \\S+ \\(scheduled-freeze\\) was in progress`));
 
+    const edited = await runCli(["schedule", "edit", "every-2s", "--cron", "0 14 * * 2", "--tz", "Europe/Berlin", "--policy", "queue"], env);
+    assert.equal(edited.code, 0, edited.stderr);
+    assert.match(edited.stdout, /changed schedule every-2s {2}"0 14 \* \* 2" Europe\/Berlin {2}policy queue {2}experiment scheduled-freeze/);
+    assert.equal(edited.stdout.match(/^\s+\d+\. \d{4}-.*\(Tuesday/gm)?.length, 10, edited.stdout);
     const paused = await runCli(["schedule", "pause", "every-2s"], env);
     assert.equal(paused.code, 0, paused.stderr);
     assert.match(paused.stdout, /PAUSED/);

@@ -10,6 +10,7 @@ const USAGE = `gameday schedule — experiments on a calendar (at most one run a
   gameday schedule add NAME --file EXPERIMENT.yaml --cron "0 14 * * 2" [--tz Europe/Berlin]
                        [--days mon,tue,wed,thu,fri] [--hours 09:00-17:00] [--blackout 2026-12-24,2026-12-31]
                        [--min-gap 1h] [--random 30m] [--policy skip|queue] [--paused] [--dry-run] [--json]
+  gameday schedule edit NAME [any add flag]   change what is given; shows the next ten fire times
   gameday schedule list [--json]            every schedule and its next fire time
   gameday schedule show NAME [--json]       one schedule, its next ten fire times and its recent slots
   gameday schedule pause NAME | resume NAME | rm NAME
@@ -71,28 +72,36 @@ export async function main(argv: string[]): Promise<number> {
   const name = pos[0];
   if (sub !== "list" && !name) throw new CliError(`name the schedule (gameday schedule ${sub} NAME)`);
   switch (sub) {
-    case "add": {
-      if (!f.file) throw new CliError("--file: name the experiment file to schedule");
-      if (!f.cron) throw new CliError('--cron: give a cron pattern like "0 14 * * 2"');
-      let yaml: string;
-      try {
-        yaml = fs.readFileSync(f.file, "utf8");
-      } catch (e) {
-        throw new CliError(`--file: cannot read ${f.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    case "add":
+    case "edit": {
+      if (sub === "add" && !f.file) throw new CliError("--file: name the experiment file to schedule");
+      if (sub === "add" && !f.cron) throw new CliError('--cron: give a cron pattern like "0 14 * * 2"');
+      let yaml: string | undefined;
+      if (f.file) {
+        try {
+          yaml = fs.readFileSync(f.file, "utf8");
+        } catch (e) {
+          throw new CliError(`--file: cannot read ${f.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
       }
       const window = f.days || f.hours ? { ...(f.days ? { days: list(f.days) } : {}), ...(f.hours ? { hours: f.hours } : {}) } : undefined;
+      // only what was given: an edit keeps the rest
       const body = {
-        name,
-        yaml,
-        cron: f.cron,
+        ...(sub === "add" ? { name, paused: f.paused } : {}),
+        ...(yaml !== undefined ? { yaml } : {}),
+        ...(f.cron ? { cron: f.cron } : {}),
         ...(f.tz ? { timezone: f.tz } : {}),
         ...(window ? { window } : {}),
         ...(f.blackout ? { blackout: list(f.blackout) } : {}),
         ...(f["min-gap"] ? { minGap: f["min-gap"] } : {}),
         ...(f.random ? { randomDelay: f.random } : {}),
         ...(f.policy ? { policy: f.policy } : {}),
-        paused: f.paused,
       };
+      if (sub === "edit") {
+        const { schedule } = await api<{ schedule: ScheduleInfo }>(conn, "POST", API.schedule(name!), body);
+        out(f.json ? JSON.stringify(schedule, null, 2) : [`changed schedule ${describe(schedule)}`, `next ten fire times:`, ...nextTen(schedule.next, schedule.timezone)].join("\n"));
+        return 0;
+      }
       const { next } = await api<{ next: string[] }>(conn, "POST", API.schedulePreview, body);
       if (f["dry-run"]) {
         out(f.json ? JSON.stringify({ next }, null, 2) : [`next ten fire times of ${name} (dry run, nothing saved):`, ...nextTen(next, f.tz ?? "UTC")].join("\n"));

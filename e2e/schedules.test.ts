@@ -1,6 +1,7 @@
 // The dashboard's Schedules page in Debian's Chromium against a worker
 // process: the form previews the next ten fire times before it can save,
-// the saved schedule is listed with its next fire time and can be paused;
+// the saved schedule is listed with its next fire time, can be paused and
+// edited;
 // a schedule that fires shows its slots, and the history says the run was
 // launched by a schedule, not a person.
 import { after, before, describe, test } from "node:test";
@@ -77,6 +78,20 @@ describe("schedules page in Chromium", { skip, timeout: 180_000 }, () => {
     await page.waitForFunction(() => /paused/.test(document.querySelector("[data-testid=schedule-tuesdays]")?.textContent ?? ""), null, { timeout: 10_000 });
     const { body } = await apiCall<{ schedule: ScheduleInfo }>(worker!, "GET", "/api/v1/schedules/tuesdays");
     assert.equal(body.schedule.paused, true);
+  });
+
+  test("edit: the saved schedule loads into the form, a new cron is previewed and saved", async () => {
+    await page.click("[data-testid=schedule-tuesdays] >> text=Edit");
+    await page.waitForFunction(() => (document.querySelector("[data-testid=schedule-cron]") as HTMLInputElement | null)?.value === "0 14 * * 2", null, { timeout: 10_000 });
+    assert.match(await page.inputValue("[data-testid=schedule-yaml]"), /name: from-the-form/);
+    await page.fill("[data-testid=schedule-cron]", "30 9 * * 3");
+    await page.click("[data-testid=schedule-preview]");
+    await page.waitForSelector("[data-testid=schedule-next] li", { timeout: 10_000 });
+    await page.click("[data-testid=schedule-save]");
+    await page.waitForFunction(() => /30 9 \* \* 3/.test(document.querySelector("[data-testid=schedule-tuesdays]")?.textContent ?? ""), null, { timeout: 10_000 });
+    const { body } = await apiCall<{ schedule: ScheduleInfo }>(worker!, "GET", "/api/v1/schedules/tuesdays");
+    assert.equal(body.schedule.cron, "30 9 * * 3");
+    assert.equal(body.schedule.timezone, "Europe/Berlin", "what was not changed stays");
   });
 
   test("a bad cron is refused with the field named", async () => {

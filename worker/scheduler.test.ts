@@ -212,6 +212,19 @@ describe("scheduler (injectable clock)", { timeout: 60_000 }, () => {
     assert.deepEqual(await slots(paused.id), []);
   });
 
+  test("edit: given fields replace the saved ones, window null removes it, names stay unique", async () => {
+    const h = await harness("2026-12-07T10:00:00Z");
+    await h.s.start();
+    await h.s.create({ name: "one", yaml: EXP, cron: "0 14 * * 2", timezone: "Europe/Berlin", window: { hours: "09:00-17:00" } }, "alice");
+    await h.s.create({ name: "two", yaml: EXP, cron: "0 * * * *" }, "alice");
+    const e = await h.s.update("one", { cron: "0 15 * * 3", window: null, policy: "queue" });
+    assert.deepEqual([e.cron, e.timezone, e.window, e.policy], ["0 15 * * 3", "Europe/Berlin", null, "queue"]);
+    assert.equal(e.next[0], "2026-12-09T14:00:00.000Z");
+    await assert.rejects(h.s.update("one", { name: "two" }), /a schedule named two exists/);
+    await assert.rejects(h.s.update("one", { cron: "nope" }), (err: ApiErr) => err.issues?.[0].path === "cron");
+    h.s.stop();
+  });
+
   test("bad input names the field", async () => {
     const h = await harness("2026-12-06T10:00:00Z");
     const issues = (body: unknown) => {

@@ -379,29 +379,60 @@ export class Scheduler {
     return { input: r.data, next: nextFires(rules, this.clock.now()).map((t) => new Date(t).toISOString()) };
   }
 
+  /** The columns a validated body sets (create and edit alike). */
+  private columns(input: ScheduleParsed) {
+    const exp = parseExperiment(input.yaml);
+    return {
+      name: input.name,
+      experimentYaml: input.yaml,
+      experimentName: exp.ok ? exp.experiment.metadata.name : input.name,
+      cron: input.cron,
+      timezone: input.timezone,
+      windowJson: input.window ? JSON.stringify(input.window) : null,
+      blackoutJson: JSON.stringify(input.blackout),
+      minGapMs: input.minGap,
+      randomDelayMs: input.randomDelay,
+      policy: input.policy,
+      paused: input.paused,
+    };
+  }
+
   async create(body: unknown, by: string): Promise<ScheduleInfo> {
     const { input } = this.preview(body);
     if (await this.d.db.schedule.findUnique({ where: { name: input.name } })) throw new ApiErr("conflict", `a schedule named ${input.name} exists`);
-    const exp = parseExperiment(input.yaml);
-    const row = await this.d.db.schedule.create({
-      data: {
-        id: crypto.randomUUID(),
-        name: input.name,
-        experimentYaml: input.yaml,
-        experimentName: exp.ok ? exp.experiment.metadata.name : input.name,
-        cron: input.cron,
-        timezone: input.timezone,
-        windowJson: input.window ? JSON.stringify(input.window) : null,
-        blackoutJson: JSON.stringify(input.blackout),
-        minGapMs: input.minGap,
-        randomDelayMs: input.randomDelay,
-        policy: input.policy,
-        paused: input.paused,
-        createdBy: by,
-        createdAt: new Date(this.clock.now()),
-        lastSlotAt: new Date(this.clock.now()),
-      },
-    });
+    const now = new Date(this.clock.now());
+    const row = await this.d.db.schedule.create({ data: { id: crypto.randomUUID(), ...this.columns(input), createdBy: by, createdAt: now, lastSlotAt: now } });
+    this.arm(row);
+    return this.view(row);
+  }
+
+  /** The body a schedule was saved with (what an edit starts from). */
+  bodyOf(r: Row): ScheduleInput {
+    const rules = rulesOf(r);
+    return {
+      name: r.name,
+      yaml: r.experimentYaml,
+      cron: r.cron,
+      timezone: r.timezone,
+      ...(rules.window ? { window: rules.window as ScheduleInput["window"] } : {}),
+      blackout: rules.blackout,
+      minGap: r.minGapMs,
+      randomDelay: r.randomDelayMs,
+      policy: r.policy as "queue" | "skip",
+      paused: r.paused,
+    };
+  }
+
+  /** Edit: the fields given replace the saved ones (window: null removes it); validated like a new schedule. */
+  async update(idOrName: string, patch: unknown): Promise<ScheduleInfo> {
+    const r = await this.find(idOrName);
+    if (!patch || typeof patch !== "object" || Array.isArray(patch)) throw new ApiErr("invalid_input", "expected a JSON object with the fields to change");
+    const merged: Record<string, unknown> = { ...this.bodyOf(r), ...patch };
+    if (merged.window === null) delete merged.window;
+    const { input } = this.preview(merged);
+    if (input.name !== r.name && (await this.d.db.schedule.findUnique({ where: { name: input.name } }))) throw new ApiErr("conflict", `a schedule named ${input.name} exists`);
+    // from now on the new rules apply: slots before the edit are not missed ones
+    const row = await this.d.db.schedule.update({ where: { id: r.id }, data: { ...this.columns(input), lastSlotAt: new Date(this.clock.now()) } });
     this.arm(row);
     return this.view(row);
   }
@@ -417,11 +448,12 @@ export class Scheduler {
     return r;
   }
 
-  async get(idOrName: string, slots = 100): Promise<{ schedule: ScheduleInfo; slots: ScheduleSlotInfo[] }> {
+  async get(idOrName: string, slots = 100): Promise<{ schedule: ScheduleInfo; yaml: string; slots: ScheduleSlotInfo[] }> {
     const r = await this.find(idOrName);
     const rows = await this.d.db.scheduleSlot.findMany({ where: { scheduleId: r.id }, orderBy: { id: "desc" }, take: slots });
     return {
       schedule: this.view(r),
+      yaml: r.experimentYaml,
       slots: rows.map((s) => ({ id: s.id, scheduleId: s.scheduleId, slotAt: s.slotAt.toISOString(), outcome: s.outcome as SlotOutcome, reason: s.reason, runId: s.runId, recordedAt: s.recordedAt.toISOString() })),
     };
   }

@@ -312,6 +312,12 @@ export function createServer(d: ServerDeps): { server: http.Server; io: Io } {
     { method: "GET", pattern: /^\/api\/v1\/schedules\/([\w.-]+)$/, role: "viewer", handler: async ({ res, params }) => send(res, 200, await d.scheduler.get(params[0])) },
     {
       method: "POST",
+      pattern: /^\/api\/v1\/schedules\/([\w.-]+)$/,
+      role: "operator",
+      handler: async ({ req, res, params }) => send(res, 200, { schedule: await d.scheduler.update(params[0], await readJson(req)) }),
+    },
+    {
+      method: "POST",
       pattern: /^\/api\/v1\/schedules\/([\w.-]+)\/(pause|resume)$/,
       role: "operator",
       handler: async ({ res, params }) => send(res, 200, { schedule: await d.scheduler.setPaused(params[0], params[1] === "pause") }),

@@ -1,6 +1,7 @@
 "use client";
-// A new schedule: the same body the API and `gameday schedule add` take. The
-// next ten fire times are previewed before it can be saved.
+// A new schedule, or an edit of one: the same body the API and `gameday
+// schedule add|edit` take. The next ten fire times are previewed before it
+// can be saved.
 import { useState } from "react";
 import { API, SCHEDULE_POLICIES, type ScheduleInfo } from "@/lib/contract";
 import { apiCall, errorLines } from "@/lib/web/api";
@@ -9,9 +10,28 @@ import { dateTime } from "@/lib/web/format";
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const input = "w-full rounded border border-slate-700 bg-slate-950 px-2 py-1 text-sm text-slate-200";
 
-export function ScheduleForm({ canEdit, onSaved }: { canEdit: boolean; onSaved: (s: ScheduleInfo) => void }) {
-  const [f, setF] = useState({ name: "", cron: "0 14 * * 2", timezone: "UTC", hours: "", blackout: "", minGap: "", randomDelay: "", policy: "skip", yaml: "" });
-  const [days, setDays] = useState<string[]>([]);
+/** What the form edits: a saved schedule and its experiment YAML, or nothing (a new one). */
+export interface Editing {
+  schedule: ScheduleInfo;
+  yaml: string;
+}
+
+const ms = (v: number) => (v ? `${v}ms` : "");
+
+export function ScheduleForm({ canEdit, editing, onSaved }: { canEdit: boolean; editing: Editing | null; onSaved: (s: ScheduleInfo) => void }) {
+  const e0 = editing?.schedule;
+  const [f, setF] = useState({
+    name: e0?.name ?? "",
+    cron: e0?.cron ?? "0 14 * * 2",
+    timezone: e0?.timezone ?? "UTC",
+    hours: e0?.window?.hours ?? "",
+    blackout: e0?.blackout.join(",") ?? "",
+    minGap: ms(e0?.minGapMs ?? 0),
+    randomDelay: ms(e0?.randomDelayMs ?? 0),
+    policy: e0?.policy ?? "skip",
+    yaml: editing?.yaml ?? "",
+  });
+  const [days, setDays] = useState<string[]>(e0?.window?.days ?? []);
   const [next, setNext] = useState<string[] | null>(null);
   const [errors, setErrors] = useState<string[]>([]);
   const [busy, setBusy] = useState(false);
@@ -24,7 +44,7 @@ export function ScheduleForm({ canEdit, onSaved }: { canEdit: boolean; onSaved: 
     yaml: f.yaml,
     cron: f.cron,
     timezone: f.timezone || "UTC",
-    ...(days.length || f.hours ? { window: { ...(days.length ? { days } : {}), ...(f.hours ? { hours: f.hours } : {}) } } : {}),
+    window: days.length || f.hours ? { ...(days.length ? { days } : {}), ...(f.hours ? { hours: f.hours } : {}) } : undefined,
     blackout: f.blackout.split(",").map((s) => s.trim()).filter(Boolean),
     ...(f.minGap ? { minGap: f.minGap } : {}),
     ...(f.randomDelay ? { randomDelay: f.randomDelay } : {}),
@@ -35,7 +55,11 @@ export function ScheduleForm({ canEdit, onSaved }: { canEdit: boolean; onSaved: 
     setErrors([]);
     try {
       if (save) {
-        const r = await apiCall<{ schedule: ScheduleInfo }>(API.schedules, { body: body() });
+        const b = body();
+        // an edit sends window: null to remove one
+        const r = e0
+          ? await apiCall<{ schedule: ScheduleInfo }>(API.schedule(e0.id), { body: { ...b, window: b.window ?? null } })
+          : await apiCall<{ schedule: ScheduleInfo }>(API.schedules, { body: b });
         onSaved(r.schedule);
         setNext(null);
       } else setNext((await apiCall<{ next: string[] }>(API.schedulePreview, { body: body() })).next);
@@ -109,7 +133,7 @@ export function ScheduleForm({ canEdit, onSaved }: { canEdit: boolean; onSaved: 
           Preview
         </button>
         <button type="button" className="rounded bg-sky-700 px-3 py-1 text-sm disabled:opacity-50" disabled={!canEdit || busy || !next} onClick={() => void call(true)} data-testid="schedule-save" title={next ? "" : "preview the fire times first"}>
-          Save
+          {e0 ? `Save changes to ${e0.name}` : "Save"}
         </button>
       </div>
     </form>

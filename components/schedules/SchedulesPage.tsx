@@ -9,7 +9,7 @@ import { apiCall, errorLines } from "@/lib/web/api";
 import { dateTime } from "@/lib/web/format";
 import { Card } from "@/components/Card";
 import { AppHeader } from "@/components/dashboard/AppHeader";
-import { ScheduleForm } from "./ScheduleForm";
+import { ScheduleForm, type Editing } from "./ScheduleForm";
 
 function Slots({ id }: { id: string }) {
   const [slots, setSlots] = useState<ScheduleSlotInfo[] | null>(null);
@@ -45,6 +45,15 @@ export function SchedulesPage() {
   const [list, setList] = useState<ScheduleInfo[]>([]);
   const [open, setOpen] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [editing, setEditing] = useState<Editing | null>(null);
+  const edit = async (id: string) => {
+    try {
+      const r = await apiCall<{ schedule: ScheduleInfo; yaml: string }>(API.schedule(id));
+      setEditing({ schedule: r.schedule, yaml: r.yaml });
+    } catch (e) {
+      setError(errorLines(e).join("; "));
+    }
+  };
   const load = useCallback(() => {
     apiCall<{ schedules: ScheduleInfo[] }>(API.schedules).then(
       (r) => (setList(r.schedules), setError(null)),
@@ -95,6 +104,9 @@ export function SchedulesPage() {
                   </td>
                   <td className="py-2 pr-3 text-xs tabular-nums text-slate-400">{s.paused ? <span className="text-amber-400">paused</span> : s.next[0] ? `next ${dateTime(s.next[0])}` : "no fire time ahead"}</td>
                   <td className="py-2 text-right">
+                    <button type="button" disabled={!canEdit} className="mr-2 rounded bg-slate-700 px-2 py-0.5 text-xs disabled:opacity-50" onClick={() => void edit(s.id)}>
+                      Edit
+                    </button>
                     <button type="button" disabled={!canEdit} className="mr-2 rounded bg-slate-700 px-2 py-0.5 text-xs disabled:opacity-50" onClick={() => void act(s.paused ? API.scheduleResume(s.id) : API.schedulePause(s.id))}>
                       {s.paused ? "Resume" : "Pause"}
                     </button>
@@ -107,8 +119,17 @@ export function SchedulesPage() {
             </tbody>
           </table>
         </Card>
-        <Card title="New schedule">
-          <ScheduleForm canEdit={canEdit} onSaved={() => load()} />
+        <Card
+          title={editing ? `Edit ${editing.schedule.name}` : "New schedule"}
+          right={
+            editing ? (
+              <button type="button" className="text-xs text-slate-400 hover:text-slate-200" onClick={() => setEditing(null)}>
+                new schedule instead
+              </button>
+            ) : null
+          }
+        >
+          <ScheduleForm key={editing?.schedule.id ?? "new"} canEdit={canEdit} editing={editing} onSaved={() => (setEditing(null), load())} />
         </Card>
       </main>
     </>
