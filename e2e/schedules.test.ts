@@ -82,13 +82,17 @@ describe("schedules page in Chromium", { skip, timeout: 180_000 }, () => {
 
   test("edit: the saved schedule loads into the form, a new cron is previewed and saved", async () => {
     await page.click("[data-testid=schedule-tuesdays] >> text=Edit");
-    await page.waitForFunction(() => (document.querySelector("[data-testid=schedule-cron]") as HTMLInputElement | null)?.value === "0 14 * * 2", null, { timeout: 10_000 });
+    // the form after the first test still holds what was typed there: wait for the edit itself
+    await page.waitForFunction(() => document.querySelector("[data-testid=schedule-save]")?.textContent === "Save changes to tuesdays", null, { timeout: 10_000 });
+    assert.equal(await page.inputValue("[data-testid=schedule-cron]"), "0 14 * * 2");
     assert.match(await page.inputValue("[data-testid=schedule-yaml]"), /name: from-the-form/);
     await page.fill("[data-testid=schedule-cron]", "30 9 * * 3");
     await page.click("[data-testid=schedule-preview]");
-    await page.waitForSelector("[data-testid=schedule-next] li", { timeout: 10_000 });
+    await page.waitForSelector("[data-testid=schedule-next] li, [data-testid=schedule-errors]", { timeout: 10_000 });
+    assert.equal(await page.locator("[data-testid=schedule-errors]").count(), 0, await page.locator("[data-testid=schedule-errors]").textContent().catch(() => ""));
     await page.click("[data-testid=schedule-save]");
-    await page.waitForFunction(() => /30 9 \* \* 3/.test(document.querySelector("[data-testid=schedule-tuesdays]")?.textContent ?? ""), null, { timeout: 10_000 });
+    await page.waitForFunction(() => /30 9 \* \* 3/.test(document.querySelector("[data-testid=schedule-tuesdays]")?.textContent ?? "") || document.querySelector("[data-testid=schedule-errors]"), null, { timeout: 10_000 });
+    assert.equal(await page.locator("[data-testid=schedule-errors]").count(), 0, await page.locator("[data-testid=schedule-errors]").textContent().catch(() => ""));
     const { body } = await apiCall<{ schedule: ScheduleInfo }>(worker!, "GET", "/api/v1/schedules/tuesdays");
     assert.equal(body.schedule.cron, "30 9 * * 3");
     assert.equal(body.schedule.timezone, "Europe/Berlin", "what was not changed stays");
@@ -96,6 +100,7 @@ describe("schedules page in Chromium", { skip, timeout: 180_000 }, () => {
 
   test("a bad cron is refused with the field named", async () => {
     await page.fill("[data-testid=schedule-name]", "broken");
+    await page.fill("[data-testid=schedule-yaml]", yaml("broken"));
     await page.fill("[data-testid=schedule-cron]", "every tuesday");
     await page.click("[data-testid=schedule-preview]");
     await page.waitForSelector("[data-testid=schedule-errors]", { timeout: 10_000 });
