@@ -19,7 +19,7 @@ const USAGE = `gameday — chaos experiments from the command line
   gameday status [--json]              the worker, the active run, recent runs
   gameday validate FILE [--json]       check an experiment file, start nothing
   gameday schema                       print the experiment JSON Schema
-  gameday schedule add|list|show|pause|resume|rm ...
+  gameday schedule add|edit|list|show|pause|resume|rm ...
                                        experiments on a calendar (gameday schedule --help)
 
 Standalone injectors (no worker needed; each journals its changes and

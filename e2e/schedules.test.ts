@@ -89,10 +89,10 @@ describe("schedules page in Chromium", { skip, timeout: 180_000 }, () => {
     await page.fill("[data-testid=schedule-cron]", "30 9 * * 3");
     await page.click("[data-testid=schedule-preview]");
     await page.waitForSelector("[data-testid=schedule-next] li, [data-testid=schedule-errors]", { timeout: 10_000 });
-    assert.equal(await page.locator("[data-testid=schedule-errors]").count(), 0, await page.locator("[data-testid=schedule-errors]").textContent().catch(() => ""));
+    assert.equal(await page.locator("[data-testid=schedule-errors]").count(), 0, (await page.locator("[data-testid=schedule-errors]").textContent().catch(() => "")) ?? "");
     await page.click("[data-testid=schedule-save]");
     await page.waitForFunction(() => /30 9 \* \* 3/.test(document.querySelector("[data-testid=schedule-tuesdays]")?.textContent ?? "") || document.querySelector("[data-testid=schedule-errors]"), null, { timeout: 10_000 });
-    assert.equal(await page.locator("[data-testid=schedule-errors]").count(), 0, await page.locator("[data-testid=schedule-errors]").textContent().catch(() => ""));
+    assert.equal(await page.locator("[data-testid=schedule-errors]").count(), 0, (await page.locator("[data-testid=schedule-errors]").textContent().catch(() => "")) ?? "");
     const { body } = await apiCall<{ schedule: ScheduleInfo }>(worker!, "GET", "/api/v1/schedules/tuesdays");
     assert.equal(body.schedule.cron, "30 9 * * 3");
     assert.equal(body.schedule.timezone, "Europe/Berlin", "what was not changed stays");

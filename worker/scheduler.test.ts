@@ -188,6 +188,19 @@ describe("scheduler (injectable clock)", { timeout: 60_000 }, () => {
     assert.equal((await slots(rnd.id))[0].at, "2026-12-04T12:00:00.000Z");
   });
 
+  test("a slot still waiting for its random time: the slots after it are recorded, not hidden", async () => {
+    const h = await harness("2026-12-04T10:00:30Z", { rnd: () => 0.9 });
+    await h.s.start();
+    const sch = await h.s.create({ name: "slow", yaml: EXP, cron: "*/10 * * * *", randomDelay: "30m" }, "alice");
+    await h.clock.advance(38 * 60_000, h.s); // 10:10 waits 27 min; 10:20 and 10:30 come meanwhile
+    h.s.stop();
+    await h.s.idle();
+    const rec = await slots(sch.id);
+    assert.deepEqual(rec.map((r) => [r.at.slice(11, 16), r.outcome]), [["10:20", "skipped"], ["10:30", "skipped"], ["10:10", "launched"]]);
+    assert.match(rec[0].reason!, /previous slot of this schedule was still waiting for its random time/);
+    assert.equal(new Date(h.launched[0].at).toISOString(), "2026-12-04T10:37:00.000Z");
+  });
+
   test("slots passed while no worker ran are recorded as missed at the next start; a paused schedule records none", async () => {
     const h = await harness("2026-12-05T10:00:30Z");
     await h.s.start();

@@ -178,6 +178,8 @@ export class Scheduler {
   private readonly inflight = new Set<Promise<unknown>>();
   /** slots waiting for their random time: stop() wakes them so they are recorded, not lost */
   private readonly delayed = new Set<() => void>();
+  /** schedules with a slot being handled (waiting for its random time, or launching) */
+  private readonly firing = new Set<string>();
   private running = false;
 
   constructor(private readonly d: SchedulerDeps) {
@@ -267,8 +269,12 @@ export class Scheduler {
 
   /** A slot is due: window, blackout and gap first, then a random time in the window, then launch. */
   private async fire(r: Row, slotAt: number): Promise<void> {
+    // the next slot is armed at once: a slot that waits (random time, a slow launch) never hides the ones after it
+    const row = await this.d.db.schedule.update({ where: { id: r.id }, data: { lastSlotAt: new Date(slotAt) } });
+    this.arm(row);
+    if (this.firing.has(r.id)) return void (await this.slot(r.id, slotAt, "skipped", "the previous slot of this schedule was still waiting for its random time or launching"));
+    this.firing.add(r.id);
     try {
-      await this.d.db.schedule.update({ where: { id: r.id }, data: { lastSlotAt: new Date(slotAt) } });
       const rules = rulesOf(r);
       const refused = slotRefusal(rules, slotAt);
       if (refused) return void (await this.slot(r.id, slotAt, "skipped", refused));
@@ -286,16 +292,15 @@ export class Scheduler {
           this.delayed.add(wake);
         });
         if (!this.running) return void (await this.slot(r.id, slotAt, "skipped", `the worker stopped before the slot's random time (${delay} ms after it) came`));
-        const row = await this.reload(r.id);
-        if (!row) return;
-        if (row.paused) return void (await this.slot(r.id, slotAt, "skipped", `the schedule was paused before its random time (${delay} ms after the slot) came`));
+        const now = await this.reload(r.id);
+        if (!now) return;
+        if (now.paused) return void (await this.slot(r.id, slotAt, "skipped", `the schedule was paused before its random time (${delay} ms after the slot) came`));
       }
       await this.tryLaunch(r, slotAt, null);
     } catch (e) {
       this.d.log.error("schedule slot failed", { schedule: r.name, error: (e as Error).message });
     } finally {
-      const row = await this.reload(r.id).catch(() => null);
-      if (row) this.arm(row);
+      this.firing.delete(r.id);
     }
   }
 
