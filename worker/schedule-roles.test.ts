@@ -8,17 +8,9 @@ import path from "node:path";
 import { API, type ScheduleInfo } from "../lib/contract";
 import { createLogger } from "../lib/log";
 import { startWorker, type RunningWorker } from "./app";
-import { ROOT, tempHome } from "../e2e/kit";
+import { inertExperiment, ROOT, tempHome } from "../e2e/kit";
 
-const EXP = `apiVersion: gameday/v1
-kind: Experiment
-metadata: { name: roles-exp }
-spec:
-  hypothesis: h
-  targets: { t: { process: { name: nothing-here } } }
-  steadyState: { probes: [ { name: up, type: http, url: "http://127.0.0.1:1/", tolerance: { min: 1 } } ] }
-  method: [ { fault: process-kill, target: t, duration: 1s } ]
-`;
+const EXP = inertExperiment("roles-exp");
 
 describe("schedule and kill-switch routes by role", { timeout: 60_000 }, () => {
   let w: RunningWorker;

@@ -12,7 +12,7 @@ import "../injectors";
 import { openDb, type Db } from "../lib/db";
 import { createLogger } from "../lib/log";
 import { ApiErr } from "../lib/errors";
-import { tempHome } from "../e2e/kit";
+import { inertExperiment, tempHome } from "../e2e/kit";
 import { nextFires, Scheduler, slotRefusal, type Clock } from "./scheduler";
 
 const log = createLogger({ component: "scheduler-test" });
@@ -49,15 +49,7 @@ class FakeClock implements Clock {
   }
 }
 
-const EXP = `apiVersion: gameday/v1
-kind: Experiment
-metadata: { name: sched-exp }
-spec:
-  hypothesis: h
-  targets: { t: { process: { name: nothing-here } } }
-  steadyState: { probes: [ { name: up, type: http, url: "http://127.0.0.1:1/", tolerance: { min: 1 } } ] }
-  method: [ { fault: process-kill, target: t, duration: 1s } ]
-`;
+const EXP = inertExperiment("sched-exp");
 
 describe("scheduler (injectable clock)", { timeout: 60_000 }, () => {
   let db: Db;
