@@ -4,7 +4,7 @@
 import crypto from "node:crypto";
 import type { Db } from "../lib/db";
 import type { Logger } from "../lib/log";
-import type { AbortInfo, FaultRecord, RunRecord, RunState } from "../lib/contract";
+import type { AbortInfo, BudgetInfo, FaultRecord, RunRecord, RunState } from "../lib/contract";
 import { parseExperiment } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
 import { ApiErr } from "../lib/errors";
@@ -15,7 +15,6 @@ import { EvidenceQueue } from "./store";
 import type { WorkerMetrics } from "./metrics";
 import { RunController, type RunSinks } from "./runner";
 import { budgetRefusal, budgetsOf, burnOf, sloProbes } from "./budget";
-import type { BudgetInfo } from "../lib/contract";
 
 export interface EngineOptions {
   db: Db;
