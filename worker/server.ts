@@ -287,7 +287,7 @@ export function createServer(d: ServerDeps): { server: http.Server; io: Io } {
       method: "GET",
       pattern: /^\/api\/v1\/abort-signal$/,
       role: "viewer",
-      handler: async ({ req, res, url }) => {
+      handler: async ({ res, url }) => {
         const after = Number(url.searchParams.get("after") ?? -1);
         const wait = Math.min(Math.max(Number(url.searchParams.get("wait")) || 0, 0), 120_000);
         if (!Number.isFinite(after)) throw new ApiErr("invalid_input", "after: expected the seq of the last signal seen");
