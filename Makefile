@@ -32,5 +32,6 @@ bench: setup
 	@node --import tsx bench/reaper.ts
 	@node --import tsx bench/dns.ts
 	@node --import tsx bench/proxy.ts
+	@node --import tsx bench/abort-latency.ts
 
 .PHONY: help setup build up test bench

@@ -28,6 +28,8 @@ const USAGE = `gameday — chaos experiments from the command line
   gameday report RUN [-o FILE]         the run's post-mortem PDF (--html: one
                                        self-contained HTML file; --bundle: the
                                        replay bundle with its sha256 manifest)
+  gameday schedule add|edit|list|show|pause|resume|rm ...
+                                       experiments on a calendar (gameday schedule --help)
 
 Standalone injectors (no worker needed; each journals its changes and
 reverts them at the end, on Ctrl-C, or after a crash at the next start):
@@ -74,6 +76,9 @@ function summary(run: RunRecord): string {
   if (run.abort) lines.push(`  abort: ${run.abort.reason}: ${run.abort.message}${run.abort.revertMs !== undefined ? ` (reverted in ${run.abort.revertMs} ms)` : ""}`);
   if (run.error) lines.push(`  error: ${run.error}`);
   if (run.inconclusive) lines.push(`  ${run.inconclusive}`);
+  if (run.abort?.evidence?.link) lines.push(`  evidence: ${run.abort.evidence.query ?? ""} → ${run.abort.evidence.link}`);
+  for (const b of run.budgets ?? [])
+    lines.push(`  error budget ${b.probe}: ${(b.left * 100).toFixed(1)} % left before the run${b.burned !== undefined ? `, the run burned ${(b.burned * 100).toFixed(2)} %` : ""}`);
   for (const f of run.faults) {
     lines.push(`  ${f.fault} ${f.targetLabel}: ${f.state}${f.verified ? " (verified)" : ""}${f.error ? ` — ${f.error}` : ""}`);
     if (f.detail) lines.push(`    how: ${f.detail}`);
@@ -140,6 +145,8 @@ const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<n
   // these talk to the worker, with flags of their own
   note: () => import("./note"),
   report: () => import("./report"),
+  // not standalone, but it parses its own flags too
+  schedule: () => import("./schedule"),
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -196,6 +203,8 @@ export async function main(argv: string[]): Promise<number> {
         if (!local.ok) throw new CliError(`${file}: invalid, nothing started`, 1, local.issues);
         const conn = connection(f);
         const { run } = await api<{ run: RunRecord }>(conn, "POST", API.runs, { yaml });
+        // the plan's error budgets: what is left before the run (a run under the minimum was refused above)
+        for (const b of run.budgets ?? []) if (!f.json) err(`error budget ${b.probe}: ${(b.left * 100).toFixed(1)} % left (minimum ${(b.minBudgetLeft * 100).toFixed(1)} %, SLO ${(b.objective * 100).toFixed(2)} % over ${b.window})`);
         if (!f.wait) {
           out(f.json ? JSON.stringify(run, null, 2) : `started run ${run.id} (${run.name})`);
           return 0;
@@ -230,7 +239,7 @@ export async function main(argv: string[]): Promise<number> {
           out(`NOT REVERTED: ${unreverted.length} change(s) on this host; new runs are refused until they are (gameday halt or gameday recover retries):`);
           for (const c of unreverted) out(`  ${c.fault} on ${c.targetLabel} (run ${c.runId}, ${c.host}): ${c.error ?? "not verified"}`);
         }
-        for (const r of runs) out(`  ${r.id}  ${r.name}  ${r.state}${r.abort ? ` (${r.abort.reason})` : ""}`);
+        for (const r of runs) out(`  ${r.id}  ${r.name}  ${r.state}${r.abort ? ` (${r.abort.reason})` : ""}  by ${r.launchedBy === "schedule" ? `schedule ${r.startedBy.replace(/^schedule:/, "")}` : r.startedBy}`);
         return 0;
       }
       default:

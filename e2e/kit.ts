@@ -251,3 +251,16 @@ export function unmountAllTmpfs(): void {
     fs.rmdirSync(dir);
   }
 }
+
+/** A valid experiment that is never meant to run (its target matches nothing): for schedules and validation. */
+export function inertExperiment(name: string): string {
+  return `apiVersion: gameday/v1
+kind: Experiment
+metadata: { name: ${name} }
+spec:
+  hypothesis: h
+  targets: { t: { process: { name: nothing-here } } }
+  steadyState: { probes: [ { name: up, type: http, url: "http://127.0.0.1:1/", tolerance: { min: 1 } } ] }
+  method: [ { fault: process-kill, target: t, duration: 1s } ]
+`;
+}

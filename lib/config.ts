@@ -107,6 +107,12 @@ export const configSchema = z.object({
   GAMEDAY_AUTO_REPORT: text.pipe(z.enum(["0", "1"], { error: "must be 1 or 0" }).default("1")).transform((v) => v === "1"),
   /** Chromium that renders PDF reports. Default /usr/bin/chromium (Debian's chromium package). */
   GAMEDAY_CHROMIUM: text.transform((v) => v ?? "/usr/bin/chromium"),
+  /** Kill-switch webhooks: URLs (comma-separated) the worker POSTs every abort and HALT to, as JSON. Default none. */
+  GAMEDAY_ABORT_WEBHOOKS: z
+    .string()
+    .optional()
+    .transform((v) => commaList(v ?? ""))
+    .pipe(z.array(urlVar(["http:", "https:"]))),
   /** User name of the admin created at the first start. Default admin. */
   GAMEDAY_ADMIN_USER: text.transform((v) => v ?? "admin"),
   /** Password of the admin created at the first start. Default: a random one, printed once. */

@@ -19,6 +19,9 @@ export type Role = (typeof ROLES)[number];
 export interface Threshold {
   min?: number;
   max?: number;
+  /** the bound itself is outside (gt / lt) */
+  minExclusive?: boolean;
+  maxExclusive?: boolean;
 }
 
 /** Why a run stopped early, with the evidence. */
@@ -37,6 +40,37 @@ export interface AbortInfo {
   breachStartedAt?: string;
   /** ms from the abort decision until every fault was reverted. */
   revertMs?: number;
+  /** steady-state only: what the probe saw, e.g. a Prometheus probe's query, series and a link to its graph page. */
+  evidence?: BreachEvidence;
+}
+
+/** A breach's evidence beyond the value: enough to look at it again where it came from. */
+export interface BreachEvidence {
+  /** the PromQL query, for a prometheus probe */
+  query?: string;
+  /** opens the same query in Prometheus's graph page around the breach */
+  link?: string;
+  /** the series the verdict was made on, with their values (NaN and ±Inf as strings) */
+  series?: { labels: Record<string, string>; value: string }[];
+  /** missing data: how long there was none, and the policy */
+  missingForMs?: number;
+  error?: string;
+}
+
+/** An SLO's error budget, from a good/total counter pair over its window. */
+export interface BudgetInfo {
+  probe: string;
+  objective: number;
+  window: string;
+  /** events over the window */
+  good: number;
+  total: number;
+  /** share of the budget left, 1 = untouched, ≤ 0 = exhausted */
+  left: number;
+  minBudgetLeft: number;
+  /** after a run: the share of the whole budget the run's own time burned */
+  burned?: number;
+  at: string;
 }
 
 /**
@@ -83,6 +117,12 @@ export interface RunRecord {
   /** true when the steady state held throughout; null while unknown. */
   hypothesisHeld: boolean | null;
   startedBy: string;
+  /** a person (through the API, the CLI or the dashboard) or a schedule */
+  launchedBy: "person" | "schedule";
+  /** the schedule that launched it */
+  scheduleId?: string | null;
+  /** error budgets of the run's SLO probes: before it started, and what the run burned */
+  budgets?: BudgetInfo[];
   createdAt: string;
   startedAt: string | null;
   endedAt: string | null;
@@ -226,6 +266,15 @@ export const API = {
   runReport: (id: string, format: "pdf" | "html" = "pdf") => `/api/v1/runs/${encodeURIComponent(id)}/report.${format}`,
   /** the replay bundle: experiment YAML, seeds, versions, events, samples, notes, with a sha256 manifest */
   runBundle: (id: string) => `/api/v1/runs/${encodeURIComponent(id)}/bundle.json`,
+  /** the kill switch: the latest abort/HALT, at once or long-polled (?after=SEQ&wait=MS) */
+  abortSignal: "/api/v1/abort-signal",
+  schedules: "/api/v1/schedules",
+  /** the next ten fire times of a schedule body, saving nothing */
+  schedulePreview: "/api/v1/schedules/preview",
+  schedule: (id: string) => `/api/v1/schedules/${encodeURIComponent(id)}`,
+  schedulePause: (id: string) => `/api/v1/schedules/${encodeURIComponent(id)}/pause`,
+  scheduleResume: (id: string) => `/api/v1/schedules/${encodeURIComponent(id)}/resume`,
+  scheduleDelete: (id: string) => `/api/v1/schedules/${encodeURIComponent(id)}/delete`,
 } as const;
 
 /** An API token as listed: never the secret, which is shown once at creation. */
@@ -281,6 +330,50 @@ export interface RunReview {
   actions: string;
   updatedBy: string | null;
   updatedAt: string | null;
+}
+
+/** The kill switch's answer: seq grows by one per abort or HALT. */
+export interface AbortSignalInfo {
+  seq: number;
+  last: { kind: "abort" | "halt"; runId: string | null; reason: string; message: string; at: string } | null;
+}
+
+export const SCHEDULE_POLICIES = ["queue", "skip"] as const;
+export type SchedulePolicy = (typeof SCHEDULE_POLICIES)[number];
+export const SLOT_OUTCOMES = ["launched", "queued", "skipped", "missed"] as const;
+export type SlotOutcome = (typeof SLOT_OUTCOMES)[number];
+
+export interface ScheduleInfo {
+  id: string;
+  name: string;
+  experimentName: string;
+  cron: string;
+  timezone: string;
+  /** allowed weekdays (mon..sun) and local hours HH:MM-HH:MM; a slot outside is skipped */
+  window: { days?: string[]; hours?: string } | null;
+  /** local dates YYYY-MM-DD on which nothing fires */
+  blackout: string[];
+  minGapMs: number;
+  /** fire at a random moment up to this long after the slot (inside the window) */
+  randomDelayMs: number;
+  policy: SchedulePolicy;
+  paused: boolean;
+  createdBy: string;
+  createdAt: string;
+  lastRunAt: string | null;
+  /** ISO times of the next ten slots that would fire (window and blackout applied) */
+  next: string[];
+}
+
+export interface ScheduleSlotInfo {
+  id: number;
+  scheduleId: string;
+  /** the cron slot */
+  slotAt: string;
+  outcome: SlotOutcome;
+  reason: string | null;
+  runId: string | null;
+  recordedAt: string;
 }
 
 /** A change not verified reverted: an inject that failed half-way, a revert that did not verify, or one left by a holder that died. */

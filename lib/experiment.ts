@@ -121,17 +121,58 @@ export function targetKindOf(spec: { node?: unknown; process?: unknown; path?: u
   return catalogueKindOf(spec);
 }
 
+/**
+ * Where a probe's value must stay. `min`/`max` (inclusive, a range when both
+ * are given) or the comparators `gt`, `gte`, `lt`, `lte`, `eq`; normalised to
+ * one min/max pair with exclusive flags, so the monitor and the charts read
+ * one shape. A value that is not a finite number (NaN, ±Inf) is always outside.
+ */
 export const toleranceSchema = z
-  .object({ min: z.number().optional(), max: z.number().optional() })
+  .object({
+    min: z.number().optional(),
+    max: z.number().optional(),
+    gt: z.number().optional(),
+    gte: z.number().optional(),
+    lt: z.number().optional(),
+    lte: z.number().optional(),
+    eq: z.number().optional(),
+  })
   .strict()
-  .refine((t) => t.min !== undefined || t.max !== undefined, { message: "give min, max or both" })
-  .refine((t) => t.min === undefined || t.max === undefined || t.min <= t.max, { message: "min must not exceed max" });
+  .superRefine((t, ctx) => {
+    const lower = (["min", "gt", "gte"] as const).filter((k) => t[k] !== undefined);
+    const upper = (["max", "lt", "lte"] as const).filter((k) => t[k] !== undefined);
+    if (t.eq === undefined && !lower.length && !upper.length) ctx.addIssue({ code: "custom", message: "give min, max or both (or one of gt, gte, lt, lte, eq)" });
+    if (lower.length > 1) ctx.addIssue({ code: "custom", message: `give one lower bound, not ${lower.join(" and ")}` });
+    if (upper.length > 1) ctx.addIssue({ code: "custom", message: `give one upper bound, not ${upper.join(" and ")}` });
+    if (t.eq !== undefined && (lower.length || upper.length)) ctx.addIssue({ code: "custom", path: ["eq"], message: "eq takes no other bound" });
+  })
+  .transform((t) => {
+    const out: { min?: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean } = {};
+    if (t.eq !== undefined) return { min: t.eq, max: t.eq };
+    if (t.gt !== undefined) Object.assign(out, { min: t.gt, minExclusive: true });
+    else if ((t.min ?? t.gte) !== undefined) out.min = t.min ?? t.gte;
+    if (t.lt !== undefined) Object.assign(out, { max: t.lt, maxExclusive: true });
+    else if ((t.max ?? t.lte) !== undefined) out.max = t.max ?? t.lte;
+    return out;
+  })
+  .refine((t) => t.min === undefined || t.max === undefined || t.min < t.max || (t.min === t.max && !t.minExclusive && !t.maxExclusive), {
+    message: "min must not exceed max",
+  });
 
+const MISSING_POLICIES = ["abort", "ignore", "hold"] as const;
 const probeBase = {
   name: z.string().regex(nameRe, NAME_HINT),
   /** how long the SLI may stay outside its tolerance before it counts as a breach */
   for: duration({ max: 3_600_000 }).default(0),
   tolerance: toleranceSchema,
+  /**
+   * no data for longer than missingGrace (the endpoint stops answering, the
+   * query has no series): abort the run (default), ignore it (the probe
+   * counts as holding), or hold the last value and its verdict
+   */
+  onMissing: z.enum(MISSING_POLICIES, { error: `expected one of ${MISSING_POLICIES.join(", ")}` }).default("abort"),
+  /** default: 3 intervals, at least 2s */
+  missingGrace: duration({ min: 0, max: 3_600_000 }).optional(),
 };
 
 export const HTTP_MEASURES = ["successRate", "p95LatencyMs", "meanLatencyMs"] as const;
@@ -172,12 +213,67 @@ export const metricsProbeSchema = z
   })
   .strict();
 
-export const probeSchema = z.discriminatedUnion("type", [httpProbeSchema, metricsProbeSchema], {
-  error: "expected probe type http or metrics",
+const promDuration = z.string().regex(/^\d+(ms|s|m|h|d|w|y)$/, "expected a PromQL duration like 30d, 12h or 5m");
+const PROM_AGGREGATES = ["all", "min", "max", "avg", "sum"] as const;
+
+/** A counter selector good/total pair: the SLO's budget is what the window allows to go bad. */
+export const sloSchema = z
+  .object({
+    /** the share of good events promised, 0 < objective < 1 (0.995 is 99.5 %) */
+    objective: z.number().gt(0, { error: "expected a share between 0 and 1 like 0.995" }).lt(1, { error: "expected a share between 0 and 1 like 0.995" }),
+    /** the SLO's window as PromQL says it (30d) */
+    window: promDuration,
+    /** a counter selector of the good events, e.g. demo_http_requests_total{code=~"2.."}: Game Day takes sum(increase(good[window])) */
+    good: z.string().min(1, "give the PromQL of the good events' counter"),
+    /** a counter selector of every event */
+    total: z.string().min(1, "give the PromQL of every event's counter"),
+    /** refuse a run when less than this share of the budget is left (0..1; default 0: only an exhausted budget refuses) */
+    minBudgetLeft: z.number().min(0, { error: "expected a share between 0 and 1" }).max(1, { error: "expected a share between 0 and 1" }).default(0),
+  })
+  .strict();
+
+export const prometheusProbeSchema = z
+  .object({
+    ...probeBase,
+    type: z.literal("prometheus"),
+    /** the Prometheus server (its HTTP API is under /api/v1) */
+    url: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }),
+    /** a PromQL instant query; an instant vector or a scalar */
+    query: z.string().min(1, "give a PromQL query"),
+    /** several series: judge min, max, avg or sum of them, or every one (all, the default) */
+    aggregate: z.enum(PROM_AGGREGATES, { error: `expected one of ${PROM_AGGREGATES.join(", ")}` }).default("all"),
+    timeout: duration({ min: 10, max: 60_000 }).default(2000),
+    interval: duration({ min: 100, max: 3_600_000 }).default(1000),
+    auth: z
+      .union([
+        z.object({ basic: z.object({ username: z.string().min(1), password: z.string().optional(), passwordFile: z.string().startsWith("/", "expected an absolute path").optional() }).strict() }).strict(),
+        z.object({ bearer: z.object({ token: z.string().min(1).optional(), tokenFile: z.string().startsWith("/", "expected an absolute path").optional() }).strict() }).strict(),
+      ], { error: "expected { basic: { username, password | passwordFile } } or { bearer: { token | tokenFile } }" })
+      .optional(),
+    tls: z.object({ caFile: z.string().startsWith("/", "expected an absolute path") }).strict().optional(),
+    slo: sloSchema.optional(),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    const b = p.auth && "basic" in p.auth ? p.auth.basic : null;
+    if (b && (b.password === undefined) === (b.passwordFile === undefined)) ctx.addIssue({ code: "custom", path: ["auth", "basic"], message: "give password or passwordFile" });
+    const t = p.auth && "bearer" in p.auth ? p.auth.bearer : null;
+    if (t && (t.token === undefined) === (t.tokenFile === undefined)) ctx.addIssue({ code: "custom", path: ["auth", "bearer"], message: "give token or tokenFile" });
+  });
+
+export const probeSchema = z.discriminatedUnion("type", [httpProbeSchema, metricsProbeSchema, prometheusProbeSchema], {
+  error: "expected probe type http, metrics or prometheus",
 });
 export type ProbeSpec = z.infer<typeof probeSchema>;
 export type HttpProbeSpec = z.infer<typeof httpProbeSchema>;
 export type MetricsProbeSpec = z.infer<typeof metricsProbeSchema>;
+export type PrometheusProbeSpec = z.infer<typeof prometheusProbeSchema>;
+export type SloSpec = z.infer<typeof sloSchema>;
+
+/** How long a probe may give no data before its onMissing policy applies. */
+export function missingGraceMs(p: ProbeSpec): number {
+  return p.missingGrace ?? Math.max(3 * p.interval, 2000);
+}
 
 const methodStepFields = z
   .object({

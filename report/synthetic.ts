@@ -68,6 +68,7 @@ export function syntheticRun(o: { durationMs: number; tickMs: number; probes: nu
       hypothesis: "a synthetic hour of faults leaves every SLI within tolerance",
       state: "completed",
       hypothesisHeld: true,
+      launchedBy: "schedule",
       startedBy: "bench",
       createdAt: iso(0),
       startedAt: iso(0),

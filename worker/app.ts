@@ -13,6 +13,8 @@ import { Engine } from "./engine";
 import { GraphPoller } from "./graph";
 import { createWorkerMetrics } from "./metrics";
 import { createServer, WORKER_VERSION } from "./server";
+import { KillSwitch } from "./killswitch";
+import { Scheduler, type Clock } from "./scheduler";
 import { config } from "../lib/config";
 import type { GraphState } from "../lib/contract";
 import { ReportService } from "../report/service";
@@ -28,6 +30,8 @@ export interface WorkerOptions {
   protectPids?: number[];
   warmupMs?: number;
   log?: Logger;
+  /** the scheduler's clock (tests) */
+  clock?: Clock;
 }
 
 export interface RunningWorker {
@@ -37,6 +41,8 @@ export interface RunningWorker {
   engine: Engine;
   auth: Auth;
   audit: Audit;
+  scheduler: Scheduler;
+  killSwitch: KillSwitch;
   recovered: Awaited<ReturnType<Engine["recover"]>>;
   createdAdmin?: { username: string; password: string; generated: boolean };
   /** HALT (revert everything), then stop serving. */
@@ -56,6 +62,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const metrics = createWorkerMetrics(registry);
   const protectedPids = new Set(o.protectPids ?? []);
 
+  const killSwitch = new KillSwitch(config().GAMEDAY_ABORT_WEBHOOKS, log.child({ component: "kill-switch" }));
   let graph: GraphPoller | null = null;
   let reports: ReportService | null = null;
   let closing: Promise<void> | null = null;
@@ -80,12 +87,19 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     protectedPids: () => protectedPids,
     warmupMs: o.warmupMs,
     leadOutMs: config().GAMEDAY_LEAD_OUT_MS,
+    onHalt: (by, runs) =>
+      // a clean shutdown with nothing running is no signal to stop anything
+      (runs.length || by !== "worker shutdown") &&
+      killSwitch.fire({ kind: "halt", runId: runs[0] ?? null, reason: "halt", message: `HALT by ${by}${runs.length ? `: aborted ${runs.join(", ")}` : ""}` }),
     sinks: {
       runUpdate: (run) => {
         emit?.emit("run:update", run);
         graph?.refreshFaults();
       },
       event: (e) => {
+        // the abort decision, before anything is reverted: other chaos tools stop too (a HALT signals once, from onHalt)
+        const a = e.data as { reason?: string; message?: string } | undefined;
+        if (e.kind === "abort" && a?.reason !== "halt") killSwitch.fire({ kind: "abort", runId: e.runId, reason: a?.reason ?? "unknown", message: a?.message ?? e.message });
         emit?.emit("run:event", e);
         if (e.kind === "lead-out-ended") afterLeadOut(e.runId);
       },
@@ -105,7 +119,19 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const audit = new Audit(db, log);
   const auth = new Auth(db, log, audit);
   reports = new ReportService({ db, log: log.child({ component: "report" }), getRun: (id) => engine.get(id), flush: () => engine.flush(), topology, workerVersion: WORKER_VERSION });
-  const { server, io } = createServer({ db, log, auth, audit, engine, graph, registry, examplesDir: o.examplesDir, reports });
+  const scheduler = new Scheduler({
+    db,
+    log: log.child({ component: "scheduler" }),
+    clock: o.clock,
+    launch: (yaml, by, scheduleId) => engine.start(yaml, by, { launchedBy: "schedule", scheduleId }),
+    busy: () => {
+      const b = engine.busy();
+      return b ? { id: b.id, name: b.exp.metadata.name } : null;
+    },
+  });
+  // slots that passed while no worker ran are recorded as missed before anything fires
+  await scheduler.start();
+  const { server, io } = createServer({ db, log, auth, audit, engine, graph, registry, examplesDir: o.examplesDir, reports, scheduler, killSwitch });
   emit = io;
 
   await new Promise<void>((resolve, reject) => {
@@ -126,11 +152,16 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     engine,
     auth,
     audit,
+    scheduler,
+    killSwitch,
     recovered,
     createdAdmin: boot.createdAdmin,
     close: () =>
       (closing ??= (async () => {
+        scheduler.stop();
+        await scheduler.idle();
         await engine.halt("worker shutdown");
+        killSwitch.close();
         graph?.stop();
         await engine.flush();
         await audit.flush();

@@ -4,7 +4,7 @@
 import crypto from "node:crypto";
 import type { Db } from "../lib/db";
 import type { Logger } from "../lib/log";
-import type { AbortInfo, Effect, FaultRecord, RunRecord, RunState } from "../lib/contract";
+import type { AbortInfo, BudgetInfo, Effect, FaultRecord, RunRecord, RunState } from "../lib/contract";
 import { parseExperiment, type Experiment } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
 import { ApiErr } from "../lib/errors";
@@ -15,6 +15,7 @@ import { EvidenceQueue } from "./store";
 import type { WorkerMetrics } from "./metrics";
 import { RunController, type RunSinks } from "./runner";
 import { planExperiment, safetyRefusals, type ExperimentPlan } from "../agent/plan";
+import { budgetRefusal, budgetsOf, burnOf, sloProbes } from "./budget";
 
 export interface EngineOptions {
   db: Db;
@@ -28,6 +29,14 @@ export interface EngineOptions {
   leadOutMs?: number;
   /** the executor this worker embeds (default: one journaling under $GAMEDAY_HOME/journal, watched by a reaper) */
   executor?: Executor;
+  /** told of every HALT (the kill switch) */
+  onHalt?: (by: string, runs: string[]) => void;
+}
+
+/** Who launches a run: a person (default) or a schedule. */
+export interface RunOrigin {
+  launchedBy: "person" | "schedule";
+  scheduleId?: string;
 }
 
 function newRunId(): string {
@@ -61,6 +70,9 @@ export function runRecordFromRow(r: RunRow): RunRecord {
     state: r.state as RunState,
     hypothesisHeld: r.hypothesisHeld,
     startedBy: r.startedBy,
+    launchedBy: r.launchedBy === "schedule" ? "schedule" : "person",
+    scheduleId: r.scheduleId,
+    ...(r.budgetJson ? { budgets: JSON.parse(r.budgetJson) as BudgetInfo[] } : {}),
     createdAt: r.createdAt.toISOString(),
     startedAt: r.startedAt?.toISOString() ?? null,
     endedAt: r.endedAt?.toISOString() ?? null,
@@ -203,7 +215,7 @@ export class Engine {
    * database row is then inserted only if no other run is pending or running
    * there (one statement: a second worker on the same database is refused too).
    */
-  start(yaml: string, by: string): Promise<RunRecord> {
+  start(yaml: string, by: string, origin: RunOrigin = { launchedBy: "person" }): Promise<RunRecord> {
     let exp: Experiment;
     try {
       exp = this.admit(yaml);
@@ -212,7 +224,7 @@ export class Engine {
     }
     const id = newRunId();
     this.admitting = id;
-    return this.launch(id, exp, yaml, by).finally(() => {
+    return this.launch(id, exp, yaml, by, origin).finally(() => {
       if (this.admitting === id) this.admitting = null;
     });
   }
@@ -242,7 +254,7 @@ export class Engine {
     return parsed.experiment;
   }
 
-  private async launch(id: string, exp: Experiment, yaml: string, by: string): Promise<RunRecord> {
+  private async launch(id: string, exp: Experiment, yaml: string, by: string, origin: RunOrigin): Promise<RunRecord> {
     const unavailable: { path: string; message: string }[] = [];
     for (const [i, step] of exp.spec.method.entries()) {
       const a = await getInjector(step.fault)!.available();
@@ -251,10 +263,22 @@ export class Engine {
     if (unavailable.length) throw new ApiErr("unavailable", "a fault cannot run on this host", unavailable);
     const refusals = safetyRefusals(exp, this.o.topology, this.o.protectedPids?.() ?? new Set());
     if (refusals.length) throw new ApiErr("invalid_input", "the experiment would hit more than spec.safety allows", refusals);
+    // the plan's error budgets: a run the budget cannot afford is refused before anything is touched
+    // (read while this run holds the admission, so nothing else can start meanwhile)
+    let budgets: BudgetInfo[] | undefined;
+    if (sloProbes(exp).length) {
+      try {
+        budgets = await budgetsOf(exp);
+      } catch (e) {
+        throw new ApiErr("conflict", `refusing the run: ${(e as Error).message}`);
+      }
+      const why = budgetRefusal(budgets);
+      if (why) throw new ApiErr("conflict", `refusing the run: ${why}`);
+    }
     // the previous run's final state must be in the database before the guard below reads it
     await this.evidence.flush();
-    const inserted = await this.o.db.$executeRaw`INSERT INTO "Run" ("id", "name", "state", "experimentYaml", "experimentJson", "startedBy", "createdAt")
-      SELECT ${id}, ${exp.metadata.name}, 'pending', ${yaml}, ${JSON.stringify(exp)}, ${by}, ${new Date()}
+    const inserted = await this.o.db.$executeRaw`INSERT INTO "Run" ("id", "name", "state", "experimentYaml", "experimentJson", "startedBy", "launchedBy", "scheduleId", "budgetJson", "createdAt")
+      SELECT ${id}, ${exp.metadata.name}, 'pending', ${yaml}, ${JSON.stringify(exp)}, ${by}, ${origin.launchedBy}, ${origin.scheduleId ?? null}, ${budgets ? JSON.stringify(budgets) : null}, ${new Date()}
       WHERE NOT EXISTS (SELECT 1 FROM "Run" WHERE "state" IN ('pending', 'running'))`;
     if (inserted !== 1) {
       const other = await this.o.db.run.findFirst({ where: { state: { in: ["pending", "running"] } }, select: { id: true, name: true } });
@@ -271,7 +295,8 @@ export class Engine {
       protectedPids: this.o.protectedPids ?? (() => new Set()),
       warmupMs: this.o.warmupMs,
       leadOutMs: this.o.leadOutMs,
-    });
+    }, origin);
+    controller.budgets = budgets;
     this.live.set(id, controller);
     this.leadingOut.add(controller);
     void controller.ended.then(() => setTimeout(() => this.leadingOut.delete(controller), (this.o.leadOutMs ?? 0) + 1000).unref());
@@ -281,8 +306,21 @@ export class Engine {
       await this.mirror.flush();
       await this.executor.prune(this.executor.journal.doc.entries.filter((e) => e.runId === id && e.state === "reverted").map((e) => e.id));
     });
+    if (budgets) void controller.ended.then(() => this.recordBurn(controller, budgets));
     void controller.execute();
     return controller.record();
+  }
+
+  /** After a run with SLO probes: how much of each budget its time burned (best effort: Prometheus may be gone). */
+  private async recordBurn(c: RunController, before: BudgetInfo[]): Promise<void> {
+    const runMs = (c.endedAt?.getTime() ?? Date.now()) - (c.startedAt ?? c.createdAt).getTime();
+    try {
+      const after = await burnOf(c.exp, before, runMs);
+      c.noteBudgets(after);
+      this.evidence.runUpdate(c.id, { budgetJson: JSON.stringify(after) });
+    } catch (e) {
+      this.o.log.warn("the error budget burn of a run could not be read", { runId: c.id, error: (e as Error).message });
+    }
   }
 
   /** What the experiment would hit on this host now, and what spec.safety refuses (POST /experiments/validate shows it). */
@@ -304,6 +342,12 @@ export class Engine {
   /** Abort every run and revert every change, retrying those not verified reverted; works without the database. */
   async halt(by: string): Promise<string[]> {
     const ids = [...this.live.keys()];
+    // the kill switch first: other chaos tools stop while we revert
+    try {
+      this.o.onHalt?.(by, ids);
+    } catch (e) {
+      this.o.log.warn("HALT listener failed", { error: (e as Error).message });
+    }
     await Promise.all([...this.live.values()].map((c) => c.halt(by)));
     await this.executor.revertAll();
     await this.executor.recover();

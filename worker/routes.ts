@@ -20,6 +20,9 @@ import type { Audit, RequestMeta } from "./audit";
 import { Auth, passwordSchema, roleSchema, usernameSchema, type AuthUser, type Principal } from "./auth";
 import type { Engine } from "./engine";
 import type { GraphPoller } from "./graph";
+import type { KillSwitch } from "./killswitch";
+import type { Scheduler } from "./scheduler";
+import { budgetRefusal, budgetsOf, sloProbes } from "./budget";
 import { credentials, parseBody, readJson, SECURITY_HEADERS, send } from "./http";
 import { noteView, type ReportService } from "../report/service";
 import { ReportError } from "../report/pdf";
@@ -37,6 +40,8 @@ export interface ServerDeps {
   examplesDir: string;
   /** post-mortems, notes and replay bundles (absent: those routes answer 404) */
   reports?: ReportService;
+  scheduler: Scheduler;
+  killSwitch: KillSwitch;
   /** a push to every dashboard (set by server.ts once socket.io is up) */
   broadcast?: <E extends keyof ServerToClientEvents>(event: E, ...args: Parameters<ServerToClientEvents[E]>) => void;
 }
@@ -209,7 +214,11 @@ export const ROUTES: readonly Route[] = [
         if (!a.ok) unavailable.push({ path: `spec.method[${i}].fault`, message: `${s.fault} is not available on this host: ${a.reason}` });
       }
       if (unavailable.length) throw new ApiErr("unavailable", "a fault cannot run on this host", unavailable);
-      send(res, 200, { ok: true, experiment: r.experiment, plan: engine.plan(r.experiment) });
+      // the plan shows what would be hit and the error budgets left (and why a run would be refused)
+      const budget = sloProbes(r.experiment).length
+        ? await budgetsOf(r.experiment).then((b) => ({ budgets: b, budgetRefusal: budgetRefusal(b) }), (e: Error) => ({ budgets: [], budgetRefusal: e.message }))
+        : {};
+      send(res, 200, { ok: true, experiment: r.experiment, plan: engine.plan(r.experiment), ...budget });
     },
   },
   {
@@ -328,6 +337,62 @@ export const ROUTES: readonly Route[] = [
       send(res, 200, { events: await audit.list(q) });
     },
   },
+  // the kill switch and the schedules
+  {
+    method: "GET",
+    path: "/api/v1/abort-signal",
+    role: "viewer",
+    handler: async ({ res, url }, d) => {
+      const after = Number(url.searchParams.get("after") ?? -1);
+      const wait = Math.min(Math.max(Number(url.searchParams.get("wait")) || 0, 0), 120_000);
+      if (!Number.isFinite(after)) throw new ApiErr("invalid_input", "after: expected the seq of the last signal seen");
+      const gone = new AbortController();
+      res.once("close", () => gone.abort());
+      send(res, 200, await d.killSwitch.wait(after, wait, gone.signal));
+    },
+  },
+  { method: "GET", path: "/api/v1/schedules", role: "viewer", handler: async ({ res }, d) => send(res, 200, { schedules: await d.scheduler.list() }) },
+  {
+    method: "POST",
+    path: "/api/v1/schedules/preview",
+    role: "viewer",
+    handler: async ({ req, res }, d) => send(res, 200, { next: d.scheduler.preview(await readJson(req)).next }),
+  },
+  {
+    method: "POST",
+    path: "/api/v1/schedules",
+    role: "operator",
+    handler: async ({ req, res, user }, d) => send(res, 201, { schedule: await d.scheduler.create(await readJson(req), user.username) }),
+  },
+  { method: "GET", path: "/api/v1/schedules/:id", role: "viewer", handler: async ({ res, params }, d) => send(res, 200, await d.scheduler.get(params.id)) },
+  {
+    method: "POST",
+    path: "/api/v1/schedules/:id",
+    role: "operator",
+    handler: async ({ req, res, params }, d) => send(res, 200, { schedule: await d.scheduler.update(params.id, await readJson(req)) }),
+  },
+  {
+    method: "POST",
+    path: "/api/v1/schedules/:id/pause",
+    role: "operator",
+    handler: async ({ res, params }, d) => send(res, 200, { schedule: await d.scheduler.setPaused(params.id, true) }),
+  },
+  {
+    method: "POST",
+    path: "/api/v1/schedules/:id/resume",
+    role: "operator",
+    handler: async ({ res, params }, d) => send(res, 200, { schedule: await d.scheduler.setPaused(params.id, false) }),
+  },
+  {
+    method: "POST",
+    path: "/api/v1/schedules/:id/delete",
+    role: "operator",
+    handler: async ({ res, params }, d) => {
+      await d.scheduler.remove(params.id);
+      send(res, 200, { ok: true });
+    },
+  },
+
   // post-mortems: participants' notes, the review, the report (PDF or one HTML file) and the replay bundle
   {
     method: "GET",

@@ -5,7 +5,7 @@
 // lifecycle only: every change is made, journaled, reverted and verified by
 // the executor, step rounds are driven by agent/step.ts; every blocking wait is interruptible by abort; the abort
 // path needs no UI, socket or database round trip to revert.
-import type { AbortInfo, AbortReason, FaultRecord, ProbeSampleMsg, RunRecord, RunState, TimelineEvent } from "../lib/contract";
+import type { AbortInfo, AbortReason, BudgetInfo, FaultRecord, ProbeSampleMsg, RunRecord, RunState, TimelineEvent } from "../lib/contract";
 import { effectiveMaxDuration, percentOf, type Experiment, type MethodStep } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
 import type { Logger } from "../lib/log";
@@ -59,7 +59,8 @@ export class RunController {
   endedAt: Date | null = null;
   readonly createdAt = new Date();
   readonly faults: FaultRecord[] = [];
-  /** evidence of effect from the faults that count it (change id → connections/requests faulted) */
+  /** the SLO probes' error budgets before the run, and after it what the run burned */
+  budgets: BudgetInfo[] | undefined;
 
   private readonly t0 = performance.now();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -89,6 +90,8 @@ export class RunController {
     readonly exp: Experiment,
     readonly startedBy: string,
     private readonly deps: RunDeps,
+    /** who launched it: a person, or a schedule (and which) */
+    readonly origin: { launchedBy: "person" | "schedule"; scheduleId?: string | null } = { launchedBy: "person" },
   ) {
     this.rnd = seededRandom(seedFrom(id));
     this.budget = new RunBudget(exp.spec.safety.maxTotal, percentOf(exp.spec.safety.maxTotalShare));
@@ -107,6 +110,9 @@ export class RunController {
       state: this.state,
       hypothesisHeld: this.hypothesisHeld,
       startedBy: this.startedBy,
+      launchedBy: this.origin.launchedBy,
+      scheduleId: this.origin.scheduleId ?? null,
+      ...(this.budgets ? { budgets: this.budgets } : {}),
       createdAt: this.createdAt.toISOString(),
       startedAt: this.startedAt?.toISOString() ?? null,
       endedAt: this.endedAt?.toISOString() ?? null,
@@ -115,6 +121,13 @@ export class RunController {
       inconclusive: this.inconclusive,
       faults: this.faults.map((f) => ({ ...f })),
     };
+  }
+
+  /** The budgets after the run: what it burned (the engine reads them once the run ended). */
+  noteBudgets(after: BudgetInfo[]): void {
+    this.budgets = after;
+    this.event("budget", after.map((b) => `error budget of ${b.probe}: the run burned ${((b.burned ?? 0) * 100).toFixed(2)} % of it (${(b.left * 100).toFixed(1)} % was left before)`).join("; "), after);
+    this.publish();
   }
 
   /** Changes of this run that may be in place (injected, being injected, or not verified reverted). */
@@ -187,7 +200,14 @@ export class RunController {
     this.state = "running";
     this.startedAt = new Date();
     this.deps.evidence.runUpdate(this.id, { state: "running", startedAt: this.startedAt });
-    this.event("run-started", `run of "${this.exp.metadata.name}" started by ${this.startedBy}`, { hypothesis: this.exp.spec.hypothesis, seed: seedFrom(this.id) });
+    this.event("run-started", `run of "${this.exp.metadata.name}" started by ${this.startedBy}${this.origin.launchedBy === "schedule" ? " (schedule)" : ""}`, {
+      hypothesis: this.exp.spec.hypothesis,
+      seed: seedFrom(this.id),
+      launchedBy: this.origin.launchedBy,
+      scheduleId: this.origin.scheduleId,
+    });
+    if (this.budgets?.length)
+      this.event("budget", this.budgets.map((b) => `error budget of ${b.probe}: ${(b.left * 100).toFixed(1)} % left (minimum ${(b.minBudgetLeft * 100).toFixed(1)} %)`).join("; "), this.budgets);
     const safety = this.exp.spec.safety;
     const lifted = (["allowBroad", "allowControlPlane"] as const).filter((k) => safety[k]);
     if (lifted.length) this.event("safety", `spec.safety lifted by ${this.startedBy}: ${lifted.join(", ")} (reason: ${safety.reason})`, { lifted, reason: safety.reason });
@@ -237,7 +257,7 @@ export class RunController {
 
   private async steadyStateBefore(): Promise<boolean> {
     const probes = this.exp.spec.steadyState.probes;
-    const warmup = Math.min(Math.max(...probes.map((p) => p.window)), this.deps.warmupMs ?? DEFAULT_WARMUP_MS);
+    const warmup = Math.min(Math.max(...probes.map((p) => ("window" in p ? p.window : 2 * p.interval))), this.deps.warmupMs ?? DEFAULT_WARMUP_MS);
     this.event("steady-state-before", `checking the steady state before injecting (${warmup} ms warm-up)`);
     if (!(await this.sleep(warmup))) return false;
     const deadline = performance.now() + BEFORE_DATA_TIMEOUT_MS;
@@ -284,7 +304,7 @@ export class RunController {
     this.deviated = true;
     this.hypothesisHeld = false;
     const since = new Date(Date.now() - (performance.now() - b.since));
-    const message = `${b.probe} ${b.measure}=${fmt(b.observed)} outside tolerance ${JSON.stringify(b.threshold)} since ${since.toISOString()}`;
+    const message = b.kind === "missing" ? `${b.message}; last data at ${since.toISOString()}` : `${b.message} since ${since.toISOString()}`;
     this.event("breach", message, b);
     if (!this.exp.spec.abort.onViolation) return;
     void this.abort("steady-state", {
@@ -295,6 +315,7 @@ export class RunController {
       threshold: b.threshold,
       breachStartedAt: since.toISOString(),
       breachMono: b.since,
+      ...(b.evidence ? { evidence: b.evidence } : {}),
     });
   }
 

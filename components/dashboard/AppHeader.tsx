@@ -32,6 +32,9 @@ export function AppHeader({ user, connected, liveError, children }: { user: User
           Game Day
         </Link>
         <LiveStatus connected={connected} error={liveError} />
+        <Link href="/schedules" className="text-sm text-slate-400 hover:text-slate-200" data-testid="nav-schedules">
+          Schedules
+        </Link>
         <div className="ml-auto flex items-center gap-4">
           {user ? (
             <span className="text-sm text-slate-300" data-testid="user">

@@ -39,7 +39,13 @@ export function History({ runs, error }: { runs: RunRecord[]; error: string | nu
               <td className="max-w-xs truncate py-1.5 pr-3 text-xs text-slate-400" title={r.abort?.message}>
                 {r.abort ? r.abort.reason : "—"}
               </td>
-              <td className="py-1.5 pr-3 text-slate-300">{r.startedBy}</td>
+              <td className="py-1.5 pr-3 text-slate-300" data-testid={`launched-by-${r.id}`}>
+                {r.launchedBy === "schedule" ? (
+                  <span title="launched by a schedule">schedule {r.startedBy.replace(/^schedule:/, "")}</span>
+                ) : (
+                  r.startedBy
+                )}
+              </td>
               <td className="py-1.5 pr-3 tabular-nums text-slate-400">{dateTime(r.createdAt)}</td>
               <td className="py-1.5 pr-3 tabular-nums text-slate-400">{duration(r.startedAt, r.endedAt)}</td>
               <td className="py-1.5">

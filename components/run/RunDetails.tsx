@@ -34,6 +34,11 @@ function AbortBlock({ a }: { a: AbortInfo }) {
           </div>
         ))}
       </dl>
+      {a.evidence?.link ? (
+        <a className="mt-2 inline-block text-xs text-sky-400 hover:underline" href={a.evidence.link} target="_blank" rel="noreferrer" data-testid="abort-evidence-link">
+          open {a.evidence.query} in Prometheus
+        </a>
+      ) : null}
     </div>
   );
 }
@@ -49,8 +54,18 @@ function Meta({ run }: { run: RunRecord }) {
       </div>
       <div>
         <dt className="inline text-slate-500">by </dt>
-        <dd className="inline">{run.startedBy}</dd>
+        <dd className="inline">
+          {run.launchedBy === "schedule" ? `schedule ${run.startedBy.replace(/^schedule:/, "")}` : run.startedBy}
+        </dd>
       </div>
+      {(run.budgets ?? []).map((b) => (
+        <div key={b.probe} data-testid={`budget-${b.probe}`}>
+          <dt className="inline text-slate-500">error budget {b.probe} </dt>
+          <dd className="inline tabular-nums">
+            {(b.left * 100).toFixed(1)} % left{b.burned !== undefined ? `, burned ${(b.burned * 100).toFixed(2)} %` : ""}
+          </dd>
+        </div>
+      ))}
       <div>
         <dt className="inline text-slate-500">created </dt>
         <dd className="inline">{dateTime(run.createdAt)}</dd>
