@@ -140,6 +140,16 @@ describe("dashboard in Chromium", { timeout: 240_000 }, () => {
     assert.match((await page.textContent("[data-testid=launch-errors]")) ?? "", /spec\.targets/);
   });
 
+  test("Validate shows the plan: exactly which processes a run would hit, touching none", async () => {
+    await page.fill("[data-testid=experiment-yaml]", victimsYaml("ui-plan"));
+    await page.click("[data-testid=validate]");
+    await page.waitForSelector("[data-testid=launch-plan]", { timeout: 10_000 });
+    const plan = (await page.textContent("[data-testid=launch-plan]")) ?? "";
+    assert.match(plan, /process-kill on victims: 2 of 2 matched/);
+    for (const c of victims.children) assert.match(plan, new RegExp(`\\b${c.pid}\\b`), `PID ${c.pid} in the plan: ${plan}`);
+    assert.ok(noneStopped(), "validating stops nothing");
+  });
+
   test("the Abort button aborts the current run and CONTinues the victims", async () => {
     const id = await launchFromUi("ui-abort");
     await page.click("[data-testid=abort-run]");

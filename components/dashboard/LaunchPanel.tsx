@@ -4,6 +4,41 @@ import { API, type ExampleInfo, type RunRecord } from "@/lib/contract";
 import { apiCall, errorLines } from "@/lib/web/api";
 
 const REASON_CHARS = 70;
+const SHOWN_TARGETS = 8;
+
+/** What the worker's validate answers as the plan (agent/plan.ts): exactly what a run would hit now. */
+interface PlanView {
+  steps: { index: number; fault: string; target: string; matched: string[]; hits: number; random: boolean; protected: { pid: number; comm: string; reason: string }[]; spare?: number[]; problem?: string }[];
+  refusals: { path: string; message: string }[];
+}
+
+function PlanList({ plan }: { plan: PlanView }) {
+  return (
+    <div data-testid="launch-plan" className="space-y-1 rounded-md border border-slate-700 bg-slate-950 p-2 text-xs text-slate-300">
+      <p className="font-medium text-slate-200">What a run would hit now</p>
+      {plan.steps.map((st) => (
+        <div key={st.index} data-testid="plan-step">
+          <span className="font-mono text-sky-300">{st.fault}</span> on <span className="font-mono">{st.target}</span>:{" "}
+          {st.problem ? (
+            <span className="text-amber-400">{st.problem}</span>
+          ) : (
+            <>
+              {st.hits} of {st.matched.length} matched{st.random && st.hits < st.matched.length ? " (picked at random each round)" : ""}
+              {st.matched.length ? `: ${st.matched.slice(0, SHOWN_TARGETS).join(", ")}${st.matched.length > SHOWN_TARGETS ? `, … ${st.matched.length - SHOWN_TARGETS} more` : ""}` : ""}
+              {st.protected.length ? <span className="text-slate-500"> — {st.protected.length} protected, never hit</span> : null}
+              {st.spare?.length ? <span className="text-slate-500"> — spares ports {st.spare.join(", ")}</span> : null}
+            </>
+          )}
+        </div>
+      ))}
+      {plan.refusals.map((r) => (
+        <p key={r.path + r.message} className="text-red-300">
+          refused: {r.path}: {r.message}
+        </p>
+      ))}
+    </div>
+  );
+}
 
 function optionText(e: ExampleInfo): string {
   if (e.runnable) return e.name;
@@ -27,6 +62,7 @@ export function LaunchPanel({
   const [busy, setBusy] = useState<"validate" | "launch" | null>(null);
   const [errors, setErrors] = useState<string[]>([]);
   const [notice, setNotice] = useState<string | null>(null);
+  const [plan, setPlan] = useState<PlanView | null>(null);
 
   function pick(f: string) {
     setFile(f);
@@ -34,6 +70,7 @@ export function LaunchPanel({
     if (ex) setYaml(ex.yaml);
     setErrors([]);
     setNotice(null);
+    setPlan(null);
   }
   const description = examples.find((e) => e.file === file)?.description;
 
@@ -41,9 +78,11 @@ export function LaunchPanel({
     setBusy("validate");
     setErrors([]);
     setNotice(null);
+    setPlan(null);
     try {
-      await apiCall<{ ok: true }>(API.validate, { body: { yaml } });
-      setNotice("Valid: ready to launch.");
+      const r = await apiCall<{ ok: true; plan?: PlanView }>(API.validate, { body: { yaml } });
+      if (r.plan) setPlan(r.plan);
+      setNotice(r.plan?.refusals.length ? "Valid YAML, but spec.safety refuses it (below)." : "Valid: ready to launch.");
     } catch (e) {
       setErrors(errorLines(e));
     } finally {
@@ -124,6 +163,7 @@ export function LaunchPanel({
           </span>
         ) : null}
       </div>
+      {plan ? <PlanList plan={plan} /> : null}
       {errors.length ? (
         <ul data-testid="launch-errors" className="max-h-48 space-y-0.5 overflow-y-auto rounded-md border border-red-800 bg-red-950/40 p-2 font-mono text-xs text-red-300">
           {errors.map((l, i) => (
