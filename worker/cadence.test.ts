@@ -69,6 +69,7 @@ spec:
   method:
     - { fault: packet-loss, target: ports, params: { percent: 1 }, duration: 2s }
   rollback: always
+  safety: { maxPerTarget: ${FAULTS} }
 `;
     const r = await apiCall<{ run: RunRecord }>(worker!, "POST", "/api/v1/runs", { yaml });
     assert.equal(r.status, 201, JSON.stringify(r.body));
