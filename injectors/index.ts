@@ -12,6 +12,11 @@ import "./latency";
 import "./packet-loss";
 import "./bandwidth";
 import "./partition";
+import "./docker/container-pause";
+import "./docker/container-kill";
+import "./docker/container-stop";
+import "./docker/container-restart";
+import "./docker/container-limit";
 
 export { getInjector, injectorNames } from "./registry";
 export * from "./types";

@@ -118,6 +118,19 @@ export const configSchema = z.object({
   /** API token of the `gameday` CLI; --token wins. Default: the token in $GAMEDAY_HOME/cli.json. */
   GAMEDAY_TOKEN: text,
 
+  // ---- container and cloud faults
+  /**
+   * The Docker engine the container faults talk to, as the docker CLI takes it:
+   * unix:///path/to/docker.sock or tcp://HOST:PORT. Default unix:///var/run/docker.sock.
+   */
+  DOCKER_HOST: text.pipe(
+    z
+      .string()
+      .regex(/^(unix:\/\/\/.+|tcp:\/\/[^/\s]+:\d{1,5}\/?)$/, "must be unix:///path/to/docker.sock or tcp://HOST:PORT")
+      .optional()
+      .transform((v) => v ?? "unix:///var/run/docker.sock"),
+  ),
+
   // ---- demo, bench, host
   /** First port of the demo system started by `make up`. Default 4100. */
   DEMO_BASE_PORT: portVar(4100),

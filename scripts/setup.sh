@@ -17,7 +17,7 @@ fi
 want=(procps iproute2 iptables)
 # nftables: the iptables-nft test that a table a fault created is deleted again needs nft;
 # stress-ng: the stress tests run its engine too (auto picks it when installed)
-[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(chromium poppler-utils nftables stress-ng)
+[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(chromium poppler-utils nftables stress-ng docker.io busybox-static)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

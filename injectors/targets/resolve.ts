@@ -8,6 +8,7 @@ import "./process";
 import "./network";
 import "./path";
 import "./host";
+import "./container";
 
 export { getTargetKind, registerTargetKind, resolveTargets, targetId, targetKindNames, targetLabel } from "./registry";
 export type { ResolveContext, TargetKindDef, TargetResolution } from "./registry";
@@ -16,3 +17,5 @@ export type { ProcessMatcher, Resolution } from "./process";
 export { resolveNetwork } from "./network";
 export type { NetworkResolution } from "./network";
 export { applyBlastRadius, blastCount, seededRandom, seedFrom } from "./blast";
+export { describeContainerSelector, resolveContainers } from "./container";
+export type { ContainerTarget } from "./container";
