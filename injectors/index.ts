@@ -17,6 +17,10 @@ import "./docker/container-kill";
 import "./docker/container-stop";
 import "./docker/container-restart";
 import "./docker/container-limit";
+import "./cloud/ec2-stop";
+import "./cloud/ec2-terminate";
+import "./cloud/az-outage";
+import "./cloud/sg-isolate";
 
 export { getInjector, injectorNames } from "./registry";
 export * from "./types";

@@ -131,6 +131,9 @@ export const configSchema = z.object({
       .transform((v) => v ?? "unix:///var/run/docker.sock"),
   ),
 
+  /** An EC2-compatible endpoint for the cloud faults (tests, other clouds). Default: AWS's own for the region. */
+  GAMEDAY_EC2_ENDPOINT: text.pipe(urlVar(["http:", "https:"]).optional()),
+
   // ---- demo, bench, host
   /** First port of the demo system started by `make up`. Default 4100. */
   DEMO_BASE_PORT: portVar(4100),

@@ -9,6 +9,7 @@ import "./network";
 import "./path";
 import "./host";
 import "./container";
+import "./instance";
 
 export { getTargetKind, registerTargetKind, resolveTargets, targetId, targetKindNames, targetLabel } from "./registry";
 export type { ResolveContext, TargetKindDef, TargetResolution } from "./registry";
@@ -19,3 +20,5 @@ export type { NetworkResolution } from "./network";
 export { applyBlastRadius, blastCount, seededRandom, seedFrom } from "./blast";
 export { describeContainerSelector, resolveContainers } from "./container";
 export type { ContainerTarget } from "./container";
+export { describeInstanceSelector, resolveInstances } from "./instance";
+export type { InstanceTarget } from "./instance";
