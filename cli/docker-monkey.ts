@@ -12,10 +12,10 @@ import { containerSelectorSchema, type ContainerSelector } from "../lib/experime
 import { loadTopology, type Topology } from "../lib/topology";
 import { getInjector, targetLabel } from "../injectors";
 import { describeContainerSelector, resolveContainers, seededRandom } from "../injectors/targets/resolve";
-import { StepRunner, type MaxDown, type StepEvent, type StepSpec } from "../agent/step";
-import type { ExecutorEvent } from "../agent/executor";
+import { StepRunner, type StepSpec } from "../agent/step";
 import { CliError } from "./client";
-import { flagNumber, interruptible, openExecutor, parseParams, stamp, STANDALONE_OPTIONS } from "./standalone";
+import { BLAST_OPTIONS, blastFields, blastInput, blastIssues, blastOf, emitter, narrateChange, narrateStep } from "./fleet";
+import { flagNumber, interruptible, openExecutor, parseParams, STANDALONE_OPTIONS } from "./standalone";
 
 const USAGE = `gameday docker-monkey ACTION — sabotage Docker containers, once or on a schedule
 
@@ -50,28 +50,21 @@ const ACTIONS = ["pause", "kill", "stop", "restart", "limit"] as const;
 
 const optionsSchema = z
   .object({
-    mode: z.enum(["one", "count", "percent", "all"], { error: "expected one, count, percent or all" }).default("one"),
-    count: z.number({ error: "expected a whole number ≥ 1" }).int({ error: "expected a whole number ≥ 1" }).min(1, { error: "expected a whole number ≥ 1" }).optional(),
-    percent: z.number({ error: "expected a number" }).gt(0, { error: "must be greater than 0" }).max(100, { error: "must be at most 100" }).optional(),
-    "max-down": z.union([z.number().int().min(1), z.string().regex(/^\d+(\.\d+)?%$/, 'expected a whole number ≥ 1 or a percentage like "50%"')], { error: 'expected a whole number ≥ 1 or a percentage like "50%"' }).optional(),
+    ...blastFields,
     duration: duration({ min: 100, max: 7 * 24 * 3_600_000 }).default(30_000),
     interval: duration({ min: 100, max: 24 * 3_600_000 }).optional(),
     jitter: duration({ max: 24 * 3_600_000 }).default(0),
     schedule: z.enum(["fixed", "jitter", "poisson"], { error: "expected fixed, jitter or poisson" }).optional(),
     "min-gap": duration({ min: 1, max: 24 * 3_600_000 }).default(1000),
     hold: duration({ min: 100, max: 24 * 3_600_000 }).optional(),
-    seed: z.number({ error: "expected an integer" }).int({ error: "expected an integer" }).optional(),
   })
   .superRefine((o, ctx) => {
-    if (o.mode === "count" && o.count === undefined) ctx.addIssue({ code: "custom", path: ["count"], message: "--mode count needs --count N" });
-    if (o.mode === "percent" && o.percent === undefined) ctx.addIssue({ code: "custom", path: ["percent"], message: "--mode percent needs --percent P" });
+    blastIssues(o, ctx);
     if (o.interval === undefined && (o.schedule || o.jitter || o.hold)) ctx.addIssue({ code: "custom", path: ["interval"], message: "--schedule, --jitter and --hold need --interval" });
     if (o.interval !== undefined && o.interval > o.duration) ctx.addIssue({ code: "custom", path: ["interval"], message: "must not exceed --duration" });
     if (o.jitter && o.interval !== undefined && o.jitter >= o.interval) ctx.addIssue({ code: "custom", path: ["jitter"], message: "must be shorter than --interval" });
     if (o.jitter && o.schedule && o.schedule !== "jitter") ctx.addIssue({ code: "custom", path: ["jitter"], message: `--jitter goes with --schedule jitter, not ${o.schedule}` });
   });
-
-type Emit = (event: string, text: string, data?: Record<string, unknown>) => void;
 
 export async function main(argv: string[]): Promise<number> {
   const { values: f, positionals } = parseArgs({
@@ -88,16 +81,12 @@ export async function main(argv: string[]): Promise<number> {
       node: { type: "string" },
       topology: { type: "string" },
       engine: { type: "string" },
-      mode: { type: "string" },
-      count: { type: "string" },
-      percent: { type: "string" },
-      "max-down": { type: "string" },
+      ...BLAST_OPTIONS,
       interval: { type: "string" },
       jitter: { type: "string" },
       schedule: { type: "string" },
       "min-gap": { type: "string" },
       hold: { type: "string" },
-      seed: { type: "string" },
       signal: { type: "string" },
       start: { type: "boolean", default: false },
       grace: { type: "string" },
@@ -126,17 +115,13 @@ export async function main(argv: string[]): Promise<number> {
   const params = parseParams(injector, Object.fromEntries(Object.entries(faultFlags[action]).filter(([, v]) => v !== undefined)));
 
   const parsed = optionsSchema.safeParse({
-    mode: f.mode,
-    count: flagNumber(f.count),
-    percent: flagNumber(f.percent, { percentSign: true }),
-    "max-down": f["max-down"] === undefined ? undefined : /^\d+$/.test(f["max-down"]) ? Number(f["max-down"]) : f["max-down"],
+    ...blastInput(f),
     duration: f.duration,
     interval: f.interval,
     jitter: f.jitter,
     schedule: f.schedule,
     "min-gap": f["min-gap"],
     hold: f.hold,
-    seed: flagNumber(f.seed),
   });
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `--${String(i.path[0] ?? "")}: ${i.message}`);
@@ -145,22 +130,19 @@ export async function main(argv: string[]): Promise<number> {
   const o = parsed.data;
   const { selector, topology } = selectorFromFlags(f);
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const emit: Emit = (event, text, data = {}) => {
-    const now = new Date();
-    process.stdout.write(f.json ? JSON.stringify({ ts: now.toISOString(), event, ...data, message: text }) + "\n" : `[${stamp(now)}] ${text}\n`);
-  };
+  const emit = emitter(!!f.json);
 
   const first = await resolveContainers(selector, topology);
   if (!first.matched.length) throw new CliError(first.problem ?? `no running container matches ${describeContainerSelector(selector)}`);
   const dryRun = !!f["dry-run"];
   const executor = dryRun ? null : await openExecutor(`docker-monkey ${action}`, (line) => emit("recovered", line));
-  const maxDown: MaxDown | undefined = o["max-down"] === undefined ? undefined : typeof o["max-down"] === "number" ? { count: o["max-down"] } : { percent: Number(o["max-down"].slice(0, -1)) };
+  const { mode, value, maxDown } = blastOf(o);
   const spec: StepSpec = {
     index: 0,
     fault: injector.name,
     params,
     targetName: describeContainerSelector(selector),
-    target: { container: selector, mode: o.mode, value: o.mode === "count" ? o.count : o.mode === "percent" ? o.percent : undefined },
+    target: { container: selector, mode, value },
     duration: o.duration,
     every: o.interval,
     jitter: o.schedule === "jitter" || (!o.schedule && o.jitter) ? o.jitter : undefined,
@@ -173,9 +155,9 @@ export async function main(argv: string[]): Promise<number> {
   };
   const runId = `docker-monkey-${process.pid}`;
   const { signal, release } = interruptible((line) => emit("interrupt", line));
-  const runner = new StepRunner(spec, { executor, runId, topology, protectedPids: () => new Set(), rnd: seededRandom(seed), signal, onEvent: (e) => narrate(emit, e, dryRun), dryRun });
+  const runner = new StepRunner(spec, { executor, runId, topology, protectedPids: () => new Set(), rnd: seededRandom(seed), signal, onEvent: (e) => narrateStep(emit, e, dryRun), dryRun });
   const off = executor?.on((e) => {
-    if (e.change.runId === runId) change(emit, e);
+    if (e.change.runId === runId) narrateChange(emit, e);
   });
   const revertNow = () => void executor?.revertRun(runId);
   signal.addEventListener("abort", revertNow, { once: true });
@@ -195,22 +177,6 @@ export async function main(argv: string[]): Promise<number> {
     await executor?.close();
   }
   return failed ? 1 : 0;
-}
-
-function narrate(emit: Emit, e: StepEvent, dryRun: boolean): void {
-  if (e.type === "would-apply") emit("would-apply", `WOULD hit (dry run): ${e.targets.map(targetLabel).join(", ")}`, { round: e.round });
-  else if (e.type === "refused") emit("refused", `SAFETY: sparing ${targetLabel(e.target)}: ${e.down} of ${e.fleet} would be affected, --max-down allows ${e.allowed}`, { round: e.round });
-  else if (e.type === "apply-failed") emit("error", `${targetLabel(e.target)}: ${e.error}`, { round: e.round });
-  else if (e.type === "empty") emit("empty", `${e.message}; waiting for the next round`, { round: e.round });
-  else if (e.type === "resolved" && !dryRun) emit("round", `Round ${e.round + 1}: ${e.resolution.matched.length} container(s) match, hitting ${e.chosen.map(targetLabel).join(", ") || "none"}`, { round: e.round, at: Date.now() });
-}
-
-function change(emit: Emit, e: ExecutorEvent): void {
-  const what = `${e.change.fault} on ${e.change.targetLabel}`;
-  if (e.type === "injected") emit("injected", `Injected ${what}`, { change: e.change.id, undo: e.change.undo });
-  else if (e.type === "reverted") emit("reverted", `Reverted ${what}: ${e.detail}`, { change: e.change.id });
-  else if (e.type === "revert-failed") emit("error", `REVERT FAILED: ${what}: ${e.detail} (journal kept; gameday recover retries)`, { change: e.change.id });
-  else if (e.type === "inject-failed") emit("error", `Inject failed: ${what}: ${e.error}`, { change: e.change.id });
 }
 
 type Flags = { label?: string[]; name?: string; image?: string; service?: string; project?: string; id?: string[]; node?: string; topology?: string; engine?: string };

@@ -26,6 +26,7 @@ reverts them at the end, on Ctrl-C, or after a crash at the next start):
   gameday stress ...                   CPU and memory pressure, cgroup CPU/memory limits
   gameday latency-monkey ...           network latency, loss, bandwidth caps, partitions
   gameday docker-monkey ...            pause, kill, stop, restart or cap Docker containers
+  gameday cloud-terminator ...         stop, terminate or isolate EC2 instances, or a zone
   gameday recover                      revert what a crashed standalone CLI left
   (gameday COMMAND --help for each)
 
@@ -113,6 +114,7 @@ const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<n
   stress: () => import("./stress"),
   "latency-monkey": () => import("./latency-monkey"),
   "docker-monkey": () => import("./docker-monkey"),
+  "cloud-terminator": () => import("./cloud-terminator"),
   recover: () => import("./recover"),
 };
 

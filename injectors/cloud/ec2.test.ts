@@ -151,6 +151,30 @@ describe("cloud faults against an EC2 Query endpoint", { timeout: 120_000 }, () 
     assert.notEqual(api.instances.get(t.instanceId)!.state, "running");
   });
 
+  test("gameday cloud-terminator: lists and refuses without --yes, asks EC2 with --dry-run, stops and starts with --yes; terminate needs --irreversible", async () => {
+    const { runCli } = await import("../../e2e/kit");
+    const env = { GAMEDAY_HOME: tempDir("gameday-ec2-home-"), AWS_REGION: REGION, GAMEDAY_EC2_ENDPOINT: api.endpoint };
+    const args = ["cloud-terminator", "stop", "--tag", "app=db"];
+    const refused = await runCli(args, env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stdout, /ec2-stop on 1 of 1 .*\n.*instance i-00000000000000c0 \(db\) in eu-west-1b/);
+    assert.match(refused.stderr, /not confirmed: rerun with --yes to stop the 1 instance\(s\) listed above/);
+    const dry = await runCli([...args, "--dry-run"], env);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /DryRun ok: instance i-00000000000000c0 \(db\) in eu-west-1b: EC2 DryRun: the request would have succeeded/);
+    assert.equal(api.instances.get("i-00000000000000c0")!.state, "running");
+    const from = api.calls.length;
+    const run = await runCli([...args, "--yes", "--duration", "3s"], env);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const acts = api.calls.slice(from).filter((c) => !c.dryRun && c.action !== "DescribeInstances").map((c) => `${c.action} ${c.params["InstanceId.1"]}`);
+    assert.deepEqual(acts, ["StopInstances i-00000000000000c0", "StartInstances i-00000000000000c0"], "stopped, then started: nothing else");
+    assert.match(run.stdout, /Reverted ec2-stop on instance i-00000000000000c0 \(db\) in eu-west-1b: instance i-00000000000000c0 is running again/);
+    assert.equal(api.instances.get("i-00000000000000c0")!.state, "running");
+    const term = await runCli(["cloud-terminator", "terminate", "--tag", "app=db", "--yes"], env);
+    assert.equal(term.code, 1);
+    assert.match(term.stderr, /--irreversible: terminating cannot be undone/);
+  });
+
   test("an experiment selects instances; a wrong kind or missing confirmation names the field", () => {
     const doc = (step: string) => `apiVersion: gameday/v1
 kind: Experiment
