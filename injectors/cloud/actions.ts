@@ -2,11 +2,10 @@
 // ec2-stop, ec2-terminate and az-outage. Each waits for EC2 to report the
 // new state: the API answers at once, the instance gets there a few polls
 // later.
-import { StartInstancesCommand, StopInstancesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
 import { z } from "zod";
 import type { InstanceTarget } from "../targets/instance";
 import type { VerifyResult } from "../types";
-import { awsError, describeOne, ec2, stateName, waitState } from "./ec2";
+import { awsError, describeOne, ec2, sdk, stateName, waitState } from "./ec2";
 
 const SETTLE_MS = 25_000;
 
@@ -21,7 +20,8 @@ export async function planRunning(t: InstanceTarget, fault: string): Promise<voi
 
 export async function stopInstance(t: InstanceTarget, force: boolean, signal: AbortSignal): Promise<void> {
   try {
-    await ec2(t).send(new StopInstancesCommand({ InstanceIds: [t.instanceId], Force: force }), { abortSignal: signal });
+    const { StopInstancesCommand } = await sdk();
+    await (await ec2(t)).send(new StopInstancesCommand({ InstanceIds: [t.instanceId], Force: force }), { abortSignal: signal });
   } catch (e) {
     throw new Error(`StopInstances ${t.instanceId}: ${awsError(e)}`);
   }
@@ -35,7 +35,8 @@ export async function startAgain(t: InstanceTarget): Promise<void> {
   if (s === "stopping") s = await waitState(t, t.instanceId, ["stopped"], SETTLE_MS);
   if (s !== "stopped") return;
   try {
-    await ec2(t).send(new StartInstancesCommand({ InstanceIds: [t.instanceId] }));
+    const { StartInstancesCommand } = await sdk();
+    await (await ec2(t)).send(new StartInstancesCommand({ InstanceIds: [t.instanceId] }));
   } catch (e) {
     throw new Error(`StartInstances ${t.instanceId}: ${awsError(e)}`);
   }
@@ -50,7 +51,8 @@ export async function verifyRunning(t: InstanceTarget): Promise<VerifyResult> {
 
 export async function terminateInstance(t: InstanceTarget, signal: AbortSignal): Promise<void> {
   try {
-    await ec2(t).send(new TerminateInstancesCommand({ InstanceIds: [t.instanceId] }), { abortSignal: signal });
+    const { TerminateInstancesCommand } = await sdk();
+    await (await ec2(t)).send(new TerminateInstancesCommand({ InstanceIds: [t.instanceId] }), { abortSignal: signal });
   } catch (e) {
     throw new Error(`TerminateInstances ${t.instanceId}: ${awsError(e)}`);
   }

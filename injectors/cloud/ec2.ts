@@ -2,8 +2,10 @@
 // from the standard chain (environment, profile, instance role). The region
 // and endpoint travel with every instance target (and so with its journal
 // entry), so a reaper reverts against the API the change was made on. The
-// SDK retries throttling (RequestLimitExceeded) with backoff itself.
-import { DescribeInstancesCommand, EC2Client, paginateDescribeInstances, type Filter, type Instance } from "@aws-sdk/client-ec2";
+// SDK retries throttling (RequestLimitExceeded) with backoff itself. The SDK
+// is loaded on first use: every process that loads the injectors (the worker,
+// each reaper, each CLI) would otherwise pay a second for it at start.
+import type { EC2Client, Filter, Instance } from "@aws-sdk/client-ec2";
 import { config } from "../../lib/config";
 import type { Availability } from "../types";
 
@@ -12,12 +14,15 @@ export interface Ec2Where {
   endpoint?: string;
 }
 
+export const sdk = () => import("@aws-sdk/client-ec2");
+
 const clients = new Map<string, EC2Client>();
 
-export function ec2(w: Ec2Where): EC2Client {
+export async function ec2(w: Ec2Where): Promise<EC2Client> {
   const key = `${w.region} ${w.endpoint ?? ""}`;
   let c = clients.get(key);
   if (!c) {
+    const { EC2Client } = await sdk();
     c = new EC2Client({ region: w.region, ...(w.endpoint ? { endpoint: w.endpoint } : {}), maxAttempts: 6, retryMode: "standard" });
     clients.set(key, c);
   }
@@ -28,7 +33,7 @@ export function ec2(w: Ec2Where): EC2Client {
 export async function whereOf(sel: { region?: string; endpoint?: string }): Promise<Ec2Where> {
   const endpoint = sel.endpoint ?? config().GAMEDAY_EC2_ENDPOINT?.toString().replace(/\/$/, "");
   if (sel.region) return { region: sel.region, endpoint };
-  const probe = new EC2Client(endpoint ? { endpoint } : {});
+  const probe = new (await sdk()).EC2Client(endpoint ? { endpoint } : {});
   try {
     const region = await probe.config.region();
     if (!region) throw new Error("no region");
@@ -52,14 +57,16 @@ export const isCode = (e: unknown, code: string) => (e as { name?: string; Code?
 
 export async function describeAll(w: Ec2Where, input: { InstanceIds?: string[]; Filters?: Filter[] }): Promise<Instance[]> {
   const out: Instance[] = [];
-  for await (const page of paginateDescribeInstances({ client: ec2(w), pageSize: 100 }, input)) for (const r of page.Reservations ?? []) out.push(...(r.Instances ?? []));
+  const { paginateDescribeInstances } = await sdk();
+  for await (const page of paginateDescribeInstances({ client: await ec2(w), pageSize: 100 }, input)) for (const r of page.Reservations ?? []) out.push(...(r.Instances ?? []));
   return out;
 }
 
 /** One instance, or null when EC2 does not know it (any more). */
 export async function describeOne(w: Ec2Where, id: string): Promise<Instance | null> {
   try {
-    const r = await ec2(w).send(new DescribeInstancesCommand({ InstanceIds: [id] }));
+    const { DescribeInstancesCommand } = await sdk();
+    const r = await (await ec2(w)).send(new DescribeInstancesCommand({ InstanceIds: [id] }));
     return r.Reservations?.[0]?.Instances?.[0] ?? null;
   } catch (e) {
     if (isCode(e, "InvalidInstanceID.NotFound")) return null;
@@ -83,7 +90,8 @@ export async function waitState(w: Ec2Where, id: string, want: string[], timeout
 export async function ec2Available(w?: Ec2Where): Promise<Availability> {
   if (!w) return { ok: true, detail: "EC2 (the region and credentials are checked per instance)" };
   try {
-    await ec2(w).send(new DescribeInstancesCommand({ MaxResults: 5 }));
+    const { DescribeInstancesCommand } = await sdk();
+    await (await ec2(w)).send(new DescribeInstancesCommand({ MaxResults: 5 }));
     return { ok: true, detail: `EC2 ${w.region}${w.endpoint ? ` at ${w.endpoint}` : ""}` };
   } catch (e) {
     return { ok: false, reason: `EC2 ${w.region}${w.endpoint ? ` at ${w.endpoint}` : ""} is not reachable with these credentials: ${awsError(e)}` };
@@ -97,7 +105,7 @@ export async function ec2Available(w?: Ec2Where): Promise<Availability> {
  */
 export async function dryRun(w: Ec2Where, send: (c: EC2Client) => Promise<unknown>): Promise<{ ok: boolean; detail: string }> {
   try {
-    await send(ec2(w));
+    await send(await ec2(w));
     return { ok: false, detail: "EC2 did not honour DryRun (the call went through)" };
   } catch (e) {
     if (isCode(e, "DryRunOperation")) return { ok: true, detail: "EC2 DryRun: the request would have succeeded" };

@@ -3,13 +3,12 @@
 // groups it had on revert. The deny-all group is the one given, or
 // `gameday-deny-all` in the instance's VPC, created on first use and kept
 // (it allows nothing; later runs reuse it).
-import { CreateSecurityGroupCommand, DescribeSecurityGroupsCommand, ModifyInstanceAttributeCommand, RevokeSecurityGroupEgressCommand } from "@aws-sdk/client-ec2";
 import { z } from "zod";
 import { register } from "../registry";
 import type { InstanceTarget } from "../targets/instance";
 import type { Injector } from "../types";
 import { planRunning } from "./actions";
-import { awsError, describeOne, ec2, ec2Available, stateName } from "./ec2";
+import { awsError, describeOne, ec2, ec2Available, sdk, stateName } from "./ec2";
 
 export const DENY_ALL_GROUP = "gameday-deny-all";
 
@@ -23,7 +22,8 @@ interface SgUndo {
 }
 
 async function denyAllGroup(t: InstanceTarget, vpc: string): Promise<string | undefined> {
-  const r = await ec2(t).send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: "group-name", Values: [DENY_ALL_GROUP] }, { Name: "vpc-id", Values: [vpc] }] }));
+  const { DescribeSecurityGroupsCommand } = await sdk();
+  const r = await (await ec2(t)).send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: "group-name", Values: [DENY_ALL_GROUP] }, { Name: "vpc-id", Values: [vpc] }] }));
   return r.SecurityGroups?.[0]?.GroupId;
 }
 
@@ -52,7 +52,8 @@ export const sgIsolate: Injector<z.infer<typeof sgIsolateParams>, SgUndo, Instan
   },
 
   async inject(t, _p, { undo, signal }) {
-    const c = ec2(t);
+    const c = await ec2(t);
+    const { CreateSecurityGroupCommand, ModifyInstanceAttributeCommand, RevokeSecurityGroupEgressCommand } = await sdk();
     let groupId = undo.groupId;
     try {
       if (!groupId) {
@@ -70,7 +71,8 @@ export const sgIsolate: Injector<z.infer<typeof sgIsolateParams>, SgUndo, Instan
     const i = await describeOne(t, t.instanceId);
     if (!i || stateName(i) === "terminated") return;
     try {
-      await ec2(t).send(new ModifyInstanceAttributeCommand({ InstanceId: t.instanceId, Groups: undo.previousGroups }));
+      const { ModifyInstanceAttributeCommand } = await sdk();
+      await (await ec2(t)).send(new ModifyInstanceAttributeCommand({ InstanceId: t.instanceId, Groups: undo.previousGroups }));
     } catch (e) {
       throw new Error(`restoring the groups of ${t.instanceId}: ${awsError(e)}`);
     }

@@ -5,8 +5,8 @@ import { z } from "zod";
 import { duration } from "../../lib/duration";
 import type { ContainerTarget } from "../targets/container";
 import type { Availability, VerifyResult } from "../types";
-import { defaultEngine, engineAvailable } from "./engine";
-import { notOurs, presence } from "./containers";
+import { defaultEngine, docker, engineAvailable } from "./engine";
+import { notOurs, presence, sameContainer } from "./containers";
 import type Dockerode from "dockerode";
 
 export const available = (t?: ContainerTarget): Promise<Availability> => engineAvailable(t?.engine ?? defaultEngine());
@@ -21,9 +21,17 @@ export async function ours(t: ContainerTarget): Promise<{ info: Dockerode.Contai
   return p.state === "same" ? { info: p.info } : { done: { ok: true, detail: notOurs(t, p) } };
 }
 
-/** plan() refuses a container somebody else paused: stopping, killing or restarting it would not leave it as they had it. */
-export function refusePaused(t: ContainerTarget, info: Dockerode.ContainerInspectInfo, fault: string): void {
+/** The container for plan(), refusing one somebody else paused: stopping, killing or restarting it would not leave it as they had it. */
+export async function unpausedContainer(t: ContainerTarget, fault: string): Promise<Dockerode.ContainerInspectInfo> {
+  const info = await sameContainer(t);
   if (info.State.Paused) throw new Error(`container ${t.name} was paused before the experiment: ${fault} leaves it as it is (unpause it, or select running containers)`);
+  return info;
+}
+
+/** Revert of stop, kill (with start) and restart: start the very container again when it is not running. */
+export async function startIfStopped(t: ContainerTarget): Promise<void> {
+  const o = await ours(t);
+  if ("info" in o && !o.info.State.Running) await (await docker(t.engine)).getContainer(t.id).start();
 }
 
 export const stateOf = (info: Dockerode.ContainerInspectInfo) =>

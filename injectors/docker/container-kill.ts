@@ -5,8 +5,7 @@ import { z } from "zod";
 import { register } from "../registry";
 import type { ContainerTarget } from "../targets/container";
 import type { Injector } from "../types";
-import { available, ours, refusePaused, stateOf } from "./common";
-import { sameContainer } from "./containers";
+import { available, ours, unpausedContainer, startIfStopped, stateOf } from "./common";
 import { docker } from "./engine";
 
 export const containerKillParams = z
@@ -38,20 +37,15 @@ export const containerKill: Injector<KillParams, KillUndo, ContainerTarget> = {
   available,
 
   async plan(t, p) {
-    const info = await sameContainer(t);
-    refusePaused(t, info, "container-kill");
+    const info = await unpausedContainer(t, "container-kill");
     return { signal: p.signal, start: p.start, startedAt: info.State.StartedAt };
   },
 
   async inject(t, p) {
-    await docker(t.engine).getContainer(t.id).kill({ signal: `SIG${p.signal}` });
+    await (await docker(t.engine)).getContainer(t.id).kill({ signal: `SIG${p.signal}` });
   },
 
-  async revert(t, undo) {
-    if (!undo.start) return;
-    const o = await ours(t);
-    if ("info" in o && !o.info.State.Running) await docker(t.engine).getContainer(t.id).start();
-  },
+  revert: (t, undo) => (undo.start ? startIfStopped(t) : Promise.resolve()),
 
   async verify(t, undo) {
     const o = await ours(t);

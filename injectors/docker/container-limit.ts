@@ -95,14 +95,14 @@ export const containerLimit: Injector<LimitParams, LimitUndo, ContainerTarget> =
   },
 
   async inject(t, _p, { undo }) {
-    if (Object.keys(undo.set).length) await docker(t.engine).getContainer(t.id).update(undo.set);
+    if (Object.keys(undo.set).length) await (await docker(t.engine)).getContainer(t.id).update(undo.set);
   },
 
   async revert(t, undo) {
     if (!Object.keys(undo.restore).length) return;
     const o = await ours(t);
     if (!("info" in o)) return;
-    const c = docker(t.engine).getContainer(t.id);
+    const c = (await docker(t.engine)).getContainer(t.id);
     // the kernel refuses a memory limit above the memory+swap one, and the engine ignores a lone
     // MemorySwap -1: lift memory+swap to the kernel's maximum first, then memory, then the rest
     const r = undo.restore;

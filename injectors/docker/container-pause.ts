@@ -28,13 +28,13 @@ export const containerPause: Injector<z.infer<typeof noParams>, PauseUndo, Conta
 
   async inject(t, _p, { undo }) {
     if (undo.wasPaused) return;
-    await docker(t.engine).getContainer(t.id).pause();
+    await (await docker(t.engine)).getContainer(t.id).pause();
   },
 
   async revert(t, undo) {
     if (undo.wasPaused) return;
     const o = await ours(t);
-    if ("info" in o && o.info.State.Paused) await docker(t.engine).getContainer(t.id).unpause();
+    if ("info" in o && o.info.State.Paused) await (await docker(t.engine)).getContainer(t.id).unpause();
   },
 
   async verify(t, undo) {

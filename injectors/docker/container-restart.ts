@@ -5,8 +5,7 @@ import { z } from "zod";
 import { register } from "../registry";
 import type { ContainerTarget } from "../targets/container";
 import type { Injector } from "../types";
-import { available, graceParam, graceSeconds, ours, refusePaused, stateOf } from "./common";
-import { sameContainer } from "./containers";
+import { available, graceParam, graceSeconds, ours, unpausedContainer, startIfStopped, stateOf } from "./common";
 import { docker } from "./engine";
 
 export const containerRestartParams = z.object({ grace: graceParam }).strict();
@@ -25,19 +24,15 @@ export const containerRestart: Injector<RestartParams, RestartUndo, ContainerTar
   available,
 
   async plan(t, p) {
-    const info = await sameContainer(t);
-    refusePaused(t, info, "container-restart");
+    const info = await unpausedContainer(t, "container-restart");
     return { graceSeconds: graceSeconds(p.grace), startedAt: info.State.StartedAt };
   },
 
   async inject(t, _p, { undo }) {
-    await docker(t.engine).getContainer(t.id).restart({ t: undo.graceSeconds });
+    await (await docker(t.engine)).getContainer(t.id).restart({ t: undo.graceSeconds });
   },
 
-  async revert(t) {
-    const o = await ours(t);
-    if ("info" in o && !o.info.State.Running) await docker(t.engine).getContainer(t.id).start();
-  },
+  revert: (t) => startIfStopped(t),
 
   async verify(t, undo) {
     const o = await ours(t);

@@ -4,8 +4,7 @@ import { z } from "zod";
 import { register } from "../registry";
 import type { ContainerTarget } from "../targets/container";
 import type { Injector } from "../types";
-import { available, graceParam, graceSeconds, ours, refusePaused, stateOf } from "./common";
-import { sameContainer } from "./containers";
+import { available, graceParam, graceSeconds, ours, unpausedContainer, startIfStopped, stateOf } from "./common";
 import { docker } from "./engine";
 
 export const containerStopParams = z.object({ grace: graceParam }).strict();
@@ -23,18 +22,15 @@ export const containerStop: Injector<StopParams, StopUndo, ContainerTarget> = {
   available,
 
   async plan(t, p) {
-    refusePaused(t, await sameContainer(t), "container-stop");
+    await unpausedContainer(t, "container-stop");
     return { graceSeconds: graceSeconds(p.grace) };
   },
 
   async inject(t, _p, { undo }) {
-    await docker(t.engine).getContainer(t.id).stop({ t: undo.graceSeconds });
+    await (await docker(t.engine)).getContainer(t.id).stop({ t: undo.graceSeconds });
   },
 
-  async revert(t) {
-    const o = await ours(t);
-    if ("info" in o && !o.info.State.Running) await docker(t.engine).getContainer(t.id).start();
-  },
+  revert: (t) => startIfStopped(t),
 
   async verify(t) {
     const o = await ours(t);

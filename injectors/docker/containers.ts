@@ -15,7 +15,7 @@ export type Presence =
   | { state: "recreated"; id: string; info: Dockerode.ContainerInspectInfo };
 
 export async function presence(t: Pick<ContainerTarget, "engine" | "id" | "name">): Promise<Presence> {
-  const d = docker(t.engine);
+  const d = await docker(t.engine);
   try {
     return { state: "same", info: await d.getContainer(t.id).inspect() };
   } catch (e) {

@@ -2,7 +2,7 @@
 // address travels with every container target (and so with its journal
 // entry), so a reaper or `gameday recover` reverts against the engine the
 // change was made on, whatever DOCKER_HOST says in its environment.
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import { config } from "../../lib/config";
 import type { Availability } from "../types";
 
@@ -16,9 +16,10 @@ export function defaultEngine(): string {
   return config().DOCKER_HOST;
 }
 
-export function docker(engine: string): Docker {
+export async function docker(engine: string): Promise<Docker> {
   let c = clients.get(engine);
   if (!c) {
+    const { default: Docker } = await import("dockerode");
     if (engine.startsWith("unix://")) c = new Docker({ socketPath: engine.slice("unix://".length), timeout: API_TIMEOUT_MS });
     else {
       const u = new URL(engine.replace(/^tcp:/, "http:"));
@@ -39,7 +40,7 @@ export const isNotFound = (e: unknown) => (e as { statusCode?: number }).statusC
 
 export async function engineAvailable(engine: string): Promise<Availability> {
   try {
-    const v = await docker(engine).version();
+    const v = await (await docker(engine)).version();
     return { ok: true, detail: `Docker ${v.Version} (API ${v.ApiVersion}) at ${engine}` };
   } catch (e) {
     return { ok: false, reason: `no Docker engine answers at ${engine} (set DOCKER_HOST or the selector's engine): ${engineError(e)}` };

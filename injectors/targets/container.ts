@@ -68,7 +68,7 @@ export async function resolveContainers(sel: ContainerSelector, topology: Topolo
   if (Object.keys(labels).length) filters.label = Object.entries(labels).map(([k, v]) => `${k}=${v}`);
   let list;
   try {
-    list = await docker(engine).listContainers({ filters: JSON.stringify(filters) });
+    list = await (await docker(engine)).listContainers({ filters: JSON.stringify(filters) });
   } catch (e) {
     throw new Error(`${selector}: cannot list containers: ${engineError(e)}`);
   }
