@@ -303,6 +303,39 @@ spec:
     assert.match(out, /Found 2 container\(s\)/);
   });
 
+  test("a worker run pauses containers selected in the experiment; after the worker's SIGKILL its reaper unpauses them", async () => {
+    const { apiCall, startWorkerProcess, tempHome } = await import("../../e2e/kit");
+    const tag = uniq();
+    const ids = [await dk.run(`${tag}-pay-1`, ["sleep", "300"], { labels: { app: tag } }), await dk.run(`${tag}-pay-2`, ["sleep", "300"], { labels: { app: tag } })];
+    const probe = http.createServer((_q, r) => r.end("ok")).listen(0, "127.0.0.1");
+    await new Promise((r) => probe.once("listening", r));
+    const url = `http://127.0.0.1:${(probe.address() as net.AddressInfo).port}/`;
+    const worker = await startWorkerProcess(tempHome(), { env: { DOCKER_HOST: dk.engine, GAMEDAY_WARMUP_MS: "300" } });
+    try {
+      const yaml = `apiVersion: gameday/v1
+kind: Experiment
+metadata: { name: pay-freeze }
+spec:
+  hypothesis: orders time out cleanly while payments freeze
+  targets:
+    pay: { container: { labels: { app: "${tag}" } }, mode: all }
+  steadyState: { probes: [{ name: up, type: http, url: "${url}", interval: 100ms, window: 1s, tolerance: { min: 0.5 } }] }
+  method:
+    - { fault: container-pause, target: pay, duration: 60s }
+`;
+      const r = await apiCall<{ run: { id: string } }>(worker, "POST", "/api/v1/runs", { yaml });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      await waitFor("both containers paused by the worker", async () => (await Promise.all(ids.map((i) => state(i).then((s) => s.Paused)))).every(Boolean), 30_000, 100);
+      await worker.stop("SIGKILL");
+      const t0 = performance.now();
+      await waitFor("the reaper to unpause both", async () => (await Promise.all(ids.map((i) => state(i).then((s) => !s.Paused)))).every(Boolean), 15_000, 50);
+      assert.ok(performance.now() - t0 < 15_000);
+    } finally {
+      await worker.stop("SIGKILL");
+      probe.close();
+    }
+  });
+
   test("docker-monkey: bad input names the flag and changes nothing; a dry run changes nothing", async () => {
     const { runCli } = await import("../../e2e/kit");
     const env = { DOCKER_HOST: dk.engine, GAMEDAY_HOME: tempDir("gameday-docker-home-") };
