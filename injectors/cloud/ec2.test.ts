@@ -61,6 +61,25 @@ describe("cloud faults against an EC2 Query endpoint", { timeout: 120_000 }, () 
     assert.deepEqual(t, { kind: "instance", region: REGION, endpoint: api.endpoint, instanceId: "i-0000000000000a00", az: "eu-west-1a", name: "web-a1" });
   });
 
+  test("selection modes like FIS: ALL, COUNT(n), PERCENT(n) and one, seeded (dry-run rounds of the StepRunner)", async () => {
+    const chosen = async (mode: "all" | "one" | "count" | "percent", value?: number, seed = 5) => {
+      const hits: string[][] = [];
+      await new StepRunner(
+        { index: 0, fault: "ec2-stop", params: {}, targetName: "web", target: { instance: sel({ tags: { app: "web" } }) as never, mode, value }, duration: 50, probability: 1 },
+        { executor: null, dryRun: true, runId: "modes", topology: null, protectedPids: () => new Set(), rnd: seededRandom(seed), signal: new AbortController().signal, onEvent: (e) => e.type === "would-apply" && hits.push(e.targets.map((t) => (t as InstanceTarget).instanceId)) },
+      ).run();
+      return hits[0];
+    };
+    assert.equal((await chosen("all")).length, 6);
+    assert.equal((await chosen("one")).length, 1);
+    const two = await chosen("count", 2);
+    assert.equal(new Set(two).size, 2);
+    assert.deepEqual(await chosen("count", 2), two, "the same seed chooses the same instances");
+    assert.equal((await chosen("percent", 50)).length, 3);
+    assert.equal((await chosen("percent", 10)).length, 1, "at least one");
+    assert.ok([...api.instances.values()].every((i) => i.state === (i.id === "i-00000000000000d0" ? "stopped" : "running")), "a dry run changes nothing");
+  });
+
   test("API errors carry their code: an unknown instance ID, a denied call", async () => {
     await assert.rejects(resolveInstances(sel({ ids: ["i-0000000000000dead"] })), /InvalidInstanceID\.NotFound: The instance ID 'i-0000000000000dead' does not exist/);
     api.deny.add("StopInstances");
