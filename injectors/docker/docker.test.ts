@@ -263,8 +263,12 @@ spec:
     assert.match(inside.netns, /^\/proc\/\d+\/ns\/net$/);
 
     // a process fault on the container's processes (the targets of process-kill)
-    const httpd = (await (await import("../targets/resolve")).resolveProcesses({ name: "httpd", cgroup: `docker/${id}` })).matched;
-    assert.equal(httpd.length, 1, "a process selector with the container's cgroup finds its httpd");
+    const { resolveProcesses } = await import("../targets/resolve");
+    // busybox httpd daemonizes: for a moment its parent is there too
+    const httpd = await waitFor("one httpd in the container's cgroup", () => {
+      const m = resolveProcesses({ name: "httpd", cgroup: `docker/${id}` }).matched;
+      return m.length === 1 ? m : null;
+    }, 5000);
     assert.ok(inside.pids.includes(httpd[0].pid), "one of the container's PIDs");
     const stop = await apply("process-kill", httpd[0], { signal: "STOP" });
     await waitFor("httpd stopped", () => procState(httpd[0].pid) === "T", 5000);
@@ -275,6 +279,8 @@ spec:
     // a network fault on the traffic the container sends: its cgroup selects it
     await waitFor("the container to reach the sink", () => sink.hits() > 0, 10_000);
     const cut = await apply("partition", { kind: "network", direction: "egress", protocol: "tcp", dst: "127.0.0.1", dstPort: sink.port, cgroup: inside.cgroupV2 }, {});
+    // a connection whose SYN left before the rule may still land: count from a moment later
+    await new Promise((r) => setTimeout(r, 400));
     const during = sink.hits();
     await new Promise((r) => setTimeout(r, 1200));
     assert.equal(sink.hits(), during, "nothing the container sends reaches the sink");
@@ -282,6 +288,41 @@ spec:
     assert.ok((await ex.revert(cut.id)).ok);
     await waitFor("the container to reach the sink again", () => sink.hits() > during, 10_000);
     sink.close();
+  });
+
+  test("group partition: A and B cut off from each other in both directions, both still reach C; reverted", async () => {
+    const [pa, pb, pc] = [await freePort(), await freePort(), await freePort()];
+    // each serves on its port and keeps calling the other two; what reaches whom is counted by the servers' logs
+    const node = (me: number, others: number[]) => ["sh", "-c", `httpd -p 127.0.0.1:${me} -h /www; while true; do for p in ${others.join(" ")}; do nc -w 1 127.0.0.1 $p </dev/null && echo ok $p >> /tmp/reach || echo fail $p >> /tmp/reach; done; sleep 0.2; done`];
+    const tag = uniq();
+    const a = await target(await dk.run(`${tag}-a`, node(pa, [pb, pc])));
+    const b = await target(await dk.run(`${tag}-b`, node(pb, [pa, pc])));
+    await dk.run(`${tag}-c`, ["httpd", "-f", "-p", `127.0.0.1:${pc}`, "-h", "/www"]);
+    await waitFor("everyone up", async () => (await Promise.all([pa, pb, pc].map((p) => get(p).catch(() => 0)))).every((s) => s === 200), 10_000);
+    const reach = async (t: ContainerTarget) => {
+      const ex2 = await (await dk.docker.getContainer(t.id).exec({ Cmd: ["cat", "/tmp/reach"], AttachStdout: true })).start({});
+      const text = await new Promise<string>((r) => {
+        let out = "";
+        ex2.on("data", (d: Buffer) => (out += d.toString("latin1")));
+        ex2.on("end", () => r(out));
+      });
+      return text.split("\n").filter((l) => /^(ok|fail) \d+$/.test(l.replace(/^[^a-z]*/, ""))).map((l) => l.replace(/^[^a-z]*/, ""));
+    };
+    const { partitionTargets } = await import("./groups");
+    const targets = await partitionTargets([a], [b]);
+    assert.deepEqual(targets.map((t) => `${t.cgroup}>${t.dst ?? "local"}:${t.dstPort}`).sort(), [`docker/${a.id}>127.0.0.1:${pb}`, `docker/${b.id}>127.0.0.1:${pa}`].sort());
+    const cuts = [];
+    for (const t of targets) cuts.push(await apply("partition", t, {}));
+    const [fromA, fromB] = [(await reach(a)).length, (await reach(b)).length];
+    await new Promise((r) => setTimeout(r, 3000));
+    const during = async (t: ContainerTarget, skip: number) => (await reach(t)).slice(skip + 2);
+    const aDuring = await during(a, fromA);
+    const bDuring = await during(b, fromB);
+    for (const c of cuts) assert.ok((await ex.revert(c.id)).ok);
+    assert.ok(aDuring.includes(`ok ${pc}`) && bDuring.includes(`ok ${pc}`), `both still reach C: ${aDuring} | ${bDuring}`);
+    assert.ok(!aDuring.includes(`ok ${pb}`) && aDuring.includes(`fail ${pb}`), `A cannot reach B: ${aDuring}`);
+    assert.ok(!bDuring.includes(`ok ${pa}`) && bDuring.includes(`fail ${pa}`), `B cannot reach A: ${bDuring}`);
+    await waitFor("A reaches B again", async () => (await reach(a)).slice(fromA + aDuring.length + 4).includes(`ok ${pb}`), 10_000, 200);
   });
 
   test("docker-monkey pause: SIGKILLed while its containers are paused, its reaper unpauses them", async () => {
