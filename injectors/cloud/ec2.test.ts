@@ -194,6 +194,26 @@ describe("cloud faults against an EC2 Query endpoint", { timeout: 120_000 }, () 
     assert.match(term.stderr, /--irreversible: terminating cannot be undone/);
   });
 
+  test("cloud-terminator SIGKILLed while an instance is stopped: its reaper starts it again from the journal", async () => {
+    const { spawn } = await import("node:child_process");
+    const { EXIT_WITH_PARENT, ROOT, waitFor, waitForLine } = await import("../../e2e/kit");
+    const id = "i-0000000000000a30";
+    const cli = spawn(process.execPath, [...EXIT_WITH_PARENT, path.join(ROOT, "bin/gameday.mjs"), "cloud-terminator", "stop", "--id", id, "--region", REGION, "--endpoint", api.endpoint, "--yes", "--duration", "2m"], {
+      cwd: ROOT,
+      env: { ...process.env, GAMEDAY_HOME: tempDir("gameday-ec2-home-"), GAMEDAY_LOG: "warn" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    await waitForLine(cli, (l) => /Injected ec2-stop/.test(l), 60_000, "the stop");
+    assert.equal(api.instances.get(id)!.state, "stopped");
+    cli.kill("SIGKILL");
+    await waitFor("the reaper to start it again", () => {
+      // the fake settles transitions on DescribeInstances: poll like a client would
+      void fetch(api.endpoint, { method: "POST", body: "Action=DescribeInstances&Version=2016-11-15" }).catch(() => undefined);
+      return api.instances.get(id)!.state === "running";
+    }, 20_000, 200);
+    assert.ok(api.calls.some((c) => c.action === "StartInstances" && c.params["InstanceId.1"] === id));
+  });
+
   test("an experiment selects instances; a wrong kind or missing confirmation names the field", () => {
     const doc = (step: string) => `apiVersion: gameday/v1
 kind: Experiment
