@@ -95,7 +95,7 @@ test("what every injector's plan() really journals passes the check (a check too
   const v = readProc(victims.children[1].pid!)!;
   const proc = { kind: "process" as const, pid: v.pid, startTime: v.startTime, comm: v.comm, cmdline: v.cmdline, host: "h" };
   const dir = tempDir("gameday-entries-plan-");
-  const net = (o: object) => resolveTargets({ network: { direction: "egress", ...o }, mode: "all" } as never, null, new Set()).matched[0];
+  const net = async (o: object) => (await resolveTargets({ network: { direction: "egress", ...o }, mode: "all" } as never, null, new Set())).matched[0];
   const cases: [string, object, unknown][] = [
     ["process-kill", proc, { signal: "STOP" }],
     ["cpu-limit", proc, { cpus: 0.5 }],
@@ -104,9 +104,9 @@ test("what every injector's plan() really journals passes the check (a check too
     ["memory-stress", { kind: "host", hostname: "h" }, { size: "1M" }],
     ["disk-fill", { kind: "path", path: dir }, { size: "1M" }],
     ["io-stress", { kind: "path", path: dir }, {}],
-    ["packet-loss", net({ protocol: "udp", dst: "127.0.0.1", dstPort: 9 }), { percent: 5 }],
-    ["partition", net({ protocol: "tcp", src: "127.0.0.2", dst: "127.0.0.3", dstPort: 9 }), { action: "drop" }],
-    ["latency", net({ protocol: "tcp", dst: "127.0.0.1", dstPort: 9 }), { latency: "10ms", mechanism: "proxy" }],
+    ["packet-loss", await net({ protocol: "udp", dst: "127.0.0.1", dstPort: 9 }), { percent: 5 }],
+    ["partition", await net({ protocol: "tcp", src: "127.0.0.2", dst: "127.0.0.3", dstPort: 9 }), { action: "drop" }],
+    ["latency", await net({ protocol: "tcp", dst: "127.0.0.1", dstPort: 9 }), { latency: "10ms", mechanism: "proxy" }],
   ];
   for (const [fault, target, raw] of cases) {
     const inj = getInjector(fault)!;

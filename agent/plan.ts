@@ -55,7 +55,7 @@ function peakTotal(steps: { startAfter: number; duration: number; hits: number }
   return peak;
 }
 
-export function planExperiment(exp: Experiment, topology: Topology | null, protectedPids: ReadonlySet<number>): ExperimentPlan {
+export async function planExperiment(exp: Experiment, topology: Topology | null, protectedPids: ReadonlySet<number>): Promise<ExperimentPlan> {
   const safety = exp.spec.safety;
   const limits = limitsOf(safety);
   const refusals: ValidationIssue[] = [];
@@ -73,7 +73,7 @@ export function planExperiment(exp: Experiment, topology: Topology | null, prote
     }
     let res;
     try {
-      res = resolveTargets(spec, topology, protectedPids, { allowControlPlane: safety.allowControlPlane });
+      res = await resolveTargets(spec, topology, protectedPids, { allowControlPlane: safety.allowControlPlane });
     } catch (e) {
       refusals.push({ path: at, message: (e as Error).message });
       continue;
@@ -122,8 +122,8 @@ export function planExperiment(exp: Experiment, topology: Topology | null, prote
 }
 
 /** Only the refusals (the worker's admission). */
-export function safetyRefusals(exp: Experiment, topology: Topology | null, protectedPids: ReadonlySet<number>): ValidationIssue[] {
-  return planExperiment(exp, topology, protectedPids).refusals;
+export async function safetyRefusals(exp: Experiment, topology: Topology | null, protectedPids: ReadonlySet<number>): Promise<ValidationIssue[]> {
+  return (await planExperiment(exp, topology, protectedPids)).refusals;
 }
 
 /** The plan as text lines, for the CLI. */

@@ -51,28 +51,28 @@ describe("broad selectors", () => {
     ["every address", `{ network: { dst: 0.0.0.0/0, protocol: all } }`, /matches most of the host: network.dst 0.0.0.0\/0 covers every address/],
     ["every address on a device", `{ network: { interface: lo, protocol: all } }`, /matches most of the host: network selects every address on lo/],
   ] as const) {
-    test(`${what} is refused, naming the target; allowBroad with a reason lets it through`, () => {
+    test(`${what} is refused, naming the target; allowBroad with a reason lets it through`, async () => {
       const fault = selector.includes("network") ? `    - { fault: partition, target: t, params: { action: drop }, duration: 1s }` : kill("t");
-      const plan = planExperiment(parse(experiment(`    t: ${selector}`, fault)), null, new Set());
+      const plan = await planExperiment(parse(experiment(`    t: ${selector}`, fault)), null, new Set());
       const broad = plan.refusals.find((r) => r.path === "spec.targets.t");
       assert.ok(broad, JSON.stringify(plan.refusals));
       assert.match(broad.message, message);
       assert.match(broad.message, /set spec\.safety\.allowBroad: true with a reason/);
-      const allowed = planExperiment(parse(experiment(`    t: ${selector}`, fault, `  safety: { allowBroad: true, reason: "a test host with nothing on it", maxPerTarget: 100000, maxTotal: 100000 }`)), null, new Set());
+      const allowed = await planExperiment(parse(experiment(`    t: ${selector}`, fault, `  safety: { allowBroad: true, reason: "a test host with nothing on it", maxPerTarget: 100000, maxTotal: 100000 }`)), null, new Set());
       assert.equal(allowed.refusals.filter((r) => r.path === "spec.targets.t").length, 0, JSON.stringify(allowed.refusals));
     });
   }
 
-  test("allowBroad without a reason is a schema error naming spec.safety.reason", () => {
+  test("allowBroad without a reason is a schema error naming spec.safety.reason", async () => {
     const r = parseExperiment(experiment(`    t: { process: { user: 0 } }`, kill("t"), "  safety: { allowBroad: true }"));
     assert.equal(r.ok, false);
     assert.ok(!r.ok && r.issues.some((i) => i.path === "spec.safety.reason" && /allowBroad: true needs a reason/.test(i.message)), JSON.stringify(!r.ok && r.issues));
   });
 
-  test("a narrow selector is not broad", () => {
+  test("a narrow selector is not broad", async () => {
     const v = spawnVictims(1);
     try {
-      const plan = planExperiment(parse(experiment(`    t: { process: { cmdline: "${esc(v.regex)}" } }`, kill("t"))), null, new Set());
+      const plan = await planExperiment(parse(experiment(`    t: { process: { cmdline: "${esc(v.regex)}" } }`, kill("t"))), null, new Set());
       assert.deepEqual(plan.refusals, []);
     } finally {
       void v.stop();
@@ -81,20 +81,20 @@ describe("broad selectors", () => {
 });
 
 describe("the control plane", () => {
-  test("a network fault on SSH (port 22) in the host's namespace is refused unless allowControlPlane", () => {
+  test("a network fault on SSH (port 22) in the host's namespace is refused unless allowControlPlane", async () => {
     const exp = (safety = "") => experiment(`    ssh: { network: { dstPort: 22 } }`, `    - { fault: partition, target: ssh, params: { action: drop }, duration: 1s }`, safety);
-    const plan = planExperiment(parse(exp()), null, new Set());
+    const plan = await planExperiment(parse(exp()), null, new Set());
     const r = plan.refusals.find((x) => x.path === "spec.targets.ssh.network");
     assert.ok(r, JSON.stringify(plan.refusals));
     assert.match(r.message, /port 22 is the control plane's/);
     assert.ok(plan.steps[0].spare?.includes(22), "the plan says which ports are left alone");
-    const allowed = planExperiment(parse(exp(`  safety: { allowControlPlane: true, reason: "cutting SSH on purpose, console at hand" }`)), null, new Set());
+    const allowed = await planExperiment(parse(exp(`  safety: { allowControlPlane: true, reason: "cutting SSH on purpose, console at hand" }`)), null, new Set());
     assert.deepEqual(allowed.refusals, []);
     assert.equal(allowed.steps[0].spare, undefined);
   });
 
-  test("a target in another namespace (netns) spares nothing: the control plane is not there", () => {
-    const plan = planExperiment(parse(experiment(`    t: { network: { netns: gdt-none, dst: 10.0.0.2, dstPort: 22 } }`, `    - { fault: partition, target: t, params: { action: drop }, duration: 1s }`)), null, new Set());
+  test("a target in another namespace (netns) spares nothing: the control plane is not there", async () => {
+    const plan = await planExperiment(parse(experiment(`    t: { network: { netns: gdt-none, dst: 10.0.0.2, dstPort: 22 } }`, `    - { fault: partition, target: t, params: { action: drop }, duration: 1s }`)), null, new Set());
     assert.deepEqual(plan.refusals, []);
     assert.equal(plan.steps[0].spare, undefined);
   });
@@ -104,17 +104,17 @@ describe("limits per target and per experiment", { timeout: 60_000 }, () => {
   const many = spawnVictims(12);
   after(() => many.stop());
 
-  test("mode all over 12 instances is refused by the default maxPerTarget (10); the plan lists exactly the 12", () => {
-    const plan = planExperiment(parse(experiment(`    many: { process: { cmdline: "${esc(many.regex)}" } }`, kill("many"))), null, new Set());
+  test("mode all over 12 instances is refused by the default maxPerTarget (10); the plan lists exactly the 12", async () => {
+    const plan = await planExperiment(parse(experiment(`    many: { process: { cmdline: "${esc(many.regex)}" } }`, kill("many"))), null, new Set());
     assert.match(plan.refusals.map((r) => r.message).join("\n"), /process-kill on "many" would hit 12 of 12 instances at once \(blast radius all\); spec.safety allows 10 \(maxPerTarget 10/);
     assert.deepEqual(plan.steps[0].matched.sort(), many.children.map((c) => `sleep[${c.pid}]`).sort());
-    const share = planExperiment(parse(experiment(`    many: { process: { cmdline: "${esc(many.regex)}" }, mode: count, value: 8 }`, kill("many"), `  safety: { maxSharePerTarget: "50%" }`)), null, new Set());
+    const share = await planExperiment(parse(experiment(`    many: { process: { cmdline: "${esc(many.regex)}" }, mode: count, value: 8 }`, kill("many"), `  safety: { maxSharePerTarget: "50%" }`)), null, new Set());
     assert.match(share.refusals.map((r) => r.message).join("\n"), /would hit 8 of 12 .* spec.safety allows 6 .*maxSharePerTarget 50%/);
   });
 
-  test("two overlapping steps of 6 each exceed maxTotal 10", () => {
+  test("two overlapping steps of 6 each exceed maxTotal 10", async () => {
     const t = `    a: { process: { cmdline: "${esc(many.regex)}" }, mode: count, value: 6 }\n    b: { process: { cmdline: "${esc(many.regex)}" }, mode: count, value: 6 }`;
-    const plan = planExperiment(parse(experiment(t, `${kill("a")}\n${kill("b")}`, "  safety: { maxTotal: 10 }")), null, new Set());
+    const plan = await planExperiment(parse(experiment(t, `${kill("a")}\n${kill("b")}`, "  safety: { maxTotal: 10 }")), null, new Set());
     assert.ok(plan.refusals.some((r) => r.path === "spec.safety.maxTotal" && /12 changes in place at once/.test(r.message)), JSON.stringify(plan.refusals));
   });
 

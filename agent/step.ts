@@ -74,6 +74,13 @@ export interface StepSpec {
   /** repeat in rounds of every ± jitter ms during the duration */
   every?: number;
   jitter?: number;
+  /**
+   * with every: how round lengths are drawn (default "fixed": every ± jitter).
+   * "poisson": exponentially distributed with mean `every` (arrivals of a
+   * Poisson process), never shorter than minGapMs. Both come from the seeded
+   * rnd, so a seed replays the same schedule.
+   */
+  schedule?: { kind: "fixed" } | { kind: "poisson"; minGapMs: number };
   /** chance 0..1 of a hit */
   probability: number;
   /** roll once per chosen target (default), or once per round: fire at every chosen target or hold fire */
@@ -145,6 +152,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   });
 }
 
+/** One round's length in ms under the step's schedule (see StepSpec.schedule). */
+export function roundLength(s: Pick<StepSpec, "every" | "jitter" | "schedule">, rnd: () => number): number {
+  const every = s.every ?? 0;
+  if (s.schedule?.kind === "poisson") return Math.max(s.schedule.minGapMs, 1, Math.round(-Math.log(1 - rnd()) * every));
+  return Math.max(1, every + (s.jitter ? (rnd() * 2 - 1) * s.jitter : 0));
+}
+
 export function allowedDown(maxDown: MaxDown, peak: number): number {
   return "count" in maxDown ? maxDown.count : Math.floor((peak * maxDown.percent) / 100);
 }
@@ -177,7 +191,7 @@ export class StepRunner {
   async run(): Promise<StepStats> {
     const s = this.spec;
     const end = Date.now() + s.duration;
-    const period = () => (s.every === undefined ? s.duration : Math.max(1, s.every + (s.jitter ? (this.d.rnd() * 2 - 1) * s.jitter : 0)));
+    const period = () => (s.every === undefined ? s.duration : roundLength(s, this.d.rnd));
     let at = s.every !== undefined && s.firstRoundAfterPeriod ? Date.now() + period() : Date.now();
     try {
       for (let round = 0; !this.d.signal.aborted; round++) {
@@ -204,7 +218,7 @@ export class StepRunner {
   private async round(round: number, holdEnd: number): Promise<{ held: Promise<void> }> {
     const s = this.spec;
     this.stats.rounds++;
-    const res = resolveTargets(s.target, this.d.topology, this.d.protectedPids(), { allowControlPlane: s.allowControlPlane });
+    const res = await resolveTargets(s.target, this.d.topology, this.d.protectedPids(), { allowControlPlane: s.allowControlPlane });
     const fleet = new Set(res.matched.map(targetId));
     this.peak = Math.max(this.peak, fleet.size);
     const candidates = res.matched.filter((t) => !this.held.has(targetId(t)));
@@ -213,7 +227,7 @@ export class StepRunner {
     if (!res.matched.length) {
       const message = res.problem
         ? `target "${s.targetName}": ${res.problem}`
-        : `target "${s.targetName}" (${res.selector}) matched no ${s.target.network ? "traffic" : "process"}${res.protected.length ? ` (${res.protected.length} protected process(es) excluded)` : ""}`;
+        : `target "${s.targetName}" (${res.selector}) matched no ${s.target.network ? "traffic" : s.target.container ? "container" : "process"}${res.protected.length ? ` (${res.protected.length} protected process(es) excluded)` : ""}`;
       // later rounds may find a fleet still respawning: wait for the next round
       if (round > 0 || s.firstRoundMayBeEmpty) {
         this.d.onEvent({ type: "empty", round, message });

@@ -38,6 +38,8 @@ reverts them at the end, on Ctrl-C, or after a crash at the next start):
   gameday latency-monkey ...           network latency, loss, bandwidth caps, partitions
   gameday dns-poisoner ...             DNS answers: NXDOMAIN, SERVFAIL, wrong, slow, none
   gameday chaos-proxy ...              Toxiproxy-compatible TCP/HTTP fault proxy (serve, or one fault)
+  gameday docker-monkey ...            pause, kill, stop, restart or cap Docker containers
+  gameday cloud-terminator ...         stop, terminate or isolate EC2 instances, or a zone
   gameday recover                      revert what a crashed standalone CLI left
   (gameday COMMAND --help for each)
 
@@ -140,6 +142,8 @@ const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<n
   "latency-monkey": () => import("./latency-monkey"),
   "dns-poisoner": () => import("./dns-poisoner"),
   "chaos-proxy": () => import("./chaos-proxy"),
+  "docker-monkey": () => import("./docker-monkey"),
+  "cloud-terminator": () => import("./cloud-terminator"),
   recover: () => import("./recover"),
   token: () => import("./token"),
   // these talk to the worker, with flags of their own
@@ -188,7 +192,7 @@ export async function main(argv: string[]): Promise<number> {
           else out(`${file}: valid — ${r.experiment.metadata.name}: ${r.experiment.spec.method.length} step(s), ${r.experiment.spec.steadyState.probes.length} probe(s)`);
           return 0;
         }
-        const plan = planExperiment(r.experiment, topology, new Set());
+        const plan = await planExperiment(r.experiment, topology, new Set());
         if (f.json) out(JSON.stringify({ ok: plan.refusals.length === 0, plan }, null, 2));
         else for (const line of planText(r.experiment, plan)) out(line);
         return plan.refusals.length ? 1 : 0;

@@ -82,17 +82,17 @@ describe("control-plane ports", { skip, timeout: 60_000 }, () => {
   });
 });
 
-test("targets in the host's namespace spare SSH, the configured ports and every announced port; netns targets spare nothing", () => {
+test("targets in the host's namespace spare SSH, the configured ports and every announced port; netns targets spare nothing", async () => {
   const unregister = registerSelf(process.pid, [45678]);
   try {
-    const host = resolveTargets({ network: { dst: "127.0.0.1", direction: "egress", protocol: "tcp" }, mode: "all" }, null, new Set());
+    const host = await resolveTargets({ network: { dst: "127.0.0.1", direction: "egress", protocol: "tcp" }, mode: "all" }, null, new Set());
     const t = host.matched[0] as NetworkTarget;
     for (const p of [22, 3000, 3001, 45678]) assert.ok(t.spare?.includes(p), `spares ${p}: ${t.spare}`);
-    const allowed = resolveTargets({ network: { dst: "127.0.0.1", direction: "egress", protocol: "tcp" }, mode: "all" }, null, new Set(), { allowControlPlane: true });
+    const allowed = await resolveTargets({ network: { dst: "127.0.0.1", direction: "egress", protocol: "tcp" }, mode: "all" }, null, new Set(), { allowControlPlane: true });
     assert.equal((allowed.matched[0] as NetworkTarget).spare, undefined);
-    const other = resolveTargets({ network: { netns: "gdt-elsewhere", dst: "10.0.0.2", direction: "egress", protocol: "tcp" }, mode: "all" }, null, new Set());
+    const other = await resolveTargets({ network: { netns: "gdt-elsewhere", dst: "10.0.0.2", direction: "egress", protocol: "tcp" }, mode: "all" }, null, new Set());
     assert.equal((other.matched[0] as NetworkTarget).spare, undefined);
-    const udp = resolveTargets({ network: { dst: "127.0.0.1", direction: "egress", protocol: "udp" }, mode: "all" }, null, new Set());
+    const udp = await resolveTargets({ network: { dst: "127.0.0.1", direction: "egress", protocol: "udp" }, mode: "all" }, null, new Set());
     assert.equal((udp.matched[0] as NetworkTarget).spare, undefined, "UDP never carries the TCP control plane");
   } finally {
     unregister();

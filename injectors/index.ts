@@ -15,6 +15,15 @@ import "./partition";
 import "./dns";
 import "./proxy-toxic";
 import "./http-fault";
+import "./docker/container-pause";
+import "./docker/container-kill";
+import "./docker/container-stop";
+import "./docker/container-restart";
+import "./docker/container-limit";
+import "./cloud/ec2-stop";
+import "./cloud/ec2-terminate";
+import "./cloud/az-outage";
+import "./cloud/sg-isolate";
 
 export { getInjector, injectorNames } from "./registry";
 export * from "./types";

@@ -547,12 +547,12 @@ spec:
     assert.equal(targetLabel(inB[1]), `tcp * → local:7112 (egress in netns ${net.b})`);
   });
 
-  test("a topology node resolves the same way and the resolution names the node; no listening port and protected processes are said plainly", () => {
-    const r = resolveTargets({ network: sel({ node: "echo", netns: net.a }), mode: "all" }, topo(), new Set());
+  test("a topology node resolves the same way and the resolution names the node; no listening port and protected processes are said plainly", async () => {
+    const r = await resolveTargets({ network: sel({ node: "echo", netns: net.a }), mode: "all" }, topo(), new Set());
     assert.equal(r.node, "echo");
     assert.equal(r.selector, `network to node echo (1 process(es) listening on ${net.ipB}:7111, 0.0.0.0:7112)`);
     assert.equal(r.matched.length, 2);
-    const none = resolveTargets({ network: sel({ node: "idle" }), mode: "all" }, topo(), new Set());
+    const none = await resolveTargets({ network: sel({ node: "idle" }), mode: "all" }, topo(), new Set());
     assert.deepEqual({ selector: none.selector, problem: none.problem, matched: none.matched, node: none.node }, {
       selector: "network to node idle (1 process(es) listening on no TCP port)",
       problem: "node idle: its process listens on no TCP port",

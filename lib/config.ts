@@ -162,6 +162,22 @@ export const configSchema = z.object({
   /** Token `gameday chaos-proxy serve` requires on its admin API (Authorization: Bearer); --token-file wins. Needed beyond loopback. */
   GAMEDAY_PROXY_TOKEN: text,
 
+  // ---- container and cloud faults
+  /**
+   * The Docker engine the container faults talk to, as the docker CLI takes it:
+   * unix:///path/to/docker.sock or tcp://HOST:PORT. Default unix:///var/run/docker.sock.
+   */
+  DOCKER_HOST: text.pipe(
+    z
+      .string()
+      .regex(/^(unix:\/\/\/.+|tcp:\/\/[^/\s]+:\d{1,5}\/?)$/, "must be unix:///path/to/docker.sock or tcp://HOST:PORT")
+      .optional()
+      .transform((v) => v ?? "unix:///var/run/docker.sock"),
+  ),
+
+  /** An EC2-compatible endpoint for the cloud faults (tests, other clouds). Default: AWS's own for the region. */
+  GAMEDAY_EC2_ENDPOINT: text.pipe(urlVar(["http:", "https:"]).optional()),
+
   // ---- demo, bench, host
   /** First port of the demo system started by `make up`. Default 4100. */
   DEMO_BASE_PORT: portVar(4100),

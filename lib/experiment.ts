@@ -87,6 +87,56 @@ export const networkSelectorSchema = z
   });
 export type NetworkSelector = z.infer<typeof networkSelectorSchema>;
 
+/** Where a container fault talks to Docker (as DOCKER_HOST takes it). */
+const dockerEngine = z.string().regex(/^(unix:\/\/\/.+|tcp:\/\/[^/\s]+:\d{1,5}\/?)$/, "expected unix:///path/to/docker.sock or tcp://HOST:PORT");
+
+/** Which containers a container fault acts on (running or paused ones); every given field must match. */
+export const containerSelectorSchema = z
+  .object({
+    /** container IDs (12 to 64 hex digits, a prefix of the full ID) */
+    ids: z.array(z.string().regex(/^[0-9a-f]{12,64}$/, "expected a container ID: 12 to 64 hex digits")).min(1).optional(),
+    /** regular expression on the container name (without the leading /) */
+    name: regexString.optional(),
+    /** image reference as given to docker run (a name without a tag matches every tag), or an image ID */
+    image: z.string().min(1).optional(),
+    /** labels the container carries, with these exact values */
+    labels: z.record(z.string().min(1), z.string()).optional(),
+    /** Compose service (label com.docker.compose.service) */
+    service: z.string().min(1).optional(),
+    /** Compose project (label com.docker.compose.project) */
+    project: z.string().min(1).optional(),
+    /** a topology node: the containers its processes run in */
+    node: z.string().min(1).optional(),
+    /** the Docker engine; default DOCKER_HOST */
+    engine: dockerEngine.optional(),
+  })
+  .strict()
+  .refine((c) => c.ids || c.name || c.image || c.labels || c.service || c.project || c.node, {
+    message: "give at least one of ids, name, image, labels, service, project or node",
+  });
+export type ContainerSelector = z.infer<typeof containerSelectorSchema>;
+
+const awsRegion = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "expected an AWS region like eu-west-1");
+
+/** Which EC2 instances a cloud fault acts on (running ones); every given field must match. */
+export const instanceSelectorSchema = z
+  .object({
+    ids: z.array(z.string().regex(/^i-[0-9a-f]{8,17}$/, "expected an instance ID like i-0abc12345def67890")).min(1).optional(),
+    /** tags with these exact values */
+    tags: z.record(z.string().min(1), z.string()).optional(),
+    /** Auto Scaling group (tag aws:autoscaling:groupName) */
+    asg: z.string().min(1).optional(),
+    /** availability zone, e.g. eu-west-1a */
+    az: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, "expected an availability zone like eu-west-1a").optional(),
+    /** default: the AWS SDK's chain (AWS_REGION, the profile) */
+    region: awsRegion.optional(),
+    /** an EC2-compatible endpoint; default AWS's own (or GAMEDAY_EC2_ENDPOINT) */
+    endpoint: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }).optional(),
+  })
+  .strict()
+  .refine((c) => c.ids || c.tags || c.asg || c.az, { message: "give at least one of ids, tags, asg or az" });
+export type InstanceSelector = z.infer<typeof instanceSelectorSchema>;
+
 export const targetSchema = z
   .object({
     /** a node of the topology file */
@@ -98,6 +148,10 @@ export const targetSchema = z
     network: networkSelectorSchema.optional(),
     /** the worker's own host (resource pressure) */
     host: z.literal("local", { error: 'expected "local" (the host the worker runs on)' }).optional(),
+    /** Docker containers (container faults) */
+    container: containerSelectorSchema.optional(),
+    /** EC2 instances (cloud faults) */
+    instance: instanceSelectorSchema.optional(),
     /** blast radius: how many of the matched targets are hit */
     mode: z.enum(["all", "one", "count", "percent"], { error: "expected one of all, one, count, percent" }).default("all"),
     /** count: how many (≥ 1); percent: share of the matched targets, 0 < value ≤ 100 */
@@ -105,8 +159,8 @@ export const targetSchema = z
   })
   .strict()
   .superRefine((t, ctx) => {
-    if ([t.node, t.process, t.path, t.host, t.network].filter((x) => x !== undefined).length !== 1)
-      ctx.addIssue({ code: "custom", message: "give exactly one selector: node, process, path, host or network" });
+    if ([t.node, t.process, t.path, t.host, t.network, t.container, t.instance].filter((x) => x !== undefined).length !== 1)
+      ctx.addIssue({ code: "custom", message: "give exactly one selector: node, process, path, host, network, container or instance" });
     if (t.mode === "count" && (t.value === undefined || !Number.isInteger(t.value)))
       ctx.addIssue({ code: "custom", path: ["value"], message: "mode count needs an integer value ≥ 1" });
     if (t.mode === "percent" && (t.value === undefined || t.value > 100))
@@ -117,7 +171,7 @@ export const targetSchema = z
 export type TargetSpec = z.infer<typeof targetSchema>;
 
 /** What kind of concrete target a selector resolves to (as the target kinds registered in lib/catalog say). */
-export function targetKindOf(spec: { node?: unknown; process?: unknown; path?: unknown; host?: unknown; network?: unknown }): string | null {
+export function targetKindOf(spec: { node?: unknown; process?: unknown; path?: unknown; host?: unknown; network?: unknown; container?: unknown; instance?: unknown }): string | null {
   return catalogueKindOf(spec);
 }
 
@@ -499,6 +553,8 @@ export function parseExperiment(text: string, topology?: Topology): ParseResult 
         issues.push({ path: `spec.targets.${name}.network.node`, message: `unknown topology node "${t.network.node}"; known: ${[...ids].join(", ")}` });
       if (t.network?.from?.node && !ids.has(t.network.from.node))
         issues.push({ path: `spec.targets.${name}.network.from.node`, message: `unknown topology node "${t.network.from.node}"; known: ${[...ids].join(", ")}` });
+      if (t.container?.node && !ids.has(t.container.node))
+        issues.push({ path: `spec.targets.${name}.container.node`, message: `unknown topology node "${t.container.node}"; known: ${[...ids].join(", ")}` });
     }
     if (issues.length) return { ok: false, issues };
   }

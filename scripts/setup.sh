@@ -21,8 +21,9 @@ want=(procps iproute2 iptables chromium fonts-dejavu-core)
 # stress-ng: the stress tests run its engine too (auto picks it when installed);
 # bind9-dnsutils, dnsmasq: dig and a real upstream resolver for the DNS poisoner's tests (dnsperf: its bench);
 # socat: bench/proxy.ts's baseline relay;
+# docker.io, busybox-static: the container saboteur's tests run their own dockerd and build a busybox image;
 # prometheus: the Watchman tests run a real Prometheus server (setpriv, util-linux, ties it to the test)
-[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(poppler-utils nftables stress-ng bind9-dnsutils dnsmasq dnsperf socat prometheus util-linux)
+[ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(poppler-utils nftables stress-ng bind9-dnsutils dnsmasq dnsperf socat prometheus util-linux docker.io busybox-static)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -261,7 +261,7 @@ export class Engine {
       if (!a.ok) unavailable.push({ path: `spec.method[${i}].fault`, message: `${step.fault} is not available on this host: ${a.reason}` });
     }
     if (unavailable.length) throw new ApiErr("unavailable", "a fault cannot run on this host", unavailable);
-    const refusals = safetyRefusals(exp, this.o.topology, this.o.protectedPids?.() ?? new Set());
+    const refusals = await safetyRefusals(exp, this.o.topology, this.o.protectedPids?.() ?? new Set());
     if (refusals.length) throw new ApiErr("invalid_input", "the experiment would hit more than spec.safety allows", refusals);
     // the plan's error budgets: a run the budget cannot afford is refused before anything is touched
     // (read while this run holds the admission, so nothing else can start meanwhile)
@@ -324,7 +324,7 @@ export class Engine {
   }
 
   /** What the experiment would hit on this host now, and what spec.safety refuses (POST /experiments/validate shows it). */
-  plan(exp: Experiment): ExperimentPlan {
+  plan(exp: Experiment): Promise<ExperimentPlan> {
     return planExperiment(exp, this.o.topology, this.o.protectedPids?.() ?? new Set());
   }
 

@@ -218,7 +218,7 @@ export const ROUTES: readonly Route[] = [
       const budget = sloProbes(r.experiment).length
         ? await budgetsOf(r.experiment).then((b) => ({ budgets: b, budgetRefusal: budgetRefusal(b) }), (e: Error) => ({ budgets: [], budgetRefusal: e.message }))
         : {};
-      send(res, 200, { ok: true, experiment: r.experiment, plan: engine.plan(r.experiment), ...budget });
+      send(res, 200, { ok: true, experiment: r.experiment, plan: await engine.plan(r.experiment), ...budget });
     },
   },
   {

@@ -1,5 +1,5 @@
 // The one table of target kinds, in the style of injectors/registry.ts: each
-// kind's file (process.ts, host.ts, path.ts, network.ts; later container,
+// kind's file (process.ts, host.ts, path.ts, network.ts, container.ts; later
 // cloud instance) registers how a target of that kind is named and how a
 // target spec selecting it resolves to concrete targets on this host. Nothing
 // else switches over target kinds. Registering also lists the kind in
@@ -38,8 +38,8 @@ export interface TargetKindDef<K extends TargetKind = TargetKind> {
   id(t: TargetKinds[K]): string;
   /** short human label for events and reports */
   label(t: TargetKinds[K]): string;
-  /** the spec (which selects this kind) to concrete targets on this host */
-  resolve(spec: TargetSpec, ctx: ResolveContext): TargetResolution;
+  /** the spec (which selects this kind) to concrete targets on this host (asynchronous for kinds that ask an API: containers, cloud instances) */
+  resolve(spec: TargetSpec, ctx: ResolveContext): TargetResolution | Promise<TargetResolution>;
 }
 
 type AnyTargetKindDef = TargetKindDef<any>;
@@ -75,11 +75,11 @@ export function targetLabel(t: Target): string {
 }
 
 /** Resolve any target spec to concrete targets on this host; each names this host. */
-export function resolveTargets(spec: TargetSpec, topology: Topology | null, extraProtected: ReadonlySet<number>, o: { allowControlPlane?: boolean } = {}): TargetResolution {
+export async function resolveTargets(spec: TargetSpec, topology: Topology | null, extraProtected: ReadonlySet<number>, o: { allowControlPlane?: boolean } = {}): Promise<TargetResolution> {
   const fields = spec as Record<string, unknown>;
   const def = [...table.values()].find((d) => d.selectors.some((s) => fields[s] !== undefined));
   if (!def) throw new Error(`the target selects nothing: give one of ${[...table.values()].flatMap((d) => d.selectors).join(", ")}`);
-  const r = def.resolve(spec, { topology, extraProtected, allowControlPlane: o.allowControlPlane });
+  const r = await def.resolve(spec, { topology, extraProtected, allowControlPlane: o.allowControlPlane });
   const host = os.hostname();
   return { ...r, matched: r.matched.map((t) => (t.host === undefined ? { ...t, host } : t)) };
 }

@@ -8,6 +8,8 @@ import "./process";
 import "./network";
 import "./path";
 import "./host";
+import "./container";
+import "./instance";
 
 export { getTargetKind, registerTargetKind, resolveTargets, targetId, targetKindNames, targetLabel } from "./registry";
 export type { ResolveContext, TargetKindDef, TargetResolution } from "./registry";
@@ -16,3 +18,7 @@ export type { ProcessMatcher, Resolution } from "./process";
 export { resolveNetwork } from "./network";
 export type { NetworkResolution } from "./network";
 export { applyBlastRadius, blastCount, seededRandom, seedFrom } from "./blast";
+export { describeContainerSelector, resolveContainers } from "./container";
+export type { ContainerTarget } from "./container";
+export { describeInstanceSelector, resolveInstances } from "./instance";
+export type { InstanceTarget } from "./instance";
