@@ -25,6 +25,7 @@ reverts them at the end, on Ctrl-C, or after a crash at the next start):
   gameday sniper ...                   Process Sniper: kill processes at random
   gameday stress ...                   CPU and memory pressure, cgroup CPU/memory limits
   gameday latency-monkey ...           network latency, loss, bandwidth caps, partitions
+  gameday bpf-injector ...             connect() errors, packet drops, syscall errors (BPF, ptrace)
   gameday recover                      revert what a crashed standalone CLI left
   (gameday COMMAND --help for each)
 
@@ -111,6 +112,7 @@ const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<n
   "disk-devourer": () => import("./disk-devourer"),
   stress: () => import("./stress"),
   "latency-monkey": () => import("./latency-monkey"),
+  "bpf-injector": () => import("./bpf-injector"),
   recover: () => import("./recover"),
 };
 

@@ -12,6 +12,9 @@ import "./latency";
 import "./packet-loss";
 import "./bandwidth";
 import "./partition";
+import "./connect-error";
+import "./packet-drop";
+import "./syscall-error";
 
 export { getInjector, injectorNames } from "./registry";
 export * from "./types";

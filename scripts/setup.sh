@@ -15,6 +15,8 @@ fi
 
 # --- Debian packages -------------------------------------------------------------
 want=(procps iproute2 iptables)
+# clang + libbpf-dev build bpf/ (connect-error, packet-drop, syscall-error); bpftool shows what is attached
+want+=(clang libbpf-dev bpftool)
 # nftables: the iptables-nft test that a table a fault created is deleted again needs nft;
 # stress-ng: the stress tests run its engine too (auto picks it when installed)
 [ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(chromium poppler-utils nftables stress-ng)
@@ -31,6 +33,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     say "missing Debian packages (not root, not installing): ${missing[*]}"
   fi
 fi
+
+# --- BPF programs, their loader and the ptrace injector (bpf/out) ----------------
+bash bpf/build.sh || say "building bpf/ failed: connect-error, packet-drop and syscall-error stay unavailable"
 
 # --- npm packages ------------------------------------------------------------------
 lock_sum=$(sha256sum package.json package-lock.json | sha256sum | cut -c1-16)
