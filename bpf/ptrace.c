@@ -24,6 +24,7 @@
 #include <fnmatch.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@
 struct thread {
 	pid_t tid;
 	int injected; /* this thread's current syscall was skipped: set the errno at its exit */
+	int next;     /* the next syscall stop: 0 unknown (ask the kernel), 1 entry, 2 exit */
 };
 
 static struct thread threads[MAX_THREADS];
@@ -136,28 +138,38 @@ static int decide(pid_t tid, const struct user_regs_struct *r)
 	return 1;
 }
 
-/* a syscall stop: the kernel says whether entry or exit (a thread seized
- * inside a blocking call makes counting stops unreliable) */
+/* a syscall stop. Entry and exit stops alternate, so only the first one after
+ * an attach or another kind of stop asks the kernel which it is (a thread
+ * seized inside a blocking call may first stop at its exit); for the others
+ * the unrelated calls cost no ptrace request at all. */
 static void on_syscall(struct thread *t)
 {
-	struct __ptrace_syscall_info info;
-	if (ptrace(PTRACE_GET_SYSCALL_INFO, t->tid, sizeof info, &info) <= 0) return;
-	if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+	int op = t->next;
+	unsigned long long nr = 0;
+	if (!op) {
+		struct __ptrace_syscall_info info;
+		if (ptrace(PTRACE_GET_SYSCALL_INFO, t->tid, sizeof info, &info) <= 0) return;
+		op = info.op == PTRACE_SYSCALL_INFO_ENTRY ? 1 : info.op == PTRACE_SYSCALL_INFO_EXIT ? 2 : 0;
+		if (!op) return;
+	}
+	t->next = op == 1 ? 2 : 1;
+	if (op == 1) {
 		t->injected = 0;
-		unsigned long long nr = info.entry.nr;
-		if (stop || nr >= MAX_NR || !chosen[nr]) return;
+		if (stop) return;
+		/* orig_rax: the syscall number, one word, no full register read */
+		errno = 0;
+		nr = ptrace(PTRACE_PEEKUSER, t->tid, offsetof(struct user_regs_struct, orig_rax), 0);
+		if (errno || nr >= MAX_NR || !chosen[nr]) return;
 		struct user_regs_struct r;
 		if (ptrace(PTRACE_GETREGS, t->tid, 0, &r) || !decide(t->tid, &r)) return;
 		r.orig_rax = -1; /* the kernel skips the call */
 		if (ptrace(PTRACE_SETREGS, t->tid, 0, &r) == 0) t->injected = 1;
 		return;
 	}
-	if (info.op != PTRACE_SYSCALL_INFO_EXIT || !t->injected) return;
+	if (!t->injected) return;
 	t->injected = 0;
-	struct user_regs_struct r;
-	if (ptrace(PTRACE_GETREGS, t->tid, 0, &r)) return;
-	r.rax = -err_no;
-	ptrace(PTRACE_SETREGS, t->tid, 0, &r);
+	errno = 0;
+	ptrace(PTRACE_POKEUSER, t->tid, offsetof(struct user_regs_struct, rax), (long)-err_no);
 }
 
 static int attach_all(void)
@@ -250,16 +262,23 @@ int main(int argc, char **argv)
 		struct thread *t = find(tid);
 		if (!t) t = add(tid); /* a new thread's first stop may come before its parent's clone event */
 		int sig = WSTOPSIG(status), event = (unsigned)status >> 16, deliver = 0;
-		if (sig == (SIGTRAP | 0x80)) on_syscall(t);
-		else if (event == PTRACE_EVENT_CLONE) {
-			unsigned long child;
-			if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0) add(child);
-		} else if (event == PTRACE_EVENT_STOP) {
-			/* group-stop or our interrupt: a real stop (SIGSTOP) must hold, PTRACE_LISTEN keeps it */
-			if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
-				if (!stop) { ptrace(PTRACE_LISTEN, tid, 0, 0); continue; }
-			}
-		} else if (!event) deliver = sig; /* a signal for the tracee: pass it on */
+		if (sig == (SIGTRAP | 0x80))
+			on_syscall(t);
+		else {
+			t->next = 0; /* after any other stop, ask which syscall stop comes next */
+			if (event == PTRACE_EVENT_CLONE) {
+				unsigned long child;
+				if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0) add(child);
+			} else if (event == PTRACE_EVENT_STOP) {
+				/* group-stop or our interrupt: a real stop (SIGSTOP) must hold, PTRACE_LISTEN keeps it */
+				int real = sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+				if (real && !stop) {
+					ptrace(PTRACE_LISTEN, tid, 0, 0);
+					continue;
+				}
+			} else if (!event)
+				deliver = sig; /* a signal for the tracee: pass it on */
+		}
 		if (stop && !t->injected) {
 			/* not between a skipped entry and its exit: let go here */
 			ptrace(PTRACE_DETACH, tid, 0, deliver);
