@@ -30,5 +30,6 @@ bench: setup
 	@node --import tsx bench/run.ts
 	@node --import tsx bench/net.ts
 	@node --import tsx bench/reaper.ts
+	@node --import tsx bench/bpf.ts
 
 .PHONY: help setup build up test bench

@@ -17,6 +17,8 @@ fi
 want=(procps iproute2 iptables)
 # clang + libbpf-dev build bpf/ (connect-error, packet-drop, syscall-error); bpftool shows what is attached
 want+=(clang libbpf-dev bpftool)
+# strace: bench/bpf.ts sets the ptrace injector beside it
+want+=(strace)
 # nftables: the iptables-nft test that a table a fault created is deleted again needs nft;
 # stress-ng: the stress tests run its engine too (auto picks it when installed)
 [ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(chromium poppler-utils nftables stress-ng)
