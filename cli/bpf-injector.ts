@@ -32,6 +32,10 @@ Common:
   --after N         let the first N matching calls through ("from the 3rd on": 2)
   --dst IP[/N]      only these peers (repeatable); --port P only these ports
   --protocol P      tcp (default for connect-error), udp, all
+  --scope S         BPF faults: process (default: the target moves into a
+                    cgroup of its own; sockets it opens from now on) or cgroup
+                    (its own cgroup in place: every socket of every process in
+                    it, e.g. a service or container; refused at the v2 root)
   --duration D      hold for D (default 60s); Ctrl-C reverts early
   --dry-run         say what would be done, change nothing
   --json            one JSON event per line
@@ -60,6 +64,7 @@ const OPTIONS = {
   direction: { type: "string" },
   syscall: { type: "string", multiple: true },
   path: { type: "string" },
+  scope: { type: "string" },
 } as const;
 
 /** Flags to the fault's params; only those given (zod fills defaults, and names the flag in errors). */
@@ -75,6 +80,7 @@ function rawParams(fault: string, f: Flags): Record<string, unknown> {
     direction: f.direction,
     syscall: f.syscall,
     path: f.path,
+    scope: f.scope,
   };
   const allowed = new Set(Object.keys((getInjector(fault)!.params as unknown as { shape?: object }).shape ?? raw));
   for (const [k, v] of Object.entries(raw)) {

@@ -6,20 +6,19 @@
 // carries the mechanism each fault used.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import path from "node:path";
-import { promisify } from "node:util";
 import type { RunRecord } from "../lib/contract";
 import { readProc } from "../lib/procfs";
 import { v2Hierarchy } from "../injectors/bpf/cgroup";
 import { bpfObjectAvailable, ptraceAvailable } from "../injectors/bpf/detect";
 import { cgroupOf } from "../injectors/cgroup/hierarchy";
+import { attachedIds, loadedIds } from "../injectors/bpf/testdata/bpftool";
 import { apiCall, EXIT_WITH_PARENT, startWorkerProcess, tempDir, tempHome, waitFor, type WorkerProc } from "./kit";
 
-const run = promisify(execFile);
 const TESTDATA = path.join(import.meta.dirname, "../injectors/bpf/testdata");
 const connectOk = await bpfObjectAvailable("connect.bpf.o");
 const ptraceOk = ptraceAvailable();
@@ -74,7 +73,10 @@ spec:
   assert.equal(r.status, 201, JSON.stringify(r.body));
   await waitFor("connects failing with EHOSTUNREACH", () => tail(client.out).every((l) => l.includes("EHOSTUNREACH")), 20_000);
   await waitFor("reads failing with EIO", () => tail(reader.out).every((l) => l.includes("EIO")), 20_000);
-  assert.notEqual(cgroupOf(client.child.pid!, h), original);
+  const folder = cgroupOf(client.child.pid!, h)!;
+  assert.notEqual(folder, original);
+  const ids = await attachedIds(folder);
+  assert.equal(ids.length, 2, "connect4 and connect6 attached to the client's folder");
   const ev = await apiCall<{ events: { kind: string; message: string; data?: string }[] }>(worker, "GET", `/api/v1/runs/${r.body.run.id}/events`);
   const text = JSON.stringify(ev.body.events);
   assert.match(text, /cgroup\/connect4\+connect6 \(bpf_set_retval EHOSTUNREACH\)/, "the run record names the BPF mechanism");
@@ -83,9 +85,12 @@ spec:
   await worker.stop("SIGKILL");
   await waitFor("the client back in its own cgroup", () => cgroupOf(client.child.pid!, h) === original, 10_000);
   await waitFor("the reader untraced", () => /^TracerPid:\s*0$/m.test(fs.readFileSync(`/proc/${reader.child.pid}/status`, "utf8")), 10_000);
-  await waitFor("no gd_ program attached", async () => !(await run("bpftool", ["cgroup", "tree", h.mount])).stdout.includes("gd_connect"), 10_000);
-  assert.equal((await run("bpftool", ["prog", "show"])).stdout.split("\n").filter((l) => / name gd_/.test(l)).length, 0, "no gd_ program loaded");
-  assert.ok(!fs.readdirSync(original).some((n) => n.startsWith("gameday-")), "no gameday cgroup left");
+  await waitFor("bpftool prog: its programs unloaded", async () => {
+    const loaded = await loadedIds();
+    return !ids.some((id) => loaded.has(id));
+  }, 10_000);
+  assert.ok(!fs.existsSync(folder), "its cgroup is gone (and with it every attachment: bpftool cgroup tree)");
+  assert.ok(!fs.readdirSync(original).some((n) => n.startsWith(`gameday-connect-error-${client.child.pid}-`)), "no gameday cgroup left");
   await waitFor("connects succeed again", () => tail(client.out, 3).every((l) => l.includes('"ok":true')), 10_000);
   await waitFor("reads succeed again", () => tail(reader.out, 3).every((l) => l.includes('"ok":true')), 10_000);
   assert.ok(readProc(client.child.pid!) && readProc(reader.child.pid!), "both processes ran on");

@@ -18,15 +18,19 @@ import { getInjector, type ProcessTarget } from ".";
 import { v2Hierarchy } from "./bpf/cgroup";
 import { bpfLsmProblem, bpfObjectAvailable, kprobeOverrideProblem, ptraceAvailable } from "./bpf/detect";
 import { countersOf } from "./bpf/helper";
-import { cgroupOf } from "./cgroup/hierarchy";
+import { attachedIds, loadedIds } from "./bpf/testdata/bpftool";
+import { cgroupOf, moveProcess, procsIn, removeFolder } from "./cgroup/hierarchy";
 
 const run = promisify(execFile);
 const TESTDATA = path.join(import.meta.dirname, "bpf/testdata");
 const children: ChildProcess[] = [];
 const servers: (net.Server | dgram.Socket)[] = [];
-after(() => {
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const ex of executors) await ex.revertAll();
   for (const c of children) c.kill("SIGKILL");
   for (const s of servers) s.close();
+  for (const f of cleanups) await f().catch(() => undefined);
 });
 
 /** A test target: node SCRIPT args, exiting with us; its stdout's JSON lines collected. */
@@ -61,12 +65,17 @@ async function next(lines: Line[], n: number, match: (l: Line) => boolean, what:
   return lines.slice(from);
 }
 
-const executor = () => new Executor({ command: "bpf-test", dir: tempDir("gameday-bpf-journal-"), reaper: false });
+const executors: Executor[] = [];
+/** An executor without a reaper; what a failed test leaves applied is reverted in after() */
+const executor = () => {
+  const ex = new Executor({ command: "bpf-test", dir: tempDir("gameday-bpf-journal-"), reaper: false });
+  executors.push(ex);
+  return ex;
+};
 const apply = (ex: Executor, fault: string, t: ProcessTarget, params: unknown) =>
   ex.apply({ runId: "bpf", step: 0, targetName: "t", fault, target: t, params: getInjector(fault)!.params.parse(params) }, new AbortController().signal);
 
 const bpfTree = async () => (await run("bpftool", ["cgroup", "tree", v2Hierarchy()!.mount])).stdout;
-const gdProgs = async () => (await run("bpftool", ["prog", "show"])).stdout.split("\n").filter((l) => / name gd_/.test(l));
 
 const connectOk = await bpfObjectAvailable("connect.bpf.o");
 const skbOk = await bpfObjectAvailable("skb.bpf.o");
@@ -84,6 +93,8 @@ describe("connect-error", { skip: connectOk.ok ? false : connectOk.reason }, () 
     const undo = change.undo as { tag: string; move: { folder: string } };
     assert.equal(cgroupOf(c.target.pid, h), undo.move.folder, "the client runs in the fault's own cgroup");
     assert.match(await bpfTree(), /gd_connect4/);
+    const ids = await attachedIds(undo.move.folder);
+    assert.equal(ids.length, 2, "connect4 and connect6 attached to the fault's folder");
     const during = await next(c.lines, 5, (l) => l.port === hit && l.code === "ENETUNREACH", "ENETUNREACH on the chosen port");
     const first = during.findIndex((l) => l.port === hit && l.code);
     assert.ok(!during.slice(first).some((l) => l.port === hit && l.ok), "no connect to the chosen port succeeded once the first failed");
@@ -93,8 +104,8 @@ describe("connect-error", { skip: connectOk.ok ? false : connectOk.reason }, () 
     assert.match(v.detail, /[1-9]\d* failed/);
     assert.equal(cgroupOf(c.target.pid, h), original, "back in its own cgroup");
     assert.ok(!fs.existsSync(undo.move.folder));
-    assert.doesNotMatch(await bpfTree(), /gd_connect4/);
-    assert.equal((await gdProgs()).length, 0, "no program left loaded");
+    const loaded = await loadedIds();
+    assert.ok(!ids.some((id) => loaded.has(id)), "its programs are unloaded");
     await next(c.lines, 4, (l) => l.port === hit && l.ok === true, "connects after detach");
     assert.ok(countersOf(undo.tag)!.injected >= 5);
   });
@@ -160,6 +171,69 @@ describe("packet-drop", { skip: skbOk.ok ? false : skbOk.reason }, () => {
     s.child.stdin!.write("go\n");
     await next(s.lines, 1, (l) => l.sent === N, "the sends after detach");
     await waitFor("every datagram after detach", () => received >= N * 0.99, 5000);
+  });
+});
+
+describe("packet-drop ingress, connect-error over IPv6 and UDP", { skip: skbOk.ok && connectOk.ok ? false : `${skbOk.ok ? "" : skbOk.reason}${connectOk.ok ? "" : connectOk.reason}` }, () => {
+  test("ingress, scope cgroup: a running receiver's socket opened before the fault loses about the share; nothing after detach", async () => {
+    // the receiver runs in a cgroup of the test's own (scope cgroup is refused at the v2 root), from its start
+    const dir = path.join(v2Hierarchy()!.mount, `bpf-test-pid${process.pid}-${Date.now()}`);
+    fs.mkdirSync(dir);
+    cleanups.push(async () => {
+      for (const p of procsIn(dir)) moveProcess(v2Hierarchy()!.mount, p);
+      await removeFolder(dir);
+    });
+    moveProcess(dir, process.pid);
+    let s: ReturnType<typeof target>;
+    try {
+      s = target("udp-receiver.mjs", []);
+    } finally {
+      moveProcess(v2Hierarchy()!.mount, process.pid);
+    }
+    assert.equal(cgroupOf(s.target.pid, v2Hierarchy()!), dir);
+    const port = (await next(s.lines, 1, (l) => typeof l.port === "number", "the receiver's port"))[0].port as number;
+    const tx = dgram.createSocket("udp4");
+    servers.push(tx);
+    const N = 2000;
+    const send = async () => {
+      for (let i = 0; i < N; i++) {
+        tx.send(String(i), port, "127.0.0.1");
+        if (i % 25 === 24) await sleep(5);
+      }
+      await sleep(300);
+    };
+    const ex = executor();
+    await assert.rejects(apply(ex, "packet-drop", { ...s.target, pid: process.pid, startTime: readProc(process.pid)!.startTime }, { probability: 0.5, scope: "cgroup" }), /scope: PID \d+ is in the cgroup v2 root/);
+    const change = await apply(ex, "packet-drop", s.target, { probability: 0.5, direction: "ingress", protocol: "udp", scope: "cgroup" });
+    assert.equal(cgroupOf(s.target.pid, v2Hierarchy()!), dir, "nothing moved");
+    await send();
+    s.child.stdin!.write("count\n");
+    const during = (await next(s.lines, 1, (l) => typeof l.received === "number", "the count"))[0].received as number;
+    await ex.revert(change.id);
+    const k = countersOf((change.undo as { tag: string }).tag)!;
+    const sigma = Math.sqrt(N * 0.25);
+    assert.ok(Math.abs(k.injected - N / 2) <= 5 * sigma, `dropped ${k.injected} of ${k.matched}`);
+    assert.ok(Math.abs(N - during - k.injected) <= N * 0.02, `received ${during}, the map dropped ${k.injected}`);
+    await send();
+    s.child.stdin!.write("count\n");
+    const afterwards = (await next(s.lines, 1, (l) => typeof l.received === "number", "the count"))[0].received as number;
+    assert.ok(afterwards >= N * 0.98, `received ${afterwards} of ${N} after detach`);
+  });
+
+  test("connect6 and UDP sendmsg: ::1 connects and UDP sends fail with the errno", async () => {
+    const s6 = net.createServer((c) => c.destroy());
+    servers.push(s6);
+    await new Promise<void>((r) => s6.listen(0, "::1", r));
+    const port = (s6.address() as net.AddressInfo).port;
+    const c = target("connect-client.mjs", [`[::1]:${port}`, "udp:127.0.0.1:9"]);
+    await next(c.lines, 2, (l) => l.ok === true, "IPv6 connects and UDP sends before the fault");
+    const ex = executor();
+    const change = await apply(ex, "connect-error", c.target, { errno: "ECONNRESET", protocol: "all", dst: ["::1", "127.0.0.1/32"] });
+    const during = await next(c.lines, 6, (l) => l.code === "ECONNRESET", "errors on both");
+    assert.ok(during.some((l) => l.port === `[::1]:${port}` && l.code === "ECONNRESET"), "connect6");
+    assert.ok(during.some((l) => l.port === "udp:127.0.0.1:9" && l.code === "ECONNRESET"), "sendmsg4");
+    await ex.revert(change.id);
+    await next(c.lines, 4, (l) => l.ok === true, "both work after detach");
   });
 });
 
@@ -239,6 +313,14 @@ describe("refusals name the field", () => {
 });
 
 describe("mechanism detection", () => {
+  test("without bpf/out the faults are listed unavailable, with why, and Game Day still loads", async () => {
+    const code = `const { getInjector } = await import("./injectors/index.ts");
+      for (const f of ["connect-error", "packet-drop", "syscall-error"]) console.log(f, JSON.stringify(await getInjector(f).available()));`;
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { cwd: ROOT, env: { ...process.env, GAMEDAY_BPF_OUT: "/nonexistent/bpf-out" } });
+    for (const f of ["connect-error", "packet-drop", "syscall-error"]) assert.match(stdout, new RegExp(`^${f} .*"ok":false.*(not built|needs root)`, "m"));
+    if (process.getuid?.() === 0) assert.match(stdout, /syscall-error .*gameday-ptrace is not built \(bash bpf\/build.sh/);
+  });
+
   test("bpf_override_return and BPF LSM: the reason they are not used, from the kernel's config", () => {
     assert.equal(kprobeOverrideProblem("CONFIG_KPROBES=y\nCONFIG_BPF_KPROBE_OVERRIDE=y\nCONFIG_FUNCTION_ERROR_INJECTION=y\n", true), null);
     assert.match(kprobeOverrideProblem("# CONFIG_KPROBES is not set\n", false)!, /CONFIG_KPROBES off/);
@@ -274,10 +356,15 @@ describe("SIGKILL of the CLI mid-fault", { skip: connectOk.ok && ptraceOk.ok ? f
     const x = cli(["connect-error", "--pid", String(c.target.pid), "--port", String(port)]);
     await waitForLine(x, (l) => l.includes("injected connect-error"), 30_000, "the inject");
     await next(c.lines, 2, (l) => l.code === "ECONNREFUSED", "refusals");
+    const ids = await attachedIds(cgroupOf(c.target.pid, h)!);
+    assert.equal(ids.length, 2);
     x.kill("SIGKILL");
-    await waitFor("the reaper's revert", async () => cgroupOf(c.target.pid, h) === original && !(await bpfTree()).includes("gd_connect4"), 15_000, 100);
-    assert.equal((await gdProgs()).length, 0, "bpftool prog: no gd_ program loaded");
-    assert.ok(!fs.readdirSync(original!).some((n) => n.startsWith("gameday-connect-error-")), "no gameday cgroup left");
+    await waitFor("the reaper's revert", () => cgroupOf(c.target.pid, h) === original, 15_000, 100);
+    await waitFor("bpftool prog: its programs unloaded", async () => {
+      const loaded = await loadedIds();
+      return !ids.some((id) => loaded.has(id));
+    }, 5000);
+    assert.ok(!fs.readdirSync(original!).some((n) => n.startsWith(`gameday-connect-error-${c.target.pid}-`)), "no gameday cgroup left");
     await next(c.lines, 3, (l) => l.ok === true, "connects after the CLI died");
   });
 

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { errnoParam, ERRNOS } from "./bpf/errno";
 import { cgroupBpfInjector } from "./bpf/cgroup-fault";
-import { after, dsts, filterArgs, filterText, ports, probability, protocol } from "./bpf/params";
+import { after, dsts, filterArgs, filterText, ports, scope, probability, protocol } from "./bpf/params";
 import { register } from "./registry";
 
 export const connectErrorParams = z
@@ -20,6 +20,8 @@ export const connectErrorParams = z
     port: ports,
     /** tcp: connect(); udp: connect() and sendmsg() of UDP sockets */
     protocol,
+    /** process (default): the target moves into a cgroup of its own, covering sockets it opens from now on; cgroup: its own cgroup in place, every socket of every process in it */
+    scope,
   })
   .strict();
 export type ConnectErrorParams = z.infer<typeof connectErrorParams>;

@@ -4,7 +4,7 @@
 // device), only this process's traffic is touched, on any interface.
 import { z } from "zod";
 import { cgroupBpfInjector } from "./bpf/cgroup-fault";
-import { after, dsts, filterArgs, filterText, ports } from "./bpf/params";
+import { after, dsts, filterArgs, filterText, ports, scope } from "./bpf/params";
 import { register } from "./registry";
 
 export const packetDropParams = z
@@ -18,6 +18,8 @@ export const packetDropParams = z
     /** either end's port (a server's port catches both directions of its connections) */
     port: ports,
     protocol: z.enum(["tcp", "udp", "all"], { error: "expected tcp, udp or all" }).default("all"),
+    /** process (default): the target moves into a cgroup of its own, covering sockets it opens from now on; cgroup: its own cgroup in place, every socket of every process in it */
+    scope,
   })
   .strict();
 export type PacketDropParams = z.infer<typeof packetDropParams>;

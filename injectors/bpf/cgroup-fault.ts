@@ -27,13 +27,13 @@ interface Spec<P> {
   name: string;
   description: string;
   obj: string;
-  params: z.ZodType<P>;
+  params: z.ZodType<P & { scope: "process" | "cgroup" }>;
   /** programs to attach, their hooks in words, the loader's key=value configuration, the selection in words */
   program(p: P): { programs: string[]; mechanism: string; config: string[]; selects: string };
   evidence: { seen: string; injected: string };
 }
 
-export function cgroupBpfInjector<P>(s: Spec<P>): Injector<P, CgroupBpfUndo, ProcessTarget> {
+export function cgroupBpfInjector<P extends { scope: "process" | "cgroup" }>(s: Spec<P>): Injector<P, CgroupBpfUndo, ProcessTarget> {
   return {
     name: s.name,
     description: s.description,
@@ -41,7 +41,7 @@ export function cgroupBpfInjector<P>(s: Spec<P>): Injector<P, CgroupBpfUndo, Pro
     params: s.params,
     available: (): Promise<Availability> => bpfObjectAvailable(s.obj),
     async plan(target, params) {
-      return { tag: newHelperTag(s.name), ...s.program(params), move: planMove(s.name, target.pid, target.startTime) };
+      return { tag: newHelperTag(s.name), ...s.program(params), move: planMove(s.name, target.pid, target.startTime, params.scope) };
     },
     async inject(_target, _params, { undo, signal }) {
       makeFolder(undo.move);
@@ -57,11 +57,9 @@ export function cgroupBpfInjector<P>(s: Spec<P>): Injector<P, CgroupBpfUndo, Pro
       const left = helperPids(undo.tag);
       if (left.length) problems.push(`loader ${left.join(", ")} still runs (its programs stay attached)`);
       if (problems.length) return { ok: false, detail: problems.join("; ") };
-      return {
-        ok: true,
-        detail: `${undo.mechanism} detached, ${undo.move.tree.length} process(es) back in ${undo.move.original}; ${evidenceText(undo.tag, s.evidence)}`,
-      };
+      const where = undo.move.inPlace ? ` from ${undo.move.original} (in place)` : `, ${undo.move.tree.length} process(es) back in ${undo.move.original}`;
+      return { ok: true, detail: `${undo.mechanism} detached${where}; ${evidenceText(undo.tag, s.evidence)}` };
     },
-    describe: (_target, undo) => `${undo.mechanism} on ${undo.move.folder} (${undo.selects})`,
+    describe: (_target, undo) => `${undo.mechanism} on ${undo.move.folder}${undo.move.inPlace ? " (in place: every process and socket of the cgroup)" : ""} (${undo.selects})`,
   };
 }

@@ -51,3 +51,6 @@ export function filterText(p: { dst?: string[]; port?: number[]; protocol: strin
   if (p.after) parts.push(`after ${p.after} call(s)`);
   return parts.join(" ");
 }
+
+/** process: move the target into a cgroup of its own (its new sockets); cgroup: attach to its cgroup in place (every socket in it) */
+export const scope = z.enum(["process", "cgroup"], { error: "expected process or cgroup" }).default("process");
