@@ -104,7 +104,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const injector: AnyInjector = getInjector(fault)!;
   const durationMs = durationFlag(f.duration as string | undefined, "60s");
-  const params = parseParams(injector, rawParams(fault, f));
+  // repeatable flags are lists: `--port.0` reads better as `--port`
+  const params = parseParams(injector, rawParams(fault, f), (field) => `--${field.replace(/\.\d+$/, "")}`);
   const targets: ProcessTarget[] = resolveTargets(f);
 
   const json = !!f.json;
