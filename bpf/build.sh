@@ -16,9 +16,9 @@ mkdir -p "$out"
 "$cc" -O2 -Wall -o "$out/gameday-ptrace" ptrace.c
 if [ ! -f /usr/include/bpf/libbpf.h ]; then say "libbpf-dev not found: connect-error and packet-drop stay unavailable"; exit 0; fi
 arch_inc="/usr/include/$(uname -m)-linux-gnu"
-for p in connect skb; do
+for p in connect skb override; do
   "$cc" -O2 -g -Wall -Wno-pass-failed -target bpf -I"$arch_inc" -c "$p.bpf.c" -o "$out/$p.bpf.o"
 done
 "$cc" -O2 -Wall -o "$out/gameday-bpf" loader.c -lbpf
 echo "$sum" > "$out/.sum"
-say "built bpf/out: connect.bpf.o skb.bpf.o gameday-bpf gameday-ptrace"
+say "built bpf/out: connect.bpf.o skb.bpf.o override.bpf.o gameday-bpf gameday-ptrace"

@@ -10,7 +10,8 @@
  *   gameday-bpf probe OBJ                       load (verifier) and exit
  *   gameday-bpf run OBJ CGROUP-DIR PROGS KEY=VALUE... [--tag T] [--parent PID]
  *     PROGS: comma-separated program names (gd_connect4,gd_sendmsg4,...)
- *     keys:  err ppm after proto direction dst=ADDR/PREFIX port=N (repeatable)
+ *     keys:  err ppm after proto direction tgid dst=ADDR/PREFIX port=N (repeatable)
+ *     CGROUP-DIR "-": attach PROGS as kprobes, to each fn=FUNCTION key
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -68,6 +69,10 @@ static int parse_cidr(const char *s, struct gd_cidr *d)
 	return -1;
 }
 
+#define MAX_FN 16
+static const char *fns[MAX_FN];
+static int nfn;
+
 static int parse_conf(int argc, char **argv, struct gd_config *c, const char **tag, int *parent)
 {
 	memset(c, 0, sizeof *c);
@@ -87,6 +92,11 @@ static int parse_conf(int argc, char **argv, struct gd_config *c, const char **t
 		else if (!strcmp(a, "after")) c->after = strtoull(v, 0, 10);
 		else if (!strcmp(a, "proto")) c->proto = strtoul(v, 0, 10);
 		else if (!strcmp(a, "direction")) c->direction = strtoul(v, 0, 10);
+		else if (!strcmp(a, "tgid")) c->tgid = strtoul(v, 0, 10);
+		else if (!strcmp(a, "fn")) {
+			if (nfn >= MAX_FN) return -1;
+			fns[nfn++] = v;
+		}
 		else if (!strcmp(a, "dst")) {
 			if (c->ndst >= GD_MAX_DST || parse_cidr(v, &c->dst[c->ndst])) return -1;
 			c->ndst++;
@@ -140,22 +150,26 @@ int main(int argc, char **argv)
 	struct bpf_map *st = bpf_object__find_map_by_name(obj, "stats");
 	if (!cfg || !st) return fail("maps", ENOENT);
 	if (bpf_map__update_elem(cfg, &key, sizeof key, &c, sizeof c, BPF_ANY)) return fail("config map", errno);
-	int cg = open(argv[3], O_RDONLY | O_DIRECTORY);
-	if (cg < 0) return fail("cgroup", errno);
+	int kprobes = !strcmp(argv[3], "-");
+	int cg = kprobes ? -1 : open(argv[3], O_RDONLY | O_DIRECTORY);
+	if (!kprobes && cg < 0) return fail("cgroup", errno);
 
-	struct bpf_link *links[8];
+	struct bpf_link *links[MAX_FN];
 	int n = 0;
 	char *progs = strdup(argv[4]);
-	for (char *name = strtok(progs, ","); name && n < 8; name = strtok(NULL, ",")) {
+	for (char *name = strtok(progs, ","); name; name = strtok(NULL, ",")) {
 		struct bpf_program *p = bpf_object__find_program_by_name(obj, name);
 		if (!p) return fail(name, ENOENT);
-		links[n] = bpf_program__attach_cgroup(p, cg);
-		if (!links[n]) {
-			int e = errno;
-			while (n--) bpf_link__destroy(links[n]);
-			return fail(name, e);
+		for (int i = 0; i < (kprobes ? nfn : 1) && n < MAX_FN; i++) {
+			/* a kprobe link and a cgroup link alike: released when our fd closes */
+			links[n] = kprobes ? bpf_program__attach_kprobe(p, false, fns[i]) : bpf_program__attach_cgroup(p, cg);
+			if (!links[n]) {
+				int e = errno;
+				while (n--) bpf_link__destroy(links[n]);
+				return fail(kprobes ? fns[i] : name, e);
+			}
+			n++;
 		}
-		n++;
 	}
 	int stats_fd = bpf_map__fd(st);
 	report(stats_fd, "attached");

@@ -22,7 +22,9 @@ const USAGE = `gameday bpf-injector — errors and drops for a running process, 
       --direction egress|ingress|both (default both)
   gameday bpf-injector syscall-error SELECTOR --syscall NAME [--errno E] [--path GLOB]
       the named syscalls (read, write, openat, fsync, connect, any; repeatable)
-      fail with E (default EIO): ptrace; --path only on files matching GLOB
+      fail with E (default EIO): bpf_override_return where the kernel has it,
+      else ptrace (--mechanism auto|ptrace|kprobe-override); --path only on
+      files matching GLOB (ptrace)
 
 SELECTOR: --pid PID (repeatable), --name COMM, --cmdline REGEX, or --node ID
   (a topology node; --topology FILE, default demo/topology.yaml)
@@ -65,6 +67,7 @@ const OPTIONS = {
   syscall: { type: "string", multiple: true },
   path: { type: "string" },
   scope: { type: "string" },
+  mechanism: { type: "string" },
 } as const;
 
 /** Flags to the fault's params; only those given (zod fills defaults, and names the flag in errors). */
@@ -81,6 +84,7 @@ function rawParams(fault: string, f: Flags): Record<string, unknown> {
     syscall: f.syscall,
     path: f.path,
     scope: f.scope,
+    mechanism: f.mechanism,
   };
   const allowed = new Set(Object.keys((getInjector(fault)!.params as unknown as { shape?: object }).shape ?? raw));
   for (const [k, v] of Object.entries(raw)) {

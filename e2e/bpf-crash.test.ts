@@ -80,7 +80,7 @@ spec:
   const ev = await apiCall<{ events: { kind: string; message: string; data?: string }[] }>(worker, "GET", `/api/v1/runs/${r.body.run.id}/events`);
   const text = JSON.stringify(ev.body.events);
   assert.match(text, /cgroup\/connect4\+connect6 \(bpf_set_retval EHOSTUNREACH\)/, "the run record names the BPF mechanism");
-  assert.match(text, /ptrace \(bpf_override_return: /, "and the syscall-error mechanism with why");
+  assert.match(text, /ptrace \(auto: bpf_override_return: /, "and the syscall-error mechanism with why");
 
   await worker.stop("SIGKILL");
   await waitFor("the client back in its own cgroup", () => cgroupOf(client.child.pid!, h) === original, 10_000);

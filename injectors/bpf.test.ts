@@ -15,6 +15,7 @@ import { Executor } from "../agent/executor";
 import { readProc } from "../lib/procfs";
 import { EXIT_WITH_PARENT, ROOT, sleep, tempDir, waitFor, waitForLine } from "../e2e/kit";
 import { getInjector, type ProcessTarget } from ".";
+import { chooseMechanism, kprobeOverrideAvailable } from "./syscall-error";
 import { v2Hierarchy } from "./bpf/cgroup";
 import { bpfLsmProblem, bpfObjectAvailable, kprobeOverrideProblem, ptraceAvailable } from "./bpf/detect";
 import { countersOf } from "./bpf/helper";
@@ -247,7 +248,7 @@ describe("syscall-error (ptrace)", { skip: ptraceOk.ok ? false : ptraceOk.reason
     await next(r.lines, 2, (l) => l.ok === true, "reads before the fault");
     const ex = executor();
     const change = await apply(ex, "syscall-error", r.target, { syscall: "read", errno: "EIO", path: path.join(path.dirname(file), "*.bin") });
-    assert.match(change.undo ? getInjector("syscall-error")!.describe!(r.target, change.undo) : "", /^ptrace \(bpf_override_return: /);
+    assert.match(change.undo ? getInjector("syscall-error")!.describe!(r.target, change.undo) : "", /^ptrace \(auto: bpf_override_return: .*; BPF LSM: /);
     assert.notEqual(tracer(r.target.pid), 0);
     const during = await next(r.lines, 5, (l) => l.code === "EIO", "EIO on read");
     assert.ok(!during.slice(during.findIndex((l) => l.code === "EIO")).some((l) => l.ok), "every read fails once the first did");
@@ -330,9 +331,38 @@ describe("mechanism detection", () => {
     assert.match(bpfLsmProblem("", "bpf")!, /lacks CONFIG_BPF_LSM/);
   });
 
-  test("this host: the kprobe-override path is a reported skip", { skip: kprobeOverrideProblem() ?? false }, () => {
-    // only reached on a kernel with bpf_override_return: this build uses ptrace there too, and says so
-    assert.match(getInjector("syscall-error")!.describe!({} as ProcessTarget, { mechanism: "ptrace" } as never), /ptrace/);
+  test("the choice: auto takes bpf_override_return when it loads and no path is asked for; a forced mechanism that cannot work names the field", async () => {
+    const yes = { ok: true } as const;
+    const no = { ok: false, reason: "the kernel has no kprobes" } as const;
+    assert.equal((await chooseMechanism({ mechanism: "auto" }, yes)).use, "kprobe-override");
+    assert.match((await chooseMechanism({ mechanism: "auto", path: "/x/*" }, yes)).text, /^ptrace \(auto: a path glob needs ptrace/);
+    assert.match((await chooseMechanism({ mechanism: "auto" }, no)).text, /^ptrace \(auto: bpf_override_return: the kernel has no kprobes; BPF LSM: /);
+    await assert.rejects(chooseMechanism({ mechanism: "kprobe-override" }, no), /^Error: mechanism: kprobe-override was asked for, but the kernel has no kprobes/);
+    await assert.rejects(chooseMechanism({ mechanism: "kprobe-override", path: "/x" }, yes), /^Error: path: kprobe-override cannot match paths/);
+  });
+
+  test("this host: override.bpf.o reaches the verifier, which says why it cannot load here", { skip: kprobeOverrideProblem() === null ? "this kernel has bpf_override_return: the next test covers it" : false }, async () => {
+    const a = await bpfObjectAvailable("override.bpf.o");
+    assert.equal(a.ok, false);
+    assert.match(!a.ok ? a.reason : "", /override\.bpf\.o does not load here: .*(cannot use helper bpf_override_return|Invalid argument)/);
+    await assert.rejects(apply(executor(), "syscall-error", { kind: "process", pid: process.pid, startTime: readProc(process.pid)!.startTime, comm: "x", cmdline: "x" }, { syscall: "read", mechanism: "kprobe-override" }), /mechanism: kprobe-override was asked for, but the kernel has no kprobes/);
+  });
+
+  test("kprobe-override: a running process's read() returns EIO with nothing stopping it, and recovers", async (t) => {
+    const o = await kprobeOverrideAvailable();
+    if (!o.ok) return t.skip(`bpf_override_return unavailable: ${o.reason}`);
+    const file = path.join(tempDir("gameday-bpf-data-"), "k");
+    fs.writeFileSync(file, "k");
+    const r = target("reader.mjs", [file]);
+    await next(r.lines, 2, (l) => l.ok === true, "reads before the fault");
+    const ex = executor();
+    const change = await apply(ex, "syscall-error", r.target, { syscall: "read", errno: "EIO", mechanism: "kprobe-override" });
+    await next(r.lines, 3, (l) => l.code === "EIO", "EIO on read");
+    assert.match(fs.readFileSync(`/proc/${r.target.pid}/status`, "utf8"), /^TracerPid:\s*0$/m, "no tracer");
+    const v = await ex.revert(change.id);
+    assert.ok(v.ok, v.detail);
+    assert.match(v.detail, /[1-9]\d* failed$/);
+    await next(r.lines, 3, (l) => l.ok === true, "reads after revert");
   });
 });
 
