@@ -40,6 +40,7 @@ reverts them at the end, on Ctrl-C, or after a crash at the next start):
   gameday chaos-proxy ...              Toxiproxy-compatible TCP/HTTP fault proxy (serve, or one fault)
   gameday docker-monkey ...            pause, kill, stop, restart or cap Docker containers
   gameday cloud-terminator ...         stop, terminate or isolate EC2 instances, or a zone
+  gameday bpf-injector ...             connect() errors, packet drops, syscall errors (BPF, ptrace)
   gameday recover                      revert what a crashed standalone CLI left
   (gameday COMMAND --help for each)
 
@@ -144,6 +145,7 @@ const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<n
   "chaos-proxy": () => import("./chaos-proxy"),
   "docker-monkey": () => import("./docker-monkey"),
   "cloud-terminator": () => import("./cloud-terminator"),
+  "bpf-injector": () => import("./bpf-injector"),
   recover: () => import("./recover"),
   token: () => import("./token"),
   // these talk to the worker, with flags of their own

@@ -70,7 +70,7 @@ const OPTIONS = {
   "memory-limit": { ...common, ...selectorOptions, limit: { type: "string" } },
 } as const;
 
-type Flags = Record<string, string | boolean | string[] | undefined>;
+export type Flags = Record<string, string | boolean | string[] | undefined>;
 
 const coresText = (ms: number, overMs: number) => `${(ms / overMs).toFixed(2)} cores`;
 
@@ -225,7 +225,7 @@ function buildPlan(kind: Kind, f: Flags): Plan {
   }
 }
 
-function resolveTargets(f: Flags): ProcessTarget[] {
+export function resolveTargets(f: Flags): ProcessTarget[] {
   let selector: ProcessSelector;
   if (f.node !== undefined) {
     if (f.pid || f.name !== undefined || f.cmdline !== undefined) throw new CliError("--node: give the topology node alone, without --pid, --name or --cmdline");

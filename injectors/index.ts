@@ -24,6 +24,9 @@ import "./cloud/ec2-stop";
 import "./cloud/ec2-terminate";
 import "./cloud/az-outage";
 import "./cloud/sg-isolate";
+import "./connect-error";
+import "./packet-drop";
+import "./syscall-error";
 
 export { getInjector, injectorNames } from "./registry";
 export * from "./types";

@@ -2,6 +2,7 @@
 # Build the web app when its sources changed since the last build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash bpf/build.sh || printf '\033[1m[build]\033[0m bpf/ did not build: its faults stay unavailable\n'
 inputs=()
 for d in app components lib public; do [ -d "$d" ] && inputs+=("$d"); done
 mapfile -t files < <({ find "${inputs[@]}" -type f -not -path 'lib/generated/*'; for f in next.config.ts proxy.ts instrumentation.ts postcss.config.mjs package-lock.json tsconfig.json; do [ -f "$f" ] && echo "$f"; done; } | sort)

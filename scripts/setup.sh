@@ -16,6 +16,10 @@ fi
 # --- Debian packages -------------------------------------------------------------
 # chromium prints post-mortem PDFs (without it only the HTML report works); fonts-dejavu-core is inlined in them
 want=(procps iproute2 iptables chromium fonts-dejavu-core)
+# clang + libbpf-dev build bpf/ (connect-error, packet-drop, syscall-error); bpftool shows what is attached
+want+=(clang libbpf-dev bpftool)
+# strace: bench/bpf.ts sets the ptrace injector beside it
+want+=(strace)
 # nftables: the iptables-nft test that a table a fault created is deleted again needs nft;
 # poppler-utils: the report tests read PDFs back with pdftotext / pdftoppm;
 # stress-ng: the stress tests run its engine too (auto picks it when installed);
@@ -37,6 +41,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     say "missing Debian packages (not root, not installing): ${missing[*]}"
   fi
 fi
+
+# --- BPF programs, their loader and the ptrace injector (bpf/out) ----------------
+bash bpf/build.sh || say "building bpf/ failed: connect-error, packet-drop and syscall-error stay unavailable"
 
 # --- npm packages ------------------------------------------------------------------
 lock_sum=$(sha256sum package.json package-lock.json | sha256sum | cut -c1-16)
