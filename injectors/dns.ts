@@ -14,7 +14,7 @@ import { gamedayHome } from "../lib/paths";
 import { shortTag, toolsMissing } from "./net/cmd";
 import { applyChain, iptTables, newChainName, overlapProblem, type ChainPlan } from "./net/iptables";
 import { keyText, targetProblem, type SelectionKey } from "./net/select";
-import { newTag, tagged } from "./load/children";
+import { newTag, terminateTagged } from "./load/children";
 import { cgroup2Root, cgroupProblem, revertNet, startListener, verifyNet, type NetUndo } from "./net-fault";
 import { ruleSchema, ruleText, upstreamSchema, type Upstream } from "./dns/rules";
 import type { PoisonerStats } from "./dns/server";
@@ -94,17 +94,7 @@ export async function planDns(target: NetworkTarget, params: DnsParams): Promise
 }
 
 /** Ask the poisoner to stop (it writes its last counters on SIGTERM), bounded; revertNet SIGKILLs what is left. */
-async function stopPoisoner(tag: string, timeoutMs = 1500): Promise<void> {
-  for (const p of tagged(tag)) {
-    try {
-      process.kill(p.pid, "SIGTERM");
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const end = Date.now() + timeoutMs;
-  while (tagged(tag).length && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-}
+const stopPoisoner = (tag: string) => terminateTagged(tag, 1500);
 
 export function readStats(file: string): PoisonerStats | null {
   try {

@@ -8,7 +8,7 @@ import path from "node:path";
 import { z } from "zod";
 import { isTag } from "./load/children";
 
-export const childTag = z.string().refine(isTag, { message: "expected a Game Day child tag gameday-load:<fault>:<uuid>" });
+export const childTag = z.string().refine(isTag, { message: "expected a Game Day child tag gameday-load:<fault>:<uuid> (or gameday-bpf:…)" });
 const absolute = z.string().refine((p) => path.isAbsolute(p) && path.normalize(p) === p, { message: "expected a normalised absolute path" });
 /** a folder Game Day made: its last component starts with gameday- */
 const ourFolder = absolute.refine((p) => path.basename(p).startsWith("gameday-"), { message: "expected a folder named gameday-…" });

@@ -10,7 +10,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { killTagged, tagged } from "../load/children";
+import { killTagged, tagged, terminateTagged } from "../load/children";
 
 export const BPF_OUT = process.env.GAMEDAY_BPF_OUT ?? path.join(path.dirname(fileURLToPath(import.meta.url)), "../../bpf/out");
 export const tool = (name: string) => path.join(BPF_OUT, name);
@@ -102,15 +102,7 @@ export async function stopHelper(tag: string, timeoutMs = 3000): Promise<void> {
     child.kill("SIGTERM");
     await Promise.race([exited, new Promise((r) => setTimeout(r, timeoutMs))]);
   } else {
-    for (const p of tagged(tag)) {
-      try {
-        process.kill(p.pid, "SIGTERM");
-      } catch {
-        /* gone */
-      }
-    }
-    const end = Date.now() + timeoutMs;
-    while (tagged(tag).length && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    await terminateTagged(tag, timeoutMs);
   }
   await killTagged(tag);
   running.delete(tag);

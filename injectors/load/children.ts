@@ -20,10 +20,11 @@ export function newTag(fault: string): string {
   return `gameday-load:${fault}:${crypto.randomUUID()}`;
 }
 
-const TAG_RE = /^gameday-load:[\w.-]{1,64}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// gameday-load: what newTag() makes; gameday-bpf: the BPF loader's and the ptrace tracer's (injectors/bpf/helper.ts)
+const TAG_RE = /^gameday-(?:load|bpf):[\w.-]{1,64}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
- * Is this a tag newTag() made? Revert reads tags from the journal: an empty
+ * Is this a tag newTag() (or the BPF helpers) made? Revert reads tags from the journal: an empty
  * or hand-edited one must never select other processes (every command line
  * "includes" the empty string).
  */
@@ -32,7 +33,7 @@ export function isTag(tag: unknown): tag is string {
 }
 
 function mustBeTag(tag: unknown): string {
-  if (!isTag(tag)) throw new Error(`refusing to act on children tagged ${JSON.stringify(tag)}: not a Game Day tag (gameday-load:<fault>:<uuid>); the journal entry is damaged, left for a human`);
+  if (!isTag(tag)) throw new Error(`refusing to act on children tagged ${JSON.stringify(tag)}: not a Game Day tag (gameday-load:<fault>:<uuid> or gameday-bpf:<fault>:<uuid>); the journal entry is damaged, left for a human`);
   return tag;
 }
 
@@ -77,6 +78,23 @@ export function writtenBy(tag: string): number {
  * tagged group leader (a program like stress-ng renames its workers, so they
  * do not carry the tag); wait (bounded) until none is left.
  */
+/**
+ * Ask every process carrying the tag to stop (SIGTERM: a poisoner or a proxy
+ * writes its last counters, a proxy flushes what it holds) and wait, bounded,
+ * until none is left; killTagged() then SIGKILLs what still runs.
+ */
+export async function terminateTagged(tag: string, timeoutMs: number): Promise<void> {
+  for (const p of tagged(tag)) {
+    try {
+      process.kill(p.pid, "SIGTERM");
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const end = Date.now() + timeoutMs;
+  while (tagged(tag).length && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+}
+
 export async function killTagged(tag: string, timeoutMs = 3000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let killed = 0;

@@ -15,7 +15,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
-import { killTagged, LOAD_DIR, newTag, tagged } from "../load/children";
+import { killTagged, LOAD_DIR, newTag, tagged, terminateTagged } from "../load/children";
 import { withRedirect } from "../latency";
 import { cgroup2Root, commonChecks, netAvailable, revertNet, startProxy, verifyNet, type NetUndo } from "../net-fault";
 import { cmdText, shortTag } from "../net/cmd";
@@ -119,17 +119,7 @@ async function planRedirect(name: string, t: NetworkTarget, tag: string): Promis
   };
 }
 
-async function stopHost(tag: string): Promise<void> {
-  for (const p of tagged(tag)) {
-    try {
-      process.kill(p.pid, "SIGTERM");
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const end = Date.now() + 2500;
-  while (tagged(tag).length && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
-}
+const stopHost = (tag: string) => terminateTagged(tag, 2500);
 
 export function proxyInjector(o: { name: string; description: string; layer: "tcp" | "http" }): Injector<ProxyFaultParams, ProxyFaultUndo, NetworkTarget> {
   return {
