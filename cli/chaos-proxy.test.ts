@@ -121,9 +121,10 @@ describe("gameday chaos-proxy", { timeout: 120_000 }, () => {
   test("no --listen: the host's connections to the upstream are redirected through the proxy, and the rule and cgroup go with the revert", { skip: !natReadable && "iptables' nat table cannot be read here (root needed)" }, async () => {
     const before = await iptablesNat();
     const cli = start(["--upstream", `127.0.0.1:${echoPort}`, "--toxic", "latency,latency=300", "--duration", "4s"]);
-    await waitFor("the redirect", async () => (await iptablesNat())?.includes("REDIRECT"), 20_000);
+    // the chain's REDIRECT rule is there a moment before the jump into it: the CLI says when the fault is in place
+    await waitFor("the injected line", () => cli.out().includes("injected proxy-toxic"), 20_000);
     const ms = await rtt(echoPort);
-    assert.ok(ms >= 300 && ms < 700, `${ms.toFixed(0)} ms to the echo server itself, through the redirect`);
+    assert.ok(ms >= 300 && ms < 700, `${ms.toFixed(0)} ms to the echo server itself, through the redirect; the CLI said: ${cli.out()}; nat: ${await iptablesNat()}`);
     assert.equal(await cli.exited, 0, cli.out());
     assert.equal(await iptablesNat(), before, "nat table as before");
     assert.ok((await rtt(echoPort)) < 100);
@@ -135,7 +136,7 @@ describe("gameday chaos-proxy", { timeout: 120_000 }, () => {
     const before = await iptablesNat();
     const cli = start(["--upstream", `127.0.0.1:${echoPort}`, "--toxic", "latency,latency=300", "--duration", "60s"]);
     await waitFor("the redirect", async () => (await iptablesNat())?.includes("REDIRECT"), 20_000);
-    await waitFor("the injected line", () => cli.out().includes("injected proxy-toxic"), 10_000);
+    await waitFor("the injected line", () => cli.out().includes("injected proxy-toxic"), 20_000, 20).catch((e: Error) => assert.fail(`${e.message}; the CLI said: ${cli.out()}`));
     assert.ok((await rtt(echoPort)) >= 300);
     const t0 = performance.now();
     cli.child.kill("SIGKILL");
@@ -148,7 +149,7 @@ describe("gameday chaos-proxy", { timeout: 120_000 }, () => {
   test("SIGKILL mid-fault: no proxy listening within 2 s, and the reaper has reverted the journal", async () => {
     const cli = start(["--listen", `127.0.0.1:${P.kill}`, "--upstream", `127.0.0.1:${echoPort}`, "--toxic", "latency,latency=100", "--duration", "60s"]);
     await waitFor("the proxy", () => listening(P.kill), 20_000);
-    await waitFor("the injected line", () => cli.out().includes("injected proxy-toxic"), 10_000);
+    await waitFor("the injected line", () => cli.out().includes("injected proxy-toxic"), 20_000, 20).catch((e: Error) => assert.fail(`${e.message}; the CLI said: ${cli.out()}`));
     const t0 = performance.now();
     cli.child.kill("SIGKILL");
     await cli.exited;
