@@ -33,6 +33,7 @@ bench: setup
 	@node --import tsx bench/dns.ts
 	@node --import tsx bench/proxy.ts
 	@node --import tsx bench/abort-latency.ts
+	@node --import tsx bench/cadence.ts
 	@node --import tsx bench/bpf.ts
 
 .PHONY: help setup build up test bench
