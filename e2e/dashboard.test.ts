@@ -20,7 +20,7 @@ import { openDb } from "../lib/db";
 import { createLogger } from "../lib/log";
 import { listProcesses } from "../lib/procfs";
 import { Auth } from "../worker/auth";
-import { allStopped as allStoppedOf, apiCall, EXIT_WITH_PARENT, freezeExperiment, killHard, noneStopped as noneStoppedOf, ROOT, spawnVictims, startDemo, startWorkerProcess, tempDir, tempHome, waitFor, type DemoSystem, type WorkerProc } from "./kit";
+import { allStopped as allStoppedOf, apiCall, freezeExperiment, killHard, noneStopped as noneStoppedOf, ROOT, spawnVictims, startDemo, startWorkerProcess, tempDir, tempHome, waitFor, type DemoSystem, type WorkerProc, webArgs } from "./kit";
 
 const BASE = 15_800;
 const WORKER_PORT = 15_890;
@@ -54,7 +54,7 @@ describe("dashboard in Chromium", { timeout: 240_000 }, () => {
     home = tempHome();
     // the dashboard's origin is the one trusted page (the default assumes port 3000)
     worker = await startWorkerProcess(home, { topology: demo.topologyFile, port: WORKER_PORT, env: { GAMEDAY_ORIGINS: WEB } });
-    web = spawn(process.execPath, [...EXIT_WITH_PARENT, path.join(ROOT, "node_modules/next/dist/bin/next"), "start", "-p", String(WEB_PORT), "-H", "127.0.0.1"], {
+    web = spawn(process.execPath, webArgs(WEB_PORT), {
       cwd: ROOT,
       env: { ...process.env, GAMEDAY_WORKER_URL: `http://127.0.0.1:${WORKER_PORT}`, GAMEDAY_ORIGINS: WEB, NEXT_TELEMETRY_DISABLED: "1" },
       stdio: ["ignore", "ignore", "inherit"],

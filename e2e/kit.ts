@@ -12,6 +12,8 @@ export const ROOT = path.resolve(import.meta.dirname, "..");
 /** Node flags for what a test starts that must not outlive it (scripts/exit-with-parent.mjs). */
 export const EXIT_WITH_PARENT = ["--import", path.join(ROOT, "scripts/exit-with-parent.mjs")];
 const TSX = ["--import", "tsx", ...EXIT_WITH_PARENT];
+/** Node arguments that serve the built web app on host:port (scripts/web.ts), tied to the test. */
+export const webArgs = (port: number, host = "127.0.0.1") => ["--import", "tsx", ...EXIT_WITH_PARENT, path.join(ROOT, "scripts/web.ts"), "--port", String(port), "--host", host];
 
 const tempDirs: string[] = [];
 process.on("exit", () => {

@@ -13,7 +13,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import type { ScheduleInfo, ScheduleSlotInfo } from "../lib/contract";
-import { apiCall, EXIT_WITH_PARENT, freezeExperiment, killHard, ROOT, spawnVictims, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "./kit";
+import { apiCall, freezeExperiment, killHard, ROOT, spawnVictims, startWorkerProcess, tempHome, waitFor, type WorkerProc, webArgs } from "./kit";
 
 const WEB_PORT = 16_351;
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -39,7 +39,7 @@ describe("schedules page in Chromium", { skip, timeout: 180_000 }, () => {
     // the dashboard's origin is the one trusted page (the default assumes port 3000)
     const origin = `http://127.0.0.1:${WEB_PORT}`;
     worker = await startWorkerProcess(tempHome(), { env: { GAMEDAY_WARMUP_MS: "200", GAMEDAY_ORIGINS: origin } });
-    web = spawn(process.execPath, [...EXIT_WITH_PARENT, path.join(ROOT, "node_modules/next/dist/bin/next"), "start", "-p", String(WEB_PORT), "-H", "127.0.0.1"], {
+    web = spawn(process.execPath, webArgs(WEB_PORT), {
       cwd: ROOT,
       env: { ...process.env, GAMEDAY_WORKER_URL: worker.url, GAMEDAY_ORIGINS: origin, NEXT_TELEMETRY_DISABLED: "1" },
       stdio: ["ignore", "ignore", "inherit"],

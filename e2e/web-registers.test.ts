@@ -1,4 +1,4 @@
-// The web app registers itself (instrumentation.ts): once `next start` is up,
+// The web app registers itself (instrumentation.ts): once the web app's server (scripts/web.ts) is up,
 // its PID and port are in Game Day's registry, so no fault targets it and
 // network faults spare its port; gone again when it exits. Needs a build.
 import { test } from "node:test";
@@ -7,16 +7,16 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { registeredSelf } from "../lib/procfs";
-import { killHard, ROOT, tempDir, waitFor } from "./kit";
+import { killHard, ROOT, tempDir, waitFor, webArgs } from "./kit";
 
 const PORT = 16150;
 const built = fs.existsSync(path.join(ROOT, ".next/BUILD_ID"));
 
 test("the web app registers its PID and port in the registry every injector reads", { skip: built ? undefined : "the web app is not built (npx next build, or make test)", timeout: 90_000 }, async () => {
   const run = tempDir("gameday-web-run-");
-  const web = spawn(process.execPath, [path.join(ROOT, "node_modules/next/dist/bin/next"), "start", "-p", String(PORT), "-H", "127.0.0.1"], {
+  const web = spawn(process.execPath, webArgs(PORT), {
     cwd: ROOT,
-    env: { ...process.env, GAMEDAY_RUN_DIR: run, PORT: String(PORT), NEXT_TELEMETRY_DISABLED: "1" },
+    env: { ...process.env, GAMEDAY_RUN_DIR: run, NEXT_TELEMETRY_DISABLED: "1" },
     stdio: "ignore",
   });
   try {
@@ -24,7 +24,7 @@ test("the web app registers its PID and port in the registry every injector read
     process.env.GAMEDAY_RUN_DIR = run;
     try {
       const me = await waitFor("the web app to register", () => registeredSelf().find((r) => r.ports.includes(PORT)), 60_000, 250);
-      assert.ok(fs.readFileSync(`/proc/${me.pid}/cmdline`, "utf8").includes("next"), "a next process registered");
+      assert.equal(me.pid, web.pid, "the web app's own server process registered");
     } finally {
       if (prev === undefined) delete process.env.GAMEDAY_RUN_DIR;
       else process.env.GAMEDAY_RUN_DIR = prev;

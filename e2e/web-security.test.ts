@@ -14,7 +14,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { API, type AuditEntry } from "../lib/contract";
-import { apiCall, EXIT_WITH_PARENT, killHard, ROOT, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "./kit";
+import { apiCall, killHard, ROOT, startWorkerProcess, tempHome, waitFor, type WorkerProc, webArgs } from "./kit";
 
 const WEB_PORT = 16_010;
 const WEB = `http://127.0.0.1:${WEB_PORT}`;
@@ -32,7 +32,7 @@ describe("web app: headers, origin, redirect, framing, access page", { timeout: 
     assert.ok(fs.existsSync(path.join(ROOT, ".next/BUILD_ID")), "the web app is not built: run `make test` (it builds first) or `bash scripts/build.sh`");
     assert.ok(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install chromium (make test does this as root)`);
     worker = await startWorkerProcess(tempHome(), { env: { GAMEDAY_ORIGINS: WEB } });
-    web = spawn(process.execPath, [...EXIT_WITH_PARENT, path.join(ROOT, "node_modules/next/dist/bin/next"), "start", "-p", String(WEB_PORT), "-H", "127.0.0.1"], {
+    web = spawn(process.execPath, webArgs(WEB_PORT), {
       cwd: ROOT,
       env: { ...process.env, GAMEDAY_WORKER_URL: worker.url, GAMEDAY_ORIGINS: WEB, NEXT_TELEMETRY_DISABLED: "1" },
       stdio: ["ignore", "ignore", "inherit"],
@@ -105,6 +105,16 @@ describe("web app: headers, origin, redirect, framing, access page", { timeout: 
     const { body } = await apiCall<{ events: AuditEntry[] }>(worker!, "GET", `${API.audit}?action=halt`);
     assert.deepEqual(body.events.map((e) => [e.actor, e.origin, e.ok]), [["admin", WEB, true]], "only the trusted HALT reached the worker, with its origin");
     assert.match(body.events[0].address ?? "", /127\.0\.0\.1/);
+  });
+
+  test("a client's own X-Forwarded-For does not become its address (audit log, per-address login limits)", async () => {
+    const spoofed = "203.0.113.77";
+    const r = await fetch(`${WEB}${API.login}`, { method: "POST", headers: { "content-type": "application/json", origin: WEB, "x-forwarded-for": spoofed }, body: JSON.stringify({ username: "xff-probe", password: "wrong-password" }) });
+    assert.equal(r.status, 401);
+    const { body } = await apiCall<{ events: AuditEntry[] }>(worker!, "GET", `${API.audit}?action=login-failed`);
+    const mine = body.events.filter((e) => e.actor === "xff-probe");
+    assert.equal(mine.length, 1, JSON.stringify(body.events));
+    assert.equal(mine[0].address, "127.0.0.1", "the address is the web app's peer, not the header the client wrote");
   });
 
   test("?next= sends the user only to a path on this origin (/%09/evil.com and friends)", async () => {

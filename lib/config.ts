@@ -125,6 +125,16 @@ export const configSchema = z.object({
    * from any other origin get 403. Comma-separated. Default: the dashboard,
    * http://127.0.0.1:$PORT and http://localhost:$PORT (see lib/origin.ts).
    */
+  /**
+   * Addresses (comma-separated) of reverse proxies in front of the web app
+   * whose X-Forwarded-For it keeps; from any other peer the header is replaced
+   * by the peer's address, so a client cannot choose the address the audit log
+   * and the per-address login limits see (scripts/web.ts).
+   */
+  GAMEDAY_TRUSTED_PROXIES: z
+    .string()
+    .optional()
+    .transform((v) => commaList(v ?? "")),
   GAMEDAY_ORIGINS: z
     .string()
     .optional()

@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   await waitUntil("the demo system", () => answers(`http://127.0.0.1:${DEMO_BASE_PORT}/healthz`), demo);
 
   say(`starting the web app on ${webUrl}`);
-  const web = start("web", [process.execPath, ...EXIT_WITH_PARENT, path.join(ROOT, "node_modules/next/dist/bin/next"), "start", "-p", String(WEB_PORT), "-H", BIND], {
+  const web = start("web", [process.execPath, "--import", "tsx", ...EXIT_WITH_PARENT, path.join(ROOT, "scripts/web.ts"), "--port", String(WEB_PORT), "--host", BIND], {
     GAMEDAY_WORKER_URL: `http://127.0.0.1:${WORKER_PORT}`,
   });
 
