@@ -17,6 +17,8 @@ export function utc(iso: string | null | undefined): string {
 const utcDate = (iso: string | null | undefined) => (iso ? new Date(iso).toISOString().slice(0, 19).replace("T", " ") + " UTC" : "—");
 function msText(v: number | null): string {
   if (v === null || !Number.isFinite(v)) return "—";
+  // an automatic abort is decided on the breaching sample itself: sub-millisecond, not "0 ms"
+  if (v < 1) return "< 1 ms";
   if (v < 1000) return `${Math.round(v)} ms`;
   if (v < 60_000) return `${(v / 1000).toFixed(2)} s`;
   const min = Math.floor(v / 60_000);
