@@ -103,7 +103,12 @@ export async function main(argv: string[]): Promise<number> {
   const emit = emitter(!!f.json);
   const { mode, value, maxDown } = blastOf(o);
 
-  const first = await resolveInstances(selector);
+  let first;
+  try {
+    first = await resolveInstances(selector);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
   if (!first.matched.length) throw new CliError(`no running instance matches ${first.selector}`);
   const chosen = applyBlastRadius(first.matched, mode, value, seededRandom(seed)) as InstanceTarget[];
   const irreversible = action === "terminate" || params.action === "terminate";

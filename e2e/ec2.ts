@@ -14,6 +14,9 @@ export interface FakeInstance {
   tags: Record<string, string>;
   groups: string[];
   vpc: string;
+  subnet?: string;
+  /** the account (reservation OwnerId); default 123456789012 */
+  owner?: string;
   /** DescribeInstances calls left before a transition settles */
   settle?: number;
 }
@@ -122,7 +125,7 @@ export async function startFakeEc2(seed: FakeInstance[] = [], o: { pageSize?: nu
           const items = page
             .map(
               (i) =>
-                `<item><reservationId>r-${i.id}</reservationId><ownerId>123456789012</ownerId><instancesSet><item><instanceId>${i.id}</instanceId>${stateXml("instanceState", i.state)}<placement><availabilityZone>${i.az}</availabilityZone></placement><vpcId>${i.vpc}</vpcId><groupSet>${i.groups.map((g) => `<item><groupId>${g}</groupId></item>`).join("")}</groupSet><tagSet>${Object.entries(i.tags).map(([k, v]) => `<item><key>${esc(k)}</key><value>${esc(v)}</value></item>`).join("")}</tagSet></item></instancesSet></item>`,
+                `<item><reservationId>r-${i.id}</reservationId><ownerId>${i.owner ?? "123456789012"}</ownerId><instancesSet><item><instanceId>${i.id}</instanceId>${stateXml("instanceState", i.state)}<placement><availabilityZone>${i.az}</availabilityZone></placement><vpcId>${i.vpc}</vpcId><groupSet>${i.groups.map((g) => `<item><groupId>${g}</groupId></item>`).join("")}</groupSet><tagSet>${Object.entries(i.tags).map(([k, v]) => `<item><key>${esc(k)}</key><value>${esc(v)}</value></item>`).join("")}</tagSet></item></instancesSet></item>`,
             )
             .join("");
           return ok(res, action, `<reservationSet>${items}</reservationSet>${next}`);

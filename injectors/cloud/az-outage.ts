@@ -25,6 +25,7 @@ export const azOutage: Injector<AzParams, { az: string; action: "stop" | "termin
   description: "Chaos Gorilla: stop (reverted by start) or terminate (IRREVERSIBLE, needs irreversible: true) every selected instance of one availability zone.",
   targetKind: "instance",
   params: azOutageParams,
+  irreversible: (p) => p.action === "terminate",
   available: (t) => ec2Available(t),
   async plan(t, p) {
     if (t.az !== p.az) throw new Error(`instance ${t.instanceId} is in ${t.az}, not in ${p.az}: az-outage stays in its zone`);

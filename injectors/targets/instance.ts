@@ -4,6 +4,7 @@
 import type { Filter } from "@aws-sdk/client-ec2";
 import type { InstanceSelector, TargetSpec } from "../../lib/experiment";
 import { awsError, describeAll, whereOf } from "../cloud/ec2";
+import { checkRegion, cloudFence, fenceProblem } from "../cloud/guard";
 import type { OnHost } from "../types";
 import { registerTargetKind, type TargetResolution } from "./registry";
 
@@ -40,12 +41,23 @@ export async function resolveInstances(sel: InstanceSelector): Promise<TargetRes
   const Filters: Filter[] = [{ Name: "instance-state-name", Values: ["running"] }];
   for (const [k, v] of Object.entries({ ...sel.tags, ...(sel.asg ? { [ASG_TAG]: sel.asg } : {}) })) Filters.push({ Name: `tag:${k}`, Values: [v] });
   if (sel.az) Filters.push({ Name: "availability-zone", Values: [sel.az] });
+  const fence = cloudFence();
+  checkRegion(w.region, fence);
   let found;
   try {
     found = await describeAll(w, { ...(sel.ids ? { InstanceIds: sel.ids } : {}), Filters });
   } catch (e) {
     throw new Error(`${selector}: ${awsError(e)}`);
   }
+  // refuse rather than narrow: a quietly smaller fleet would change what mode, percent and maxDown mean
+  const outside = found.flatMap((i) => {
+    const why = fenceProblem(i, fence);
+    return why ? [`${i.InstanceId} ${why}`] : [];
+  });
+  if (outside.length)
+    throw new Error(
+      `${selector}: ${outside.length} of ${found.length} matched instance(s) are outside the cloud fence: ${outside.slice(0, 5).join("; ")}${outside.length > 5 ? `; and ${outside.length - 5} more` : ""}${fence.tag ? ` (tag them, or narrow the selector, e.g. tags: { "${fence.tag.key}": "${fence.tag.value ?? "…"}" })` : ""}`,
+    );
   const matched: InstanceTarget[] = found
     .map((i) => {
       const name = i.Tags?.find((t) => t.Key === "Name")?.Value;
