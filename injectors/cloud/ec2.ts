@@ -7,6 +7,7 @@
 // each reaper, each CLI) would otherwise pay a second for it at start.
 import type { EC2Client, Filter, Instance, Reservation } from "@aws-sdk/client-ec2";
 import { config } from "../../lib/config";
+import { checkRegion } from "./guard";
 import type { Availability } from "../types";
 
 export interface Ec2Where {
@@ -94,6 +95,11 @@ export async function waitState(w: Ec2Where, id: string, want: string[], timeout
 
 export async function ec2Available(w?: Ec2Where): Promise<Availability> {
   if (!w) return { ok: true, detail: "EC2 (the region and credentials are checked per instance)" };
+  try {
+    checkRegion(w.region);
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message };
+  }
   try {
     const { DescribeInstancesCommand } = await sdk();
     await (await ec2(w)).send(new DescribeInstancesCommand({ MaxResults: 5 }));

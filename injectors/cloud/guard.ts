@@ -5,7 +5,7 @@
 // and again in each injector's plan(), before the executor journals it. The
 // account is the reservation's OwnerId from DescribeInstances: the account
 // the instance lives in, with no extra permission and no extra call.
-import type { Instance } from "@aws-sdk/client-ec2";
+import type { Tag } from "@aws-sdk/client-ec2";
 import { config, ConfigError } from "../../lib/config";
 
 export interface CloudFence {
@@ -23,6 +23,10 @@ export function cloudFence(): CloudFence {
   return fence;
 }
 
+const LACKS = "lacks the opt-in tag";
+/** fenceProblem's answer is about the tag (tagging would fix it) */
+export const lacksTag = (why: string | null) => !!why?.startsWith(LACKS);
+
 export const tagText = (t: { key: string; value?: string }) => (t.value === undefined ? `${t.key} (any value)` : `${t.key}=${t.value}`);
 
 /** Refuse a region outside GAMEDAY_AWS_ALLOWED_REGIONS (before any call to it). */
@@ -31,12 +35,12 @@ export function checkRegion(region: string, fence = cloudFence()): void {
     throw new Error(`region ${region} is not in GAMEDAY_AWS_ALLOWED_REGIONS (${fence.regions.join(", ")}): the cloud faults act only there`);
 }
 
-/** Why an instance is outside the fence (its account, its opt-in tag), or null when it is inside. */
-export function fenceProblem(i: Instance & { OwnerId?: string }, fence = cloudFence()): string | null {
+/** Why an instance (or a subnet) is outside the fence (its account, its opt-in tag), or null when it is inside. */
+export function fenceProblem(i: { OwnerId?: string; Tags?: Tag[] }, fence = cloudFence()): string | null {
   if (fence.accounts.length && !fence.accounts.includes(i.OwnerId ?? ""))
     return `is in account ${i.OwnerId ?? "(unknown)"}, not in GAMEDAY_AWS_ALLOWED_ACCOUNTS (${fence.accounts.join(", ")})`;
   const tag = fence.tag;
   if (tag && !(i.Tags ?? []).some((t) => t.Key === tag.key && (tag.value === undefined || t.Value === tag.value)))
-    return `lacks the opt-in tag ${tagText(tag)} that GAMEDAY_AWS_REQUIRED_TAG requires`;
+    return `${LACKS} ${tagText(tag)} that GAMEDAY_AWS_REQUIRED_TAG requires`;
   return null;
 }

@@ -4,7 +4,7 @@
 import type { Filter } from "@aws-sdk/client-ec2";
 import type { InstanceSelector, TargetSpec } from "../../lib/experiment";
 import { awsError, describeAll, whereOf } from "../cloud/ec2";
-import { checkRegion, cloudFence, fenceProblem } from "../cloud/guard";
+import { checkRegion, cloudFence, fenceProblem, lacksTag } from "../cloud/guard";
 import type { OnHost } from "../types";
 import { registerTargetKind, type TargetResolution } from "./registry";
 
@@ -50,14 +50,11 @@ export async function resolveInstances(sel: InstanceSelector): Promise<TargetRes
     throw new Error(`${selector}: ${awsError(e)}`);
   }
   // refuse rather than narrow: a quietly smaller fleet would change what mode, percent and maxDown mean
-  const outside = found.flatMap((i) => {
-    const why = fenceProblem(i, fence);
-    return why ? [`${i.InstanceId} ${why}`] : [];
-  });
+  const whys = found.map((i) => fenceProblem(i, fence));
+  const outside = found.flatMap((i, k) => (whys[k] ? [`${i.InstanceId} ${whys[k]}`] : []));
+  const hint = fence.tag && whys.some(lacksTag) ? ` (tag them, or narrow the selector, e.g. tags: { "${fence.tag.key}": "${fence.tag.value ?? "…"}" })` : "";
   if (outside.length)
-    throw new Error(
-      `${selector}: ${outside.length} of ${found.length} matched instance(s) are outside the cloud fence: ${outside.slice(0, 5).join("; ")}${outside.length > 5 ? `; and ${outside.length - 5} more` : ""}${fence.tag ? ` (tag them, or narrow the selector, e.g. tags: { "${fence.tag.key}": "${fence.tag.value ?? "…"}" })` : ""}`,
-    );
+    throw new Error(`${selector}: ${outside.length} of ${found.length} matched instance(s) are outside the cloud fence: ${outside.slice(0, 5).join("; ")}${outside.length > 5 ? `; and ${outside.length - 5} more` : ""}${hint}`);
   const matched: InstanceTarget[] = found
     .map((i) => {
       const name = i.Tags?.find((t) => t.Key === "Name")?.Value;
