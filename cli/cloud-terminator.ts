@@ -28,6 +28,7 @@ group; the previous groups come back) | az-outage (stop, or --action terminate, 
 Choose running instances (every given selector must match):
   --id ID (repeatable)  --tag K=V (repeatable)  --asg NAME  --az ZONE
   --region R            default: AWS_REGION / the profile's region
+  --account ID          refuse unless every instance is in this AWS account
   --endpoint URL        an EC2-compatible endpoint (default AWS's own, or GAMEDAY_EC2_ENDPOINT)
 
 How many: --mode one|count|percent|all (default one), --count N, --percent P, --max-down N|P%
@@ -73,6 +74,7 @@ export async function main(argv: string[]): Promise<number> {
       asg: { type: "string" },
       az: { type: "string" },
       region: { type: "string" },
+      account: { type: "string" },
       endpoint: { type: "string" },
       ...BLAST_OPTIONS,
       force: { type: "boolean", default: false },
@@ -180,7 +182,7 @@ async function subnetsToCut(t: InstanceTarget, az: string, vpc: string | undefin
   return found;
 }
 
-type Flags = { id?: string[]; tag?: string[]; asg?: string; az?: string; region?: string; endpoint?: string };
+type Flags = { id?: string[]; tag?: string[]; asg?: string; az?: string; region?: string; account?: string; endpoint?: string };
 
 function selectorFromFlags(f: Flags): InstanceSelector {
   const tags: Record<string, string> = {};
@@ -189,7 +191,7 @@ function selectorFromFlags(f: Flags): InstanceSelector {
     if (eq < 1) throw new CliError(`--tag: expected KEY=VALUE (got "${l}")`);
     tags[l.slice(0, eq)] = l.slice(eq + 1);
   }
-  const raw = { ids: f.id, tags: f.tag ? tags : undefined, asg: f.asg, az: f.az, region: f.region, endpoint: f.endpoint };
+  const raw = { ids: f.id, tags: f.tag ? tags : undefined, asg: f.asg, az: f.az, region: f.region, account: f.account, endpoint: f.endpoint };
   const r = instanceSelectorSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!r.success) {
     const flag: Record<string, string> = { ids: "--id", tags: "--tag" };

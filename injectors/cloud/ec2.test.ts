@@ -58,7 +58,7 @@ describe("cloud faults against an EC2 Query endpoint", { timeout: 120_000 }, () 
     assert.deepEqual(await ids({ ids: ["i-00000000000000c0", "i-00000000000000d0"] }), ["i-00000000000000c0"], "the stopped one is not a target");
     assert.ok(api.calls.every((c) => c.signed), "SigV4 on every call");
     const t = await one("i-0000000000000a00");
-    assert.deepEqual(t, { kind: "instance", region: REGION, endpoint: api.endpoint, instanceId: "i-0000000000000a00", az: "eu-west-1a", name: "web-a1" });
+    assert.deepEqual(t, { kind: "instance", region: REGION, endpoint: api.endpoint, instanceId: "i-0000000000000a00", az: "eu-west-1a", account: "123456789012", name: "web-a1" });
   });
 
   test("selection modes like FIS: ALL, COUNT(n), PERCENT(n) and one, seeded (dry-run rounds of the StepRunner)", async () => {

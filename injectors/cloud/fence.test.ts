@@ -100,7 +100,7 @@ spec:
     assert.equal(api.instances.get("i-00000000000002b0")!.state, "running");
   });
 
-  test("a configured tag (KEY=VALUE or KEY alone), and none only beside an account allow-list", async () => {
+  test("a configured tag (KEY=VALUE or KEY alone), none only beside an account allow-list, and the selector's own account", async () => {
     process.env.GAMEDAY_AWS_REQUIRED_TAG = "app";
     assert.equal((await resolveInstances(sel({ az: "eu-west-1b" }))).matched.length, 3, "every instance has an app tag");
     process.env.GAMEDAY_AWS_REQUIRED_TAG = "app=shop";
@@ -110,6 +110,15 @@ spec:
     process.env.GAMEDAY_AWS_ALLOWED_ACCOUNTS = "123456789012";
     await assert.rejects(resolveInstances(sel({ az: "eu-west-1b" })), /i-00000000000003b0 is in account 999999999999, not in GAMEDAY_AWS_ALLOWED_ACCOUNTS \(123456789012\)/);
     assert.deepEqual((await resolveInstances(sel({ az: "eu-west-1b", tags: { app: "legacy" } }))).matched.map((t) => (t as InstanceTarget).instanceId), ["i-00000000000002b0"], "untagged, in an allowed account");
+    delete process.env.GAMEDAY_AWS_ALLOWED_ACCOUNTS;
+    delete process.env.GAMEDAY_AWS_REQUIRED_TAG;
+    // the experiment says which account it is meant for: credentials of another refuse it
+    await assert.rejects(resolveInstances(sel({ az: "eu-west-1a", account: "999999999999" })), /instance az=eu-west-1a account=999999999999 .*: 2 of 2 matched instance\(s\) are outside the cloud fence: i-00000000000001a0 is in account 123456789012, not in the selector's account 999999999999/);
+    const mine = (await resolveInstances(sel({ az: "eu-west-1a", account: "123456789012" }))).matched as InstanceTarget[];
+    assert.deepEqual(mine.map((t) => t.account), ["123456789012", "123456789012"]);
+    const cli = await runCli(["cloud-terminator", "stop", "--az", "eu-west-1a", "--account", "1234"], { GAMEDAY_HOME: tempDir("gameday-fence-home-"), AWS_REGION: REGION, GAMEDAY_EC2_ENDPOINT: api.endpoint });
+    assert.equal(cli.code, 1);
+    assert.match(cli.stderr, /--account: expected a 12-digit AWS account ID like 123456789012/);
     process.env.GAMEDAY_AWS_ALLOWED_ACCOUNTS = "12345";
     await assert.rejects(resolveInstances(sel({ az: "eu-west-1b" })), /GAMEDAY_AWS_ALLOWED_ACCOUNTS must be comma-separated 12-digit AWS account IDs/);
   });

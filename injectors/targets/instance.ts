@@ -14,6 +14,8 @@ export interface InstanceTarget extends OnHost {
   endpoint?: string;
   instanceId: string;
   az: string;
+  /** the account it lives in (its reservation's OwnerId) */
+  account?: string;
   /** its Name tag, when it has one */
   name?: string;
 }
@@ -32,6 +34,7 @@ export function describeInstanceSelector(sel: InstanceSelector): string {
   for (const [k, v] of Object.entries(sel.tags ?? {})) parts.push(`tag ${k}=${v}`);
   if (sel.asg) parts.push(`asg=${sel.asg}`);
   if (sel.az) parts.push(`az=${sel.az}`);
+  if (sel.account) parts.push(`account=${sel.account}`);
   return parts.join(" ");
 }
 
@@ -50,7 +53,7 @@ export async function resolveInstances(sel: InstanceSelector): Promise<TargetRes
     throw new Error(`${selector}: ${awsError(e)}`);
   }
   // refuse rather than narrow: a quietly smaller fleet would change what mode, percent and maxDown mean
-  const whys = found.map((i) => fenceProblem(i, fence));
+  const whys = found.map((i) => (sel.account && i.OwnerId !== sel.account ? `is in account ${i.OwnerId ?? "(unknown)"}, not in the selector's account ${sel.account}` : fenceProblem(i, fence)));
   const outside = found.flatMap((i, k) => (whys[k] ? [`${i.InstanceId} ${whys[k]}`] : []));
   const hint = fence.tag && whys.some(lacksTag) ? ` (tag them, or narrow the selector, e.g. tags: { "${fence.tag.key}": "${fence.tag.value ?? "…"}" })` : "";
   if (outside.length)
@@ -58,7 +61,7 @@ export async function resolveInstances(sel: InstanceSelector): Promise<TargetRes
   const matched: InstanceTarget[] = found
     .map((i) => {
       const name = i.Tags?.find((t) => t.Key === "Name")?.Value;
-      return { kind: "instance" as const, region: w.region, ...(w.endpoint ? { endpoint: w.endpoint } : {}), instanceId: i.InstanceId!, az: i.Placement?.AvailabilityZone ?? "", ...(name ? { name } : {}) };
+      return { kind: "instance" as const, region: w.region, ...(w.endpoint ? { endpoint: w.endpoint } : {}), instanceId: i.InstanceId!, az: i.Placement?.AvailabilityZone ?? "", ...(i.OwnerId ? { account: i.OwnerId } : {}), ...(name ? { name } : {}) };
     })
     .sort((a, b) => a.instanceId.localeCompare(b.instanceId));
   return { selector, matched, protected: [] };
