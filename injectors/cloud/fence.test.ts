@@ -16,7 +16,9 @@ import { getInjector, isIrreversible } from "../registry";
 import { resolveInstances, seededRandom, type InstanceTarget } from "../targets/resolve";
 import { ISOLATION_TAG } from "./subnets";
 import { startFakeEc2, type FakeEc2, type FakeInstance, type FakeSubnet } from "../../e2e/ec2";
-import { EXIT_WITH_PARENT, ROOT, runCli, tempDir, waitFor, waitForLine } from "../../e2e/kit";
+import { apiCall, EXIT_WITH_PARENT, ROOT, runCli, startWorkerProcess, tempDir, tempHome, waitFor, waitForLine } from "../../e2e/kit";
+import { API, type ValidationIssue } from "../../lib/contract";
+import type { ExperimentPlan } from "../../agent/plan";
 
 process.env.AWS_ACCESS_KEY_ID = "AKIDGAMEDAYTEST";
 process.env.AWS_SECRET_ACCESS_KEY = "gameday-test-secret";
@@ -26,6 +28,7 @@ for (const v of FENCE_VARS) delete process.env[v];
 
 const REGION = "eu-west-1";
 const PORT = 45010;
+const WORKER_PORT = 45011;
 const ALLOW = { "gameday:allow": "true" };
 const inst = (id: string, az: string, subnet: string, tags: Record<string, string>, o: Partial<FakeInstance> = {}): FakeInstance => ({ id, az, subnet, state: "running", tags, groups: ["sg-web1"], vpc: "vpc-0001", ...o });
 const fleet = (): FakeInstance[] => [
@@ -226,5 +229,27 @@ spec:
     assert.equal(out.code, 0, out.stderr);
     assert.equal(JSON.parse(out.stdout).plan.steps[0].irreversible, true);
     assert.equal(api.instances.get("i-00000000000001b0")!.state, "running", "planning terminates nothing");
+  });
+
+  test("the worker's POST /api/v1/experiments/validate: irreversible on the step, the fence's refusal naming the variable", async () => {
+    const w = await startWorkerProcess(tempHome("gameday-fence-worker-"), { port: WORKER_PORT });
+    try {
+      const target = `{ az: eu-west-1b, tags: { app: shop }, region: ${REGION}, endpoint: "${api.endpoint}" }`;
+      const term = await apiCall<{ plan: ExperimentPlan }>(w, "POST", API.validate, { yaml: experimentYaml(target, "{ fault: ec2-terminate, target: zone, duration: 1m, params: { irreversible: true } }") });
+      assert.equal(term.status, 200, JSON.stringify(term.body));
+      assert.equal(term.body.plan.steps[0].irreversible, true);
+      assert.deepEqual(term.body.plan.steps[0].matched, ["instance i-00000000000001b0 (shop-b1) in eu-west-1b"]);
+      const wide = `{ az: eu-west-1b, region: ${REGION}, endpoint: "${api.endpoint}" }`;
+      const refused = await apiCall<{ plan: { refusals: ValidationIssue[] } }>(w, "POST", API.validate, { yaml: experimentYaml(wide, "{ fault: ec2-stop, target: zone, duration: 1m }") });
+      assert.equal(refused.status, 200);
+      assert.equal(refused.body.plan.refusals[0].path, "spec.targets.zone");
+      assert.match(refused.body.plan.refusals[0].message, /i-00000000000002b0 lacks the opt-in tag gameday:allow=true that GAMEDAY_AWS_REQUIRED_TAG requires/);
+      const launched = await apiCall<{ code: string; issues: ValidationIssue[] }>(w, "POST", API.runs, { yaml: experimentYaml(wide, "{ fault: ec2-stop, target: zone, duration: 1m }") });
+      assert.ok(launched.status >= 400 && launched.status < 500, `${launched.status} ${JSON.stringify(launched.body)}`);
+      assert.ok(launched.body.issues.some((i) => /GAMEDAY_AWS_REQUIRED_TAG/.test(i.message)), JSON.stringify(launched.body));
+      assert.equal(api.instances.get("i-00000000000002b0")!.state, "running");
+    } finally {
+      await w.stop();
+    }
   });
 });
