@@ -10,7 +10,7 @@ import type { InstanceTarget } from "../targets/instance";
 import type { Injector } from "../types";
 import { irreversibleFlag, planRunning, startAgain, stopInstance, terminateInstance, verifyRunning, verifyTerminated } from "./actions";
 import { ec2Available } from "./ec2";
-import { isolate, planIsolation, restore, verifyRestored, type SubnetIsolation } from "./subnets";
+import { isolate, isolationShape, planIsolation, restore, verifyRestored, type SubnetIsolation } from "./subnets";
 
 export const azOutageParams = z
   .object({
@@ -41,6 +41,7 @@ export const azOutage: Injector<AzParams, AzUndo, InstanceTarget> = {
   targetKind: "instance",
   params: azOutageParams,
   irreversible: (p) => p.action === "terminate",
+  undoSchema: z.object({ az: azOutageParams.shape.az, action: z.enum(["stop", "terminate"]), isolation: isolationShape.optional() }).passthrough(),
   available: (t) => ec2Available(t),
   async plan(t, p) {
     if (t.az !== p.az) throw new Error(`instance ${t.instanceId} is in ${t.az}, not in ${p.az}: az-outage stays in its zone`);

@@ -170,6 +170,10 @@ spec:
     const c = await apply("az-outage", t, { az: "eu-west-1a", isolateSubnets: true, subnetVpc: "vpc-0001" });
     assert.match(getInjector("az-outage")!.describe!(t, c.undo), /subnets subnet-0a01, subnet-0a02 on a deny-all network ACL, their own ACLs back on revert/);
     assert.equal(api.aclOf("subnet-0a03")!.id, "acl-default-vpc-0002", "subnetVpc leaves the other VPC alone");
+    const shape = getInjector("az-outage")!.undoSchema!;
+    assert.ok(shape.safeParse(c.undo).success, "what plan() journals fits its shape");
+    const damaged = { ...(c.undo as object), isolation: { nonce: "*", subnets: [{ subnetId: "subnet-0a01", vpcId: "vpc-0001", aclId: "anything" }] } };
+    assert.ok(!shape.safeParse(damaged).success, "a damaged entry is refused, never acted on");
     api.removeSubnet("subnet-0a02");
     const v = await ex.revert(c.id);
     assert.ok(v.ok, v.detail);

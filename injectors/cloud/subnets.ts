@@ -8,6 +8,7 @@
 // the zone a step applies to) and are left out of later ones.
 import { randomUUID } from "node:crypto";
 import type { EC2Client, NetworkAcl } from "@aws-sdk/client-ec2";
+import { z } from "zod";
 import type { Ec2Where } from "./ec2";
 import { awsError, ec2, isCode, sdk } from "./ec2";
 import { cloudFence, fenceProblem } from "./guard";
@@ -19,12 +20,20 @@ export interface SubnetFilter {
   tags?: Record<string, string>;
 }
 
-export interface SubnetIsolation {
+/** What revert acts on, checked before it does (a damaged journal entry must not move other subnets or delete other ACLs). */
+export const isolationShape = z.object({
   /** tags the deny-all ACLs this change creates */
-  nonce: string;
+  nonce: z.uuid({ error: "expected the UUID plan() chose" }),
   /** the subnets this change moves, and the ACL each goes back to */
-  subnets: { subnetId: string; vpcId: string; aclId: string }[];
-}
+  subnets: z.array(
+    z.object({
+      subnetId: z.string().regex(/^subnet-[0-9a-z]{4,32}$/, "expected a subnet ID"),
+      vpcId: z.string().regex(/^vpc-[0-9a-z]{4,32}$/, "expected a VPC ID"),
+      aclId: z.string().regex(/^acl-[0-9a-z-]{4,40}$/, "expected a network ACL ID"),
+    }),
+  ),
+});
+export type SubnetIsolation = z.infer<typeof isolationShape>;
 
 /** The zone's subnets the filter selects, each with its current ACL (null: EC2 shows none). */
 export async function zoneSubnets(w: Ec2Where, az: string, f: SubnetFilter): Promise<{ subnetId: string; vpcId: string; acl: NetworkAcl | null; outside: string | null }[]> {
