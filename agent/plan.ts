@@ -7,7 +7,7 @@
 import type { ValidationIssue } from "../lib/contract";
 import { percentOf, type Experiment, type Safety } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
-import { targetLabel, type Target } from "../injectors";
+import { isIrreversible, targetLabel, type Target } from "../injectors";
 import { broadReason } from "../injectors/targets/broad";
 import { blastCount, resolveTargets } from "../injectors/targets/resolve";
 import { allowedDown, type MaxDown, type TargetLimits } from "./step";
@@ -27,6 +27,8 @@ export interface PlannedStep {
   /** the control-plane ports a network target spares */
   spare?: number[];
   problem?: string;
+  /** its changes cannot be undone (the injector says so for these parameters): nothing comes back on revert */
+  irreversible?: boolean;
 }
 
 export interface ExperimentPlan {
@@ -64,6 +66,7 @@ export async function planExperiment(exp: Experiment, topology: Topology | null,
   const fleets = new Map<number, number>();
   const broadSeen = new Set<string>();
   for (const [index, step] of exp.spec.method.entries()) {
+    const irreversible = isIrreversible(step.fault, step.params);
     const spec = exp.spec.targets[step.target];
     const at = `spec.targets.${step.target}`;
     if (!safety.allowBroad && !broadSeen.has(step.target)) {
@@ -102,6 +105,7 @@ export async function planExperiment(exp: Experiment, topology: Topology | null,
       protected: res.protected,
       ...(spare && spare.kind === "network" ? { spare: spare.spare } : {}),
       ...(res.problem ? { problem: res.problem } : {}),
+      ...(irreversible ? { irreversible } : {}),
     });
     for (const t of asTargets(res.matched)) {
       if (t.kind !== "network" || !t.spare) continue;
@@ -132,6 +136,7 @@ export function planText(exp: Experiment, plan: ExperimentPlan): string[] {
   for (const s of plan.steps) {
     const step = exp.spec.method[s.index];
     out.push(`  step ${s.index}: ${s.fault} on "${s.target}" (${s.selector}) for ${step.duration} ms${step.every ? `, every ${step.every} ms` : ""}`);
+    if (s.irreversible) out.push(`    IRREVERSIBLE: ${s.fault} cannot be undone: the ${s.hits} target(s) it hits are not put back on revert`);
     if (s.problem) out.push(`    ${s.problem}`);
     out.push(`    matched ${s.matched.length}: ${s.matched.join(", ") || "none"}`);
     out.push(`    hits ${s.hits}${s.random ? ` (chosen at random from the ${s.matched.length} matched, each round)` : ""}`);

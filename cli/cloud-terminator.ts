@@ -7,13 +7,14 @@
 // first; stop reverted by start, isolate by the previous groups), for
 // --duration; terminate is irreversible and says so.
 import { parseArgs } from "node:util";
-import { ModifyInstanceAttributeCommand, StopInstancesCommand, TerminateInstancesCommand, type EC2Client } from "@aws-sdk/client-ec2";
+import { CreateNetworkAclCommand, ModifyInstanceAttributeCommand, StopInstancesCommand, TerminateInstancesCommand, type EC2Client } from "@aws-sdk/client-ec2";
 import { z } from "zod";
 import { duration, formatDuration } from "../lib/duration";
 import { instanceSelectorSchema, type InstanceSelector } from "../lib/experiment";
 import { getInjector, targetLabel } from "../injectors";
 import { resolveInstances, seededRandom, applyBlastRadius, type InstanceTarget } from "../injectors/targets/resolve";
 import { describeOne, dryRun } from "../injectors/cloud/ec2";
+import { zoneSubnets } from "../injectors/cloud/subnets";
 import { StepRunner, type StepSpec } from "../agent/step";
 import { CliError } from "./client";
 import { BLAST_OPTIONS, blastFields, blastInput, blastIssues, blastOf, emitter, narrateChange, narrateStep } from "./fleet";
@@ -27,6 +28,7 @@ group; the previous groups come back) | az-outage (stop, or --action terminate, 
 Choose running instances (every given selector must match):
   --id ID (repeatable)  --tag K=V (repeatable)  --asg NAME  --az ZONE
   --region R            default: AWS_REGION / the profile's region
+  --account ID          refuse unless every instance is in this AWS account
   --endpoint URL        an EC2-compatible endpoint (default AWS's own, or GAMEDAY_EC2_ENDPOINT)
 
 How many: --mode one|count|percent|all (default one), --count N, --percent P, --max-down N|P%
@@ -36,12 +38,16 @@ How many: --mode one|count|percent|all (default one), --count N, --percent P, --
   --force               stop: force (no clean shutdown)
   --group SG            isolate: the deny-all group to use (default gameday-deny-all, created)
   --action stop|terminate   az-outage (default stop)
+  --isolate-subnets     az-outage: also put the zone's subnets on a deny-all network ACL
+                        (their own ACLs come back on revert); --subnet-vpc VPC narrows them
   --irreversible        required for terminate
   --yes                 confirm: without it the instances that would be hit are listed, nothing more
   --dry-run             ask EC2 (DryRun) whether each call would be allowed; change nothing
   --json                one JSON event per line
 
 Credentials come from the standard AWS chain (environment, profile, instance role).
+Only instances (and subnets) with the opt-in tag GAMEDAY_AWS_REQUIRED_TAG (default
+gameday:allow=true), in GAMEDAY_AWS_ALLOWED_ACCOUNTS / _REGIONS when set, are touched.
 Example: gameday cloud-terminator az-outage --az eu-west-1a --tag app=web --mode all --max-down 50% --yes`;
 
 const FAULT = { stop: "ec2-stop", terminate: "ec2-terminate", isolate: "sg-isolate", "az-outage": "az-outage" } as const;
@@ -68,12 +74,15 @@ export async function main(argv: string[]): Promise<number> {
       asg: { type: "string" },
       az: { type: "string" },
       region: { type: "string" },
+      account: { type: "string" },
       endpoint: { type: "string" },
       ...BLAST_OPTIONS,
       force: { type: "boolean", default: false },
       group: { type: "string" },
       action: { type: "string" },
       irreversible: { type: "boolean", default: false },
+      "isolate-subnets": { type: "boolean", default: false },
+      "subnet-vpc": { type: "string" },
       yes: { type: "boolean", default: false },
       ...STANDALONE_OPTIONS,
     },
@@ -90,11 +99,13 @@ export async function main(argv: string[]): Promise<number> {
     stop: { force: f.force || undefined },
     terminate: { irreversible: f.irreversible || undefined },
     isolate: { groupId: f.group },
-    "az-outage": { az: f.az, action: f.action, irreversible: f.irreversible || undefined },
+    "az-outage": { az: f.az, action: f.action, irreversible: f.irreversible || undefined, isolateSubnets: f["isolate-subnets"] || undefined, subnetVpc: f["subnet-vpc"] },
   };
-  const given: Record<string, unknown> = { force: f.force || undefined, irreversible: f.irreversible || undefined, groupId: f.group, action: f.action };
-  for (const [k, v] of Object.entries(given)) if (v !== undefined && !(k in raw[action])) throw new CliError(`--${k === "groupId" ? "group" : k} does not apply to ${action}`);
-  const params = parseParams<Record<string, unknown>>(injector, Object.fromEntries(Object.entries(raw[action]).filter(([, v]) => v !== undefined)), (k) => (k === "groupId" ? "--group" : `--${k}`));
+  const flagOf: Record<string, string> = { groupId: "--group", isolateSubnets: "--isolate-subnets", subnetVpc: "--subnet-vpc" };
+  const flag = (k: string) => flagOf[k] ?? `--${k}`;
+  const given: Record<string, unknown> = { force: f.force || undefined, irreversible: f.irreversible || undefined, groupId: f.group, action: f.action, isolateSubnets: f["isolate-subnets"] || undefined, subnetVpc: f["subnet-vpc"] };
+  for (const [k, v] of Object.entries(given)) if (v !== undefined && !(k in raw[action])) throw new CliError(`${flag(k)} does not apply to ${action}`);
+  const params = parseParams<Record<string, unknown>>(injector, Object.fromEntries(Object.entries(raw[action]).filter(([, v]) => v !== undefined)), flag);
   const parsed = optionsSchema.safeParse({ ...blastInput(f), duration: f.duration });
   if (!parsed.success) throw new CliError(`invalid options:\n  ${parsed.error.issues.map((i) => `--${String(i.path[0] ?? "")}: ${i.message}`).join("\n  ")}`);
   const o = parsed.data;
@@ -103,12 +114,19 @@ export async function main(argv: string[]): Promise<number> {
   const emit = emitter(!!f.json);
   const { mode, value, maxDown } = blastOf(o);
 
-  const first = await resolveInstances(selector);
+  let first;
+  try {
+    first = await resolveInstances(selector);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
   if (!first.matched.length) throw new CliError(`no running instance matches ${first.selector}`);
   const chosen = applyBlastRadius(first.matched, mode, value, seededRandom(seed)) as InstanceTarget[];
   const irreversible = action === "terminate" || params.action === "terminate";
   emit("plan", `Cloud Terminator: ${injector.name} on ${chosen.length} of ${first.matched.length} (${first.selector})${irreversible ? " — IRREVERSIBLE: terminated instances do not come back" : `, for ${formatDuration(o.duration)}`}${maxDown ? `, max down ${"count" in maxDown ? maxDown.count : `${maxDown.percent}%`}` : ""}, seed ${seed}`, { fault: injector.name, irreversible, seed });
   for (const t of chosen) emit("would-hit", `  ${targetLabel(t)}`, { instance: t.instanceId, az: t.az });
+  const subnets = params.isolateSubnets ? await subnetsToCut(chosen[0], String(params.az), params.subnetVpc as string | undefined) : [];
+  for (const s of subnets) emit("would-isolate", `  subnet ${s.subnetId} (${s.vpcId}) in ${params.az}: network ACL ${s.acl?.NetworkAclId ?? "none"} → a deny-all ACL, restored on revert`, { subnet: s.subnetId, vpc: s.vpcId, acl: s.acl?.NetworkAclId });
 
   if (f["dry-run"]) {
     let refused = 0;
@@ -118,9 +136,14 @@ export async function main(argv: string[]): Promise<number> {
       if (!r.ok) refused++;
       emit(r.ok ? "dry-run-ok" : "dry-run-refused", `${r.ok ? "DryRun ok" : "DryRun REFUSED"}: ${targetLabel(t)}: ${r.detail}`, { instance: t.instanceId });
     }
+    for (const vpc of new Set(subnets.map((s) => s.vpcId))) {
+      const r = await dryRun(chosen[0], (c) => c.send(new CreateNetworkAclCommand({ VpcId: vpc, DryRun: true })));
+      if (!r.ok) refused++;
+      emit(r.ok ? "dry-run-ok" : "dry-run-refused", `${r.ok ? "DryRun ok" : "DryRun REFUSED"}: CreateNetworkAcl in ${vpc}: ${r.detail}`, { vpc });
+    }
     return refused ? 1 : 0;
   }
-  if (!f.yes) throw new CliError(`not confirmed: rerun with --yes to ${action} the ${chosen.length} instance(s) listed above${irreversible ? " (IRREVERSIBLE)" : ""}, or --dry-run to ask EC2 first`);
+  if (!f.yes) throw new CliError(`not confirmed: rerun with --yes to ${action} the ${chosen.length} instance(s)${subnets.length ? ` and isolate the ${subnets.length} subnet(s)` : ""} listed above${irreversible ? " (IRREVERSIBLE)" : ""}, or --dry-run to ask EC2 first`);
 
   const executor = await openExecutor(`cloud-terminator ${action}`, (line) => emit("recovered", line));
   const runId = `cloud-terminator-${process.pid}`;
@@ -145,7 +168,21 @@ export async function main(argv: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-type Flags = { id?: string[]; tag?: string[]; asg?: string; az?: string; region?: string; endpoint?: string };
+/** The zone's subnets az-outage would isolate, for the confirmation; a subnet outside the cloud fence refuses here, before anything changes. */
+async function subnetsToCut(t: InstanceTarget, az: string, vpc: string | undefined) {
+  let found;
+  try {
+    found = await zoneSubnets(t, az, { vpc });
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  if (!found.length) throw new CliError(`--isolate-subnets: no subnet in ${az}${vpc ? ` of ${vpc}` : ""}`);
+  const outside = found.filter((s) => s.outside);
+  if (outside.length) throw new CliError(`--isolate-subnets: ${outside.map((s) => `subnet ${s.subnetId} ${s.outside}`).join("; ")}`);
+  return found;
+}
+
+type Flags = { id?: string[]; tag?: string[]; asg?: string; az?: string; region?: string; account?: string; endpoint?: string };
 
 function selectorFromFlags(f: Flags): InstanceSelector {
   const tags: Record<string, string> = {};
@@ -154,7 +191,7 @@ function selectorFromFlags(f: Flags): InstanceSelector {
     if (eq < 1) throw new CliError(`--tag: expected KEY=VALUE (got "${l}")`);
     tags[l.slice(0, eq)] = l.slice(eq + 1);
   }
-  const raw = { ids: f.id, tags: f.tag ? tags : undefined, asg: f.asg, az: f.az, region: f.region, endpoint: f.endpoint };
+  const raw = { ids: f.id, tags: f.tag ? tags : undefined, asg: f.asg, az: f.az, region: f.region, account: f.account, endpoint: f.endpoint };
   const r = instanceSelectorSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!r.success) {
     const flag: Record<string, string> = { ids: "--id", tags: "--tag" };

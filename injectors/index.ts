@@ -28,5 +28,5 @@ import "./connect-error";
 import "./packet-drop";
 import "./syscall-error";
 
-export { getInjector, injectorNames } from "./registry";
+export { getInjector, injectorNames, isIrreversible } from "./registry";
 export * from "./types";

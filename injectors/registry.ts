@@ -16,6 +16,14 @@ export function getInjector(name: string): AnyInjector | undefined {
   return table.get(name);
 }
 
+/** Whether this fault with these parameters (raw or parsed) cannot be undone; parameters that do not parse count as not. */
+export function isIrreversible(fault: string, params: unknown): boolean {
+  const inj = table.get(fault);
+  if (!inj?.irreversible) return false;
+  const p = inj.params.safeParse(params);
+  return p.success && inj.irreversible(p.data) === true;
+}
+
 export function injectorNames(): string[] {
   return [...table.keys()].sort();
 }

@@ -132,6 +132,12 @@ export interface Injector<P = unknown, U = unknown, T extends Target = Target> {
    */
   readonly undoSchema?: z.ZodType;
   /**
+   * Optional: true when a change with these (parsed) parameters cannot be
+   * undone (a terminated instance): revert has nothing to put back. The plan,
+   * the dashboard's launch panel, the run record and the report mark it.
+   */
+  irreversible?(params: P): boolean;
+  /**
    * How the change is made, in one line, from what plan() returned (e.g. the
    * mechanism chosen and why). Shown in the run record and the events.
    */

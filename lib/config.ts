@@ -187,6 +187,34 @@ export const configSchema = z.object({
 
   /** An EC2-compatible endpoint for the cloud faults (tests, other clouds). Default: AWS's own for the region. */
   GAMEDAY_EC2_ENDPOINT: text.pipe(urlVar(["http:", "https:"]).optional()),
+  /** AWS accounts (12-digit IDs, comma-separated) the cloud faults may act in; an instance of any other is refused. Default: any. */
+  GAMEDAY_AWS_ALLOWED_ACCOUNTS: z
+    .string()
+    .optional()
+    .transform((v) => commaList(v ?? ""))
+    .pipe(z.array(z.string().regex(/^\d{12}$/, "must be comma-separated 12-digit AWS account IDs like 123456789012"))),
+  /** AWS regions (comma-separated) the cloud faults may act in; any other is refused. Default: any. */
+  GAMEDAY_AWS_ALLOWED_REGIONS: z
+    .string()
+    .optional()
+    .transform((v) => commaList(v ?? ""))
+    .pipe(z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be comma-separated AWS regions like eu-west-1"))),
+  /**
+   * The opt-in tag every instance a cloud fault acts on must carry: KEY=VALUE,
+   * or KEY (any value). "none" lifts it, only beside GAMEDAY_AWS_ALLOWED_ACCOUNTS
+   * (some guard always holds). Default gameday:allow=true.
+   */
+  GAMEDAY_AWS_REQUIRED_TAG: trimmed.pipe(
+    z
+      .string()
+      .regex(/^[^=\s][^=]{0,127}(=.{0,256})?$/, "must be KEY=VALUE, KEY (any value) or none")
+      .optional()
+      .transform((v) => {
+        if (v === "none") return null;
+        const [key, ...rest] = (v ?? "gameday:allow=true").split("=");
+        return { key, value: rest.length ? rest.join("=") : undefined };
+      }),
+  ),
 
   // ---- demo, bench, host
   /** First port of the demo system started by `make up`. Default 4100. */

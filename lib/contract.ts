@@ -107,6 +107,8 @@ export interface FaultRecord {
   detail?: string;
   /** What it touched, once reverted, from injectors that count it (dns, ...). */
   effect?: Effect;
+  /** The change cannot be undone (ec2-terminate, az-outage with terminate): its revert puts nothing back. */
+  irreversible?: boolean;
 }
 
 export interface RunRecord {

@@ -130,6 +130,8 @@ export const instanceSelectorSchema = z
     az: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, "expected an availability zone like eu-west-1a").optional(),
     /** default: the AWS SDK's chain (AWS_REGION, the profile) */
     region: awsRegion.optional(),
+    /** the AWS account the experiment is meant for: instances of any other (credentials of the wrong profile) refuse it */
+    account: z.string().regex(/^\d{12}$/, "expected a 12-digit AWS account ID like 123456789012").optional(),
     /** an EC2-compatible endpoint; default AWS's own (or GAMEDAY_EC2_ENDPOINT) */
     endpoint: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }).optional(),
   })

@@ -76,6 +76,8 @@ export interface ReportModel {
   blast: { targetedNodes: string[]; targets: string[]; probes: ProbeSummary[]; nodes: NodeMovement[] | null; movedUntargeted: string[] };
   participants: string[];
   mechanisms: { fault: string; detail: string }[];
+  /** the changes that cannot be undone ("ec2-terminate on instance i-… in eu-west-1a"): their revert put nothing back */
+  irreversible: string[];
 }
 
 const wall = (iso: string | null | undefined) => (iso ? new Date(iso).getTime() : NaN);
@@ -192,12 +194,14 @@ export function buildModel(input: ReportInput): ReportModel {
   const what = list([...new Set(injected.map((f) => faultText(f.fault, method[f.step]?.params)))]);
   const where = list(targetedNodes.length ? targetedNodes : [...new Set(injected.map((f) => f.target))]);
   const nFaults = `${run.faults.length} fault${run.faults.length === 1 ? "" : "s"}`;
-  const revertText =
+  let revertText =
     !run.faults.length
       ? ""
       : verified === run.faults.length
         ? `${run.faults.length === 1 ? "the fault was" : `all ${nFaults}`} reverted and verified${revertMs !== null ? ` in ${Math.round(revertMs)} ms` : ""}`
         : `${reverted} of ${nFaults} reverted, ${verified} verified`;
+  const irreversible = run.faults.filter((f) => f.irreversible && f.injectedAt).map((f) => `${f.fault} on ${f.targetLabel}`);
+  if (irreversible.length) revertText += `${revertText ? "; " : ""}IRREVERSIBLE: ${irreversible.length === 1 ? "1 change was" : `${irreversible.length} changes were`} not undone (${list(irreversible)})`;
 
   let verdict: ReportModel["verdict"];
   let outcome: string;
@@ -254,5 +258,6 @@ export function buildModel(input: ReportInput): ReportModel {
     blast: { targetedNodes, targets, probes: summaries, nodes, movedUntargeted },
     participants,
     mechanisms,
+    irreversible,
   };
 }

@@ -7,7 +7,7 @@ import { HOST, type Change } from "../agent/executor";
 import type { FaultRecord, FaultState } from "../lib/contract";
 import type { Target } from "../injectors/types";
 import { targetId } from "../injectors/types";
-import { getInjector } from "../injectors/registry";
+import { getInjector, isIrreversible } from "../injectors/registry";
 
 type Row = Awaited<ReturnType<Db["fault"]["findFirstOrThrow"]>>;
 
@@ -29,6 +29,7 @@ export function faultRecordFromRow(r: Row): FaultRecord {
     verified: r.verified,
     error: r.error,
     detail: detailOf(r.fault, r.targetJson, r.undo),
+    ...(isIrreversible(r.fault, JSON.parse(r.params)) ? { irreversible: true } : {}),
   };
 }
 

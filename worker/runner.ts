@@ -9,7 +9,7 @@ import type { AbortInfo, AbortReason, BudgetInfo, FaultRecord, ProbeSampleMsg, R
 import { effectiveMaxDuration, percentOf, type Experiment, type MethodStep } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
 import type { Logger } from "../lib/log";
-import { targetId, targetLabel } from "../injectors";
+import { isIrreversible, targetId, targetLabel } from "../injectors";
 import type { ExecutorEvent, ExecutorPort } from "../agent/executor";
 import { describeChange } from "./mirror";
 import { NoTargetsError, RunBudget, StepRunner, type StepEvent } from "../agent/step";
@@ -394,6 +394,7 @@ export class RunController {
         verified: null,
         error: null,
         detail: describeChange(c.fault, c.target, c.undo),
+        ...(isIrreversible(c.fault, c.params) ? { irreversible: true } : {}),
       };
       this.faults.push(record);
     }

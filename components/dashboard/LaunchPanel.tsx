@@ -2,13 +2,14 @@
 import { useState } from "react";
 import { API, type ExampleInfo, type RunRecord } from "@/lib/contract";
 import { apiCall, errorLines } from "@/lib/web/api";
+import { irreversibleWarning } from "@/lib/web/irreversible";
 
 const REASON_CHARS = 70;
 const SHOWN_TARGETS = 8;
 
 /** What the worker's validate answers as the plan (agent/plan.ts): exactly what a run would hit now. */
 interface PlanView {
-  steps: { index: number; fault: string; target: string; matched: string[]; hits: number; random: boolean; protected: { pid: number; comm: string; reason: string }[]; spare?: number[]; problem?: string }[];
+  steps: { index: number; fault: string; target: string; matched: string[]; hits: number; random: boolean; protected: { pid: number; comm: string; reason: string }[]; spare?: number[]; problem?: string; irreversible?: boolean }[];
   refusals: { path: string; message: string }[];
 }
 
@@ -18,6 +19,11 @@ function PlanList({ plan }: { plan: PlanView }) {
       <p className="font-medium text-slate-200">What a run would hit now</p>
       {plan.steps.map((st) => (
         <div key={st.index} data-testid="plan-step">
+          {st.irreversible ? (
+            <span data-testid="plan-irreversible" title="Its changes cannot be undone: nothing comes back on revert" className="mr-1 rounded bg-red-700 px-1.5 py-0.5 text-[10px] font-bold uppercase tracking-wide text-white">
+              IRREVERSIBLE
+            </span>
+          ) : null}
           <span className="font-mono text-sky-300">{st.fault}</span> on <span className="font-mono">{st.target}</span>:{" "}
           {st.problem ? (
             <span className="text-amber-400">{st.problem}</span>
@@ -63,6 +69,9 @@ export function LaunchPanel({
   const [errors, setErrors] = useState<string[]>([]);
   const [notice, setNotice] = useState<string | null>(null);
   const [plan, setPlan] = useState<PlanView | null>(null);
+  /** the YAML the plan was made from, and the irreversible steps awaiting a yes */
+  const [planned, setPlanned] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState<string[] | null>(null);
 
   function pick(f: string) {
     setFile(f);
@@ -71,6 +80,7 @@ export function LaunchPanel({
     setErrors([]);
     setNotice(null);
     setPlan(null);
+    setConfirming(null);
   }
   const description = examples.find((e) => e.file === file)?.description;
 
@@ -79,9 +89,11 @@ export function LaunchPanel({
     setErrors([]);
     setNotice(null);
     setPlan(null);
+    setConfirming(null);
     try {
       const r = await apiCall<{ ok: true; plan?: PlanView }>(API.validate, { body: { yaml } });
       if (r.plan) setPlan(r.plan);
+      setPlanned(yaml);
       setNotice(r.plan?.refusals.length ? "Valid YAML, but spec.safety refuses it (below)." : "Valid: ready to launch.");
     } catch (e) {
       setErrors(errorLines(e));
@@ -90,11 +102,26 @@ export function LaunchPanel({
     }
   }
 
-  async function launch() {
+  async function launch(confirmed = false) {
     setBusy("launch");
     setErrors([]);
     setNotice(null);
+    setConfirming(null);
     try {
+      if (!confirmed) {
+        // what cannot be undone is asked about first, from a plan of exactly this YAML
+        let p = planned === yaml ? plan : null;
+        if (!p) {
+          p = (await apiCall<{ ok: true; plan?: PlanView }>(API.validate, { body: { yaml } })).plan ?? null;
+          setPlan(p);
+          setPlanned(yaml);
+        }
+        const warning = p ? irreversibleWarning(p.steps) : [];
+        if (warning.length) {
+          setConfirming(warning);
+          return;
+        }
+      }
       const r = await apiCall<{ run: RunRecord }>(API.runs, { body: { yaml } });
       setNotice(`Launched ${r.run.name} (${r.run.id}).`);
       onLaunched(r.run, yaml);
@@ -130,7 +157,10 @@ export function LaunchPanel({
         <textarea
           data-testid="experiment-yaml"
           value={yaml}
-          onChange={(e) => setYaml(e.target.value)}
+          onChange={(e) => {
+            setYaml(e.target.value);
+            setConfirming(null);
+          }}
           spellCheck={false}
           placeholder={"apiVersion: gameday/v1\nkind: Experiment\n…"}
           rows={16}
@@ -163,6 +193,24 @@ export function LaunchPanel({
           </span>
         ) : null}
       </div>
+      {confirming ? (
+        <div data-testid="irreversible-confirm" role="alertdialog" aria-label="Confirm an irreversible run" className="space-y-2 rounded-md border border-red-600 bg-red-950/60 p-2 text-xs text-red-200">
+          <p className="font-semibold text-red-100">IRREVERSIBLE: this run makes changes that cannot be undone.</p>
+          <ul className="list-disc space-y-0.5 pl-4">
+            {confirming.map((l) => (
+              <li key={l}>{l}</li>
+            ))}
+          </ul>
+          <div className="flex gap-2">
+            <button type="button" data-testid="irreversible-launch" onClick={() => void launch(true)} className="rounded-md bg-red-600 px-3 py-1 font-semibold text-white hover:bg-red-500">
+              Launch anyway
+            </button>
+            <button type="button" data-testid="irreversible-cancel" onClick={() => setConfirming(null)} className="rounded-md border border-slate-600 px-3 py-1 text-slate-200 hover:bg-slate-800">
+              Cancel
+            </button>
+          </div>
+        </div>
+      ) : null}
       {plan ? <PlanList plan={plan} /> : null}
       {errors.length ? (
         <ul data-testid="launch-errors" className="max-h-48 space-y-0.5 overflow-y-auto rounded-md border border-red-800 bg-red-950/40 p-2 font-mono text-xs text-red-300">

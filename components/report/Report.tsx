@@ -58,6 +58,11 @@ function TitlePage({ m }: { m: ReportModel }) {
       <div className={`outcome verdict-${m.verdict}`} data-testid="outcome">
         <p className="verdict">{VERDICT[m.verdict]}</p>
         <p className="sentence">{m.outcome}</p>
+        {m.irreversible.length ? (
+          <p className="bad" data-testid="irreversible">
+            IRREVERSIBLE: {m.irreversible.length} change{m.irreversible.length === 1 ? "" : "s"} could not be undone; what they hit did not come back.
+          </p>
+        ) : null}
       </div>
       <div className="kpis">
         <Kpi label="Time to detect" value={msText(m.times.detectMs)} note="first injection → breach" />
@@ -217,10 +222,11 @@ function Faults({ faults }: { faults: FaultRecord[] }) {
                 </td>
                 <td>
                   <span className="mono">{f.fault}</span>
+                  {f.irreversible ? <span className="bad"> IRREVERSIBLE</span> : null}
                   {f.detail ? <span className="detail">{f.detail}</span> : null}
                 </td>
                 <td className="mono">{utc(f.injectedAt)}</td>
-                <td className="mono">{utc(f.revertedAt)}</td>
+                <td className="mono">{f.irreversible ? <span className="bad">cannot be undone</span> : utc(f.revertedAt)}</td>
                 <td className={f.verified ? "ok" : f.verified === false ? "bad" : ""}>{f.verified ? "yes" : f.verified === false ? `no: ${f.error ?? ""}` : "—"}</td>
               </tr>
             ))}

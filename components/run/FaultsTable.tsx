@@ -38,6 +38,11 @@ export function FaultsTable({ faults }: { faults: FaultRecord[] }) {
               </td>
               <td className="py-1 pr-3">
                 <span className="font-mono">{f.fault}</span>
+                {f.irreversible ? (
+                  <span data-testid="fault-irreversible" title="This change cannot be undone: its revert puts nothing back" className="ml-1 rounded bg-red-700 px-1.5 py-0.5 text-[10px] font-bold uppercase tracking-wide text-white">
+                    IRREVERSIBLE
+                  </span>
+                ) : null}
                 {f.detail ? <span className="block text-xs text-slate-500" data-testid="fault-detail">{f.detail}</span> : null}
                 {f.effect ? (
                   <span className={`block text-xs ${f.effect.touched === 0 ? "text-amber-300" : "text-slate-400"}`} data-testid="fault-effect">

@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { InstanceTarget } from "../targets/instance";
 import type { VerifyResult } from "../types";
 import { awsError, describeOne, ec2, sdk, stateName, waitState } from "./ec2";
+import { checkRegion, cloudFence, fenceProblem } from "./guard";
 
 const SETTLE_MS = 25_000;
 
@@ -13,8 +14,12 @@ const SETTLE_MS = 25_000;
 export const irreversibleFlag = z.literal(true, { error: "terminating cannot be undone: set irreversible: true to confirm" });
 
 export async function planRunning(t: InstanceTarget, fault: string): Promise<void> {
+  const fence = cloudFence();
+  checkRegion(t.region, fence);
   const i = await describeOne(t, t.instanceId);
   if (!i) throw new Error(`instance ${t.instanceId} does not exist (any more)`);
+  const outside = fenceProblem(i, fence);
+  if (outside) throw new Error(`instance ${t.instanceId} ${outside}: ${fault} leaves it alone`);
   if (stateName(i) !== "running") throw new Error(`instance ${t.instanceId} is ${stateName(i)}, not running: ${fault} leaves it as it is`);
 }
 

@@ -15,6 +15,7 @@ export const ec2Terminate: Injector<z.infer<typeof ec2TerminateParams>, { irreve
   description: "IRREVERSIBLE: terminate an EC2 instance (TerminateInstances). Needs irreversible: true; nothing is reverted.",
   targetKind: "instance",
   params: ec2TerminateParams,
+  irreversible: () => true,
   available: (t) => ec2Available(t),
   async plan(t) {
     await planRunning(t, "ec2-terminate");

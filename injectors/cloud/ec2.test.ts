@@ -23,10 +23,10 @@ process.env.AWS_EC2_METADATA_DISABLED = "true";
 
 const REGION = "eu-west-1";
 const fleet = (): FakeInstance[] => [
-  ...["a1", "a2", "a3", "a4"].map((n, k) => ({ id: `i-0000000000000a${k}0`, az: "eu-west-1a", state: "running" as const, tags: { Name: `web-${n}`, app: "web", "aws:autoscaling:groupName": "web-asg" }, groups: ["sg-web1", "sg-ssh1"], vpc: "vpc-1" })),
-  ...["b1", "b2"].map((n, k) => ({ id: `i-0000000000000b${k}0`, az: "eu-west-1b", state: "running" as const, tags: { Name: `web-${n}`, app: "web", "aws:autoscaling:groupName": "web-asg" }, groups: ["sg-web1"], vpc: "vpc-1" })),
-  { id: "i-00000000000000c0", az: "eu-west-1b", state: "running", tags: { Name: "db", app: "db" }, groups: ["sg-db1"], vpc: "vpc-1" },
-  { id: "i-00000000000000d0", az: "eu-west-1a", state: "stopped", tags: { Name: "old", app: "web" }, groups: ["sg-web1"], vpc: "vpc-1" },
+  ...["a1", "a2", "a3", "a4"].map((n, k) => ({ id: `i-0000000000000a${k}0`, az: "eu-west-1a", state: "running" as const, tags: { "gameday:allow": "true", Name: `web-${n}`, app: "web", "aws:autoscaling:groupName": "web-asg" }, groups: ["sg-web1", "sg-ssh1"], vpc: "vpc-1" })),
+  ...["b1", "b2"].map((n, k) => ({ id: `i-0000000000000b${k}0`, az: "eu-west-1b", state: "running" as const, tags: { "gameday:allow": "true", Name: `web-${n}`, app: "web", "aws:autoscaling:groupName": "web-asg" }, groups: ["sg-web1"], vpc: "vpc-1" })),
+  { id: "i-00000000000000c0", az: "eu-west-1b", state: "running", tags: { "gameday:allow": "true", Name: "db", app: "db" }, groups: ["sg-db1"], vpc: "vpc-1" },
+  { id: "i-00000000000000d0", az: "eu-west-1a", state: "stopped", tags: { "gameday:allow": "true", Name: "old", app: "web" }, groups: ["sg-web1"], vpc: "vpc-1" },
 ];
 
 describe("cloud faults against an EC2 Query endpoint", { timeout: 120_000 }, () => {
@@ -58,7 +58,7 @@ describe("cloud faults against an EC2 Query endpoint", { timeout: 120_000 }, () 
     assert.deepEqual(await ids({ ids: ["i-00000000000000c0", "i-00000000000000d0"] }), ["i-00000000000000c0"], "the stopped one is not a target");
     assert.ok(api.calls.every((c) => c.signed), "SigV4 on every call");
     const t = await one("i-0000000000000a00");
-    assert.deepEqual(t, { kind: "instance", region: REGION, endpoint: api.endpoint, instanceId: "i-0000000000000a00", az: "eu-west-1a", name: "web-a1" });
+    assert.deepEqual(t, { kind: "instance", region: REGION, endpoint: api.endpoint, instanceId: "i-0000000000000a00", az: "eu-west-1a", account: "123456789012", name: "web-a1" });
   });
 
   test("selection modes like FIS: ALL, COUNT(n), PERCENT(n) and one, seeded (dry-run rounds of the StepRunner)", async () => {

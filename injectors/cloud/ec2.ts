@@ -5,8 +5,9 @@
 // SDK retries throttling (RequestLimitExceeded) with backoff itself. The SDK
 // is loaded on first use: every process that loads the injectors (the worker,
 // each reaper, each CLI) would otherwise pay a second for it at start.
-import type { EC2Client, Filter, Instance } from "@aws-sdk/client-ec2";
+import type { EC2Client, Filter, Instance, Reservation } from "@aws-sdk/client-ec2";
 import { config } from "../../lib/config";
+import { checkRegion } from "./guard";
 import type { Availability } from "../types";
 
 export interface Ec2Where {
@@ -55,19 +56,24 @@ export function awsError(e: unknown): string {
 
 export const isCode = (e: unknown, code: string) => (e as { name?: string; Code?: string }).name === code || (e as { Code?: string }).Code === code;
 
-export async function describeAll(w: Ec2Where, input: { InstanceIds?: string[]; Filters?: Filter[] }): Promise<Instance[]> {
-  const out: Instance[] = [];
+/** An instance with the account that owns it (its reservation's OwnerId). */
+export type OwnedInstance = Instance & { OwnerId?: string };
+
+const owned = (rs: Reservation[] | undefined): OwnedInstance[] => (rs ?? []).flatMap((r) => (r.Instances ?? []).map((i) => ({ ...i, OwnerId: r.OwnerId })));
+
+export async function describeAll(w: Ec2Where, input: { InstanceIds?: string[]; Filters?: Filter[] }): Promise<OwnedInstance[]> {
+  const out: OwnedInstance[] = [];
   const { paginateDescribeInstances } = await sdk();
-  for await (const page of paginateDescribeInstances({ client: await ec2(w), pageSize: 100 }, input)) for (const r of page.Reservations ?? []) out.push(...(r.Instances ?? []));
+  for await (const page of paginateDescribeInstances({ client: await ec2(w), pageSize: 100 }, input)) out.push(...owned(page.Reservations));
   return out;
 }
 
 /** One instance, or null when EC2 does not know it (any more). */
-export async function describeOne(w: Ec2Where, id: string): Promise<Instance | null> {
+export async function describeOne(w: Ec2Where, id: string): Promise<OwnedInstance | null> {
   try {
     const { DescribeInstancesCommand } = await sdk();
     const r = await (await ec2(w)).send(new DescribeInstancesCommand({ InstanceIds: [id] }));
-    return r.Reservations?.[0]?.Instances?.[0] ?? null;
+    return owned(r.Reservations)[0] ?? null;
   } catch (e) {
     if (isCode(e, "InvalidInstanceID.NotFound")) return null;
     throw new Error(`instance ${id}: ${awsError(e)}`);
@@ -89,6 +95,11 @@ export async function waitState(w: Ec2Where, id: string, want: string[], timeout
 
 export async function ec2Available(w?: Ec2Where): Promise<Availability> {
   if (!w) return { ok: true, detail: "EC2 (the region and credentials are checked per instance)" };
+  try {
+    checkRegion(w.region);
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message };
+  }
   try {
     const { DescribeInstancesCommand } = await sdk();
     await (await ec2(w)).send(new DescribeInstancesCommand({ MaxResults: 5 }));
