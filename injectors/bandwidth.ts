@@ -42,6 +42,7 @@ export async function planBandwidth(t: NetworkTarget, p: BandwidthParams): Promi
 
 export const bandwidth = netInjector<BandwidthParams>({
   name: "bandwidth",
+  touches: "shaped",
   description: "Cap the selected egress traffic at a rate (tc htb class with a u32 filter; other traffic unthrottled).",
   params: bandwidthParams,
   plan: planBandwidth,

@@ -130,6 +130,7 @@ export function withRedirect(chain: ChainPlan, t: NetworkTarget, cgroup: string,
 
 export const latency = netInjector<LatencyParams>({
   name: "latency",
+  touches: "delayed",
   description: "Delay the selected traffic by latency ± jitter (netem where the kernel has it, else a delaying TCP proxy that iptables REDIRECTs the connections to).",
   params: latencyParams,
   available: netemFaultAvailable,

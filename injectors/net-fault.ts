@@ -9,12 +9,13 @@ import path from "node:path";
 import { z } from "zod";
 import { cmdText, must, netnsExists, toolsMissing, type Cmd } from "./net/cmd";
 import { detectNetem } from "./net/detect";
+import { keepCounters, takeCounters } from "./net/evidence";
 import { chainExists, dropTableIfPristine, gamedayRules, iptTables, overlapProblem, removeChain, type ChainPlan } from "./net/iptables";
 import { targetProblem } from "./net/select";
 import { classId, ensureRoot, htbCommands, netemCommands, pickInterface, pickMinor, qdiscShow, removeRootQdisc, removeTcFault, rootQdiscProblem, TC_HANDLE, tcFaultCommands, tcKey, tcLeftovers, tcOverlapProblem, tcState, type TcShape, type TcSlot } from "./net/tc";
 import { killTagged, LOAD_DIR, tagged } from "./load/children";
 import { spawnListening } from "./proxy/spawn";
-import { type Availability, type Injector, type NetworkTarget, type VerifyResult } from "./types";
+import { type Availability, type Effect, type Injector, type NetworkTarget, type VerifyResult } from "./types";
 import { netUndoShape } from "./undo-shapes";
 
 export type Mechanism = "netem" | "proxy" | "iptables" | "htb";
@@ -188,6 +189,16 @@ export interface NetFaultSpec<P> {
   plan(target: NetworkTarget, params: P): Promise<NetUndo>;
   /** make the change planned in undo; every command's failure throws */
   apply(target: NetworkTarget, params: P, undo: NetUndo, signal: AbortSignal): Promise<void>;
+  /** what the fault does to the packets its rules or class count, for the evidence ("dropped") */
+  touches: string;
+}
+
+/** The evidence: the packets the fault's rules matched (SYNs redirected into the delaying proxy: connections). */
+export function netEffect(u: NetUndo, touches: string): Effect | null {
+  const c = takeCounters(u.tag);
+  if (!c) return null;
+  const counted = u.mechanism === "proxy" ? `${c.packets} connection${c.packets === 1 ? "" : "s"} redirected through the delaying proxy` : `${c.packets} packet${c.packets === 1 ? "" : "s"} (${c.bytes} bytes) ${touches}`;
+  return { touched: c.packets, summary: `${counted}, counted by ${c.from.join(" and ")}`, counters: { ...c } };
 }
 
 export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, NetUndo, NetworkTarget> {
@@ -212,9 +223,14 @@ export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, N
       if (clash) throw new Error(clash);
       await s.apply(target, params, undo, ctx.signal);
     },
-    revert: (_t, undo) => revertNet(undo),
+    async revert(_t, undo) {
+      // the counters go with the rules: read them first; evidence never stands in the way of a revert
+      await keepCounters(undo).catch(() => undefined);
+      await revertNet(undo);
+    },
     verify: (_t, undo) => verifyNet(undo),
     describe: describeNet,
+    effect: async (_t, undo) => netEffect(undo, s.touches),
   };
 }
 

@@ -60,6 +60,7 @@ const lossSpec = (p: PacketLossParams) => ({ lossPct: p.percent, lossCorrelation
 
 export const packetLoss = netInjector<PacketLossParams>({
   name: "packet-loss",
+  touches: "dropped",
   description: "Drop a percentage of the selected packets (iptables statistic DROP; netem when a correlation is asked for).",
   params: packetLossParams,
   available: netemFaultAvailable,

@@ -49,6 +49,7 @@ export async function planPartition(t: NetworkTarget, p: PartitionParams): Promi
 
 export const partition = netInjector<PartitionParams>({
   name: "partition",
+  touches: "blocked",
   description: "Cut the traffic between two hosts (target src and dst) both ways with iptables DROP or REJECT.",
   params: partitionParams,
   plan: planPartition,
