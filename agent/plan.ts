@@ -131,7 +131,7 @@ export function planText(exp: Experiment, plan: ExperimentPlan): string[] {
   const out: string[] = [`Plan of "${exp.metadata.name}" on this host (what would be hit if it started now):`];
   for (const s of plan.steps) {
     const step = exp.spec.method[s.index];
-    out.push(`  step ${s.index}: ${s.fault} on "${s.target}" (${s.selector}) for ${step.duration} ms${step.every ? `, every ${step.every} ms` : ""}`);
+    out.push(`  step ${s.index}: ${s.fault} on "${s.target}" (${s.selector}) for ${step.duration} ms${step.every ? `, every ${step.every} ms` : ""}${step.hold ? `, each held ${step.hold} ms` : ""}`);
     if (s.problem) out.push(`    ${s.problem}`);
     out.push(`    matched ${s.matched.length}: ${s.matched.join(", ") || "none"}`);
     out.push(`    hits ${s.hits}${s.random ? ` (chosen at random from the ${s.matched.length} matched, each round)` : ""}`);
