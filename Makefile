@@ -3,12 +3,18 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# `make up DEMO=containers`: the demo system as Docker containers (the same as GAMEDAY_DEMO=containers)
+ifdef DEMO
+export GAMEDAY_DEMO := $(DEMO)
+endif
+
 export NEXT_TELEMETRY_DISABLED := 1
 export CHECKPOINT_DISABLE := 1
 export PRISMA_HIDE_UPDATE_MESSAGE := 1
 
 help:
 	@echo "make up     install, migrate, build, start web app + worker + demo system"
+	@echo "            (make up DEMO=containers: the demo as Docker containers)"
 	@echo "make test   install, build, run every test suite"
 	@echo "make bench  run the benchmarks (results in bench/results/)"
 

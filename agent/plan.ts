@@ -135,7 +135,7 @@ export function planText(exp: Experiment, plan: ExperimentPlan): string[] {
   const out: string[] = [`Plan of "${exp.metadata.name}" on this host (what would be hit if it started now):`];
   for (const s of plan.steps) {
     const step = exp.spec.method[s.index];
-    out.push(`  step ${s.index}: ${s.fault} on "${s.target}" (${s.selector}) for ${step.duration} ms${step.every ? `, every ${step.every} ms` : ""}`);
+    out.push(`  step ${s.index}: ${s.fault} on "${s.target}" (${s.selector}) for ${step.duration} ms${step.every ? `, every ${step.every} ms` : ""}${step.hold ? `, each held ${step.hold} ms` : ""}`);
     if (s.irreversible) out.push(`    IRREVERSIBLE: ${s.fault} cannot be undone: the ${s.hits} target(s) it hits are not put back on revert`);
     if (s.problem) out.push(`    ${s.problem}`);
     out.push(`    matched ${s.matched.length}: ${s.matched.join(", ") || "none"}`);

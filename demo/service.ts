@@ -1,7 +1,8 @@
-// One process of the demo system. db answers by itself; api and frontend call
-// one upstream per request (round-robin, no retry) so every frozen or killed
-// instance shows up in the caller's status codes and latency, which is the
-// point of a system built to be broken.
+// One process of the demo system. db and payment-service answer by
+// themselves; api, frontend and order-service call one upstream per request
+// (round-robin, no retry, a hard timeout) so every frozen or killed instance
+// shows up in the caller's status codes, latency and upstream timeouts, which
+// is the point of a system built to be broken.
 //   node --import tsx demo/service.ts --cluster demo-4100 --node api --port 4101 --upstream http://127.0.0.1:4110
 import http from "node:http";
 import { parseArgs } from "node:util";
@@ -11,14 +12,12 @@ import { z } from "zod";
 import { createLogger, type Logger } from "../lib/log";
 import { formatIssues, zodIssues } from "../lib/issues";
 import { httpGet, isLoopbackHost, loopbackUrl, TimeoutError } from "./net";
-import { clusterSchema } from "./topology";
-
-const NODE_IDS = ["frontend", "api", "db"] as const;
+import { clusterSchema, DEMO_NODE_IDS, LEAF_NODES } from "./topology";
 
 export const serviceArgsSchema = z
   .object({
     cluster: clusterSchema,
-    node: z.enum(NODE_IDS),
+    node: z.enum(DEMO_NODE_IDS),
     port: z.coerce.number().int().min(1).max(65535),
     upstream: z
       .string()
@@ -34,15 +33,19 @@ export const serviceArgsSchema = z
       }),
     upstreamTimeoutMs: z.coerce.number().int().min(1).max(60_000).default(250),
     host: z.string().refine(isLoopbackHost, "must be a loopback address (127.0.0.0/8 or ::1)").default("127.0.0.1"),
+    /** sent back as x-demo-instance: a container's name, which the supervisor's health check looks for (the pid inside is 1) */
+    instance: z.string().regex(/^[\w.-]{1,128}$/, "letters, digits, '_', '.' and '-'").optional(),
   })
-  .refine((a) => (a.node === "db") === (a.upstream.length === 0), {
-    message: "db takes no --upstream; frontend and api need at least one",
+  .refine((a) => LEAF_NODES.includes(a.node) === (a.upstream.length === 0), {
+    message: `${LEAF_NODES.join(" and ")} take no --upstream; the other nodes need at least one`,
     path: ["upstream"],
   });
 export type ServiceArgs = z.infer<typeof serviceArgsSchema>;
 
 const LABEL_SERVICE = "service";
 const LABEL_CODE = "code";
+const LABEL_OUTCOME = "outcome";
+const OUTCOMES = ["ok", "error", "timeout"] as const;
 
 /** 1 ms (db's own work) up to 2 s (the load generator's deadline). */
 const DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
@@ -62,6 +65,12 @@ export function serviceMetrics(registry: Registry) {
       buckets: DURATION_BUCKETS_S,
       registers: [registry],
     }),
+    upstream: new Counter({
+      name: "demo_upstream_requests_total",
+      help: "Calls to the upstream by outcome: ok (any answer), error (refused, reset) or timeout (no answer within --upstream-timeout-ms)",
+      labelNames: [LABEL_SERVICE, LABEL_OUTCOME] as const,
+      registers: [registry],
+    }),
   };
 }
 
@@ -74,6 +83,9 @@ export interface Service {
 
 export function createService(args: ServiceArgs, registry: Registry, log: Logger): Service {
   const metrics = serviceMetrics(registry);
+  // every outcome exported from the start at 0: a probe's increase() needs the series before the first timeout
+  if (args.upstream.length) for (const o of OUTCOMES) metrics.upstream.inc({ [LABEL_SERVICE]: args.node, [LABEL_OUTCOME]: o }, 0);
+  const upstreamOutcome = (o: (typeof OUTCOMES)[number]) => metrics.upstream.inc({ [LABEL_SERVICE]: args.node, [LABEL_OUTCOME]: o });
   // keepAlive so steady load does not churn ports; free sockets are dropped well
   // before the peer's keepAliveTimeout to avoid reusing a socket the peer is closing.
   const agent = new http.Agent({ keepAlive: true, timeout: 30_000 });
@@ -82,15 +94,18 @@ export function createService(args: ServiceArgs, registry: Registry, log: Logger
   const answerRoot = async (): Promise<{ status: number; body: unknown }> => {
     if (args.upstream.length === 0) {
       await sleep(1 + Math.random() * 2);
-      return { status: 200, body: { node: args.node, port: args.port, rows: [{ id: 1, sku: "teapot", stock: 3 }] } };
+      const answer = args.node === "payment-service" ? { payment: { id: 1, status: "captured" } } : { rows: [{ id: 1, sku: "teapot", stock: 3 }] };
+      return { status: 200, body: { node: args.node, port: args.port, ...answer } };
     }
     const target = args.upstream[next++ % args.upstream.length];
     try {
       const r = await httpGet(`${target}/`, { timeoutMs: args.upstreamTimeoutMs, agent });
+      upstreamOutcome("ok");
       const ok = r.status >= 200 && r.status < 300;
       return { status: ok ? 200 : 502, body: { node: args.node, port: args.port, upstream: target, upstreamStatus: r.status } };
     } catch (e) {
       const timeout = e instanceof TimeoutError;
+      upstreamOutcome(timeout ? "timeout" : "error");
       // debug only: during a fault this fires for every request
       log.debug("upstream failed", { upstream: target, timeout, error: (e as Error).message });
       return { status: timeout ? 504 : 502, body: { node: args.node, port: args.port, upstream: target, error: (e as Error).message } };
@@ -98,7 +113,7 @@ export function createService(args: ServiceArgs, registry: Registry, log: Logger
   };
 
   const send = (res: http.ServerResponse, status: number, body: string, type = "application/json") => {
-    res.writeHead(status, { "content-type": type, "x-demo-node": args.node, "x-demo-pid": String(process.pid) });
+    res.writeHead(status, { "content-type": type, "x-demo-node": args.node, "x-demo-pid": String(process.pid), ...(args.instance ? { "x-demo-instance": args.instance } : {}) });
     res.end(body);
   };
 
@@ -152,6 +167,7 @@ function parseServiceArgs(argv: string[]): ServiceArgs {
       upstream: { type: "string" },
       "upstream-timeout-ms": { type: "string" },
       host: { type: "string" },
+      instance: { type: "string" },
     },
     strict: true,
   });

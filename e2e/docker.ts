@@ -1,16 +1,15 @@
-// A throw-away Docker engine for tests: dockerd on its own socket, data,
-// exec root and pidfile under a temporary folder (so it never meets the
-// machine's engine or another test's), with no bridge and no iptables rules
-// (containers use host networking: all traffic stays on loopback), started
-// under `setpriv --pdeathsig TERM` so it shuts down, stopping its containers,
-// when the test process dies. Images are built here from busybox-static
-// (`docker import` of a rootfs folder): nothing is pulled.
-import { spawn, execFile, type ChildProcess } from "node:child_process";
+// A throw-away Docker engine for tests: lib/dockerd.ts's private dockerd
+// (its own socket and folders, no bridge, no iptables rules, host networking
+// only, gone with the test process) under a temporary folder. Images are
+// built here from busybox-static (`docker import` of a rootfs folder):
+// nothing is pulled.
+import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import Docker from "dockerode";
-import { killHard, sleep, tempDir, waitFor } from "./kit";
+import { privateDockerdUnavailable, startPrivateDockerd } from "../lib/dockerd";
+import { tempDir } from "./kit";
 
 const run = promisify(execFile);
 
@@ -18,12 +17,11 @@ const run = promisify(execFile);
 export const TEST_LABEL = "gameday.test";
 
 const BUSYBOX = ["/bin/busybox", "/usr/bin/busybox"].find((p) => fs.existsSync(p));
-const DOCKERD = ["/usr/sbin/dockerd", "/usr/bin/dockerd"].find((p) => fs.existsSync(p));
 
 /** Why the Docker tests cannot run on this host, or null when they can. */
 export function dockerSkipReason(): string | null {
-  if (process.getuid?.() !== 0) return "dockerd needs root";
-  if (!DOCKERD) return "dockerd is not installed (apt-get install docker.io)";
+  const why = privateDockerdUnavailable();
+  if (why) return why;
   if (!BUSYBOX) return "busybox is not installed (apt-get install busybox-static)";
   return null;
 }
@@ -61,38 +59,14 @@ async function buildImage(d: Docker, dir: string): Promise<string> {
   return image;
 }
 
-function mountsBelow(dir: string): string[] {
-  return fs
-    .readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => l.split(" ")[4])
-    .filter((m) => m && (m === dir || m.startsWith(`${dir}/`)))
-    .sort((a, b) => b.length - a.length);
-}
-
 export async function startDockerd(): Promise<TestDocker> {
   const dir = tempDir("gameday-dockerd-");
-  const sock = path.join(dir, "docker.sock");
-  const log = fs.openSync(path.join(dir, "dockerd.log"), "a");
-  const args = [
-    "--pdeathsig", "TERM", "--", DOCKERD!,
-    "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
-    `--data-root=${dir}/data`, `--exec-root=${dir}/exec`, `--pidfile=${dir}/dockerd.pid`, `-H`, `unix://${sock}`,
-    "--shutdown-timeout=2", "--log-level=warn",
-  ];
-  const child: ChildProcess = spawn("setpriv", args, { stdio: ["ignore", log, log] });
-  fs.closeSync(log);
-  const d = new Docker({ socketPath: sock, timeout: 60_000 });
-  try {
-    await waitFor("dockerd to answer", () => d.ping().then(() => true), 30_000, 100);
-  } catch (e) {
-    await killHard(child);
-    throw new Error(`${(e as Error).message}; dockerd log:\n${fs.readFileSync(path.join(dir, "dockerd.log"), "utf8").slice(-2000)}`);
-  }
+  const engine = await startPrivateDockerd(dir);
+  const d = new Docker({ socketPath: engine.socketPath, timeout: 60_000 });
   const image = await buildImage(d, dir);
   const testContainers = () => d.listContainers({ all: true, filters: JSON.stringify({ label: [TEST_LABEL] }) });
   return {
-    engine: `unix://${sock}`,
+    engine: engine.engine,
     docker: d,
     image,
     async run(name, cmd, opts = {}) {
@@ -109,11 +83,7 @@ export async function startDockerd(): Promise<TestDocker> {
     testContainers,
     async stop() {
       for (const c of await testContainers().catch(() => [])) await d.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-      await killHard(child, "SIGTERM", 15_000);
-      // dockerd leaves its default netns bind mount (and a killed one its overlays) behind
-      for (const m of mountsBelow(dir)) await run("umount", ["-l", m]).catch(() => undefined);
-      await sleep(50);
-      fs.rmSync(dir, { recursive: true, force: true });
+      await engine.stop();
     },
   };
 }

@@ -1,7 +1,8 @@
 // What a killed `make test` leaves behind, swept at the start of the next one
 // (scripts/test.sh runs this file): tmpfs mounts, cgroup folders, stopped or
-// still running victims, temporary homes and test namespaces. Other people's
-// test runs may be going on at the same time, so only what belongs to a
+// still running victims, temporary homes, test namespaces, and containers a
+// killed container demo or test left on the machine's Docker engine. Other
+// people's test runs may be going on at the same time, so only what belongs to a
 // process that is gone is touched: a name carrying a dead PID, a victim with no
 // node process above it, an empty cgroup folder nobody made in the last minute,
 // a temporary folder no live process uses.
@@ -12,6 +13,9 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { listProcesses, sameProcess, type ProcInfo } from "../lib/procfs";
 import { cgroup2Root } from "../injectors/net-fault";
+import { SYSTEM_DOCKER_SOCKET } from "../lib/dockerd";
+import { OWNER_LABEL } from "../demo/containers";
+import { TEST_LABEL } from "./docker";
 import { sweepStaleTestNets } from "./netns";
 
 /** How long an ownerless gameday-* cgroup folder must have been there (a live fault makes it just before moving its process in). */
@@ -25,6 +29,7 @@ export interface SweepReport {
   processes: string[];
   dirs: string[];
   netns: string[];
+  containers: string[];
   /** what was left on purpose, and why */
   kept: string[];
   /** only say what would go */
@@ -261,6 +266,8 @@ function sweepTempDirs(r: SweepReport, now: number): void {
         r.dirs.push(dir);
         continue;
       }
+      // a killed private dockerd leaves its netns bind mount and overlays in its folder
+      for (const m of [...mounts].filter((m) => m.startsWith(dir + path.sep)).sort((a, b) => b.length - a.length)) spawnSync("umount", ["-l", m]);
       if (openJournal(dir).length) {
         spawnSync(process.execPath, [path.resolve(import.meta.dirname, "../bin/gameday.mjs"), "recover"], { env: { ...process.env, GAMEDAY_HOME: dir }, stdio: "ignore", timeout: 60_000 });
         if (openJournal(dir).length) {
@@ -274,9 +281,37 @@ function sweepTempDirs(r: SweepReport, now: number): void {
   }
 }
 
+/**
+ * Containers labelled with an owner PID (the container demo's gameday.demo.owner, a test's
+ * gameday.test) whose owner is gone, on a Docker engine of this host: by default the machine's
+ * own (private engines die with whoever started them, their containers with them).
+ */
+export function sweepContainers(r: SweepReport, engine = `unix://${SYSTEM_DOCKER_SOCKET}`): void {
+  if (engine.startsWith("unix://") && !fs.existsSync(engine.slice("unix://".length))) return;
+  const docker = (args: string[]) => spawnSync("docker", ["-H", engine, ...args], { encoding: "utf8", timeout: 20_000 });
+  for (const label of [OWNER_LABEL, TEST_LABEL]) {
+    const ls = docker(["ps", "-a", "--filter", `label=${label}`, "--format", `{{.ID}} {{.Names}} {{.Label "${label}"}}`]);
+    if (ls.status !== 0) {
+      r.kept.push(`containers labelled ${label} on ${engine} (docker ps: ${ls.error?.message ?? ls.stderr.trim().split("\n")[0]})`);
+      continue;
+    }
+    for (const [id, name, owner] of ls.stdout.split("\n").filter(Boolean).map((l) => l.split(" "))) {
+      if (!/^\d+$/.test(owner ?? "") || alive(Number(owner))) continue;
+      if (r.dryRun) {
+        r.containers.push(name);
+        continue;
+      }
+      const rm = docker(["rm", "-f", id]);
+      if (rm.status === 0) r.containers.push(name);
+      else r.kept.push(`container ${name} (docker rm: ${rm.error?.message ?? rm.stderr.trim().split("\n")[0]})`);
+    }
+  }
+}
+
 export function sweep(opts: { dryRun?: boolean; now?: number } = {}): SweepReport {
   const now = opts.now ?? Date.now();
-  const r: SweepReport = { mounts: [], cgroups: [], processes: [], dirs: [], netns: [], kept: [], dryRun: !!opts.dryRun };
+  const r: SweepReport = { mounts: [], cgroups: [], processes: [], dirs: [], netns: [], containers: [], kept: [], dryRun: !!opts.dryRun };
+  sweepContainers(r);
   sweepVictims(r);
   sweepMounts(r);
   sweepCgroups(r, now);
@@ -294,6 +329,7 @@ export function sweepLine(r: SweepReport): string {
     part(r.mounts, "tmpfs mount"),
     part(r.cgroups, "cgroup folder"),
     part(r.netns, "test namespace"),
+    part(r.containers, "leftover container", (x) => x),
     part(r.dirs, "temporary folder"),
   ].filter(Boolean);
   const kept = r.kept.length ? `; kept ${r.kept.join(", ")}` : "";

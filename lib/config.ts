@@ -219,6 +219,8 @@ export const configSchema = z.object({
   // ---- demo, bench, host
   /** First port of the demo system started by `make up`. Default 4100. */
   DEMO_BASE_PORT: portVar(4100),
+  /** How `make up` runs the demo system: processes, or containers on a Docker engine (`make up DEMO=containers`). Default processes. */
+  GAMEDAY_DEMO: text.pipe(z.enum(["processes", "containers"], { error: "must be processes or containers" }).default("processes")),
   /** Extra processes of the proc-scan benchmark (bench/run.ts). Default 2000. */
   BENCH_PROCS: text.pipe(z.string().regex(/^\d+$/, "must be a whole number").transform(Number).optional()).transform((n) => n ?? 2000),
   /** Where programs (fallocate, stress-ng, setpriv, tc, ...) are looked up. Default: unset. */

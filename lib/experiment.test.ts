@@ -57,6 +57,16 @@ test("unknown faults, bad durations, bad probabilities and bad YAML are refused"
   assert.equal(wrongKind[0].path, "kind");
 });
 
+test("hold: how long each round's changes stay, only with every and within the duration", () => {
+  const r = parseExperiment(base(`[ { fault: process-kill, target: api, params: { signal: STOP }, every: 30s, hold: 10s, duration: 2m } ]`));
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.issues));
+  assert.equal(r.experiment.spec.method[0].hold, 10_000);
+  const one = (step: string) => issues(base(`[ { fault: process-kill, target: api, params: { signal: STOP }, ${step} } ]`)).map((i) => `${i.path}: ${i.message}`);
+  assert.deepEqual(one("hold: 10s, duration: 1m"), ["spec.method[0].hold: hold needs every (without rounds the change stays for the step's duration)"]);
+  assert.deepEqual(one("every: 10s, hold: 2m, duration: 1m"), ["spec.method[0].hold: must not exceed the step's duration"]);
+  assert.match(one("every: 10s, hold: 50ms, duration: 1m")[0], /^spec\.method\[0\]\.hold: /);
+});
+
 test("blast radius values are checked against their mode", () => {
   assert.equal(issues(base().replace("mode: all", "mode: percent, value: 150"))[0].path, "spec.targets.api.value");
   assert.equal(issues(base().replace("mode: all", "mode: count"))[0].path, "spec.targets.api.value");

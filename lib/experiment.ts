@@ -353,6 +353,8 @@ const methodStepFields = z
     every: duration({ min: 100, max: MAX_FAULT_MS }).optional(),
     /** each round lasts every ± up to jitter, uniformly */
     jitter: duration({ max: MAX_FAULT_MS }).optional(),
+    /** with every: how long each round's changes stay in place (default: the whole round), e.g. paused 10 s of every 30 s */
+    hold: duration({ min: 100, max: MAX_FAULT_MS }).optional(),
     /**
      * fleet safety valve: never more than this many (a whole number) or this
      * share ("50%") of the target's instances (the largest number seen)
@@ -375,6 +377,8 @@ export const methodStepSchema = methodStepFields.superRefine((s, ctx) => {
   if (s.jitter !== undefined && s.every !== undefined && s.jitter >= s.every)
     ctx.addIssue({ code: "custom", path: ["jitter"], message: "must be shorter than every" });
   if (s.every !== undefined && s.every > s.duration) ctx.addIssue({ code: "custom", path: ["every"], message: "must not exceed the step's duration" });
+  if (s.hold !== undefined && s.every === undefined) ctx.addIssue({ code: "custom", path: ["hold"], message: "hold needs every (without rounds the change stays for the step's duration)" });
+  if (s.hold !== undefined && s.hold > s.duration) ctx.addIssue({ code: "custom", path: ["hold"], message: "must not exceed the step's duration" });
 });
 
 const share = z

@@ -28,6 +28,9 @@ want+=(strace)
 # docker.io, busybox-static: the container saboteur's tests run their own dockerd and build a busybox image;
 # prometheus: the Watchman tests run a real Prometheus server (setpriv, util-linux, ties it to the test)
 [ "${GAMEDAY_SETUP_TEST:-}" = 1 ] && want+=(poppler-utils nftables stress-ng bind9-dnsutils dnsmasq dnsperf socat prometheus util-linux docker.io busybox-static)
+# docker.io: `make up DEMO=containers` on a host with no Docker engine starts a private dockerd
+# (an engine installed otherwise, docker-ce for one, is used as it is)
+if [ "${GAMEDAY_DEMO:-}" = containers ] && ! command -v dockerd >/dev/null 2>&1 && [ ! -S /var/run/docker.sock ]; then want+=(docker.io); fi
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,15 +1,21 @@
 // `make up`: start the demo system, the web app and the worker, print where to
-// log in, and stop all three (reverting every fault) on Ctrl-C.
+// log in, and stop all three (reverting every fault) on Ctrl-C. With
+// GAMEDAY_DEMO=containers (`make up DEMO=containers`) the demo runs as Docker
+// containers: on DOCKER_HOST when set, else on the machine's engine, else on
+// a private dockerd started here and stopped with everything else.
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { config } from "../lib/config";
+import { pingSocket, privateDockerdUnavailable, startPrivateDockerd, SYSTEM_DOCKER_SOCKET, type PrivateDockerd } from "../lib/dockerd";
 import { gamedayHome } from "../lib/paths";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 // what we start stops when we do, even after a SIGKILL of this process
 const EXIT_WITH_PARENT = ["--import", path.join(ROOT, "scripts/exit-with-parent.mjs")];
-const { PORT: WEB_PORT, WORKER_PORT, GAMEDAY_BIND: BIND, DEMO_BASE_PORT } = config();
+const { PORT: WEB_PORT, WORKER_PORT, GAMEDAY_BIND: BIND, DEMO_BASE_PORT, GAMEDAY_DEMO, DOCKER_HOST } = config();
+const CONTAINERS = GAMEDAY_DEMO === "containers";
 const host = BIND === "0.0.0.0" ? "localhost" : BIND;
 const workerUrl = `http://${host}:${WORKER_PORT}`;
 const webUrl = `http://${host}:${WEB_PORT}`;
@@ -52,6 +58,19 @@ function start(name: string, args: string[], env: Record<string, string> = {}, p
   return child;
 }
 
+let privateEngine: PrivateDockerd | null = null;
+
+/** The engine the container demo runs on; a private dockerd when the host has none. */
+async function demoEngine(): Promise<string> {
+  if (process.env.DOCKER_HOST) return DOCKER_HOST;
+  if (await pingSocket(SYSTEM_DOCKER_SOCKET)) return `unix://${SYSTEM_DOCKER_SOCKET}`;
+  const why = privateDockerdUnavailable();
+  if (why) throw new Error(`GAMEDAY_DEMO=containers needs a Docker engine: none answers on ${SYSTEM_DOCKER_SOCKET} (or set DOCKER_HOST), and a private one cannot start: ${why}`);
+  say("no Docker engine on this host: starting a private dockerd (no bridge, no iptables rules, host networking)");
+  privateEngine = await startPrivateDockerd(fs.mkdtempSync(path.join(os.tmpdir(), `gameday-dockerd-pid${process.pid}-`)));
+  return privateEngine.engine;
+}
+
 let stopping = false;
 async function stopAll(code: number): Promise<never> {
   stopping = true;
@@ -65,6 +84,8 @@ async function stopAll(code: number): Promise<never> {
     await gone;
     clearTimeout(t);
   }
+  // after the demo: its containers go first (the supervisor removes them), then the engine
+  await privateEngine?.stop().catch((e: Error) => say(`stopping the private dockerd: ${e.message}`));
   process.exit(code);
 }
 
@@ -79,13 +100,27 @@ async function main(): Promise<void> {
   fs.mkdirSync(gamedayHome(), { recursive: true, mode: 0o700 });
   let topology = path.join(ROOT, "demo/topology.yaml");
   const demoArgs = [process.execPath, ...EXIT_WITH_PARENT, "--import", "tsx", "demo/supervisor.ts", "--base-port", String(DEMO_BASE_PORT)];
-  if (DEMO_BASE_PORT !== 4100) {
-    topology = path.join(gamedayHome(), `topology-${DEMO_BASE_PORT}.yaml`);
-    demoArgs.push("--write-topology", topology);
+  const ports = `frontend :${DEMO_BASE_PORT}, api :${DEMO_BASE_PORT + 1}-${DEMO_BASE_PORT + 3}, db :${DEMO_BASE_PORT + 10}`;
+  const workerEnv: Record<string, string> = {};
+  let demoUp = () => answers(`http://127.0.0.1:${DEMO_BASE_PORT}/healthz`);
+  if (CONTAINERS) {
+    const engine = await demoEngine();
+    topology = path.join(gamedayHome(), `topology-containers-${DEMO_BASE_PORT}.yaml`);
+    demoArgs.push("--containers", "--engine", engine, "--write-topology", topology);
+    // the container faults' default engine is the demo's
+    workerEnv.DOCKER_HOST = engine;
+    say(`starting the demo system as containers on ${engine} (${ports}, order-service :${DEMO_BASE_PORT + 11} -> payment-service :${DEMO_BASE_PORT + 12})`);
+    demoUp = async () => (await answers(`http://127.0.0.1:${DEMO_BASE_PORT}/healthz`)) && answers(`http://127.0.0.1:${DEMO_BASE_PORT + 11}/healthz`);
+  } else {
+    if (DEMO_BASE_PORT !== 4100) {
+      topology = path.join(gamedayHome(), `topology-${DEMO_BASE_PORT}.yaml`);
+      demoArgs.push("--write-topology", topology);
+    }
+    say(`starting the demo system (${ports})`);
   }
-  say(`starting the demo system (frontend :${DEMO_BASE_PORT}, api :${DEMO_BASE_PORT + 1}-${DEMO_BASE_PORT + 3}, db :${DEMO_BASE_PORT + 10})`);
   const demo = start("demo", demoArgs);
-  await waitUntil("the demo system", () => answers(`http://127.0.0.1:${DEMO_BASE_PORT}/healthz`), demo);
+  // the first container start builds the image and boots seven node processes at once
+  await waitUntil("the demo system", demoUp, demo, CONTAINERS ? 120_000 : 60_000);
 
   say(`starting the web app on ${webUrl}`);
   const web = start("web", [process.execPath, "--import", "tsx", ...EXIT_WITH_PARENT, path.join(ROOT, "scripts/web.ts"), "--port", String(WEB_PORT), "--host", BIND], {
@@ -96,7 +131,7 @@ async function main(): Promise<void> {
   const worker = start(
     "worker",
     [process.execPath, ...EXIT_WITH_PARENT, "--import", "tsx", "worker/main.ts", "--port", String(WORKER_PORT), "--host", BIND, "--topology", topology, "--protect-pid", String(web.pid), "--protect-pid", String(demo.pid)],
-    {},
+    workerEnv,
     true,
   );
   let firstStart: string | null = null;
@@ -112,7 +147,7 @@ async function main(): Promise<void> {
   say("");
   say(`Dashboard: ${webUrl}`);
   say(firstStart ? `Log in as ${firstStart}` : "Log in with the admin password printed at the first start (or the one in GAMEDAY_ADMIN_PASSWORD)");
-  say(`CLI: ./bin/gameday.mjs run examples/api-freeze.yaml --wait   (token in ${path.join(gamedayHome(), "cli.json")})`);
+  say(`CLI: ./bin/gameday.mjs run examples/${CONTAINERS ? "seed-payment-pause" : "api-freeze"}.yaml --wait   (token in ${path.join(gamedayHome(), "cli.json")})`);
   say("Ctrl-C stops everything and reverts every fault.");
 }
 

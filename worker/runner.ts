@@ -332,6 +332,7 @@ export class RunController {
         duration: step.duration,
         every: step.every,
         jitter: step.jitter,
+        hold: step.hold,
         probability: step.probability,
         maxDown: maxDownOf(step.maxDown),
         limits: limitsOf(this.exp.spec.safety),
