@@ -5,6 +5,7 @@
 // and a SIGKILLed CLI leaving no program, tracer or cgroup behind.
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import type { Effect } from "../lib/contract";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import dgram from "node:dgram";
 import fs from "node:fs";
@@ -100,6 +101,7 @@ describe("connect-error", { skip: connectOk.ok ? false : connectOk.reason }, () 
     const first = during.findIndex((l) => l.port === hit && l.code);
     assert.ok(!during.slice(first).some((l) => l.port === hit && l.ok), "no connect to the chosen port succeeded once the first failed");
     assert.ok(during.some((l) => l.port === spared && l.ok), "the other port still connects");
+    const reverted = new Promise<Effect | undefined>((r) => ex.on((e) => e.type === "reverted" && e.change.id === change.id && r(e.change.effect)));
     const v = await ex.revert(change.id);
     assert.ok(v.ok, v.detail);
     assert.match(v.detail, /[1-9]\d* failed/);
@@ -109,6 +111,9 @@ describe("connect-error", { skip: connectOk.ok ? false : connectOk.reason }, () 
     assert.ok(!ids.some((id) => loaded.has(id)), "its programs are unloaded");
     await next(c.lines, 4, (l) => l.port === hit && l.ok === true, "connects after detach");
     assert.ok(countersOf(undo.tag)!.injected >= 5);
+    const effect = await reverted;
+    assert.equal(effect?.touched, countersOf(undo.tag)!.injected, "the run's evidence: the connects it failed");
+    assert.match(effect!.summary, /^\d+ connect\(\)\/sendmsg\(\) calls seen, \d+ matched, [1-9]\d* failed$/);
   });
 
   test("probability and after: the first N matching connects pass, then about the share fail", async () => {
@@ -135,9 +140,11 @@ describe("connect-error", { skip: connectOk.ok ? false : connectOk.reason }, () 
     const ex = executor();
     const change = await apply(ex, "connect-error", c.target, { dst: "10.255.255.0/24" });
     await next(c.lines, 3, (l) => l.ok === true, "connects while attached");
+    const reverted = new Promise<Effect | undefined>((r) => ex.on((e) => e.type === "reverted" && e.change.id === change.id && r(e.change.effect)));
     const v = await ex.revert(change.id);
     assert.ok(v.ok, v.detail);
     assert.match(v.detail, /0 failed: touched nothing, inconclusive/);
+    assert.equal((await reverted)?.touched, 0, "touched nothing: the run is inconclusive");
   });
 });
 

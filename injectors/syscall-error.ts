@@ -16,7 +16,7 @@ import { z } from "zod";
 import { sameProcess, protectionReason } from "../lib/procfs";
 import { errnoParam, ERRNOS, syscallParam, syscallTable } from "./bpf/errno";
 import { bpfLsmProblem, bpfObjectAvailable, kprobeOverrideProblem, ptraceAvailable } from "./bpf/detect";
-import { evidenceText, helperPids, newHelperTag, startHelper, stopHelper, tool } from "./bpf/helper";
+import { evidenceText, helperEffect, helperPids, newHelperTag, startHelper, stopHelper, tool } from "./bpf/helper";
 import { after, probability } from "./bpf/params";
 import { register } from "./registry";
 import type { Availability, Injector, ProcessTarget } from "./types";
@@ -124,6 +124,7 @@ export const syscallError: Injector<SyscallErrorParams, SyscallErrorUndo, Proces
     const state = !alive ? `PID ${undo.pid} has exited` : undo.use === "ptrace" ? `PID ${undo.pid} runs untraced, TracerPid 0` : `PID ${undo.pid} runs on, kprobes gone with the loader`;
     return { ok: true, detail: `${what} gone (${state}); ${evidenceText(undo.tag, { seen: "chosen syscalls", injected: "failed" })}` };
   },
+  effect: async (_target, undo) => helperEffect(undo.tag, { seen: "chosen syscalls", injected: "failed" }),
   describe: (_target, undo) => undo.mechanism,
 };
 

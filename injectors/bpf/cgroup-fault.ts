@@ -8,7 +8,7 @@ import type { z } from "zod";
 import type { Availability, Injector, ProcessTarget, VerifyResult } from "../types";
 import { makeFolder, moveBack, moveIn, moveProblems, planMove, type MoveUndo } from "./cgroup";
 import { bpfObjectAvailable } from "./detect";
-import { evidenceText, helperPids, newHelperTag, startHelper, stopHelper, tool } from "./helper";
+import { evidenceText, helperEffect, helperPids, newHelperTag, startHelper, stopHelper, tool } from "./helper";
 
 export interface CgroupBpfUndo {
   tag: string;
@@ -60,6 +60,7 @@ export function cgroupBpfInjector<P extends { scope: "process" | "cgroup" }>(s: 
       const where = undo.move.inPlace ? ` from ${undo.move.original} (in place)` : `, ${undo.move.tree.length} process(es) back in ${undo.move.original}`;
       return { ok: true, detail: `${undo.mechanism} detached${where}; ${evidenceText(undo.tag, s.evidence)}` };
     },
+    effect: async (_target, undo) => helperEffect(undo.tag, s.evidence),
     describe: (_target, undo) => `${undo.mechanism} on ${undo.move.folder}${undo.move.inPlace ? " (in place: every process and socket of the cgroup)" : ""} (${undo.selects})`,
   };
 }

@@ -10,6 +10,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Effect } from "../../lib/contract";
 import { killTagged, tagged, terminateTagged } from "../load/children";
 
 export const BPF_OUT = process.env.GAMEDAY_BPF_OUT ?? path.join(path.dirname(fileURLToPath(import.meta.url)), "../../bpf/out");
@@ -117,4 +118,11 @@ export function evidenceText(tag: string, what: { seen: string; injected: string
   if (!c) return "counters unavailable (the helper ended with the process that started it)";
   const text = `${c.seen} ${what.seen} seen, ${c.matched} matched, ${c.injected} ${what.injected}`;
   return c.injected === 0 ? `${text}: touched nothing, inconclusive` : text;
+}
+
+/** The same counters as the run's evidence of effect: what the helper failed or dropped; none known (a reaper's revert) is no evidence either way. */
+export function helperEffect(tag: string, what: { seen: string; injected: string }): Effect | null {
+  const c = last.get(tag);
+  if (!c) return null;
+  return { touched: c.injected, summary: `${c.seen} ${what.seen} seen, ${c.matched} matched, ${c.injected} ${what.injected}`, counters: { ...c } };
 }
