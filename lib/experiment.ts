@@ -588,6 +588,7 @@ const JSON_SCHEMA_OPTIONS: z.core.ToJSONSchemaParams = {
       const unit = z.globalRegistry.get((def as z.core.$ZodDefaultDef).innerType)?.unit;
       if (typeof v === "number" && unit === "ms") jsonSchema.default = formatDuration(v);
       else if (typeof v === "number" && unit === "bytes") jsonSchema.default = formatSize(v);
+      else if (typeof v === "number" && unit === "bytes/s") jsonSchema.default = `${formatSize(v)}/s`;
       else if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") jsonSchema.default = v;
     }
   },

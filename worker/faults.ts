@@ -5,6 +5,7 @@
 // with its own time limit and the answer is kept for a short time.
 import fs from "node:fs/promises";
 import path from "node:path";
+import { setImmediate as turn } from "node:timers/promises";
 import YAML from "yaml";
 import type { FaultCatalogue, FaultInfo } from "../lib/contract";
 import { faultEntry, targetKindEntry } from "../lib/catalog";
@@ -61,6 +62,8 @@ export async function examplesOf(dir: string): Promise<{ steps: Map<string, Exam
     return { steps, probe };
   }
   for (const file of files) {
+    // parsing a file takes milliseconds of CPU: one at a time, so the monitor's timers run in between
+    await turn();
     const yaml = await fs.readFile(path.join(dir, file), "utf8").catch(() => "");
     if (!yaml || !parseExperiment(yaml).ok) continue;
     const spec = (YAML.parse(yaml) as { spec: { method: Record<string, unknown>[]; steadyState: { probes: Record<string, unknown>[] } } }).spec;

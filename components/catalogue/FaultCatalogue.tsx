@@ -91,10 +91,15 @@ function FaultCard({ fault, onUse, generate }: { fault: FaultInfo; onUse: () => 
   );
 }
 
-export function FaultCatalogue({ picked, onClearPick, onUse }: { picked: string | null; onClearPick: () => void; onUse: (preset: LaunchPreset) => void }) {
+interface Props {
+  picked: string | null;
+  onClearPick: () => void;
+  onUse: (preset: LaunchPreset) => void;
+}
+
+export function FaultCatalogue(props: Props) {
   const [catalogue, setCatalogue] = useState<Catalogue | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [filter, setFilter] = useState("");
 
   const load = useCallback(async (signal?: AbortSignal) => {
     try {
@@ -112,7 +117,12 @@ export function FaultCatalogue({ picked, onClearPick, onUse }: { picked: string 
   }, [load]);
 
   if (!catalogue) return <p className="py-4 text-center text-sm text-slate-500">{error ? `Cannot load the fault catalogue: ${error}` : "Loading the fault catalogue…"}</p>;
+  return <CatalogueView {...props} catalogue={catalogue} error={error} reload={() => void load()} />;
+}
 
+/** The catalogue as loaded: families, cards, the picked node, the filter. */
+export function CatalogueView({ catalogue, error, reload, picked, onClearPick, onUse }: Props & { catalogue: Catalogue; error: string | null; reload: () => void }) {
+  const [filter, setFilter] = useState("");
   const words = filter.trim().toLowerCase();
   const shown = catalogue.faults.filter((f) => !words || `${f.name} ${f.description} ${f.family}`.toLowerCase().includes(words));
   const options = { node: picked, probe: catalogue.probe };
@@ -143,7 +153,7 @@ export function FaultCatalogue({ picked, onClearPick, onUse }: { picked: string 
         </span>
         <span className="ml-auto">
           {catalogue.faults.filter((f) => f.available).length} of {catalogue.faults.length} available here · checked {time(catalogue.checkedAt)}{" "}
-          <button type="button" className="text-sky-400 hover:underline" onClick={() => void load()}>
+          <button type="button" className="text-sky-400 hover:underline" onClick={reload}>
             refresh
           </button>
         </span>

@@ -9,6 +9,7 @@ import YAML from "yaml";
 import { z } from "zod";
 import "../../injectors/index";
 import { injectorNames } from "../../injectors";
+import { faultEntry } from "../catalog";
 import { parseExperiment, targetKindOf } from "../experiment";
 import { loadTopology } from "../topology";
 import type { FaultInfo } from "../contract";
@@ -34,6 +35,20 @@ test("every fault's published JSON Schema compiles, accepts its example value an
     assert.ok(fromJson.safeParse(params).success, `${f.name}: ${JSON.stringify(params)} against its published JSON Schema`);
     assert.equal(fromJson.safeParse({ ...(params as object), "no-such-param": 1 }).success, false, `${f.name}: the published schema accepts an unknown param`);
   }
+});
+
+test("every default the published schema shows (10s, 512 MiB, 20 MiB/s) is one the fault accepts as written", () => {
+  let n = 0;
+  for (const f of faults) {
+    const base = exampleValue(f.params) as Record<string, unknown>;
+    for (const [k, p] of Object.entries((f.params.properties ?? {}) as Record<string, { default?: unknown }>)) {
+      if (p.default === undefined) continue;
+      n++;
+      const r = faultEntry(f.name)!.params.safeParse({ ...base, [k]: p.default });
+      assert.ok(r.success, `${f.name}.${k}: default ${JSON.stringify(p.default)} is refused: ${r.success ? "" : r.error.message}`);
+    }
+  }
+  assert.ok(n > 40, `only ${n} defaults`);
 });
 
 test("every generated experiment passes the validator and aims the fault at a target of its kind", () => {
@@ -113,6 +128,8 @@ test("the parameter table: types, required, defaults as the file takes them, uni
   assert.match(answer.type, /^nxdomain \| servfail/);
   assert.equal(dns.find((r) => r.name === "rules")!.type, "list of object");
 
+  assert.equal(Object.fromEntries(rows("io-stress").map((r) => [r.name, r.default])).bandwidth, "20 MiB/s");
+  assert.match(rows("connect-error").find((r) => r.name === "errno")!.type, /^EPERM \| .* \| … \(\d+ in all\)$/);
   assert.deepEqual(rows("container-pause"), []);
   assert.equal(rows("ec2-terminate")[0].type, "true");
 });

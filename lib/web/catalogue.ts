@@ -22,6 +22,8 @@ const NAME_RE = /^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/;
 /** used when the worker knows no example probe: point it at the system under test */
 export const FALLBACK_PROBE = { name: "up", type: "http", url: "http://127.0.0.1:8080/", tolerance: { min: 0.95 } };
 export const STEP_DURATION = "30s";
+/** longer enums (errno names) are cut in the parameter table */
+const MAX_CHOICES = 8;
 
 const asSchema = (v: unknown): Schema => (v && typeof v === "object" && !Array.isArray(v) ? (v as Schema) : {});
 const types = (s: Schema): string[] => (Array.isArray(s.type) ? (s.type as string[]) : typeof s.type === "string" ? [s.type] : []);
@@ -152,7 +154,7 @@ export interface ParamRow {
 function typeText(s: Schema, root: Schema): string {
   s = deref(s, root);
   if ("const" in s) return JSON.stringify(s.const);
-  if (Array.isArray(s.enum)) return s.enum.map((v) => String(v)).join(" | ");
+  if (Array.isArray(s.enum)) return s.enum.length > MAX_CHOICES ? `${s.enum.slice(0, MAX_CHOICES).join(" | ")} | … (${s.enum.length} in all)` : s.enum.map((v) => String(v)).join(" | ");
   const branches = (s.anyOf ?? s.oneOf) as unknown[] | undefined;
   if (Array.isArray(branches)) return branches.map((b) => typeText(asSchema(b), root)).join(" or ");
   const t = types(s);
