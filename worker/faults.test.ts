@@ -28,7 +28,7 @@ describe("GET /api/v1/faults", { timeout: 120_000 }, () => {
   let viewerToken = "";
 
   before(async () => {
-    ec2 = await startFakeEc2([{ id: "i-0123456789abcdef0", az: "eu-west-1a", state: "running", tags: { app: "my-service" }, groups: ["sg-0aaaa1111"], vpc: "vpc-1" }]);
+    ec2 = await startFakeEc2([{ id: "i-0123456789abcdef0", az: "eu-west-1a", state: "running", tags: { app: "my-service", "gameday:allow": "true" }, groups: ["sg-0aaaa1111"], vpc: "vpc-1" }]);
     w = await startWorkerProcess(tempHome(), {
       port: PORT,
       env: {
@@ -112,7 +112,7 @@ describe("GET /api/v1/faults", { timeout: 120_000 }, () => {
       });
       if (f.available) {
         assert.equal(v.status, 200, `${f.name}: ${JSON.stringify(v.body)}`);
-        assert.equal(v.body.plan?.steps[0].fault, f.name);
+        assert.equal(v.body.plan?.steps[0]?.fault, f.name, `${f.name}: ${JSON.stringify(v.body.plan)}`);
       } else {
         assert.equal(v.body.code, "unavailable", `${f.name}: ${JSON.stringify(v.body)}`);
         assert.ok(v.body.issues?.some((i) => i.path === "spec.method[0].fault" && i.message.includes(f.reason!)), `${f.name}: ${JSON.stringify(v.body)}`);
