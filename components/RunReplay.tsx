@@ -1,13 +1,14 @@
 "use client";
 // One run replayed from the API (record, faults, timeline, probe charts). While
-// the run is still going it also follows the live stream.
+// the run is still going it also follows the live stream; participants' notes
+// (from the page, another browser or `gameday note`) arrive live at any time.
 import Link from "next/link";
 import { useEffect, useState } from "react";
-import { API, type UserInfo } from "@/lib/contract";
+import { API, type RunNote, type UserInfo } from "@/lib/contract";
 import { apiCall } from "@/lib/web/api";
 import { isActive } from "@/lib/web/format";
 import { useLive } from "@/lib/web/live";
-import { useRunView } from "@/lib/web/run-view";
+import { mergeNotes, useRunView } from "@/lib/web/run-view";
 import { Card } from "@/components/Card";
 import { AppHeader } from "@/components/dashboard/AppHeader";
 import { RunDetails } from "@/components/run/RunDetails";
@@ -16,6 +17,7 @@ import { PostMortemPanel } from "@/components/report/PostMortemPanel";
 export function RunReplay({ id }: { id: string }) {
   const [user, setUser] = useState<UserInfo | null>(null);
   const { state: view, dispatch } = useRunView(id);
+  const [liveNotes, setLiveNotes] = useState<RunNote[]>([]);
 
   useEffect(() => {
     const ctrl = new AbortController();
@@ -31,6 +33,9 @@ export function RunReplay({ id }: { id: string }) {
     runUpdate: (run) => dispatch({ type: "run", run, follow: false }),
     runEvent: (event) => dispatch({ type: "event", event }),
     runSample: (sample) => dispatch({ type: "sample", sample }),
+    runNote: (note) => {
+      if (note.runId === id) setLiveNotes((prev) => mergeNotes(prev, [note]));
+    },
   });
 
   return (
@@ -45,7 +50,7 @@ export function RunReplay({ id }: { id: string }) {
         </Card>
         {view.run ? (
           <Card title="Post-mortem" testId="post-mortem-card">
-            <PostMortemPanel runId={id} user={user} ended={!isActive(view.run)} />
+            <PostMortemPanel runId={id} user={user} ended={!isActive(view.run)} liveNotes={liveNotes} reloads={view.reloads} />
           </Card>
         ) : null}
       </main>

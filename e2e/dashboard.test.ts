@@ -15,7 +15,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import type { RunRecord } from "../lib/contract";
+import { API, type FaultCatalogue, type RunRecord } from "../lib/contract";
 import { openDb } from "../lib/db";
 import { createLogger } from "../lib/log";
 import { listProcesses } from "../lib/procfs";
@@ -150,6 +150,43 @@ describe("dashboard in Chromium", { timeout: 240_000 }, () => {
     assert.ok(noneStopped(), "validating stops nothing");
   });
 
+  test("the fault catalogue: every fault by family with its availability; Use fills the launch panel, Validate shows the plan", async () => {
+    const { body: cat } = await apiCall<FaultCatalogue>(worker!, "GET", API.faults);
+    await page.click("[data-testid=nav-faults]");
+    await page.waitForSelector("[data-testid=catalogue-panel] [data-testid=fault-process-kill]", { timeout: 15_000 });
+    const shown = await page.$$eval("[data-testid=fault-catalogue] article[data-available]", (as) => as.map((a) => [a.getAttribute("data-testid"), a.getAttribute("data-available")]));
+    assert.deepEqual(shown.sort(), cat.faults.map((f) => [`fault-${f.name}`, String(f.available)]).sort(), "the page shows what the API lists");
+    for (const f of cat.faults.filter((x) => !x.available)) assert.equal(await text(page, `[data-testid=fault-reason-${f.name}]`), f.reason);
+    assert.ok(await page.$("[data-testid=family-process] [data-testid=fault-process-kill]"), "process-kill is filed under processes");
+    await page.click("[data-testid=fault-process-kill] summary");
+    assert.match(await text(page, "[data-testid=params-process-kill]"), /signal.*KILL \| TERM \| INT \| STOP.*KILL/);
+
+    // Use: the example file, as it is
+    await page.click("[data-testid=use-process-kill]");
+    await waitText(page, "[data-testid=launch-source]", /process-kill, examples\/api-freeze\.yaml/);
+    assert.equal(await page.inputValue("[data-testid=experiment-yaml]"), fs.readFileSync(path.join(ROOT, "examples/api-freeze.yaml"), "utf8"));
+    await page.click("[data-testid=validate]");
+    await page.waitForSelector("[data-testid=launch-plan]", { timeout: 10_000 });
+    assert.match(await text(page, "[data-testid=launch-plan]"), /process-kill on api: 3 of 3 matched/);
+
+    // a node picked in the graph: the experiment written from the schema aims at it, one instance
+    await page.click("[data-testid=node-api]");
+    await page.waitForSelector("[data-testid=node-api][data-picked=true]", { timeout: 5000 });
+    await waitText(page, "[data-testid=catalogue-node]", /aim at node api/);
+    await page.click("[data-testid=generate-process-kill]");
+    await waitText(page, "[data-testid=launch-source]", /written from the schema for node api/);
+    const yaml = await page.inputValue("[data-testid=experiment-yaml]");
+    assert.match(yaml, /node: api\n\s+mode: one/);
+    await page.click("[data-testid=validate]");
+    await page.waitForSelector("[data-testid=launch-plan]", { timeout: 10_000 });
+    assert.match(await text(page, "[data-testid=launch-plan]"), /process-kill on api: 1 of 3 matched/);
+    await page.screenshot({ path: path.join(SHOTS, "dashboard-catalogue.png"), fullPage: true });
+    assert.ok(noneStopped(), "the catalogue and validate stop nothing");
+    await page.click("[data-testid=node-api]");
+    await page.waitForSelector("[data-testid=node-api][data-picked=false]", { timeout: 5000 });
+    await page.click("[data-testid=catalogue-close]");
+  });
+
   test("the Abort button aborts the current run and CONTinues the victims", async () => {
     const id = await launchFromUi("ui-abort");
     await page.click("[data-testid=abort-run]");
@@ -208,6 +245,10 @@ describe("dashboard in Chromium", { timeout: 240_000 }, () => {
     await page.fill("[data-testid=note-text]", "both victims froze at once");
     await page.click("[data-testid=note-add]");
     await waitText(page, "[data-testid=notes]", /admin: both victims froze at once/);
+    // a note from elsewhere (what `gameday note` sends) shows up live, without a reload
+    const cliNote = await apiCall(worker!, "POST", API.runNotes(haltedRunId), { text: "seen from the terminal" });
+    assert.equal(cliNote.status, 201, JSON.stringify(cliNote.body));
+    await waitText(page, "[data-testid=notes]", /: seen from the terminal/);
     await page.fill("[data-testid=review-learned]", "HALT reverts everything in one click.");
     await page.fill("[data-testid=review-actions]", "- keep HALT within reach");
     await page.click("[data-testid=review-save]");

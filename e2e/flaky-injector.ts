@@ -33,6 +33,7 @@ interface Undo {
 export const flaky: Injector<{ control: string }, Undo, ProcessTarget> = {
   name: FLAKY,
   description: "test only: SIGSTOP, then fail or wait as the control file says",
+  family: "process",
   targetKind: "process",
   params: z.object({ control: z.string() }).strict(),
   async available() {

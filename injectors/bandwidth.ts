@@ -24,7 +24,7 @@ export function rateBytesPerSec(rate: string): number {
 
 export const bandwidthParams = z
   .object({
-    rate: z.string({ error: RATE_HINT }).regex(RATE_RE, RATE_HINT).refine((r) => !RATE_RE.test(r) || rateBytesPerSec(r) >= 1000, { message: "must be at least 8kbit (1000 bytes/s)" }),
+    rate: z.string({ error: RATE_HINT }).regex(RATE_RE, RATE_HINT).refine((r) => !RATE_RE.test(r) || rateBytesPerSec(r) >= 1000, { message: "must be at least 8kbit (1000 bytes/s)" }).meta({ examples: ["1mbit"] }),
     /** bucket size in bytes (tc syntax, e.g. 32k); default: htb's own */
     burst: z.string().regex(BURST_RE, "expected a burst size like 32k or 1m (bytes)").optional(),
   })

@@ -22,6 +22,7 @@ export function cgroupLimitInjector<P>(s: LimitSpec<P>): Injector<P, ConfineUndo
   return {
     name: s.name,
     description: s.description,
+    family: "resource",
     targetKind: "process",
     params: s.params,
   undoSchema: confineUndoShape,

@@ -15,7 +15,8 @@ export const cpuLimitParams = z
     cpus: z
       .number({ error: "expected a number of cores, e.g. 0.2 for 20 % of one core" })
       .min(MIN_CPUS, { error: `must be at least ${MIN_CPUS} (1 % of one core; the kernel's smallest quota)` })
-      .max(1024, { error: "must be at most 1024" }),
+      .max(1024, { error: "must be at most 1024" })
+      .meta({ examples: [0.5] }),
   })
   .strict();
 export type CpuLimitParams = z.infer<typeof cpuLimitParams>;

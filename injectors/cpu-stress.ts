@@ -40,6 +40,7 @@ export interface CpuStressUndo extends LoadUndo {
 export const cpuStress: Injector<CpuStressParams, CpuStressUndo, HostTarget> = {
   name: "cpu-stress",
   description: "Load CPU cores on the host to a percentage with child processes (node burners, or stress-ng when installed).",
+  family: "resource",
   targetKind: "host",
   params: cpuStressParams,
   undoSchema: loadUndoShape,

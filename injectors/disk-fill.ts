@@ -45,7 +45,8 @@ export const diskFillParams = z
     const given = FILL_MODES.filter((m) => p[m] !== undefined);
     if (given.length === 0) ctx.addIssue({ code: "custom", message: "give one of fillPercent, size or leaveFree" });
     if (given.length > 1) ctx.addIssue({ code: "custom", path: [given[1]], message: `give only one of fillPercent, size or leaveFree (got ${given.join(" and ")})` });
-  });
+  })
+  .meta({ examples: [{ size: "256M" }] });
 export type DiskFillParams = z.infer<typeof diskFillParams>;
 
 export interface FillPlan {
@@ -110,6 +111,7 @@ async function waitUntil(what: string, ok: () => boolean, timeoutMs: number, sig
 export const diskFill: Injector<DiskFillParams, DiskUndo, PathTarget> = {
   name: "disk-fill",
   description: "Fill the filesystem holding a directory to a percentage, by a size, or until N bytes are left, at once or at a rate.",
+  family: "disk",
   targetKind: "path",
   params: diskFillParams,
   undoSchema: diskUndoShape,

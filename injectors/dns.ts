@@ -114,6 +114,7 @@ export const dns: Injector<DnsParams, DnsUndo, NetworkTarget> = {
   name: "dns",
   description:
     "Poison DNS answers (NXDOMAIN, SERVFAIL, REFUSED, a wrong record, empty, truncated, delayed or none) for names matching the rules, through a forwarding poisoner the target's DNS queries are redirected to (iptables nat; a namespace's resolv.conf too).",
+  family: "network",
   targetKind: "network",
   params: dnsParams,
   async available(): Promise<Availability> {

@@ -53,6 +53,7 @@ export function ioFootprint(p: IoStressParams): number {
 export const ioStress: Injector<IoStressParams, DiskUndo, PathTarget> = {
   name: "io-stress",
   description: "Sustained writes and fsyncs below a directory, at a bandwidth, sequential or random, from 1 to 16 writer processes.",
+  family: "disk",
   targetKind: "path",
   params: ioStressParams,
   undoSchema: diskUndoShape,

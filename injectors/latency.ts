@@ -25,7 +25,7 @@ import type { NetworkTarget } from "./types";
 
 export const latencyParams = z
   .object({
-    latency: duration({ min: 1, max: 60_000 }),
+    latency: duration({ min: 1, max: 60_000 }).meta({ examples: ["100ms"] }),
     jitter: duration({ max: 60_000 }).default(0),
     /** % dependence of each delay's deviation on the previous one (netem semantics) */
     correlation: percent("correlation").default(0),

@@ -38,6 +38,7 @@ export interface MemoryStressUndo extends LoadUndo {
 export const memoryStress: Injector<MemoryStressParams, MemoryStressUndo, HostTarget> = {
   name: "memory-stress",
   description: "Allocate and touch memory on the host with child processes (node, or stress-ng when installed); refuses more than 80 % of MemAvailable unless forced.",
+  family: "resource",
   targetKind: "host",
   params: memoryStressParams,
   undoSchema: loadUndoShape,

@@ -205,6 +205,7 @@ export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, N
   return {
     name: s.name,
     description: s.description,
+    family: "network",
     targetKind: "network",
     params: s.params,
   undoSchema: netUndoShape,

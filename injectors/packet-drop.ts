@@ -10,7 +10,7 @@ import { register } from "./registry";
 export const packetDropParams = z
   .object({
     /** share of the matching packets to drop, 0..1 */
-    probability: z.number({ error: "expected a share between 0 and 1" }).gt(0, { error: "must be above 0 (0 drops nothing)" }).max(1, { error: "must be at most 1" }),
+    probability: z.number({ error: "expected a share between 0 and 1" }).gt(0, { error: "must be above 0 (0 drops nothing)" }).max(1, { error: "must be at most 1" }).meta({ examples: [0.3] }),
     direction: z.enum(["egress", "ingress", "both"], { error: "expected egress, ingress or both" }).default("both"),
     after,
     /** peer addresses: the destination of sent packets, the source of received ones */

@@ -13,7 +13,7 @@ import type { NetworkTarget } from "./types";
 
 export const packetLossParams = z
   .object({
-    percent: percent("percent").refine((v) => v > 0, { message: "must be greater than 0 (percent of packets dropped)" }),
+    percent: percent("percent").refine((v) => v > 0, { message: "must be greater than 0 (percent of packets dropped)" }).meta({ examples: [10] }),
     /** netem only: % dependence of each drop decision on the previous one */
     correlation: percent("correlation").default(0),
     mechanism: z.enum(["auto", "iptables", "netem"], { error: "expected auto, iptables or netem" }).default("auto"),

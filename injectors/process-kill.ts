@@ -35,6 +35,7 @@ function assertTargetable(t: ProcessTarget): void {
 export const processKill: Injector<ProcessKillParams, ProcessKillUndo, ProcessTarget> = {
   name: "process-kill",
   description: "Send KILL, TERM, INT or STOP to the target processes (STOP is reverted with CONT).",
+  family: "process",
   targetKind: "process",
   params: processKillParams,
   undoSchema: processKillUndoShape,

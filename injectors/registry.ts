@@ -9,7 +9,7 @@ const table = new Map<string, AnyInjector>();
 export function register(injector: AnyInjector): void {
   if (table.has(injector.name)) throw new Error(`injector "${injector.name}" registered twice`);
   table.set(injector.name, injector);
-  catalogueFault({ name: injector.name, description: injector.description, targetKind: injector.targetKind, params: injector.params });
+  catalogueFault({ name: injector.name, description: injector.description, family: injector.family, targetKind: injector.targetKind, params: injector.params });
 }
 
 export function getInjector(name: string): AnyInjector | undefined {

@@ -23,7 +23,7 @@ import type { Availability, Injector, ProcessTarget } from "./types";
 
 export const syscallErrorParams = z
   .object({
-    syscall: z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v])).pipe(syscallParam),
+    syscall: z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v])).pipe(syscallParam).meta({ examples: ["read"] }),
     errno: errnoParam("EIO"),
     probability,
     /** matching calls let through first: 2 = from the 3rd call on */
@@ -88,6 +88,7 @@ function helperArgs(target: ProcessTarget, p: SyscallErrorParams, undo: SyscallE
 export const syscallError: Injector<SyscallErrorParams, SyscallErrorUndo, ProcessTarget> = {
   name: "syscall-error",
   description: "Make chosen syscalls of a running process (read, write, openat, fsync, connect, any by name) fail with an errno, by probability, from the Nth call, on paths matching a glob (bpf_override_return where the kernel has it, else ptrace).",
+  family: "bpf",
   targetKind: "process",
   params: syscallErrorParams,
   async available() {

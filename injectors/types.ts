@@ -4,6 +4,7 @@
 // (it is journaled before inject runs), so a restarted worker can revert a
 // change made by its crashed predecessor.
 import type { z } from "zod";
+import type { FaultFamily } from "../lib/contract";
 
 /** Every target names the host (or agent) it lives on; absent in old journals: this host. */
 export interface OnHost {
@@ -104,6 +105,8 @@ export interface Injector<P = unknown, U = unknown, T extends Target = Target> {
   /** Fault name used in experiments, e.g. "process-kill". */
   readonly name: string;
   readonly description: string;
+  /** the catalogue's grouping: process, disk, resource, network, application, container, cloud or bpf */
+  readonly family: FaultFamily;
   readonly targetKind: T["kind"];
   /** Parameter schema; errors name the field. */
   readonly params: z.ZodType<P>;

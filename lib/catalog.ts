@@ -4,12 +4,15 @@
 // injectors/targets/registry.ts), so whoever parses an experiment must have
 // imported injectors/ first (the worker and the CLIs do).
 import type { z } from "zod";
+import type { FaultFamily } from "./contract";
 
 /** A fault as an experiment names it. */
 export interface FaultEntry {
   /** e.g. "process-kill" */
   readonly name: string;
   readonly description: string;
+  /** where the catalogue files it, e.g. "network" */
+  readonly family: FaultFamily;
   /** the kind of concrete target it acts on, e.g. "process" */
   readonly targetKind: string;
   /** its params schema (validates and fills defaults) */
@@ -24,6 +27,10 @@ export interface TargetKindEntry {
   readonly title: string;
   /** the fields of a target spec that select this kind, e.g. ["node", "process"] */
   readonly selectors: readonly string[];
+  /** a spec selecting this kind, for experiments written from the catalogue, e.g. { host: "local" } */
+  readonly example: Readonly<Record<string, unknown>>;
+  /** where a topology node's id goes in such a spec (e.g. ["network", "node"]), when this kind can select by node */
+  readonly nodePath?: readonly string[];
 }
 
 const faults = new Map<string, FaultEntry>();
@@ -48,6 +55,10 @@ export function faultEntry(name: string): FaultEntry | undefined {
 /** Catalogued fault names, sorted. */
 export function faultNames(): string[] {
   return [...faults.keys()].sort();
+}
+
+export function targetKindEntry(kind: string): TargetKindEntry | undefined {
+  return kinds.get(kind);
 }
 
 /** Catalogued target kinds, in the order they registered (which is also their precedence in targetKindOf). */

@@ -204,6 +204,44 @@ export interface ApiError {
   issues?: ValidationIssue[];
 }
 
+/** Fault families, in the order the catalogue shows them. */
+export const FAULT_FAMILIES = ["process", "disk", "resource", "network", "application", "container", "cloud", "bpf"] as const;
+export type FaultFamily = (typeof FAULT_FAMILIES)[number];
+
+/** One fault of the catalogue (GET /api/v1/faults): what it does, what it takes, whether this host can run it. */
+export interface FaultInfo {
+  /** the name an experiment step gives, e.g. "process-kill" */
+  name: string;
+  family: FaultFamily;
+  description: string;
+  /** its params as JSON Schema (draft 2020-12), as written in the experiment file */
+  params: Record<string, unknown>;
+  /** the one kind of target it acts on and the spec.targets fields that select it */
+  target: {
+    kind: string;
+    title: string;
+    selectors: string[];
+    /** a target spec of that kind to start from */
+    example: Record<string, unknown>;
+    /** where a topology node's id goes in such a spec (e.g. ["network", "node"]); null: this kind cannot select by node */
+    nodePath: string[] | null;
+  };
+  /** can this host run it now (checked at checkedAt); reason says why not */
+  available: boolean;
+  reason?: string;
+  detail?: string;
+  /** the first example file with a step of this fault */
+  example: { file: string; step: Record<string, unknown>; yaml: string } | null;
+}
+
+export interface FaultCatalogue {
+  faults: FaultInfo[];
+  /** a steady-state probe to start from (the first example file's first probe), as written there */
+  probe: Record<string, unknown> | null;
+  /** when availability was checked (it is cached for a short while) */
+  checkedAt: string;
+}
+
 export interface ExampleInfo {
   file: string;
   name: string;
@@ -241,6 +279,8 @@ export const API = {
   me: "/api/v1/auth/me",
   graph: "/api/v1/graph",
   examples: "/api/v1/experiments/examples",
+  /** the fault catalogue: every registered fault, its params' JSON Schema and availability here */
+  faults: "/api/v1/faults",
   validate: "/api/v1/experiments/validate",
   runs: "/api/v1/runs",
   run: (id: string) => `/api/v1/runs/${encodeURIComponent(id)}`,

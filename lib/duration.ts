@@ -24,8 +24,10 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
-/** zod type: a duration string (or ms number) → milliseconds. */
+/** zod type: a duration string (or ms number) → milliseconds. Its JSON Schema says so, with the bounds and an example inside them. */
 export function duration(opts: { min?: number; max?: number } = {}) {
+  const bounds = [opts.min ? `at least ${formatDuration(opts.min)}` : "", opts.max !== undefined ? `at most ${formatDuration(opts.max)}` : ""].filter(Boolean).join(", ");
+  const example = formatDuration(Math.min(Math.max(1000, opts.min ?? 0), opts.max ?? Infinity));
   return z
     .union([z.string(), z.number()], { error: DURATION_HINT })
     .transform((v, ctx) => {
@@ -47,5 +49,6 @@ export function duration(opts: { min?: number; max?: number } = {}) {
         return z.NEVER;
       }
       return ms;
-    });
+    })
+    .meta({ unit: "ms", description: `duration: 500ms, 10s, 5m, 1h or a number of milliseconds${bounds ? `; ${bounds}` : ""}`, examples: [example] });
 }

@@ -3,7 +3,8 @@
 import { isIPv4 } from "node:net";
 import { z } from "zod";
 import YAML from "yaml";
-import { duration, DURATION_HINT } from "./duration";
+import { duration, DURATION_HINT, formatDuration } from "./duration";
+import { formatSize } from "./size";
 import { issuePath, zodIssues } from "./issues";
 import { processSelectorSchema, regexString, type Topology } from "./topology";
 import type { ValidationIssue } from "./contract";
@@ -567,6 +568,39 @@ export function parseExperiment(text: string, topology?: Topology): ParseResult 
   return { ok: true, experiment: r.data };
 }
 
+/**
+ * How Game Day publishes zod as JSON Schema: as the file is written (the
+ * input side). zod drops the examples and defaults of a schema that
+ * transforms (they describe its output); ours, durations and sizes, are valid
+ * input as well, so they are put back.
+ */
+const JSON_SCHEMA_OPTIONS: z.core.ToJSONSchemaParams = {
+  io: "input",
+  unrepresentable: "any",
+  target: "draft-2020-12",
+  override: ({ zodSchema, jsonSchema }) => {
+    const examples = z.globalRegistry.get(zodSchema)?.examples;
+    if (examples !== undefined && jsonSchema.examples === undefined) jsonSchema.examples = examples as z.core.JSONSchema.JSONSchema["examples"];
+    const def = zodSchema._zod.def;
+    if (def.type === "default" && jsonSchema.default === undefined) {
+      const v: unknown = (def as z.core.$ZodDefaultDef).defaultValue;
+      // as a person would write it: 10s, not 10000
+      const unit = z.globalRegistry.get((def as z.core.$ZodDefaultDef).innerType)?.unit;
+      if (typeof v === "number" && unit === "ms") jsonSchema.default = formatDuration(v);
+      else if (typeof v === "number" && unit === "bytes") jsonSchema.default = formatSize(v);
+      else if (typeof v === "number" && unit === "bytes/s") jsonSchema.default = `${formatSize(v)}/s`;
+      else if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") jsonSchema.default = v;
+    }
+  },
+};
+
+/** A fault's params as JSON Schema (what the catalogue shows and fills a step from). */
+export function faultParamsJsonSchema(name: string): Record<string, unknown> {
+  const entry = faultEntry(name);
+  if (!entry) throw new Error(`unknown fault "${name}"`);
+  return z.toJSONSchema(entry.params, JSON_SCHEMA_OPTIONS) as Record<string, unknown>;
+}
+
 /** The published JSON Schema, with each fault's parameters spelled out. */
 export function experimentJsonSchema(): object {
   const steps = faultNames().map((n) =>
@@ -581,6 +615,6 @@ export function experimentJsonSchema(): object {
     $id: "https://gameday.dev/schema/experiment.v1.json",
     title: "Game Day experiment",
     description: `Durations are strings: ${DURATION_HINT}.`,
-    ...z.toJSONSchema(schema, { io: "input", unrepresentable: "any", target: "draft-2020-12" }),
+    ...z.toJSONSchema(schema, JSON_SCHEMA_OPTIONS),
   };
 }

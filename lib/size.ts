@@ -19,19 +19,22 @@ export function parseSize(s: string): number {
 }
 
 /** zod type: a size string (or a number of bytes) → bytes. */
-export const sizeString = z.union([z.string(), z.number()], { error: SIZE_HINT }).transform((v, ctx) => {
-  if (typeof v === "number") {
-    if (Number.isSafeInteger(v) && v >= 0) return v;
-    ctx.addIssue({ code: "custom", message: `${SIZE_HINT} (got ${shown(v)})` });
-    return z.NEVER;
-  }
-  try {
-    return parseSize(v);
-  } catch (e) {
-    ctx.addIssue({ code: "custom", message: (e as Error).message });
-    return z.NEVER;
-  }
-});
+export const sizeString = z
+  .union([z.string(), z.number()], { error: SIZE_HINT })
+  .transform((v, ctx) => {
+    if (typeof v === "number") {
+      if (Number.isSafeInteger(v) && v >= 0) return v;
+      ctx.addIssue({ code: "custom", message: `${SIZE_HINT} (got ${shown(v)})` });
+      return z.NEVER;
+    }
+    try {
+      return parseSize(v);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+      return z.NEVER;
+    }
+  })
+  .meta({ unit: "bytes", description: "size: 512M, 2G (K, M, G, T are binary) or a number of bytes", examples: ["64M"] });
 
 /** "64 MiB", "1.5 GiB": for messages. */
 export function formatSize(bytes: number): string {

@@ -10,6 +10,7 @@ import { loadTopology, type Topology } from "../lib/topology";
 import { Audit } from "./audit";
 import { Auth } from "./auth";
 import { Engine } from "./engine";
+import { FaultCatalogueCache } from "./faults";
 import { GraphPoller } from "./graph";
 import { createWorkerMetrics } from "./metrics";
 import { createServer, WORKER_VERSION } from "./server";
@@ -131,7 +132,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   });
   // slots that passed while no worker ran are recorded as missed before anything fires
   await scheduler.start();
-  const { server, io } = createServer({ db, log, auth, audit, engine, graph, registry, examplesDir: o.examplesDir, reports, scheduler, killSwitch });
+  const { server, io } = createServer({ db, log, auth, audit, engine, graph, registry, examplesDir: o.examplesDir, faults: new FaultCatalogueCache(o.examplesDir), reports, scheduler, killSwitch });
   emit = io;
 
   await new Promise<void>((resolve, reject) => {

@@ -19,6 +19,7 @@ import type { Change } from "../agent/executor";
 import type { Audit, RequestMeta } from "./audit";
 import { Auth, passwordSchema, roleSchema, usernameSchema, type AuthUser, type Principal } from "./auth";
 import type { Engine } from "./engine";
+import type { FaultCatalogueCache } from "./faults";
 import type { GraphPoller } from "./graph";
 import type { KillSwitch } from "./killswitch";
 import type { Scheduler } from "./scheduler";
@@ -38,6 +39,8 @@ export interface ServerDeps {
   graph: GraphPoller | null;
   registry: Registry;
   examplesDir: string;
+  /** the fault catalogue, its availability answers cached for a short time */
+  faults: FaultCatalogueCache;
   /** post-mortems, notes and replay bundles (absent: those routes answer 404) */
   reports?: ReportService;
   scheduler: Scheduler;
@@ -199,6 +202,12 @@ export const ROUTES: readonly Route[] = [
     path: "/api/v1/experiments/examples",
     role: "viewer",
     handler: async ({ res }, d) => send(res, 200, { examples: listExamples(d.examplesDir) }),
+  },
+  {
+    method: "GET",
+    path: "/api/v1/faults",
+    role: "viewer",
+    handler: async ({ res }, d) => send(res, 200, await d.faults.get()),
   },
   {
     method: "POST",

@@ -24,7 +24,20 @@ async function logout() {
   }
 }
 
-export function AppHeader({ user, connected, liveError, children }: { user: UserInfo | null; connected: boolean; liveError?: string | null; children?: ReactNode }) {
+/** faults: on the dashboard, the catalogue panel's toggle; elsewhere the link opens the dashboard with it. */
+export function AppHeader({
+  user,
+  connected,
+  liveError,
+  faults,
+  children,
+}: {
+  user: UserInfo | null;
+  connected: boolean;
+  liveError?: string | null;
+  faults?: { open: boolean; toggle: () => void };
+  children?: ReactNode;
+}) {
   return (
     <header className="sticky top-0 z-10 border-b border-slate-800 bg-slate-950/90 backdrop-blur">
       <div className="mx-auto flex max-w-[1600px] items-center gap-4 px-4 py-3">
@@ -32,6 +45,22 @@ export function AppHeader({ user, connected, liveError, children }: { user: User
           Game Day
         </Link>
         <LiveStatus connected={connected} error={liveError} />
+        {faults ? (
+          <button
+            type="button"
+            onClick={faults.toggle}
+            aria-expanded={faults.open}
+            className={`text-sm hover:text-slate-200 ${faults.open ? "text-sky-300" : "text-slate-400"}`}
+            data-testid="nav-faults"
+            title="Every fault, what it takes and whether this host can run it"
+          >
+            Faults
+          </button>
+        ) : (
+          <Link href="/#faults" className="text-sm text-slate-400 hover:text-slate-200" data-testid="nav-faults">
+            Faults
+          </Link>
+        )}
         <Link href="/schedules" className="text-sm text-slate-400 hover:text-slate-200" data-testid="nav-schedules">
           Schedules
         </Link>

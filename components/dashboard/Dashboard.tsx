@@ -1,6 +1,7 @@
 "use client";
-// The dashboard: who is logged in, the live architecture graph, the launch
-// panel, the current run and the history. Reads come from the REST API through
+// The dashboard: who is logged in, the live architecture graph (click a node
+// to pick it), the launch panel, the fault catalogue (its Use fills the launch
+// panel), the current run and the history. Reads come from the REST API through
 // the same-origin proxy; live changes arrive over socket.io, and while the
 // socket is down the page polls so it never silently goes stale.
 import Link from "next/link";
@@ -12,12 +13,13 @@ import { useLive } from "@/lib/web/live";
 import { useRunView } from "@/lib/web/run-view";
 import { rememberRunYaml } from "@/lib/web/thresholds";
 import { Card } from "@/components/Card";
+import { FaultCatalogue } from "@/components/catalogue/FaultCatalogue";
 import { ArchitectureGraph } from "@/components/graph/ArchitectureGraph";
 import { RunDetails } from "@/components/run/RunDetails";
 import { AppHeader } from "./AppHeader";
 import { HaltButton } from "./HaltButton";
 import { History } from "./History";
-import { LaunchPanel } from "./LaunchPanel";
+import { LaunchPanel, type LaunchPreset } from "./LaunchPanel";
 
 const HISTORY_LIMIT = 50;
 /** REST polling period while the live socket is down. */
@@ -90,6 +92,20 @@ function DashboardBody({ user: loggedIn }: { user: UserInfo }) {
   const [abortError, setAbortError] = useState<string | null>(null);
   const [unreverted, setUnreverted] = useState<UnrevertedChange[]>([]);
   const { state: view, dispatch, select } = useRunView();
+  const [catalogueOpen, setCatalogueOpen] = useState(false);
+  const [picked, setPicked] = useState<string | null>(null);
+  // seq keys the launch panel: each Use starts it afresh
+  const [preset, setPreset] = useState<{ seq: number; preset: LaunchPreset } | null>(null);
+
+  // the header's Faults link on other pages comes here as /#faults
+  useEffect(() => {
+    if (window.location.hash === "#faults") setCatalogueOpen(true);
+  }, []);
+
+  const takeFault = useCallback((p: LaunchPreset) => {
+    setPreset((prev) => ({ seq: (prev?.seq ?? 0) + 1, preset: p }));
+    document.querySelector("[data-testid=launch-panel]")?.scrollIntoView({ behavior: "smooth", block: "center" });
+  }, []);
 
   const loadGraph = useCallback(async () => {
     try {
@@ -215,7 +231,7 @@ function DashboardBody({ user: loggedIn }: { user: UserInfo }) {
 
   return (
     <>
-      <AppHeader user={user} connected={live.connected} liveError={live.error}>
+      <AppHeader user={user} connected={live.connected} liveError={live.error} faults={{ open: catalogueOpen, toggle: () => setCatalogueOpen((o) => !o) }}>
         <HaltButton disabled={!canOperate} />
       </AppHeader>
       <main className="mx-auto max-w-[1600px] space-y-4 p-4">
@@ -252,14 +268,29 @@ function DashboardBody({ user: loggedIn }: { user: UserInfo }) {
               ) : null
             }
           >
-            <ArchitectureGraph state={graph} className={graph ? `max-h-[560px] min-h-[200px] flex-1 ${stale ? "opacity-40 grayscale" : ""}` : "h-0"} />
+            <ArchitectureGraph state={graph} picked={picked} onPick={(id) => setPicked((p) => (p === id ? null : id))} className={graph ? `max-h-[560px] min-h-[200px] flex-1 ${stale ? "opacity-40 grayscale" : ""}` : "h-0"} />
             {!graph ? <p className="py-8 text-center text-sm text-slate-500">{graphError ?? "Loading the topology…"}</p> : null}
             <Legend />
           </Card>
           <Card title="Launch" testId="launch-panel">
-            <LaunchPanel examples={examples} examplesError={examplesError} canOperate={canOperate} onLaunched={onLaunched} />
+            <LaunchPanel key={preset?.seq ?? 0} preset={preset?.preset} examples={examples} examplesError={examplesError} canOperate={canOperate} onLaunched={onLaunched} />
           </Card>
         </div>
+        {catalogueOpen ? (
+          <div id="faults">
+            <Card
+              title="Fault catalogue"
+              testId="catalogue-panel"
+              right={
+                <button type="button" onClick={() => setCatalogueOpen(false)} className="text-xs text-slate-400 hover:text-slate-200" data-testid="catalogue-close">
+                  Close
+                </button>
+              }
+            >
+              <FaultCatalogue picked={picked} onClearPick={() => setPicked(null)} onUse={takeFault} />
+            </Card>
+          </div>
+        ) : null}
         <Card title={active ? "Current run" : "Latest run"} testId="current-run">
           <RunDetails view={view} actions={abortButton} />
         </Card>
@@ -289,6 +320,10 @@ function Legend() {
       <span className="inline-flex items-center gap-1.5">
         <span className="h-2.5 w-4 rounded-sm border-2 border-red-500" />
         faults in place
+      </span>
+      <span className="inline-flex items-center gap-1.5">
+        <span className="h-2.5 w-4 rounded-sm border-2 border-dashed border-sky-400" />
+        picked (click a node): the fault catalogue aims at it
       </span>
     </div>
   );

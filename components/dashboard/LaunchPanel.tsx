@@ -52,19 +52,29 @@ function optionText(e: ExampleInfo): string {
   return `${e.name} — unavailable: ${reason.length > REASON_CHARS ? `${reason.slice(0, REASON_CHARS)}…` : reason}`;
 }
 
+/** An experiment handed to the panel from elsewhere (the fault catalogue's Use); the panel is keyed by it, so it starts afresh. */
+export interface LaunchPreset {
+  yaml: string;
+  /** where it came from, e.g. examples/api-freeze.yaml */
+  source: string;
+  fault: string;
+}
+
 export function LaunchPanel({
   examples,
   examplesError,
   canOperate,
   onLaunched,
+  preset,
 }: {
   examples: ExampleInfo[];
   examplesError: string | null;
   canOperate: boolean;
   onLaunched: (run: RunRecord, yaml: string) => void;
+  preset?: LaunchPreset | null;
 }) {
   const [file, setFile] = useState("");
-  const [yaml, setYaml] = useState("");
+  const [yaml, setYaml] = useState(preset?.yaml ?? "");
   const [busy, setBusy] = useState<"validate" | "launch" | null>(null);
   const [errors, setErrors] = useState<string[]>([]);
   const [notice, setNotice] = useState<string | null>(null);
@@ -152,6 +162,11 @@ export function LaunchPanel({
       </label>
       {description ? <p className="-mt-1 text-xs text-slate-400">{description}</p> : null}
       {examplesError ? <p className="text-xs text-amber-400">Examples unavailable: {examplesError}</p> : null}
+      {preset && !file ? (
+        <p className="-mt-1 text-xs text-slate-400" data-testid="launch-source">
+          From the fault catalogue: <span className="font-mono text-sky-300">{preset.fault}</span>, {preset.source}. Edit it, then Validate.
+        </p>
+      ) : null}
       <label className="block text-xs font-medium text-slate-400">
         Experiment YAML
         <textarea

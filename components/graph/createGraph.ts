@@ -1,7 +1,8 @@
 // The architecture graph, drawn with D3 into an <svg> that React owns: built
 // once, then update(state) on every graph:state re-joins nodes and edges by key
-// (layout is recomputed only when the topology itself changes). It registers no
-// listeners anywhere; sizing is a viewBox, so the container decides the width.
+// (layout is recomputed only when the topology itself changes). Its only
+// listeners are clicks on its own nodes (picking one), gone with them; sizing
+// is a viewBox, so the container decides the width.
 import { select, type Selection } from "d3";
 import type { GraphState, NodeStatus, TopologyEdgeInfo, TopologyNodeInfo } from "@/lib/contract";
 import { faultSummary, HEALTH_COLOR, nodeHealth, sliText } from "@/lib/web/format";
@@ -16,7 +17,8 @@ export interface GraphOptions {
 }
 
 export interface GraphHandle {
-  update(state: GraphState): void;
+  /** picked: the node to outline as picked (the fault catalogue aims at it) */
+  update(state: GraphState, picked?: string | null): void;
   destroy(): void;
 }
 
@@ -103,7 +105,8 @@ function nodeTitle(n: TopologyNodeInfo, s: NodeStatus | undefined): string {
   return lines.join("\n");
 }
 
-export function createGraph(svgElement: SVGSVGElement, options: GraphOptions = {}): GraphHandle {
+/** onPick: a node was clicked */
+export function createGraph(svgElement: SVGSVGElement, options: GraphOptions = {}, onPick?: (id: string) => void): GraphHandle {
   const o: Required<GraphOptions> = { nodeWidth: 236, nodeHeight: 82, layerGap: 96, rowGap: 34, ...options };
   const W = o.nodeWidth;
   const H = o.nodeHeight;
@@ -160,7 +163,7 @@ export function createGraph(svgElement: SVGSVGElement, options: GraphOptions = {
     });
   }
 
-  function update(state: GraphState): void {
+  function update(state: GraphState, picked: string | null = null): void {
     const { nodes, edges } = state.topology;
     const key = JSON.stringify([nodes.map((n) => n.id), edges.map((e) => [e.from, e.to])]);
     if (key !== layoutKey) {
@@ -205,6 +208,8 @@ export function createGraph(svgElement: SVGSVGElement, options: GraphOptions = {
           .attr("class", "gd-node")
           .attr("data-testid", (n) => `node-${n.id}`);
         g.append("title");
+        if (onPick) g.style("cursor", "pointer").on("click", (_e: MouseEvent, n) => onPick(n.id));
+        g.append("rect").attr("class", "gd-pick-ring").attr("x", -9).attr("y", -9).attr("width", W + 18).attr("height", H + 18).attr("rx", 16).attr("fill", "none").attr("stroke", "#38bdf8").attr("stroke-width", 2).attr("stroke-dasharray", "5 4");
         g.append("rect").attr("class", "gd-fault-ring").attr("x", -5).attr("y", -5).attr("width", W + 10).attr("height", H + 10).attr("rx", 14).attr("fill", "none").attr("stroke", "#ef4444").attr("stroke-width", 3);
         g.append("rect").attr("class", "gd-frame").attr("width", W).attr("height", H).attr("rx", 10).attr("fill", "#0f172a").attr("stroke-width", 1.5);
         g.append("circle").attr("class", "gd-dot").attr("cx", 17).attr("cy", 22).attr("r", 6);
@@ -216,9 +221,11 @@ export function createGraph(svgElement: SVGSVGElement, options: GraphOptions = {
       })
       .attr("transform", (n) => `translate(${pos.get(n.id)!.x},${pos.get(n.id)!.y})`)
       .attr("data-fault", (n) => String((status[n.id]?.faults.length ?? 0) > 0))
-      .attr("data-health", (n) => nodeHealth(status[n.id]));
+      .attr("data-health", (n) => nodeHealth(status[n.id]))
+      .attr("data-picked", (n) => String(n.id === picked));
 
     node.select("title").text((n) => nodeTitle(n, status[n.id]));
+    node.select(".gd-pick-ring").attr("visibility", (n) => (n.id === picked ? "visible" : "hidden"));
     node.select(".gd-fault-ring").attr("visibility", (n) => ((status[n.id]?.faults.length ?? 0) > 0 ? "visible" : "hidden"));
     node.select(".gd-frame").attr("stroke", (n) => HEALTH_COLOR[nodeHealth(status[n.id])]);
     node.select(".gd-dot").attr("fill", (n) => HEALTH_COLOR[nodeHealth(status[n.id])]);

@@ -1,16 +1,18 @@
 "use client";
 // The run page's post-mortem controls: download the report (PDF, HTML) and the
 // replay bundle, add participants' notes, and edit "what we learned / actions"
-// before exporting. Operators edit; viewers read.
+// before exporting. Operators edit; viewers read. Notes pushed over the live
+// socket (liveNotes) show at once; a reconnect (reloads) loads them again.
 import { useCallback, useEffect, useState } from "react";
 import { API, type RunNote, type RunReview, type UserInfo } from "@/lib/contract";
 import { apiCall } from "@/lib/web/api";
 import { time } from "@/lib/web/format";
+import { mergeNotes } from "@/lib/web/run-view";
 
 const link = "rounded-md border border-slate-700 bg-slate-800 px-3 py-1.5 text-sm font-medium text-sky-300 hover:bg-slate-700";
 const input = "w-full rounded-md border border-slate-700 bg-slate-950 px-2 py-1.5 text-sm text-slate-100 placeholder:text-slate-600 disabled:opacity-60";
 
-export function PostMortemPanel({ runId, user, ended }: { runId: string; user: UserInfo | null; ended: boolean }) {
+export function PostMortemPanel({ runId, user, ended, liveNotes = [], reloads = 0 }: { runId: string; user: UserInfo | null; ended: boolean; liveNotes?: RunNote[]; reloads?: number }) {
   const canEdit = !!user && user.role !== "viewer";
   const [notes, setNotes] = useState<RunNote[]>([]);
   const [text, setText] = useState("");
@@ -19,29 +21,34 @@ export function PostMortemPanel({ runId, user, ended }: { runId: string; user: U
   const [actions, setActions] = useState("");
   const [status, setStatus] = useState<string | null>(null);
 
-  const load = useCallback(
-    async (signal?: AbortSignal) => {
-      const [n, r] = await Promise.all([apiCall<{ notes: RunNote[] }>(API.runNotes(runId), { signal }), apiCall<{ review: RunReview }>(API.runReview(runId), { signal })]);
-      setNotes(n.notes);
-      setReview(r.review);
-      setLearned(r.review.learned);
-      setActions(r.review.actions);
-    },
-    [runId],
-  );
+  const loadNotes = useCallback(async (signal?: AbortSignal) => setNotes((await apiCall<{ notes: RunNote[] }>(API.runNotes(runId), { signal })).notes), [runId]);
 
+  // the review once (a reload must not undo what is being typed); the notes again after every reconnect
   useEffect(() => {
     const ctrl = new AbortController();
-    load(ctrl.signal).catch((e: Error) => e.name !== "AbortError" && setStatus(`Could not load notes: ${e.message}`));
+    apiCall<{ review: RunReview }>(API.runReview(runId), { signal: ctrl.signal }).then(
+      (r) => {
+        setReview(r.review);
+        setLearned(r.review.learned);
+        setActions(r.review.actions);
+      },
+      (e: Error) => e.name !== "AbortError" && setStatus(`Could not load the review: ${e.message}`),
+    );
     return () => ctrl.abort();
-  }, [load]);
+  }, [runId]);
+  useEffect(() => {
+    const ctrl = new AbortController();
+    loadNotes(ctrl.signal).catch((e: Error) => e.name !== "AbortError" && setStatus(`Could not load notes: ${e.message}`));
+    return () => ctrl.abort();
+  }, [loadNotes, reloads]);
+  const shown = mergeNotes(notes, liveNotes);
 
   const addNote = async () => {
     try {
       await apiCall(API.runNotes(runId), { body: { text } });
       setText("");
       setStatus(null);
-      await load();
+      await loadNotes();
     } catch (e) {
       setStatus(`Note not added: ${(e as Error).message}`);
     }
@@ -73,8 +80,8 @@ export function PostMortemPanel({ runId, user, ended }: { runId: string; user: U
       <section>
         <h4 className="mb-1 text-xs font-semibold uppercase tracking-wide text-slate-400">Participants&apos; notes</h4>
         <ul className="mb-2 space-y-0.5 text-sm" data-testid="notes">
-          {notes.length === 0 ? <li className="text-slate-500">No notes yet.</li> : null}
-          {notes.map((n) => (
+          {shown.length === 0 ? <li className="text-slate-500">No notes yet.</li> : null}
+          {shown.map((n) => (
             <li key={n.id} title={n.at}>
               <span className="font-mono text-xs text-slate-500">{time(n.at)}</span> <span className="font-medium text-slate-300">{n.author}</span>: <span className="text-slate-200">{n.text}</span>
             </li>

@@ -37,6 +37,7 @@ export function cgroupBpfInjector<P extends { scope: "process" | "cgroup" }>(s: 
   return {
     name: s.name,
     description: s.description,
+    family: "bpf",
     targetKind: "process",
     params: s.params,
     available: (): Promise<Availability> => bpfObjectAvailable(s.obj),

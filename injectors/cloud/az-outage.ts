@@ -14,7 +14,7 @@ import { isolate, isolationShape, planIsolation, restore, verifyRestored, type S
 
 export const azOutageParams = z
   .object({
-    az: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, "expected an availability zone like eu-west-1a"),
+    az: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, "expected an availability zone like eu-west-1a").meta({ examples: ["eu-west-1a"] }),
     action: z.enum(["stop", "terminate"], { error: "expected stop or terminate" }).default("stop"),
     irreversible: irreversibleFlag.optional(),
     /** also move the zone's subnets onto a deny-all network ACL, restored on revert */
@@ -38,6 +38,7 @@ interface AzUndo {
 export const azOutage: Injector<AzParams, AzUndo, InstanceTarget> = {
   name: "az-outage",
   description: "Chaos Gorilla: stop (reverted by start) or terminate (IRREVERSIBLE, needs irreversible: true) every selected instance of one availability zone; isolateSubnets also puts the zone's subnets on a deny-all network ACL until revert.",
+  family: "cloud",
   targetKind: "instance",
   params: azOutageParams,
   irreversible: (p) => p.action === "terminate",

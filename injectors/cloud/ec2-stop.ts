@@ -11,6 +11,7 @@ export const ec2StopParams = z.object({ force: z.boolean({ error: "expected true
 export const ec2Stop: Injector<z.infer<typeof ec2StopParams>, { force: boolean }, InstanceTarget> = {
   name: "ec2-stop",
   description: "Stop an EC2 instance (StopInstances, waits for stopped); reverted by StartInstances.",
+  family: "cloud",
   targetKind: "instance",
   params: ec2StopParams,
   available: (t) => ec2Available(t),

@@ -13,6 +13,7 @@ export const ec2TerminateParams = z.object({ irreversible: irreversibleFlag }).s
 export const ec2Terminate: Injector<z.infer<typeof ec2TerminateParams>, { irreversible: true }, InstanceTarget> = {
   name: "ec2-terminate",
   description: "IRREVERSIBLE: terminate an EC2 instance (TerminateInstances). Needs irreversible: true; nothing is reverted.",
+  family: "cloud",
   targetKind: "instance",
   params: ec2TerminateParams,
   irreversible: () => true,

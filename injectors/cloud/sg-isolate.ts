@@ -32,6 +32,7 @@ const same = (a: string[], b: string[]) => a.length === b.length && [...a].sort(
 export const sgIsolate: Injector<z.infer<typeof sgIsolateParams>, SgUndo, InstanceTarget> = {
   name: "sg-isolate",
   description: "Isolate an EC2 instance: swap its security groups for a deny-all group; its exact previous groups are restored on revert.",
+  family: "cloud",
   targetKind: "instance",
   params: sgIsolateParams,
   available: (t) => ec2Available(t),

@@ -20,7 +20,7 @@ export const rateString = z.union([z.string(), z.number()], { error: RATE_HINT }
     return z.NEVER;
   }
   return bytes;
-});
+}).meta({ unit: "bytes/s", description: "rate: 50M/s, 1G/s or a number of bytes per second", examples: ["10M/s"] });
 
 /** The safety floor and its override. */
 export const reserveParam = sizeString.default(DEFAULT_RESERVE_BYTES);

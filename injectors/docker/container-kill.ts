@@ -32,6 +32,7 @@ interface KillUndo {
 export const containerKill: Injector<KillParams, KillUndo, ContainerTarget> = {
   name: "container-kill",
   description: "Send a signal (default KILL) to a container's main process (docker kill); with start: true the revert starts it again.",
+  family: "container",
   targetKind: "container",
   params: containerKillParams,
   available,

@@ -25,7 +25,8 @@ export const containerLimitParams = z
     memory: sizeString.pipe(z.number().min(6 * 2 ** 20, { error: "must be at least 6M (Docker's minimum)" })).optional(),
   })
   .strict()
-  .refine((p) => p.cpus !== undefined || p.memory !== undefined, { message: "give cpus, memory or both" });
+  .refine((p) => p.cpus !== undefined || p.memory !== undefined, { message: "give cpus, memory or both" })
+  .meta({ examples: [{ cpus: 0.5 }] });
 type LimitParams = z.infer<typeof containerLimitParams>;
 
 const FIELDS = ["NanoCpus", "CpuPeriod", "CpuQuota", "Memory", "MemorySwap"] as const;
@@ -85,6 +86,7 @@ const show = (l: Limits) => Object.entries(l).map(([k, v]) => `${k}=${v === MEMO
 export const containerLimit: Injector<LimitParams, LimitUndo, ContainerTarget> = {
   name: "container-limit",
   description: "Cap a container's CPUs and/or memory (docker update); the limits it had are put back on revert. Tighter caps of the owner are kept.",
+  family: "container",
   targetKind: "container",
   params: containerLimitParams,
   available,

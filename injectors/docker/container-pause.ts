@@ -18,6 +18,7 @@ interface PauseUndo {
 export const containerPause: Injector<z.infer<typeof noParams>, PauseUndo, ContainerTarget> = {
   name: "container-pause",
   description: "Pause a container (every process frozen, docker pause); reverted by unpause. One paused before is left as it was.",
+  family: "container",
   targetKind: "container",
   params: noParams,
   available,

@@ -19,6 +19,7 @@ interface RestartUndo {
 export const containerRestart: Injector<RestartParams, RestartUndo, ContainerTarget> = {
   name: "container-restart",
   description: "Restart a container (docker restart, TERM then KILL after the grace period); the revert makes sure it runs.",
+  family: "container",
   targetKind: "container",
   params: containerRestartParams,
   available,

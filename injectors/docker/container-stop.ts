@@ -17,6 +17,7 @@ interface StopUndo {
 export const containerStop: Injector<StopParams, StopUndo, ContainerTarget> = {
   name: "container-stop",
   description: "Stop a container (TERM, KILL after the grace period, docker stop); reverted by starting it again.",
+  family: "container",
   targetKind: "container",
   params: containerStopParams,
   available,

@@ -68,7 +68,8 @@ export function proxyFaultParams(layer: "tcp" | "http") {
             })
             .strict(),
         )
-        .min(1, { error: "give at least one toxic" }),
+        .min(1, { error: "give at least one toxic" })
+        .meta({ examples: [layer === "http" ? [{ type: "http_status", toxicity: 0.2, attributes: { status: 503 } }] : [{ type: "latency", attributes: { latency: 200 } }]] }),
     })
     .strict()
     .superRefine((p, ctx) => {
@@ -125,6 +126,7 @@ export function proxyInjector(o: { name: string; description: string; layer: "tc
   return {
     name: o.name,
     description: o.description,
+    family: "application",
     targetKind: "network",
     params: proxyFaultParams(o.layer) as unknown as z.ZodType<ProxyFaultParams>,
     async available() {

@@ -95,6 +95,8 @@ registerTargetKind({
   kind: "container",
   title: "container",
   selectors: ["container"],
+  example: { container: { labels: { app: "my-service" } } },
+  nodePath: ["container", "node"],
   id: (t) => `ctr:${t.id}`,
   label: (t) => `container ${t.name} (${t.id.slice(0, 12)})`,
   resolve: (spec: TargetSpec, ctx) => resolveContainers(spec.container!, ctx.topology),

@@ -6,6 +6,7 @@ registerTargetKind({
   kind: "host",
   title: "host",
   selectors: ["host"],
+  example: { host: "local" },
   id: (t) => `host:${t.hostname}`,
   label: (t) => t.hostname,
   resolve: () => ({ selector: "host=local", matched: [{ kind: "host", hostname: os.hostname() }], protected: [] }),

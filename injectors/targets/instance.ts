@@ -71,6 +71,7 @@ registerTargetKind({
   kind: "instance",
   title: "cloud instance",
   selectors: ["instance"],
+  example: { instance: { tags: { app: "my-service", "gameday:allow": "true" } } },
   id: (t) => `ec2:${t.region}/${t.instanceId}`,
   label: (t) => `instance ${t.instanceId}${t.name ? ` (${t.name})` : ""} in ${t.az}`,
   resolve: (spec: TargetSpec) => resolveInstances(spec.instance!),

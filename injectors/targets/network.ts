@@ -157,6 +157,8 @@ registerTargetKind({
   kind: "network",
   title: "network traffic",
   selectors: ["network"],
+  example: { network: { dst: "127.0.0.1", dstPort: 8080 } },
+  nodePath: ["network", "node"],
   id: (t) =>
     `net:${t.netns ?? "host"}/${t.interface ?? "*"}/${t.protocol}/${t.src ?? "*"}:${t.srcPort ?? "*"}>${t.dst ?? (t.dstLocal ? "local" : "*")}:${t.dstPort ?? "*"}/${t.direction}${t.cgroup ? `/cgroup=${t.cgroup}` : ""}`,
   label: (t) =>

@@ -5,6 +5,7 @@ registerTargetKind({
   kind: "path",
   title: "directory",
   selectors: ["path"],
+  example: { path: "/var/tmp" },
   id: (t) => `path:${t.path}`,
   label: (t) => t.path,
   resolve: (spec) => ({ selector: `path=${spec.path}`, matched: [{ kind: "path", path: spec.path! }], protected: [] }),

@@ -91,6 +91,8 @@ registerTargetKind({
   kind: "process",
   title: "process",
   selectors: ["node", "process"],
+  example: { process: { program: "my-service" } },
+  nodePath: ["node"],
   id: (t) => `pid:${t.pid}@${t.startTime}`,
   label: (t) => `${t.comm}[${t.pid}]`,
   resolve(spec, ctx) {

@@ -34,6 +34,10 @@ export interface TargetKindDef<K extends TargetKind = TargetKind> {
   readonly title: string;
   /** fields of `spec.targets.X` that select this kind; registration order is their precedence */
   readonly selectors: readonly string[];
+  /** a spec selecting this kind, for experiments written from the fault catalogue (the user edits it) */
+  readonly example: Readonly<Record<string, unknown>>;
+  /** where a topology node's id goes in such a spec, when this kind can select by node */
+  readonly nodePath?: readonly string[];
   /** stable identity, recorded with the run (e.g. `pid:123@456`) */
   id(t: TargetKinds[K]): string;
   /** short human label for events and reports */
@@ -49,7 +53,7 @@ const table = new Map<string, AnyTargetKindDef>();
 export function registerTargetKind<K extends TargetKind>(def: TargetKindDef<K>): void {
   if (table.has(def.kind)) throw new Error(`target kind "${def.kind}" registered twice`);
   table.set(def.kind, def);
-  catalogueTargetKind({ kind: def.kind, title: def.title, selectors: def.selectors });
+  catalogueTargetKind({ kind: def.kind, title: def.title, selectors: def.selectors, example: def.example, nodePath: def.nodePath });
 }
 
 export function getTargetKind(kind: string): TargetKindDef | undefined {

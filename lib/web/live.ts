@@ -26,6 +26,7 @@ export interface LiveHandlers {
   runUpdate?: ServerToClientEvents["run:update"];
   runEvent?: ServerToClientEvents["run:event"];
   runSample?: ServerToClientEvents["run:sample"];
+  runNote?: ServerToClientEvents["run:note"];
 }
 
 export interface LiveStatus {
@@ -75,6 +76,7 @@ export function useLive(handlers: LiveHandlers): LiveStatus {
       s.on("run:update", (r) => h.current.runUpdate?.(r));
       s.on("run:event", (e) => h.current.runEvent?.(e));
       s.on("run:sample", (x) => h.current.runSample?.(x));
+      s.on("run:note", (n) => h.current.runNote?.(n));
     })();
 
     return () => {

@@ -4,7 +4,7 @@
 // and the live stream overlap, so both are merged in time order without
 // duplicates. Used by the dashboard's current-run panel and the run page.
 import { useCallback, useEffect, useReducer } from "react";
-import { API, type ProbeSampleMsg, type RunRecord, type TimelineEvent } from "@/lib/contract";
+import { API, type ProbeSampleMsg, type RunNote, type RunRecord, type TimelineEvent } from "@/lib/contract";
 import { apiCall, ApiCallError } from "./api";
 import { isActive } from "./format";
 
@@ -106,6 +106,13 @@ export function runViewReducer(s: RunViewState, a: RunViewAction): RunViewState 
     case "sample":
       return a.sample.runId === s.runId ? { ...s, samples: insert(s.samples, a.sample, sampleKey, MAX_SAMPLES) } : s;
   }
+}
+
+/** Notes loaded from the API and notes pushed live, once each (by id), in time order. */
+export function mergeNotes(a: readonly RunNote[], b: readonly RunNote[]): RunNote[] {
+  const byId = new Map<number, RunNote>();
+  for (const n of [...a, ...b]) byId.set(n.id, n);
+  return [...byId.values()].sort((x, y) => x.at.localeCompare(y.at) || x.id - y.id);
 }
 
 /** The state plus a dispatch; loads from the API whenever the run or `reloads` changes. */
