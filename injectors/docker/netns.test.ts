@@ -5,12 +5,14 @@
 // namespaces. Latency in one container's namespace, a group partition (A and
 // B cut both ways, both still reach C), a latency matrix between groups, a
 // restarted container's revert, DNS inside a container, and the reaper's
-// revert after the group CLI is SIGKILLed; iptables-save of every namespace
-// compared before and after.
+// revert after the group CLI or a worker running the experiment is
+// SIGKILLed; iptables-save of every namespace compared before and after.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import "../index";
 import { Executor } from "../../agent/executor";
@@ -213,8 +215,8 @@ describe("network faults inside containers' network namespaces (real dockerd, ve
     const [ab, ac, bc] = [await rtt(a.pid, b.ip), await rtt(a.pid, c.ip), await rtt(b.pid, c.ip)];
     const mech = changes.map((x) => (x.undo as { mechanism: string }).mechanism);
     tc.diagnostic(`mechanism ${mech.join(", ")}: A→B median ${ab.median!.toFixed(1)} ms (200 asked), A→C ${ac.median!.toFixed(1)} ms (50 asked), B→C ${bc.median!.toFixed(1)} ms (none)`);
-    // last in, first out: the first fault's revert drops the nat table it brought, once the second's chain is gone
-    for (const x of changes.reverse()) assert.ok((await ex.revert(x.id)).ok);
+    // in parallel, as a run's revert goes: whichever comes last drops the nat table the two brought
+    for (const v of await Promise.all(changes.map((x) => ex.revert(x.id)))) assert.ok(v.ok, v.detail);
     assert.ok(ab.median! >= 195 && ab.median! < 200 + 150, `A→B ${JSON.stringify(ab)} (${mech})`);
     assert.ok(ac.median! >= 48 && ac.median! < 50 + 150, `A→C ${JSON.stringify(ac)}`);
     assert.ok(bc.median! < 45, `B→C untouched: ${JSON.stringify(bc)}`);
@@ -263,6 +265,39 @@ describe("network faults inside containers' network namespaces (real dockerd, ve
     assert.ok((await rtt(a.pid, b.ip)).median! < 100);
     assert.ok((await rtt(b.pid, a.ip)).median! < 100);
     assert.match(out, /latency 300ms on .* → /);
+  });
+
+  test("a worker run partitions two groups selected in the experiment; after the worker's SIGKILL its reaper reverts inside both namespaces", async () => {
+    const { apiCall, startWorkerProcess, tempHome } = await import("../../e2e/kit");
+    const tag = uniq();
+    const [a, b, c] = await trio(tag);
+    const before = [a, b, c].map((x) => rules(x.pid));
+    const probe = http.createServer((_q, r) => r.end("ok")).listen(0, "127.0.0.1");
+    await new Promise((r) => probe.once("listening", r));
+    const url = `http://127.0.0.1:${(probe.address() as AddressInfo).port}/`;
+    const worker = await startWorkerProcess(tempHome(), { env: { DOCKER_HOST: dk.engine, GAMEDAY_WARMUP_MS: "300" } });
+    try {
+      const yaml = `apiVersion: gameday/v1
+kind: Experiment
+metadata: { name: groups }
+spec:
+  hypothesis: a and b cope with losing each other
+  targets:
+    ab: { network: { container: { labels: { grp: "${tag}-a" } }, to: { container: { labels: { grp: "${tag}-b" } } }, direction: both } }
+  steadyState: { probes: [{ name: up, type: http, url: "${url}", interval: 100ms, window: 1s, tolerance: { min: 0.5 } }] }
+  method:
+    - { fault: partition, target: ab, duration: 60s }
+`;
+      const r = await apiCall<{ run: { id: string } }>(worker, "POST", "/api/v1/runs", { yaml });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      await waitFor("the partition in both namespaces", () => /gameday:/.test(rules(a.pid)) && /gameday:/.test(rules(b.pid)), 30_000, 100);
+      assert.equal(rules(c.pid), before[2], "nothing in c's namespace");
+      await worker.stop("SIGKILL");
+      await waitFor("the reaper to revert both namespaces", () => rules(a.pid) === before[0] && rules(b.pid) === before[1], 20_000, 100);
+    } finally {
+      await worker.stop("SIGKILL");
+      probe.close();
+    }
   });
 
   test("the CLIs: latency-monkey and dns-poisoner --container dry runs show nsenter into the container; bad group flags name the flag and change nothing; docker-monkey partition runs and reverts", async () => {
