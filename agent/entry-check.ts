@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { issuePath } from "../lib/issues";
 import type { AnyInjector } from "../injectors";
+import { netnsShape } from "../injectors/undo-shapes";
 import type { ChangeEntry } from "./journal";
 
 const host = z.string().max(253).optional();
@@ -20,7 +21,8 @@ const targetShapes: Record<string, z.ZodType> = {
     .object({
       kind: z.literal("network"),
       host,
-      netns: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/).optional(),
+      netns: netnsShape.optional(),
+      netnsInode: z.number().int().min(1).optional(),
       interface: z.string().regex(/^[a-zA-Z0-9_.@-]{1,15}$/).optional(),
       direction: z.enum(["egress", "ingress", "both"]),
       protocol: z.enum(["tcp", "udp", "icmp", "all"]),

@@ -13,6 +13,8 @@ import { dns, effectOf, readStats, type DnsParams, type DnsUndo } from "../injec
 import { ruleText, upstreamSchema, type Rule } from "../injectors/dns/rules";
 import { DnsPoisoner } from "../injectors/dns/server";
 import { resolveNetwork, targetLabel } from "../injectors/targets/resolve";
+import { resolveContainerTraffic } from "../injectors/docker/groups";
+import { containerFlag } from "./docker-groups";
 import type { NetworkSelector } from "../lib/experiment";
 import type { NetworkTarget } from "../injectors/types";
 import { CliError } from "./client";
@@ -44,6 +46,10 @@ Whose queries (redirected with iptables nat; UDP and TCP):
                        /etc/netns/NS/resolv.conf is also pointed at the
                        poisoner unless --resolv-conf keep)
   --cgroup PATH        only what processes in this cgroup v2 folder send
+  --container NAME     a Docker container's queries, inside its network
+                       namespace (its resolv.conf is pointed at the poisoner
+                       too); the exact name or FIELD:VALUE (label:K=V,
+                       name:REGEX, service:S, ...), repeatable; --engine URL
   --pid PID, --node ID [--topology FILE]
                        these processes: their namespace and cgroup folder
   --dst IP             only queries to this resolver address
@@ -77,6 +83,8 @@ const OPTIONS = {
   rules: { type: "string" },
   netns: { type: "string" },
   cgroup: { type: "string" },
+  container: { type: "string", multiple: true },
+  engine: { type: "string" },
   pid: { type: "string", multiple: true },
   node: { type: "string" },
   topology: { type: "string" },
@@ -147,7 +155,18 @@ function params(f: Flags): DnsParams {
 }
 
 /** Whose queries: one target for --netns/--cgroup/--dst, or one per namespace and cgroup of the chosen processes. */
-function targets(f: Flags, port: number): { targets: NetworkTarget[]; notes: string[] } {
+async function targets(f: Flags, port: number): Promise<{ targets: NetworkTarget[]; notes: string[] }> {
+  if (f.engine !== undefined && f.container === undefined) throw new CliError("--engine: only with --container");
+  const container = containerFlag(f.container as string[] | undefined, f.engine as string | undefined);
+  if (container) {
+    for (const k of ["netns", "cgroup", "pid", "node"]) if (f[k] !== undefined) throw new CliError(`--container: the container's own namespace (or cgroup) is used; give it without --${k}`);
+    const r = await resolveContainerTraffic({ container, direction: "egress", protocol: "all", dstPort: port, ...(typeof f.dst === "string" ? { dst: f.dst } : {}) }, null).catch((e: Error) => {
+      throw new CliError(`--container: ${e.message}`);
+    });
+    if (!r.matched.length) throw new CliError(`--container: ${r.problem ?? `no running container matches ${r.selector}`}`);
+    const ts = r.matched as NetworkTarget[];
+    return { targets: ts, notes: [`Resolved ${r.selector}: ${ts.map(targetLabel).join("; ")}`] };
+  }
   const byProcess = f.pid !== undefined || f.node !== undefined;
   if (f.topology !== undefined && f.node === undefined) throw new CliError("--topology: only with --node");
   if (byProcess && (f.netns !== undefined || f.cgroup !== undefined)) throw new CliError(`${f.pid ? "--pid" : "--node"}: the processes' namespace and cgroup are used; give it without --netns and --cgroup`);
@@ -156,7 +175,7 @@ function targets(f: Flags, port: number): { targets: NetworkTarget[]; notes: str
   if (f.dst !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(f.dst as string)) throw new CliError(`--dst: expected the IPv4 address of a resolver (got "${f.dst}")`);
   const extra = { ...(f.dst ? { dst: f.dst as string } : {}) };
   if (!byProcess) {
-    if (f.netns === undefined && f.cgroup === undefined) throw new CliError("--netns: say whose queries to poison: --netns NS, --cgroup PATH, --pid PID or --node ID (or --serve HOST:PORT)");
+    if (f.netns === undefined && f.cgroup === undefined) throw new CliError("--netns: say whose queries to poison: --netns NS, --cgroup PATH, --container NAME, --pid PID or --node ID (or --serve HOST:PORT)");
     const t: NetworkTarget = { kind: "network", direction: "egress", protocol: "all", dstPort: port, ...(f.netns ? { netns: f.netns as string } : {}), ...(f.cgroup ? { cgroup: f.cgroup as string } : {}), ...extra };
     return { targets: [t], notes: [] };
   }
@@ -209,7 +228,7 @@ export async function main(argv: string[]): Promise<number> {
   for (const r of p.rules) emit("rule", `Rule: ${ruleText(r)}`, { rule: r });
   if (f.serve !== undefined) return serve(f, p, durationMs, reportMs, emit);
 
-  const { targets: ts, notes } = targets(f, p.port);
+  const { targets: ts, notes } = await targets(f, p.port);
   for (const n of notes) emit("resolved", n);
   const a = await dns.available();
   if (!a.ok) throw new CliError(`dns is not available on this host: ${a.reason}`);
@@ -289,7 +308,7 @@ async function serve(f: Flags, p: DnsParams, durationMs: number, reportMs: numbe
   const at = upstreamSchema.safeParse(f.serve);
   if (!at.success) throw new CliError(`--serve: ${at.error.issues[0].message.replace("of a resolver", "to listen on")}`);
   if (!p.upstream) throw new CliError("--upstream: --serve needs the resolver to forward to");
-  for (const k of ["netns", "cgroup", "pid", "node", "dst"]) if (f[k] !== undefined) throw new CliError(`--${k}: --serve redirects nobody; query ${f.serve} directly`);
+  for (const k of ["netns", "cgroup", "container", "pid", "node", "dst"]) if (f[k] !== undefined) throw new CliError(`--${k}: --serve redirects nobody; query ${f.serve} directly`);
   if (f["dry-run"]) {
     emit("dry-run", `Dry run: would serve on ${f.serve} for ${formatDuration(durationMs)}, forwarding to ${p.upstream.host}:${p.upstream.port}`);
     return 0;

@@ -14,12 +14,14 @@ import { getInjector, targetLabel } from "../injectors";
 import { describeContainerSelector, resolveContainers, seededRandom } from "../injectors/targets/resolve";
 import { StepRunner, type StepSpec } from "../agent/step";
 import { CliError } from "./client";
-import { BLAST_OPTIONS, blastFields, blastInput, blastIssues, blastOf, emitter, narrateChange, narrateStep } from "./fleet";
-import { flagNumber, interruptible, openExecutor, parseParams, STANDALONE_OPTIONS } from "./standalone";
+import { groupMain } from "./docker-groups";
+import { BLAST_OPTIONS, blastFields, blastInput, blastIssues, blastOf, emitter, holdRun, narrateStep } from "./fleet";
+import { flagNumber, openExecutor, parseParams, STANDALONE_OPTIONS } from "./standalone";
 
 const USAGE = `gameday docker-monkey ACTION — sabotage Docker containers, once or on a schedule
 
 Actions: pause | kill | stop | restart | limit   (the faults container-ACTION)
+         partition | latency-matrix   (between groups: gameday docker-monkey partition --help)
 
 Choose containers (running or paused; every given selector must match):
   --label K=V           a label with this value (repeatable)
@@ -67,6 +69,7 @@ const optionsSchema = z
   });
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "partition" || argv[0] === "latency-matrix") return groupMain(argv[0], argv.slice(1));
   const { values: f, positionals } = parseArgs({
     args: argv,
     strict: true,
@@ -154,29 +157,15 @@ export async function main(argv: string[]): Promise<number> {
     continueAfterFailedRound: o.interval !== undefined,
   };
   const runId = `docker-monkey-${process.pid}`;
-  const { signal, release } = interruptible((line) => emit("interrupt", line));
-  const runner = new StepRunner(spec, { executor, runId, topology, protectedPids: () => new Set(), rnd: seededRandom(seed), signal, onEvent: (e) => narrateStep(emit, e, dryRun), dryRun });
-  const off = executor?.on((e) => {
-    if (e.change.runId === runId) narrateChange(emit, e);
-  });
-  const revertNow = () => void executor?.revertRun(runId);
-  signal.addEventListener("abort", revertNow, { once: true });
   const when = o.interval === undefined ? `once for ${formatDuration(o.duration)}` : `every ${formatDuration(o.interval)} (${o.schedule ?? (o.jitter ? "jitter" : "fixed")}${o.jitter ? ` ± ${formatDuration(o.jitter)}` : ""}${o.schedule === "poisson" ? `, min gap ${formatDuration(o["min-gap"])}` : ""}) for ${formatDuration(o.duration)}`;
   emit("start", `Container Saboteur: ${injector.name} on ${spec.targetName} (${o.mode}${spec.target.value !== undefined ? ` ${spec.target.value}` : ""}) ${when}, seed ${seed}${dryRun ? " (dry run)" : ""}`, { fault: injector.name, seed, params });
   emit("found", `Found ${first.matched.length} container(s): ${first.matched.map(targetLabel).join(", ")}`, { containers: first.matched.map((t) => t.kind === "container" && t.id) });
-  let failed = 0;
-  try {
+  return holdRun(executor, runId, emit, async (signal) => {
+    const runner = new StepRunner(spec, { executor, runId, topology, protectedPids: () => new Set(), rnd: seededRandom(seed), signal, onEvent: (e) => narrateStep(emit, e, dryRun), dryRun });
     const stats = await runner.run();
-    failed = stats.failed;
     emit("done", `Done: ${stats.rounds} round(s), ${stats.applied} change(s), ${stats.refused} refused by --max-down, ${stats.failed} failed.`, { stats });
-  } finally {
-    signal.removeEventListener("abort", revertNow);
-    release();
-    await executor?.revertRun(runId);
-    off?.();
-    await executor?.close();
-  }
-  return failed ? 1 : 0;
+    return stats.failed ? 1 : 0;
+  });
 }
 
 type Flags = { label?: string[]; name?: string; image?: string; service?: string; project?: string; id?: string[]; node?: string; topology?: string; engine?: string };

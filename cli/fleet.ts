@@ -5,7 +5,8 @@ import { z } from "zod";
 import { targetLabel } from "../injectors";
 import type { ExecutorEvent } from "../agent/executor";
 import type { MaxDown, StepEvent } from "../agent/step";
-import { flagNumber, stamp } from "./standalone";
+import type { Executor } from "../agent/executor";
+import { flagNumber, interruptible, stamp } from "./standalone";
 
 export const BLAST_OPTIONS = {
   mode: { type: "string" },
@@ -63,4 +64,27 @@ export function narrateChange(emit: Emit, e: ExecutorEvent): void {
   else if (e.type === "reverted") emit("reverted", `Reverted ${what}: ${e.detail}`, { change: e.change.id });
   else if (e.type === "revert-failed") emit("error", `REVERT FAILED: ${what}: ${e.detail} (journal kept; gameday recover retries)`, { change: e.change.id });
   else if (e.type === "inject-failed") emit("error", `Inject failed: ${what}: ${e.error}`, { change: e.change.id });
+}
+
+/**
+ * Run a fleet CLI's steps: the executor's events of this run narrated,
+ * Ctrl-C/SIGTERM (the signal body gets) and the end both revert the run's
+ * changes, and the executor closed; body returns the exit code.
+ */
+export async function holdRun(executor: Executor | null, runId: string, emit: Emit, body: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const { signal, release } = interruptible((line) => emit("interrupt", line));
+  const off = executor?.on((e) => {
+    if (e.change.runId === runId) narrateChange(emit, e);
+  });
+  const revertNow = () => void executor?.revertRun(runId);
+  signal.addEventListener("abort", revertNow, { once: true });
+  try {
+    return await body(signal);
+  } finally {
+    signal.removeEventListener("abort", revertNow);
+    release();
+    await executor?.revertRun(runId);
+    off?.();
+    await executor?.close();
+  }
 }

@@ -272,8 +272,11 @@ describe("gameday latency-monkey", { timeout: 120_000 }, () => {
       [["--cgroup", `${cgName}-none`, "--loss", "5"], `packet-loss: --cgroup: no cgroup v2 folder ${cgName}-none under ${cgroup2Root()}`],
       [["--cgroup", cgName, "--direction", "ingress", "--loss", "5"], "--direction: cgroup selects the traffic its processes send: direction must be egress (got ingress)"],
       [["--pid", "5", "--protocol", "udp", "--loss", "5"], "--protocol: node and process select the TCP ports the processes listen on: protocol must be tcp (got udp)"],
-      [["partition", "--pid", "5"], "--between: give one side (address or CIDR, or --cgroup PATH), and the other with --and"],
+      [["partition", "--pid", "5"], "--between: give one side (address or CIDR, --cgroup PATH or --container NAME), and the other with --and"],
       [["partition", "--cgroup", cgName], "--and: give the other side (address or CIDR, or --node, --pid, --program or --cmdline)"],
+      [["--container", "web", "--node", "api", "--latency", "5ms"], "--node: --container selects the containers' own namespace (or cgroup): give it without --node"],
+      [["--engine", "unix:///x.sock", "--latency", "5ms"], "--engine: only with --container"],
+      [["--container", "web", "--engine", "unix:///nonexistent/docker.sock", "--dst", "10.0.0.2", "--target-port", "80", "--latency", "5ms"], "--container: container name=~/^web$/ on unix:///nonexistent/docker.sock: cannot list containers: connect ENOENT /nonexistent/docker.sock"],
     ];
     for (const [args, msg] of cases) {
       const r = await runCli(["latency-monkey", ...args], env);

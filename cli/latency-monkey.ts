@@ -17,7 +17,9 @@ import { packetLoss } from "../injectors/packet-loss";
 import { partition } from "../injectors/partition";
 import { targetLabel, type AnyInjector, type NetworkTarget } from "../injectors/types";
 import { loadTopology, type ProcessSelector, type Topology } from "../lib/topology";
-import { resolveNetwork } from "../injectors/targets/resolve";
+import { describeContainerSelector, resolveNetwork } from "../injectors/targets/resolve";
+import { resolveContainerTraffic } from "../injectors/docker/groups";
+import { containerFlag } from "./docker-groups";
 import { CliError } from "./client";
 import { durationFlag, flagNumber, interruptible, parseParams, openExecutor, runFaults, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
 
@@ -55,6 +57,11 @@ Traffic to processes (one target per TCP address:port they listen on):
 Traffic from a cgroup:
   --cgroup PATH       only what processes in this cgroup v2 folder send
                       (relative to the v2 root; iptables faults only)
+Traffic of Docker containers (DOCKER_HOST, or --engine URL):
+  --container NAME    inside the container's own network namespace (or, on
+                      the host's network, what its cgroup sends); NAME is the
+                      exact name, or FIELD:VALUE (label:K=V, name:REGEX,
+                      image:REF, service:S, project:P, id:ID), repeatable
 
   --mechanism M       auto (default), netem, proxy (latency), iptables (loss)
   --duration D        hold for D (default 60s); Ctrl-C reverts early
@@ -77,6 +84,8 @@ const common = {
   program: { type: "string" },
   cmdline: { type: "string" },
   cgroup: { type: "string" },
+  container: { type: "string", multiple: true },
+  engine: { type: "string" },
   ...STANDALONE_OPTIONS,
 } as const;
 const FAULT_OPTIONS = {
@@ -112,6 +121,7 @@ const TARGET_FLAG: Record<string, string> = {
   protocol: "--protocol",
   node: "--node",
   cgroup: "--cgroup",
+  container: "--container",
 };
 const PARTITION_FLAG: Record<string, string> = { src: "--between", dst: "--and", dstPort: "--port" };
 /** The flag that sets a target field (partition names its sides differently). */
@@ -165,7 +175,20 @@ function processFlags(f: Flags): { node?: string; process?: ProcessSelector; top
 }
 
 /** The traffic the flags select: one target, or one per listening port of the chosen processes (said in `notes`). */
-function resolveFlags(raw: Record<string, unknown>, f: Flags, partitionFlags = false): { targets: NetworkTarget[]; resolved: boolean; notes: string[] } {
+async function resolveFlags(raw: Record<string, unknown>, f: Flags, partitionFlags = false): Promise<{ targets: NetworkTarget[]; resolved: boolean; notes: string[] }> {
+  if (f.engine !== undefined && f.container === undefined) throw new CliError("--engine: only with --container");
+  const container = containerFlag(f.container as string[] | undefined, f.engine as string | undefined);
+  if (container) {
+    const other = ["node", ...PROCESS_FLAGS, "cgroup", "netns"].filter((k) => f[k] !== undefined);
+    if (other.length) throw new CliError(`--${other[0]}: --container selects the containers' own namespace (or cgroup): give it without --${other[0]}`);
+    const sel = selection({ ...raw, container }, partitionFlags);
+    const r = await resolveContainerTraffic(sel, null).catch((e: Error) => {
+      throw new CliError(`--container: ${e.message}`);
+    });
+    if (!r.matched.length) throw new CliError(`--container: ${r.problem ?? `no running container matches ${describeContainerSelector(container)}`}`);
+    const targets = r.matched as NetworkTarget[];
+    return { targets, resolved: false, notes: [`Resolved ${r.selector}: ${targets.length} target(s): ${targets.map(targetLabel).join("; ")}`] };
+  }
   const { node, process: proc, topology, flag } = processFlags(f);
   const sel = selection({ ...raw, node, process: proc }, partitionFlags);
   const r = resolveNetwork(sel, topology);
@@ -209,7 +232,7 @@ export async function main(argv: string[]): Promise<number> {
   const emit = (event: string, text: string, data: Record<string, unknown> = {}) =>
     process.stdout.write(json ? JSON.stringify({ ts: new Date().toISOString(), event, ...data, message: text }) + "\n" : `[${event === "error" ? "ERROR" : "INFO"}] ${text}\n`);
 
-  const { steps, notes } = isPartition ? partitionSteps(f) : await faultSteps(f);
+  const { steps, notes } = isPartition ? await partitionSteps(f) : await faultSteps(f);
   for (const n of notes) emit("resolved", n);
   for (const s of steps) {
     const a = await s.injector.available();
@@ -317,7 +340,7 @@ async function faultSteps(f: Flags): Promise<{ steps: Step[]; notes: string[] }>
     srcPort: num(f["source-port"]),
     cgroup: f.cgroup,
   };
-  const { targets, resolved, notes } = resolveFlags(raw, f);
+  const { targets, resolved, notes } = await resolveFlags(raw, f);
   const showDst = f.dst !== undefined || resolved;
   const steps: Step[] = [];
   for (const base of targets) steps.push(...(await faultStepsFor(f, base, showDst, resolved, rate as string | undefined)));
@@ -354,9 +377,9 @@ async function faultStepsFor(f: Flags, base: NetworkTarget, userDst: boolean, re
   return steps;
 }
 
-function partitionSteps(f: Flags): { steps: Step[]; notes: string[] } {
+async function partitionSteps(f: Flags): Promise<{ steps: Step[]; notes: string[] }> {
   const toProcess = f.node !== undefined || PROCESS_FLAGS.some((k) => f[k] !== undefined);
-  if (f.between === undefined && f.cgroup === undefined) throw new CliError("--between: give one side (address or CIDR, or --cgroup PATH), and the other with --and");
+  if (f.between === undefined && f.cgroup === undefined && f.container === undefined) throw new CliError("--between: give one side (address or CIDR, --cgroup PATH or --container NAME), and the other with --and");
   if (f.and === undefined && !toProcess) throw new CliError("--and: give the other side (address or CIDR, or --node, --pid, --program or --cmdline)");
   const raw = {
     netns: f.netns,
@@ -367,20 +390,20 @@ function partitionSteps(f: Flags): { steps: Step[]; notes: string[] } {
     dst: f.and,
     dstPort: num(f.port),
     cgroup: f.cgroup,
-    // a cgroup side is cut on the way out only (see injectors/partition.ts)
-    direction: f.cgroup !== undefined ? "egress" : "both",
+    // a cgroup side is cut on the way out only (see injectors/partition.ts); a container's own namespace both ways whatever it says
+    direction: f.cgroup !== undefined || f.container !== undefined ? "egress" : "both",
   };
-  const { targets, notes } = resolveFlags(raw, f, true);
+  const { targets, notes } = await resolveFlags(raw, f, true);
   const params = parseParams<{ action: string }>(partition, { action: f.action }, (k) => `--${k}`);
   const steps = targets.map((t) => {
-    const side1 = t.cgroup ? `cgroup ${t.cgroup}${t.src ? ` (${t.src})` : ""}` : t.src;
+    const side1 = t.container ? `container ${t.container}` : t.cgroup ? `cgroup ${t.cgroup}${t.src ? ` (${t.src})` : ""}` : t.src;
     const side2 = `${t.dst ?? (t.dstLocal ? "local" : "*")}${t.dstPort ? ` port ${t.dstPort}` : ""}`;
     const how = t.cgroup ? `${params.action} what the cgroup sends` : `${params.action} both ways`;
     return {
       injector: partition,
       params,
       target: t,
-      headline: () => `Partitioning ${side1} <-> ${side2} (${t.protocol}, ${how})${t.netns ? ` in netns ${t.netns}` : " in this host's namespace"}`,
+      headline: () => `Partitioning ${side1} <-> ${side2} (${t.protocol}, ${how})${t.container && t.netns ? " in its network namespace" : t.netns ? ` in netns ${t.netns}` : " in this host's namespace"}`,
     };
   });
   return { steps, notes };

@@ -9,7 +9,7 @@ import { cgroup2Root } from "../injectors/net-fault";
 
 export const PORTS = { echo: 7001, udp: 7002, sink: 7003, sink2: 7004, sink3: 7005 } as const;
 
-const WATCH_PARENT = "const __p=process.ppid;setInterval(()=>{if(process.ppid!==__p)process.exit(0)},250).unref();";
+export const WATCH_PARENT = "const __p=process.ppid;setInterval(()=>{if(process.ppid!==__p)process.exit(0)},250).unref();";
 
 const SERVERS = `${WATCH_PARENT}setInterval(()=>{},1e9);
 const net=require("net"),dgram=require("dgram");const ip=process.argv[1];

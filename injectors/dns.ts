@@ -11,7 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { gamedayHome } from "../lib/paths";
-import { shortTag, toolsMissing } from "./net/cmd";
+import { netnsPrefix, shortTag, toolsMissing } from "./net/cmd";
 import { applyChain, iptTables, newChainName, overlapProblem, type ChainPlan } from "./net/iptables";
 import { keyText, targetProblem, type SelectionKey } from "./net/select";
 import { newTag, terminateTagged } from "./load/children";
@@ -30,7 +30,7 @@ export const dnsParams = z
     upstream: upstreamSchema.optional(),
     /** the port the target's resolver queries (the redirect's --dport) */
     port: z.number().int().min(1).max(65535).default(DNS_PORT),
-    /** named namespace targets: also point its /etc/netns/NAME/resolv.conf at the poisoner (auto), or leave it (keep) */
+    /** named namespace and container targets: also point its resolv.conf (/etc/netns/NAME/resolv.conf, a container's own) at the poisoner (auto), or leave it (keep) */
     resolvConf: z.enum(["auto", "keep"], { error: "expected auto or keep" }).default("auto"),
   })
   .strict();
@@ -63,11 +63,11 @@ export async function planDns(target: NetworkTarget, params: DnsParams): Promise
   if (bad) throw new Error(bad);
   const overlap = await overlapProblem(target.netns, "dns", key(target, params.port));
   if (overlap) throw new Error(overlap);
-  const upstream = params.upstream ?? defaultUpstream(target.netns);
+  const upstream = params.upstream ?? defaultUpstream(target.netns, target.resolvConf);
   const tag = shortTag();
   const cgroup = path.join(cgroup2Root(), `gameday-${tag}`);
   const chain: ChainPlan = { netns: target.netns, table: "nat", chain: newChainName(tag), hooks: ["OUTPUT"], comment: `gameday:${tag} ${keyText("dns", key(target, params.port))}`, rules: [] };
-  const resolv = target.netns && params.resolvConf === "auto" ? (planResolv(target.netns, tag) ?? undefined) : undefined;
+  const resolv = (target.netns || target.resolvConf) && params.resolvConf === "auto" ? (planResolv(target.netns, tag, target.resolvConf) ?? undefined) : undefined;
   const rel = path.relative(cgroup2Root(), cgroup);
   const up = `${upstream.host.includes(":") ? `[${upstream.host}]` : upstream.host}:${upstream.port}`;
   return {
@@ -75,6 +75,7 @@ export async function planDns(target: NetworkTarget, params: DnsParams): Promise
     mechanism: "iptables",
     why: "nat REDIRECT of the DNS port to the poisoner",
     netns: target.netns,
+    ...(target.netnsInode !== undefined ? { netnsInode: target.netnsInode } : {}),
     chains: [chain],
     tablesBefore: await iptTables(target.netns),
     proxyTag: newTag(`dns-${tag}`),
@@ -86,8 +87,8 @@ export async function planDns(target: NetworkTarget, params: DnsParams): Promise
     rules: params.rules.map(ruleText),
     commands: [
       `mkdir ${cgroup}`,
-      `${target.netns ? `ip netns exec ${target.netns} ` : ""}node --import tsx injectors/dns/child.ts --spec '{"upstream":"${up}",...}'  # listens on 127.0.0.1:PORT; its PID goes to ${cgroup}/cgroup.procs`,
-      ...withRedirect(chain, target, params.port, rel, "PORT").rules.map((r) => `${target.netns ? `ip netns exec ${target.netns} ` : ""}iptables -t nat -A ${chain.chain} ${r.join(" ")}`),
+      `${netnsPrefix(target.netns)}node --import tsx injectors/dns/child.ts --spec '{"upstream":"${up}",...}'  # listens on 127.0.0.1:PORT; its PID goes to ${cgroup}/cgroup.procs`,
+      ...withRedirect(chain, target, params.port, rel, "PORT").rules.map((r) => `${netnsPrefix(target.netns)}iptables -t nat -A ${chain.chain} ${r.join(" ")}`),
       ...(resolv ? [`rewrite ${resolv.path} in place: nameserver 127.0.0.1 (restored byte for byte on revert)`] : []),
     ],
   };

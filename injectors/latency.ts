@@ -13,7 +13,7 @@ import path from "node:path";
 import { isIPv4 } from "node:net";
 import { z } from "zod";
 import { duration } from "../lib/duration";
-import { cmdText, must, shortTag, type Cmd } from "./net/cmd";
+import { cmdText, must, netnsPrefix, shortTag, type Cmd } from "./net/cmd";
 import { detectNetem, type NetemDetection } from "./net/detect";
 import { applyChain, chainCommands, newChainName, overlapProblem, type ChainPlan } from "./net/iptables";
 import { cgroupMatch, iptMatch, keyText } from "./net/select";
@@ -98,7 +98,7 @@ export async function planLatency(target: NetworkTarget, params: LatencyParams, 
     cgroup,
     commands: [
       `mkdir ${cgroup}`,
-      `${target.netns ? `ip netns exec ${target.netns} ` : ""}node injectors/load/delay-proxy.mjs ${proxyArgs(target, params).join(" ")}  # listens on 127.0.0.1:PORT; its PID goes to ${cgroup}/cgroup.procs`,
+      `${netnsPrefix(target.netns)}node injectors/load/delay-proxy.mjs ${proxyArgs(target, params).join(" ")}  # listens on 127.0.0.1:PORT; its PID goes to ${cgroup}/cgroup.procs`,
       ...texts(chainCommands(withRedirect(chain, target, cgroup, "PORT"))),
       ...(params.existing === "reset" ? [cmdText(resetCommand(target))] : []),
     ],

@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { cmdText, must, netnsExists, toolsMissing, type Cmd } from "./net/cmd";
+import { cmdText, inNetns, must, netnsExists, toolsMissing, type Cmd } from "./net/cmd";
 import { detectNetem } from "./net/detect";
 import { keepCounters, takeCounters } from "./net/evidence";
 import { chainExists, dropTableIfPristine, gamedayRules, iptTables, overlapProblem, removeChain, type ChainPlan } from "./net/iptables";
@@ -27,6 +27,8 @@ export interface NetUndo {
   /** why this mechanism (auto: detection result) */
   why: string;
   netns?: string;
+  /** a container namespace's inode (see NetworkTarget.netnsInode): another inode at that path is not ours */
+  netnsInode?: number;
   /** device of the tc fault; its `tc qdisc show` before, when that was the kernel's default (no gameday root yet) */
   dev?: string;
   qdiscBefore?: string;
@@ -100,10 +102,13 @@ export function texts(cmds: Cmd[]): string[] {
 }
 
 export async function revertNet(undo: NetUndo): Promise<void> {
-  for (const c of [...undo.chains].reverse()) await removeChain(c);
-  if (undo.tablesBefore) for (const t of new Set(undo.chains.map((c) => c.table))) if (!undo.tablesBefore.includes(t)) await dropTableIfPristine(t, undo.netns);
-  if (undo.dev && undo.tc) await removeTcFault(undo.dev, undo.netns, undo.tc);
-  else if (undo.dev) await removeRootQdisc(undo.dev, undo.netns);
+  // a namespace that is gone took its rules and qdiscs with it; at a reused PID's path, nothing is ours to remove
+  if (!(await netnsGone(undo))) {
+    for (const c of [...undo.chains].reverse()) await removeChain(c);
+    if (undo.tablesBefore) for (const t of new Set(undo.chains.map((c) => c.table))) if (!undo.tablesBefore.includes(t)) await dropTableIfPristine(t, undo.netns);
+    if (undo.dev && undo.tc) await removeTcFault(undo.dev, undo.netns, undo.tc);
+    else if (undo.dev) await removeRootQdisc(undo.dev, undo.netns);
+  }
   if (undo.proxyTag) await killTagged(undo.proxyTag);
   if (undo.cgroup) {
     // rmdir fails with EBUSY until the killed proxy has left the cgroup
@@ -121,12 +126,12 @@ export async function revertNet(undo: NetUndo): Promise<void> {
   }
 }
 
-async function netnsGone(netns?: string): Promise<boolean> {
-  return !!netns && !(await netnsExists(netns));
+async function netnsGone(u: Pick<NetUndo, "netns" | "netnsInode">): Promise<boolean> {
+  return !!u.netns && !(await netnsExists(u.netns, u.netnsInode));
 }
 
 export async function verifyNet(undo: NetUndo): Promise<VerifyResult> {
-  if (await netnsGone(undo.netns)) return { ok: true, detail: `netns ${undo.netns} is gone, and with it every rule and qdisc in it` + leftovers(undo) };
+  if (await netnsGone(undo)) return { ok: true, detail: `netns ${undo.netns} is gone (its container stopped or restarted, or the namespace was deleted), and with it every rule and qdisc in it` + leftovers(undo) };
   const left: string[] = [];
   for (const c of undo.chains) if (await chainExists(c)) left.push(`chain ${c.chain} in table ${c.table}`);
   const jumps = (await gamedayRules(undo.netns)).filter((r) => r.tag === undo.tag);
@@ -175,7 +180,7 @@ export function startProxy(t: NetworkTarget, undo: NetUndo, args: string[], sign
  * us), moved into a fresh cgroup v2 folder before it serves anyone.
  */
 export function startListener(what: string, argv: string[], netns: string | undefined, cgroup: string, signal: AbortSignal): Promise<{ pid: number; port: number }> {
-  const full = netns ? ["ip", "netns", "exec", netns, ...argv] : argv;
+  const full = inNetns(netns, argv);
   fs.mkdirSync(cgroup);
   return spawnListening(full, what, signal, (pid) => fs.writeFileSync(path.join(cgroup, "cgroup.procs"), String(pid)));
 }
@@ -212,6 +217,7 @@ export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, N
     available: s.available ?? netAvailable,
     async plan(target, params) {
       const undo = await s.plan(target, params);
+      if (target.netnsInode !== undefined) undo.netnsInode = target.netnsInode;
       // the control plane's packets leave every chain before the fault's rules see them
       if (target.spare?.length) for (const c of undo.chains) c.spare = [...target.spare];
       if (undo.chains.length) undo.tablesBefore = await iptTables(undo.netns);

@@ -4,7 +4,9 @@
 // so a namespace routing between the two is cut as well. One side may be a
 // cgroup instead of src: then what its processes send is cut, in OUTPUT only
 // (the cgroup match knows the sending socket on the way out), which stops
-// every TCP connection of theirs to the other side.
+// every TCP connection of theirs to the other side. Or one side may be a
+// container's own namespace (the rules sit inside it): all it exchanges with
+// the other side is cut.
 import { z } from "zod";
 import { shortTag } from "./net/cmd";
 import { applyChain, chainCommands, overlapProblem } from "./net/iptables";
@@ -23,8 +25,8 @@ export type PartitionParams = z.infer<typeof partitionParams>;
 
 export async function planPartition(t: NetworkTarget, p: PartitionParams): Promise<NetUndo> {
   await commonChecks(t);
-  // two sides: src (or a cgroup) and dst (or the port of a process listening on every address)
-  const side1 = !!(t.src || t.cgroup);
+  // two sides: src (or a cgroup, or a container's own namespace) and dst (or the port of a process listening on every address)
+  const side1 = !!(t.src || t.cgroup || (t.container && t.netns));
   const side2 = !!(t.dst || t.dstLocal || t.dstPort);
   if (!side1 || !side2)
     throw new Error(`target.${side1 ? "dst" : "src"}: a partition is between two sides: give src (or cgroup) and dst (addresses or CIDRs; or a node or process, whose listening ports are the other side)`);

@@ -39,8 +39,14 @@ export interface PathTarget extends OnHost {
  */
 export interface NetworkTarget extends OnHost {
   kind: "network";
-  /** `ip netns` name; absent: the worker's own namespace */
+  /** `ip netns` name, or /proc/PID/ns/net of a container's first process; absent: the worker's own namespace */
   netns?: string;
+  /** a /proc netns path's inode when it was resolved: the same PID in another namespace is not ours */
+  netnsInode?: number;
+  /** "NAME (ID12)" of the container whose traffic this is (its namespace, or its cgroup in ours) */
+  container?: string;
+  /** the file the target's processes read as /etc/resolv.conf, when it is not the namespace's usual one (a container's, on the host) */
+  resolvConf?: string;
   /** device for tc; absent: the injector picks (route to dst, else lo) */
   interface?: string;
   direction: "egress" | "ingress" | "both";

@@ -37,9 +37,12 @@ export const confineUndoShape = z
   })
   .passthrough();
 
+/** an `ip netns` name, or a container's /proc/PID/ns/net */
+export const netnsShape = z.string().regex(/^([a-zA-Z0-9_.-]{1,64}|\/proc\/\d+\/ns\/net)$/, "expected a netns name or /proc/PID/ns/net");
+
 const chainShape = z
   .object({
-    netns: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/).optional(),
+    netns: netnsShape.optional(),
     table: z.enum(["filter", "nat"]),
     chain: z.string().regex(/^GAMEDAY-[\w-]{1,20}$/, "expected a GAMEDAY-<tag> chain"),
     hooks: z.array(z.enum(["INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"])),
@@ -53,7 +56,7 @@ export const netUndoShape = z
   .object({
     tag: z.string().regex(/^\w{1,20}$/, "expected a short word tag"),
     mechanism: z.enum(["netem", "proxy", "iptables", "htb"]),
-    netns: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/).optional(),
+    netns: netnsShape.optional(),
     dev: z.string().regex(/^[a-zA-Z0-9_.@-]{1,15}$/).optional(),
     chains: z.array(chainShape),
     proxyTag: childTag.optional(),

@@ -115,6 +115,29 @@ test("a fault is refused on a target of the wrong kind", () => {
   assert.match(issues(base().replace("{ node: api, mode: all }", "{ path: relative/dir }"))[0].message, /absolute path/);
 });
 
+test("network targets of containers: container alone, to another group, the fields that cannot go with them named", () => {
+  const net = (sel: string) => base(`[ { fault: partition, target: api, duration: 30s } ]`).replace("{ node: api, mode: all }", `{ network: ${sel}, mode: all }`);
+  const ok = parseExperiment(net("{ container: { labels: { grp: a } }, to: { container: { service: db } }, direction: both }"));
+  assert.ok(ok.ok, JSON.stringify(!ok.ok && ok.issues));
+  assert.deepEqual(ok.experiment.spec.targets.api.network, { container: { labels: { grp: "a" } }, to: { container: { service: "db" } }, direction: "both", protocol: "tcp" });
+  assert.ok(parseExperiment(net("{ container: { name: '^shop-web' }, dst: 10.0.0.5, dstPort: 80 }")).ok, "a container alone narrows the traffic");
+  const one = (sel: string) => {
+    const list = issues(net(sel));
+    return `${list[0].path}: ${list[0].message}`;
+  };
+  assert.equal(one("{ container: { name: web }, netns: app }"), "spec.targets.api.network.netns: container selects the containers' own namespace (or cgroup): give it without netns");
+  assert.equal(one("{ container: { name: web }, cgroup: docker/abc }"), "spec.targets.api.network.cgroup: container selects the containers' own namespace (or cgroup): give it without cgroup");
+  assert.equal(one("{ dstPort: 80, to: { container: { name: db } } }"), "spec.targets.api.network.to: to needs container (the group whose traffic goes to them)");
+  assert.equal(one("{ container: { name: web }, to: { container: { name: db } }, dst: 10.0.0.5 }"), "spec.targets.api.network.dst: to gives the destinations (the containers' addresses): give it without dst");
+  assert.equal(one("{ container: { name: web }, to: { container: {} } }"), "spec.targets.api.network.to.container: give at least one of ids, name, image, labels, service, project or node");
+  const topo = parseTopology(`apiVersion: gameday/v1
+kind: Topology
+metadata: { name: x }
+spec: { nodes: [ { id: db } ] }`);
+  const r = parseExperiment(net("{ container: { name: web }, to: { container: { node: cache } } }"), topo);
+  assert.ok(!r.ok && r.issues.some((i) => i.path === "spec.targets.api.network.to.container.node" && /unknown topology node "cache"/.test(i.message)), JSON.stringify(!r.ok && r.issues));
+});
+
 test("network targets aimed at a node, processes or a cgroup: checked fields, node checked against the topology", () => {
   const net = (sel: string) => base(`[ { fault: packet-loss, target: api, params: { percent: 5 }, duration: 30s } ]`).replace("{ node: api, mode: all }", `{ network: ${sel}, mode: one }`);
   const ok = parseExperiment(net("{ node: api, cgroup: system.slice/nginx.service }"));
@@ -131,7 +154,7 @@ test("network targets aimed at a node, processes or a cgroup: checked fields, no
   assert.equal(one("{ cgroup: gameday-x, dst: 10.0.0.2, direction: ingress }"), "spec.targets.api.network.direction: cgroup selects the traffic its processes send: direction must be egress (got ingress)");
   for (const bad of ["/system.slice/x", "a/../b", "a b", "a//b", ""])
     assert.equal(one(`{ cgroup: "${bad}", dst: 10.0.0.2 }`), "spec.targets.api.network.cgroup: expected a cgroup v2 path relative to the v2 root, like system.slice/nginx.service or gameday-xyz", bad);
-  assert.equal(one("{ protocol: udp }"), "spec.targets.api.network: narrow the traffic: give at least one of dst, src, dstPort, srcPort, interface, node, process, from or cgroup");
+  assert.equal(one("{ protocol: udp }"), "spec.targets.api.network: narrow the traffic: give at least one of dst, src, dstPort, srcPort, interface, node, process, from, cgroup or container");
   // from: what a node's or processes' processes send (their namespace and cgroup)
   assert.ok(parseExperiment(net("{ from: { node: api }, dstPort: 53 }")).ok);
   assert.equal(one("{ from: { node: api }, cgroup: gameday-x }"), "spec.targets.api.network.cgroup: from selects the senders' own namespace and cgroup: give it without cgroup");

@@ -40,54 +40,6 @@ const cgroupPath = z
   .max(140, { error: "expected a cgroup path of at most 140 characters" })
   .regex(/^[\w@:+-][\w.@:+-]*(\/[\w@:+-][\w.@:+-]*)*$/, CGROUP_HINT);
 
-/** Which packets a network fault touches; every given field must match. */
-export const networkSelectorSchema = z
-  .object({
-    /** traffic to a topology node's processes: one target per TCP address and port they listen on */
-    node: z.string().min(1).optional(),
-    /** traffic to these processes: one target per TCP address and port they listen on */
-    process: processSelectorSchema.optional(),
-    /**
-     * traffic sent by a topology node's processes (or a process selector's):
-     * one target per network namespace and cgroup v2 folder they run in
-     * (e.g. their DNS queries: `from: { node: api }, dstPort: 53`)
-     */
-    from: z
-      .object({ node: z.string().min(1).optional(), process: processSelectorSchema.optional() })
-      .strict()
-      .refine((f) => (f.node === undefined) !== (f.process === undefined), { message: "give node or process" })
-      .optional(),
-    /** only traffic sent by processes in this cgroup v2 folder (or below it); path relative to the v2 root */
-    cgroup: cgroupPath.optional(),
-    /** `ip netns` name; default: the worker's own namespace */
-    netns: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/, "expected a network namespace name").optional(),
-    /** network device for tc; default: the route's device towards dst, else lo */
-    interface: z.string().regex(/^[a-zA-Z0-9_.@-]{1,15}$/, "expected an interface name like eth0").optional(),
-    direction: z.enum(["egress", "ingress", "both"], { error: "expected egress, ingress or both" }).default("egress"),
-    protocol: z.enum(["tcp", "udp", "icmp", "all"], { error: "expected tcp, udp, icmp or all" }).default("tcp"),
-    dst: ipv4Cidr.optional(),
-    src: ipv4Cidr.optional(),
-    dstPort: port.optional(),
-    srcPort: port.optional(),
-  })
-  .strict()
-  .superRefine((n, ctx) => {
-    if (!(n.dst || n.src || n.dstPort || n.srcPort || n.interface || n.node || n.process || n.cgroup || n.from))
-      ctx.addIssue({ code: "custom", message: "narrow the traffic: give at least one of dst, src, dstPort, srcPort, interface, node, process, from or cgroup" });
-    if (n.from) {
-      for (const k of ["node", "process", "cgroup", "netns"] as const)
-        if (n[k] !== undefined) ctx.addIssue({ code: "custom", path: [k], message: `from selects the senders' own namespace and cgroup: give it without ${k}` });
-      if (n.direction !== "egress") ctx.addIssue({ code: "custom", path: ["direction"], message: `from selects the traffic its processes send: direction must be egress (got ${n.direction})` });
-    }
-    if (n.node && n.process) ctx.addIssue({ code: "custom", path: ["process"], message: "give node or process, not both" });
-    if ((n.node || n.process) && n.protocol !== "tcp")
-      ctx.addIssue({ code: "custom", path: ["protocol"], message: `node and process select the TCP ports the processes listen on: protocol must be tcp (got ${n.protocol})` });
-    // xt_cgroup knows the sending socket on the way out only (INPUT matches just early-demuxed packets)
-    if (n.cgroup && n.direction !== "egress")
-      ctx.addIssue({ code: "custom", path: ["direction"], message: `cgroup selects the traffic its processes send: direction must be egress (got ${n.direction})` });
-  });
-export type NetworkSelector = z.infer<typeof networkSelectorSchema>;
-
 /** Where a container fault talks to Docker (as DOCKER_HOST takes it). */
 const dockerEngine = z.string().regex(/^(unix:\/\/\/.+|tcp:\/\/[^/\s]+:\d{1,5}\/?)$/, "expected unix:///path/to/docker.sock or tcp://HOST:PORT");
 
@@ -116,6 +68,73 @@ export const containerSelectorSchema = z
     message: "give at least one of ids, name, image, labels, service, project or node",
   });
 export type ContainerSelector = z.infer<typeof containerSelectorSchema>;
+
+/** Which packets a network fault touches; every given field must match. */
+export const networkSelectorSchema = z
+  .object({
+    /** traffic to a topology node's processes: one target per TCP address and port they listen on */
+    node: z.string().min(1).optional(),
+    /** traffic to these processes: one target per TCP address and port they listen on */
+    process: processSelectorSchema.optional(),
+    /**
+     * traffic sent by a topology node's processes (or a process selector's):
+     * one target per network namespace and cgroup v2 folder they run in
+     * (e.g. their DNS queries: `from: { node: api }, dstPort: 53`)
+     */
+    from: z
+      .object({ node: z.string().min(1).optional(), process: processSelectorSchema.optional() })
+      .strict()
+      .refine((f) => (f.node === undefined) !== (f.process === undefined), { message: "give node or process" })
+      .optional(),
+    /**
+     * the traffic of these containers, inside each one's network namespace
+     * (or, for a container on the host's network, what its cgroup sends)
+     */
+    container: containerSelectorSchema.optional(),
+    /**
+     * with container: the traffic to these containers, one target per
+     * address and TCP port they listen on (per address when protocol is not
+     * tcp); direction both adds their traffic back to the first group
+     */
+    to: z.object({ container: containerSelectorSchema }).strict().optional(),
+    /** only traffic sent by processes in this cgroup v2 folder (or below it); path relative to the v2 root */
+    cgroup: cgroupPath.optional(),
+    /** `ip netns` name; default: the worker's own namespace */
+    netns: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/, "expected a network namespace name").optional(),
+    /** network device for tc; default: the route's device towards dst, else lo */
+    interface: z.string().regex(/^[a-zA-Z0-9_.@-]{1,15}$/, "expected an interface name like eth0").optional(),
+    direction: z.enum(["egress", "ingress", "both"], { error: "expected egress, ingress or both" }).default("egress"),
+    protocol: z.enum(["tcp", "udp", "icmp", "all"], { error: "expected tcp, udp, icmp or all" }).default("tcp"),
+    dst: ipv4Cidr.optional(),
+    src: ipv4Cidr.optional(),
+    dstPort: port.optional(),
+    srcPort: port.optional(),
+  })
+  .strict()
+  .superRefine((n, ctx) => {
+    if (!(n.dst || n.src || n.dstPort || n.srcPort || n.interface || n.node || n.process || n.cgroup || n.from || n.container))
+      ctx.addIssue({ code: "custom", message: "narrow the traffic: give at least one of dst, src, dstPort, srcPort, interface, node, process, from, cgroup or container" });
+    if (n.container)
+      for (const k of ["node", "process", "from", "cgroup", "netns"] as const)
+        if (n[k] !== undefined) ctx.addIssue({ code: "custom", path: [k], message: `container selects the containers' own namespace (or cgroup): give it without ${k}` });
+    if (n.to) {
+      if (!n.container) ctx.addIssue({ code: "custom", path: ["to"], message: "to needs container (the group whose traffic goes to them)" });
+      if (n.dst !== undefined) ctx.addIssue({ code: "custom", path: ["dst"], message: "to gives the destinations (the containers' addresses): give it without dst" });
+    }
+    if (n.from) {
+      for (const k of ["node", "process", "cgroup", "netns"] as const)
+        if (n[k] !== undefined) ctx.addIssue({ code: "custom", path: [k], message: `from selects the senders' own namespace and cgroup: give it without ${k}` });
+      if (n.direction !== "egress") ctx.addIssue({ code: "custom", path: ["direction"], message: `from selects the traffic its processes send: direction must be egress (got ${n.direction})` });
+    }
+    if (n.node && n.process) ctx.addIssue({ code: "custom", path: ["process"], message: "give node or process, not both" });
+    if ((n.node || n.process) && n.protocol !== "tcp")
+      ctx.addIssue({ code: "custom", path: ["protocol"], message: `node and process select the TCP ports the processes listen on: protocol must be tcp (got ${n.protocol})` });
+    // xt_cgroup knows the sending socket on the way out only (INPUT matches just early-demuxed packets)
+    if (n.cgroup && n.direction !== "egress")
+      ctx.addIssue({ code: "custom", path: ["direction"], message: `cgroup selects the traffic its processes send: direction must be egress (got ${n.direction})` });
+  });
+export type NetworkSelector = z.infer<typeof networkSelectorSchema>;
+
 
 const awsRegion = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "expected an AWS region like eu-west-1");
 
@@ -560,6 +579,8 @@ export function parseExperiment(text: string, topology?: Topology): ParseResult 
         issues.push({ path: `spec.targets.${name}.network.node`, message: `unknown topology node "${t.network.node}"; known: ${[...ids].join(", ")}` });
       if (t.network?.from?.node && !ids.has(t.network.from.node))
         issues.push({ path: `spec.targets.${name}.network.from.node`, message: `unknown topology node "${t.network.from.node}"; known: ${[...ids].join(", ")}` });
+      for (const [field, c] of [["network.container", t.network?.container], ["network.to.container", t.network?.to?.container]] as const)
+        if (c?.node && !ids.has(c.node)) issues.push({ path: `spec.targets.${name}.${field}.node`, message: `unknown topology node "${c.node}"; known: ${[...ids].join(", ")}` });
       if (t.container?.node && !ids.has(t.container.node))
         issues.push({ path: `spec.targets.${name}.container.node`, message: `unknown topology node "${t.container.node}"; known: ${[...ids].join(", ")}` });
     }

@@ -13,7 +13,9 @@
 //   file `ip netns exec` bind-mounts over /etc/resolv.conf), rewritten in
 //   place (same inode, so processes already running see it) to name only
 //   127.0.0.1, and restored byte for byte on revert. That catches resolvers
-//   whose nameserver the IPv4 nat rules cannot see (an IPv6 one).
+//   whose nameserver the IPv4 nat rules cannot see (an IPv6 one). For a
+//   container it is the engine's file bind-mounted as its /etc/resolv.conf
+//   (ResolvConfPath), rewritten the same way.
 import fs from "node:fs";
 import { isIPv4, isIPv6 } from "node:net";
 import type { ChainPlan } from "../net/iptables";
@@ -48,9 +50,10 @@ export function withRedirect(chain: ChainPlan, t: NetworkTarget, dnsPort: number
   return { ...chain, rules: redirectRules(t, dnsPort, poisonerCgroup, String(port)) };
 }
 
-/** The resolv.conf a namespace's processes read: its /etc/netns file when there is one, else the host's. */
-export function resolvConfOf(netns?: string): { path: string; own: boolean } {
-  const own = netns ? `/etc/netns/${netns}/resolv.conf` : null;
+/** The resolv.conf a namespace's processes read: the target's own file (a container's), its /etc/netns file when there is one, else the host's. */
+export function resolvConfOf(netns?: string, file?: string): { path: string; own: boolean } {
+  if (file) return { path: file, own: true };
+  const own = netns && !netns.startsWith("/") ? `/etc/netns/${netns}/resolv.conf` : null;
   if (own && fs.existsSync(own)) return { path: own, own: true };
   return { path: "/etc/resolv.conf", own: false };
 }
@@ -67,8 +70,8 @@ export function firstNameserver(text: string): Upstream | null {
 }
 
 /** The upstream the namespace's processes would have asked: its resolv.conf's first nameserver. */
-export function defaultUpstream(netns?: string): Upstream {
-  const { path: file } = resolvConfOf(netns);
+export function defaultUpstream(netns?: string, resolvConf?: string): Upstream {
+  const { path: file } = resolvConfOf(netns, resolvConf);
   let text = "";
   try {
     text = fs.readFileSync(file, "utf8");
@@ -89,8 +92,8 @@ export interface ResolvChange {
 }
 
 /** The rewrite of a namespace's own resolv.conf: every nameserver line becomes one `nameserver 127.0.0.1`; the rest stays. */
-export function planResolv(netns: string, tag: string): ResolvChange | null {
-  const { path: file, own } = resolvConfOf(netns);
+export function planResolv(netns: string | undefined, tag: string, resolvConf?: string): ResolvChange | null {
+  const { path: file, own } = resolvConfOf(netns, resolvConf);
   if (!own) return null;
   const before = fs.readFileSync(file);
   const out: string[] = [`# gameday:${tag} dns poisoner: nameservers replaced until the fault is reverted`];

@@ -55,6 +55,8 @@ export interface ContainerInternals {
   cgroupV2: string;
   /** the container's folder in cgroup v1 controllers, e.g. /docker/ID */
   cgroupV1?: string;
+  /** the host file the container sees as /etc/resolv.conf (bind-mounted by the engine) */
+  resolvConf?: string;
 }
 
 const V2_ROOTS = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"];
@@ -74,5 +76,6 @@ export async function internals(t: ContainerTarget): Promise<ContainerInternals>
     pids = fs.readFileSync(file, "utf8").split("\n").filter(Boolean).map(Number).sort((a, b) => a - b);
     break;
   }
-  return { pid, pids, netns: `/proc/${pid}/ns/net`, cgroupV2, ...(cgroupV1 ? { cgroupV1 } : {}) };
+  const resolvConf = info.ResolvConfPath && fs.existsSync(info.ResolvConfPath) ? info.ResolvConfPath : undefined;
+  return { pid, pids, netns: `/proc/${pid}/ns/net`, cgroupV2, ...(cgroupV1 ? { cgroupV1 } : {}), ...(resolvConf ? { resolvConf } : {}) };
 }

@@ -1,9 +1,12 @@
 // Commands as data (so a dry run and the tests can see exactly what would
 // run), run with argument arrays and never a shell, optionally inside
-// `ip netns exec NS`, asynchronously and with a timeout: nothing here may
-// block the thread that runs the steady-state monitor and the abort timers.
+// `ip netns exec NS` (or `nsenter --net=/proc/PID/ns/net` for a container's
+// namespace, which has no name), asynchronously and with a timeout: nothing
+// here may block the thread that runs the steady-state monitor and the abort
+// timers.
 import { execFile } from "node:child_process";
 import crypto from "node:crypto";
+import fs from "node:fs";
 import { promisify } from "node:util";
 
 const execFileP = promisify(execFile);
@@ -14,8 +17,20 @@ export interface Cmd {
   argv: string[];
 }
 
+/** A namespace given by a process's /proc path (a container's) rather than an `ip netns` name. */
+export const NETNS_PATH = /^\/proc\/\d+\/ns\/net$/;
+
+/** The argv that runs `argv` inside a namespace: its name through ip netns exec, a /proc path through nsenter; both exec in place. */
+export function inNetns(netns: string | undefined, argv: string[]): string[] {
+  if (!netns) return argv;
+  return NETNS_PATH.test(netns) ? ["nsenter", `--net=${netns}`, "--", ...argv] : ["ip", "netns", "exec", netns, ...argv];
+}
+
+/** "ip netns exec NS " or "nsenter --net=PATH -- " before a command shown in a dry run; "" for ours. */
+export const netnsPrefix = (netns?: string) => (netns ? `${inNetns(netns, []).join(" ")} ` : "");
+
 export function cmdText(c: Cmd): string {
-  const argv = c.netns ? ["ip", "netns", "exec", c.netns, ...c.argv] : c.argv;
+  const argv = inNetns(c.netns, c.argv);
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
 }
 
@@ -33,7 +48,7 @@ export const CMD_TIMEOUT_MS = 15_000;
  * the program could not be run or timed out (with the reason in stderr).
  */
 export async function runCmd(c: Cmd, timeoutMs = CMD_TIMEOUT_MS): Promise<CmdResult> {
-  const [file, ...args] = c.netns ? ["ip", "netns", "exec", c.netns, ...c.argv] : c.argv;
+  const [file, ...args] = inNetns(c.netns, c.argv);
   try {
     const r = await execFileP(file, args, { encoding: "utf8", timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 << 20 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
@@ -67,7 +82,19 @@ export async function toolsMissing(tools = ["ip", "tc", "iptables", "iptables-sa
   return null;
 }
 
-/** Does `ip netns list` name this namespace? */
-export async function netnsExists(netns: string): Promise<boolean> {
+/**
+ * Does `ip netns list` name this namespace? A /proc path exists while its
+ * process lives, and is the same namespace only while the inode recorded
+ * when it was resolved matches (a reused PID is another namespace).
+ */
+export async function netnsExists(netns: string, inode?: number): Promise<boolean> {
+  if (NETNS_PATH.test(netns)) {
+    try {
+      const ino = (await fs.promises.stat(netns)).ino;
+      return inode === undefined || ino === inode;
+    } catch {
+      return false;
+    }
+  }
   return (await runCmd({ argv: ["ip", "netns", "list"] })).stdout.split("\n").some((l) => l.split(" ")[0] === netns);
 }

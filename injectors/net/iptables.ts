@@ -69,9 +69,34 @@ export async function gamedayRules(netns?: string): Promise<{ tag: string; fault
   return out;
 }
 
-/** iptables tables present in a namespace (iptables-nft creates one on first use). */
+/** A built-in chain's policy line, as iptables-save prints an untouched table's. */
+const BUILTIN_POLICY = /^:(PREROUTING|INPUT|OUTPUT|FORWARD|POSTROUTING) ACCEPT \[\d+:\d+\]$/;
+
+/**
+ * iptables tables present in a namespace (iptables-nft creates one on first
+ * use), apart from one holding Game Day's chains and nothing else: another
+ * fault brought it, and whichever revert comes last drops it once it is
+ * empty, so two faults sharing a namespace (reverted in parallel) leave no
+ * empty table behind.
+ */
 export async function iptTables(netns?: string): Promise<string[]> {
-  return [...(await runCmd({ netns, argv: ["iptables-save"] })).stdout.matchAll(/^\*(\w+)$/gm)].map((m) => m[1]);
+  const out: string[] = [];
+  let table: string | null = null;
+  let gameday = false;
+  let other = false;
+  for (const line of (await runCmd({ netns, argv: ["iptables-save"] })).stdout.split("\n")) {
+    const m = /^\*(\w+)$/.exec(line);
+    if (m) [table, gameday, other] = [m[1], false, false];
+    else if (table && line === "COMMIT") {
+      // an empty table nobody filled is somebody's (kept); one only we filled is ours
+      if (other || !gameday) out.push(table);
+      table = null;
+    } else if (table && line && !line.startsWith("#") && !BUILTIN_POLICY.test(line)) {
+      if (/GAMEDAY-|gameday:/.test(line)) gameday = true;
+      else other = true;
+    }
+  }
+  return out;
 }
 
 /**

@@ -9,8 +9,10 @@ export const PROTO_NUM = { tcp: 6, udp: 17, icmp: 1 } as const;
 /** Refusals that depend on the target, with the field named. */
 export async function targetProblem(t: NetworkTarget): Promise<string | null> {
   if ((t.dstPort || t.srcPort) && t.protocol !== "tcp" && t.protocol !== "udp") return `target.protocol: ports need tcp or udp (got ${t.protocol})`;
-  if (t.netns && !(await netnsExists(t.netns)))
-    return `target.netns: no network namespace named "${t.netns}" (see ip netns list)`;
+  if (t.netns && !(await netnsExists(t.netns, t.netnsInode)))
+    return t.container
+      ? `target.container: the network namespace of container ${t.container} (${t.netns}) is gone: it stopped or restarted since it was resolved`
+      : `target.netns: no network namespace named "${t.netns}" (see ip netns list)`;
   return null;
 }
 

@@ -18,7 +18,7 @@ import { z } from "zod";
 import { killTagged, LOAD_DIR, newTag, tagged, terminateTagged } from "../load/children";
 import { withRedirect } from "../latency";
 import { cgroup2Root, commonChecks, netAvailable, revertNet, startProxy, verifyNet, type NetUndo } from "../net-fault";
-import { cmdText, shortTag } from "../net/cmd";
+import { cmdText, netnsPrefix, shortTag } from "../net/cmd";
 import { applyChain, chainCommands, iptTables, newChainName, overlapProblem, removeChain } from "../net/iptables";
 import { keyText } from "../net/select";
 import type { Injector, NetworkTarget, VerifyResult } from "../types";
@@ -108,13 +108,14 @@ async function planRedirect(name: string, t: NetworkTarget, tag: string): Promis
     mechanism: "proxy",
     why: "no listen given: the connections are redirected",
     netns: t.netns,
+    ...(t.netnsInode !== undefined ? { netnsInode: t.netnsInode } : {}),
     chains: [chain],
     tablesBefore: await iptTables(t.netns),
     proxyTag: tag,
     cgroup,
     commands: [
       `mkdir ${cgroup}`,
-      `${t.netns ? `ip netns exec ${t.netns} ` : ""}node injectors/load/proxy-host.mjs --spec ...  # listens on 127.0.0.1:PORT; its PID goes to ${cgroup}/cgroup.procs`,
+      `${netnsPrefix(t.netns)}node injectors/load/proxy-host.mjs --spec ...  # listens on 127.0.0.1:PORT; its PID goes to ${cgroup}/cgroup.procs`,
       ...chainCommands(withRedirect(chain, t, cgroup, "PORT")).map(cmdText),
     ],
   };

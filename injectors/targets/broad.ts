@@ -57,7 +57,8 @@ export function broadReason(spec: TargetSpec, topology: Topology | null): string
   if (net) {
     for (const f of ["dst", "src"] as const) if (net[f] !== undefined && prefixOf(net[f]) < 8) return `network.${f} ${net[f]} covers every address (or most of them)`;
     if (net.node || net.process) return broadProcesses(selectorFor({ node: net.node, process: net.process, mode: "all" }, topology).selector);
-    const narrowed = [net.dst, net.src, net.dstPort, net.srcPort, net.cgroup].some((x) => x !== undefined);
+    // a container's traffic is its own namespace's, or its cgroup's
+    const narrowed = [net.dst, net.src, net.dstPort, net.srcPort, net.cgroup, net.container].some((x) => x !== undefined);
     if (!narrowed) return `network selects every address${net.interface ? ` on ${net.interface}` : ""}: give dst, src, a port or a cgroup`;
     return null;
   }

@@ -66,7 +66,7 @@ export function senderTarget(p: { pid: number; comm: string }, base: NetworkTarg
 
 /** `from`: one target per namespace and cgroup the selected processes send from. */
 function resolveSenders(sel: NetworkSelector, topology: Topology | null, extraProtected: ReadonlySet<number>): NetworkResolution {
-  const { from, ...fields } = sel;
+  const { from, container: _c, to: _to, ...fields } = sel;
   const { selector, node } = selectorFor({ ...from!, mode: "all" }, topology);
   const res = resolveProcesses(selector, extraProtected);
   const who = `traffic from ${node ? `node ${node}` : `process ${res.selector}`}`;
@@ -98,8 +98,9 @@ function resolveSenders(sel: NetworkSelector, topology: Topology | null, extraPr
  * with node or process overrides the listen address (how callers reach it).
  */
 export function resolveNetwork(sel: NetworkSelector, topology: Topology | null, extraProtected: ReadonlySet<number> = new Set()): NetworkResolution {
+  if (sel.container) throw new Error("network.container resolves through the engine: use resolveTargets");
   if (sel.from) return resolveSenders(sel, topology, extraProtected);
-  const { node: nodeId, process: proc, ...fields } = sel;
+  const { node: nodeId, process: proc, container: _c, to: _to, ...fields } = sel;
   const base: NetworkTarget = { kind: "network", ...fields };
   if (!nodeId && !proc) return { who: "network", processes: [], protected: [], listeners: [], targets: [base] };
   const { selector, node } = selectorFor({ node: nodeId, process: proc, mode: "all" }, topology);
@@ -162,8 +163,14 @@ registerTargetKind({
   id: (t) =>
     `net:${t.netns ?? "host"}/${t.interface ?? "*"}/${t.protocol}/${t.src ?? "*"}:${t.srcPort ?? "*"}>${t.dst ?? (t.dstLocal ? "local" : "*")}:${t.dstPort ?? "*"}/${t.direction}${t.cgroup ? `/cgroup=${t.cgroup}` : ""}`,
   label: (t) =>
-    `${t.protocol} ${t.cgroup ? `cgroup ${t.cgroup}${t.src || t.srcPort ? ` ${endpoint(t.src, t.srcPort)}` : ""}` : endpoint(t.src, t.srcPort)} → ${endpoint(t.dst ?? (t.dstLocal ? "local" : undefined), t.dstPort)} (${t.direction}${t.interface ? ` on ${t.interface}` : ""}${t.netns ? ` in netns ${t.netns}` : ""})`,
-  resolve(spec, ctx) {
+    `${t.protocol} ${t.cgroup ? `cgroup ${t.cgroup}${t.src || t.srcPort ? ` ${endpoint(t.src, t.srcPort)}` : ""}` : endpoint(t.src, t.srcPort)} → ${endpoint(t.dst ?? (t.dstLocal ? "local" : undefined), t.dstPort)} (${t.direction}${t.interface ? ` on ${t.interface}` : ""}${t.container ? ` of container ${t.container}` : t.netns ? ` in netns ${t.netns}` : ""})`,
+  async resolve(spec, ctx) {
+    if (spec.network!.container) {
+      // loaded on use: the Docker side registers the container kind, which must keep its place after this one
+      const { resolveContainerTraffic } = await import("../docker/groups");
+      const r = await resolveContainerTraffic(spec.network!, ctx.topology);
+      return ctx.allowControlPlane ? r : { ...r, matched: (r.matched as NetworkTarget[]).map(withSpare) };
+    }
     const r = resolveNetwork(spec.network!, ctx.topology, ctx.extraProtected);
     if (!ctx.allowControlPlane) r.targets = r.targets.map(withSpare);
     if (r.who === "network") return { selector: `network ${targetLabel(r.targets[0])}`, matched: r.targets, protected: [] };
