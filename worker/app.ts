@@ -132,7 +132,8 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   });
   // slots that passed while no worker ran are recorded as missed before anything fires
   await scheduler.start();
-  const { server, io } = createServer({ db, log, auth, audit, engine, graph, registry, examplesDir: o.examplesDir, faults: new FaultCatalogueCache(o.examplesDir), reports, scheduler, killSwitch });
+  const faults = new FaultCatalogueCache(o.examplesDir);
+  const { server, io } = createServer({ db, log, auth, audit, engine, graph, registry, examplesDir: o.examplesDir, faults, reports, scheduler, killSwitch });
   emit = io;
 
   await new Promise<void>((resolve, reject) => {
@@ -145,6 +146,11 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const url = `http://${o.host.includes(":") ? `[${o.host}]` : o.host}:${port}`;
   const boot = await auth.bootstrap(url);
   graph?.start();
+  // the first catalogue loads every injector's modules and compiles every
+  // schema (a few hundred ms on this thread): built at start, while no run can
+  // be far along, so a dashboard opening it mid-run never delays the monitor
+  // (later rebuilds reuse the loaded modules: milliseconds)
+  void faults.get().catch((e: Error) => log.warn("fault catalogue not built at start", { error: e.message }));
 
   return {
     url,
