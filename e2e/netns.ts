@@ -89,8 +89,9 @@ export function sweepStaleTestNets(): string[] {
   const gone: string[] = [];
   const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8", timeout: 15_000 }).stdout ?? "";
   for (const line of list.split("\n")) {
-    const m = /^(gdt-(\d+)[a-z]*-[ab])\b/.exec(line.trim());
-    if (!m || fs.existsSync(`/proc/${m[2]}`)) continue;
+    // a test's namespaces, and netem probes (injectors/net/detect.ts) of a process killed mid-probe
+    const m = /^(gdt-(\d+)[a-z]*-[ab]|gd-probe-(\d+)-[0-9a-f]+)\b/.exec(line.trim());
+    if (!m || fs.existsSync(`/proc/${m[2] ?? m[3]}`)) continue;
     spawnSync("ip", ["netns", "del", m[1]]);
     gone.push(m[1]);
   }

@@ -75,7 +75,25 @@ describe("netem path (not in this kernel): exact commands and detection", () => 
     if (d.ok) assert.match(d.detail, /sch_netem works/);
     else assert.match(d.detail, /no sch_netem: .*(unknown|not found|No such)/i);
     assert.equal(await detectNetem(), d, "cached");
-    assert.doesNotMatch(sh("ip", "netns", "list"), /gd-probe-/);
+    // other processes on the host may be probing right now: only ours must be gone
+    assert.doesNotMatch(sh("ip", "netns", "list"), new RegExp(`gd-probe-${process.pid}-`));
+  });
+
+  test("a probe namespace whose prober was killed is removed by the next probe; a live prober's is kept", async () => {
+    const dead = spawnSync("true").pid!;
+    const stale = `gd-probe-${dead}-0badc0de`;
+    const live = `gd-probe-${process.ppid}-0badc0de`;
+    sh("ip", "netns", "add", stale);
+    sh("ip", "netns", "add", live);
+    try {
+      await detectNetem(true);
+      const list = sh("ip", "netns", "list");
+      assert.doesNotMatch(list, new RegExp(stale), "the dead prober's namespace is gone");
+      assert.match(list, new RegExp(live), "a live process's probe is not ours to remove");
+    } finally {
+      spawnSync("ip", ["netns", "del", stale]);
+      spawnSync("ip", ["netns", "del", live]);
+    }
   });
 
   test("auto picks netem when detected, the proxy when not; forcing netem without it is refused", () => {

@@ -2,7 +2,9 @@
 // (a module list can lie: built-in, not loadable, blocked), which creates and
 // deletes a throwaway network namespace: a change to the host, so it belongs
 // in available(), not in plan(). The result is kept per process as a promise,
-// so concurrent callers share one probe.
+// so concurrent callers share one probe. A process killed mid-probe leaves its
+// namespace behind: the next probe on the host removes it (its PID is gone).
+import fs from "node:fs";
 import { runCmd, shortTag } from "./cmd";
 
 export interface NetemDetection {
@@ -22,7 +24,22 @@ export function detectNetem(refresh = false): Promise<NetemDetection> {
   return netemCache;
 }
 
+const PROBE_NS = /^gd-probe-(\d+)-[0-9a-f]+$/;
+
+/** Probe namespaces whose prober died before deleting them; removed. */
+export async function sweepDeadProbes(): Promise<string[]> {
+  const list = await runCmd({ argv: ["ip", "netns", "list"] });
+  const gone: string[] = [];
+  for (const name of list.stdout.split("\n").map((l) => l.trim().split(/\s/)[0])) {
+    const m = PROBE_NS.exec(name ?? "");
+    if (!m || fs.existsSync(`/proc/${m[1]}`)) continue;
+    if ((await runCmd({ argv: ["ip", "netns", "del", name] })).code === 0) gone.push(name);
+  }
+  return gone;
+}
+
 async function probeNetem(): Promise<NetemDetection> {
+  await sweepDeadProbes();
   const ns = `gd-probe-${process.pid}-${shortTag()}`;
   const add = await runCmd({ argv: ["ip", "netns", "add", ns] });
   if (add.code !== 0) return { ok: false, detail: `cannot create a network namespace to probe netem: ${add.stderr.trim()}` };
