@@ -190,7 +190,9 @@ export class StepRunner {
    */
   async run(): Promise<StepStats> {
     const s = this.spec;
-    const end = Date.now() + s.duration;
+    // one change held for the duration: from when it is applied (resolving the
+    // targets takes time too); rounds: all within the duration from now
+    const end = s.every === undefined ? Infinity : Date.now() + s.duration;
     const period = () => (s.every === undefined ? s.duration : roundLength(s, this.d.rnd));
     let at = s.every !== undefined && s.firstRoundAfterPeriod ? Date.now() + period() : Date.now();
     try {
@@ -199,7 +201,7 @@ export class StepRunner {
         if (Date.now() >= end) break;
         const length = period();
         const roundEnd = Math.min(end, Date.now() + length);
-        const { held } = await this.round(round, Math.min(end, Date.now() + (s.hold ?? length)));
+        const { held } = await this.round(round, s.hold ?? length, end);
         if (s.every === undefined) break;
         // a round's changes are reverted before the next round chooses again, unless holds are set apart from rounds
         if (s.hold === undefined) await held;
@@ -215,7 +217,7 @@ export class StepRunner {
    * One round; resolves once its changes are made, with a promise of their
    * revert (wrapped: an async function's returned promise would be awaited).
    */
-  private async round(round: number, holdEnd: number): Promise<{ held: Promise<void> }> {
+  private async round(round: number, holdFor: number, end: number): Promise<{ held: Promise<void> }> {
     const s = this.spec;
     this.stats.rounds++;
     const res = await resolveTargets(s.target, this.d.topology, this.d.protectedPids(), { allowControlPlane: s.allowControlPlane });
@@ -242,6 +244,8 @@ export class StepRunner {
       this.d.onEvent({ type: "would-apply", round, targets: chosen });
       return { held: Promise.resolve() };
     }
+    // the hold starts now that the targets are known, not when the round began
+    const holdEnd = Math.min(end, Date.now() + holdFor);
     const changes: Change[] = [];
     let failed = 0;
     for (const target of chosen) {

@@ -503,7 +503,7 @@ describe("README promises against a worker process", { timeout: 180_000 }, () =>
   test("startAfter: the targets are resolved and the fault injected no earlier than startAfter after the method starts", async () => {
     const v = victims(2);
     const w = watch(pids(v.children));
-    const id = await start(experiment({ name: "start-after", regex: v.regex, startAfter: "800ms", duration: "300ms" }));
+    const id = await start(experiment({ name: "start-after", regex: v.regex, startAfter: "800ms", duration: "1s" }));
     const run = await waitSettled(id);
     w.stop();
     assert.equal(run.state, "completed");
@@ -515,6 +515,7 @@ describe("README promises against a worker process", { timeout: 180_000 }, () =>
     assert.equal(injected.length, 2);
     assert.ok(resolved >= 799, `targets resolved ${resolved} ms after the method started`);
     for (const t of injected) assert.ok(t >= 799 && t < 3000, `injected ${t} ms after the method started`);
-    for (const f of run.faults) assert.ok(ms(f.revertedAt) - ms(f.injectedAt) >= 250, "held for its duration");
+    // a safety bound, not a timing: the record's stamps may trail the change by a loaded event loop's delay
+    for (const f of run.faults) assert.ok(ms(f.revertedAt) - ms(f.injectedAt) >= 850, `held for its duration: ${ms(f.revertedAt) - ms(f.injectedAt)} ms of 1000`);
   });
 });
