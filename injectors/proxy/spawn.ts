@@ -4,6 +4,17 @@
 import { spawn } from "node:child_process";
 
 /**
+ * Node flags for a relay child (before its script). A relay allocates a read
+ * buffer per chunk, hundreds of MB/s; scavenges free them, but once the old
+ * space holds more than 8 MB (tsx, zod and the toxics do) V8 starts a major
+ * GC whenever those young buffers outgrow the old space's headroom: every
+ * ~50 ms at full speed, three times a bare pipe's CPU per byte
+ * (bench/proxy.ts). 64 MB of headroom stays above the 32 MB of young buffers
+ * at which V8 scavenges anyway.
+ */
+export const RELAY_NODE_FLAGS = ["--initial-old-space-size=64"];
+
+/**
  * Spawn argv detached (its own process group; it watches its parent), call
  * `started(pid)` before anything can connect (e.g. to move it into a
  * cgroup), and resolve with the port it prints.
