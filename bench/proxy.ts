@@ -10,14 +10,15 @@
 // delaying proxy's (a timer per chunk), round trips alternated. The load
 // average is printed with the rows. Bounded: fixed counts and a few seconds
 // per cell (median of 5 interleaved rounds); every child is killed at the
-// end. Results: bench/results/<ts>-proxy.json.
+// end. The proxy hosts start as the faults start them (RELAY_NODE_FLAGS,
+// MALLOC_ENV). Results: bench/results/<ts>-proxy.json.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { RELAY_NODE_FLAGS } from "../injectors/proxy/spawn";
+import { MALLOC_ENV, RELAY_NODE_FLAGS } from "../injectors/proxy/spawn";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const PINGS = 2000;
@@ -33,8 +34,8 @@ const children: ChildProcess[] = [];
 const pidOf = new Map<number, number>();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gameday-bench-proxy-"));
 
-function startPrinting(argv: string[], re: RegExp): Promise<number> {
-  const c = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "inherit"], cwd: ROOT });
+function startPrinting(argv: string[], re: RegExp, env?: Record<string, string>): Promise<number> {
+  const c = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "inherit"], cwd: ROOT, env: { ...process.env, ...env } });
   children.push(c);
   return new Promise((resolve, reject) => {
     let out = "";
@@ -53,7 +54,8 @@ function startPrinting(argv: string[], re: RegExp): Promise<number> {
 const ECHO = `const s=require("net").createServer(c=>{c.on("error",()=>{});c.pipe(c)}).listen(0,"127.0.0.1",()=>console.log("listening "+s.address().port))`;
 // the floor for a Node relay: stream.pipe both ways, no toxics, no counting
 const PIPE = `const net=require("net"),up=+process.argv[1];const s=net.createServer({noDelay:true},c=>{const u=net.connect({port:up,host:"127.0.0.1",noDelay:true});c.pipe(u);u.pipe(c);c.on("error",()=>u.destroy());u.on("error",()=>c.destroy())}).listen(0,"127.0.0.1",()=>console.log("listening "+s.address().port))`;
-const host = (spec: unknown) => [process.execPath, ...RELAY_NODE_FLAGS, path.join(ROOT, "injectors/load/proxy-host.mjs"), "--tag", `gameday-bench-proxy-${process.pid}`, "--parent", String(process.pid), "--spec", JSON.stringify(spec)];
+// as the faults start it: with the counts file it rewrites every 250 ms
+const host = (spec: unknown, name: string) => [process.execPath, ...RELAY_NODE_FLAGS, path.join(ROOT, "injectors/load/proxy-host.mjs"), "--tag", `gameday-bench-proxy-${process.pid}`, "--parent", String(process.pid), "--spec", JSON.stringify(spec), "--counts", path.join(tmp, `${name}.json`)];
 
 async function waitPort(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
@@ -150,8 +152,8 @@ async function oldDelayProxy(echoPort: number, downMs = 0): Promise<number | nul
 try {
   const loadBefore = loadavg();
   const echoPort = await startPrinting([process.execPath, "-e", ECHO], /listening (\d+)/);
-  const proxyPort = await startPrinting(host([{ name: "bench", listen: "127.0.0.1:0", upstream: `127.0.0.1:${echoPort}` }]), /listening (\d+)/);
-  const latPort = await startPrinting(host([{ name: "lat", listen: "127.0.0.1:0", upstream: `127.0.0.1:${echoPort}`, toxics: [{ type: "latency", attributes: { latency: 500 } }] }]), /listening (\d+)/);
+  const proxyPort = await startPrinting(host([{ name: "bench", listen: "127.0.0.1:0", upstream: `127.0.0.1:${echoPort}` }], "bench"), /listening (\d+)/, MALLOC_ENV);
+  const latPort = await startPrinting(host([{ name: "lat", listen: "127.0.0.1:0", upstream: `127.0.0.1:${echoPort}`, toxics: [{ type: "latency", attributes: { latency: 500 } }] }], "lat"), /listening (\d+)/, MALLOC_ENV);
   const socat = spawn("socat", [`TCP-LISTEN:${SOCAT_PORT},bind=127.0.0.1,fork,reuseaddr`, `TCP:127.0.0.1:${echoPort}`], { stdio: "ignore" });
   children.push(socat);
   const haveSocat = await waitPort(SOCAT_PORT).then(
@@ -199,6 +201,7 @@ try {
   const r = {
     loadAverage: { before: loadBefore, after: loadAfter },
     nodeFlags: RELAY_NODE_FLAGS,
+    mallocEnv: MALLOC_ENV,
     roundTripUs: rtt,
     addedLatencyP50Us: Object.fromEntries(Object.entries(rtt).map(([k, v]) => [k, v.p50 - rtt.direct.p50])),
     throughputBytesPerSec: tput,
