@@ -59,7 +59,10 @@ function percentiles(out: string): { p50Ms: number; p99Ms: number; n: number } {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function main(): Promise<Record<string, unknown>> {
+const loadavg = () => fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+
+async function main(): Promise<Record<string, any>> {
+  const loadBefore = loadavg();
   const hosts = path.join(dir, "hosts");
   const queries = path.join(dir, "queries");
   fs.writeFileSync(hosts, Array.from({ length: NAMES }, (_, i) => `127.1.${i >> 8}.${i & 255} n${i}.bench.test`).join("\n") + "\n");
@@ -102,12 +105,13 @@ async function main(): Promise<Record<string, unknown>> {
     avgMsFlatOut: +median(flat[name].map((x) => x.avgMs)).toFixed(3),
     [`p50MsAt${RATE}qps`]: median(lat[name].map((x) => x.p50Ms)),
     [`p99MsAt${RATE}qps`]: median(lat[name].map((x) => x.p99Ms)),
+    p99MsPerRound: lat[name].map((x) => x.p99Ms),
   });
   const poisoner = sum("poisoner");
   const baseline = sum("dnsmasq");
   const stats = JSON.parse(fs.readFileSync(path.join(dir, "stats.json"), "utf8")) as { queries: number; forwarded: number; upstreamFailures: number };
   return {
-    loadAverage: os.loadavg().map((x) => +x.toFixed(2)),
+    loadAverage: { before: loadBefore, after: loadavg() },
     secondsPerRun: SECONDS,
     rounds: ROUNDS,
     names: NAMES,
@@ -127,7 +131,15 @@ try {
   fs.mkdirSync(out, { recursive: true });
   const file = path.join(out, `dns-${results.at.replace(/[:.]/g, "-")}.json`);
   fs.writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
-  process.stdout.write(`${JSON.stringify(results, null, 2)}\nwritten to ${file}\n`);
+  const row = (k: string) => `poisoner ${dns.poisoner[k]}, dnsmasq ${dns.dnsmasqForwarder[k]} (upstream alone ${dns.upstreamDirect[k]})`;
+  const lines = [
+    `load average ${dns.loadAverage.before} before, ${dns.loadAverage.after} after (${os.cpus().length} CPUs)`,
+    `dns pass-through, poisoner beside dnsmasq forwarding (dnsperf, same ${NAMES} names and upstream, median of ${ROUNDS} alternated rounds of ${SECONDS} s):`,
+    `  queries/s flat out: ${row("qps")}: ${dns.ratioQpsPoisonerToDnsmasq}× dnsmasq`,
+    `  latency at ${RATE} queries/s, p50 ms: ${row(`p50MsAt${RATE}qps`)}`,
+    `  latency at ${RATE} queries/s, p99 ms: ${row(`p99MsAt${RATE}qps`)}; per round: poisoner ${dns.poisoner.p99MsPerRound.join(" / ")}, dnsmasq ${dns.dnsmasqForwarder.p99MsPerRound.join(" / ")}`,
+  ];
+  process.stdout.write(`${lines.join("\n")}\nwritten to ${file}\n`);
 } finally {
   for (const k of kids) k.kill("SIGKILL");
   fs.rmSync(dir, { recursive: true, force: true });

@@ -4,35 +4,48 @@
 // latency fault used before it shared the relay (from git, when there),
 // and a bare Node stream.pipe relay (the floor for any Node relay).
 // Rows: p50 added latency per 64-byte round trip (1 connection); echo
-// throughput at 1, 10 and 100 connections as a ratio of direct; and a 500 ms
-// latency toxic's p50/p99 error. Bounded: fixed counts and a few seconds per
-// cell (median of 3 interleaved rounds); every child is killed at the end. Results: bench/results/<ts>-proxy.json.
+// throughput at 1, 10 and 100 connections as a ratio of direct, with the
+// relay process's CPU time per GB relayed (steadier than throughput on a
+// loaded machine); and a 500 ms latency toxic's p50/p99 error beside the old
+// delaying proxy's (a timer per chunk), round trips alternated. The load
+// average is printed with the rows. Bounded: fixed counts and a few seconds
+// per cell (median of 5 interleaved rounds); every child is killed at the
+// end. The proxy hosts start as the faults start them (RELAY_NODE_FLAGS,
+// MALLOC_ENV). Results: bench/results/<ts>-proxy.json.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { MALLOC_ENV, RELAY_NODE_FLAGS } from "../injectors/proxy/spawn";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const PINGS = 2000;
 const THROUGHPUT_MS = 1000;
-const ROUNDS = 3;
+const ROUNDS = 5;
+const LAT_CONNS = 4;
+const LAT_PINGS = 25;
 const CONNS = [1, 10, 100];
 const SOCAT_PORT = 16450;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 const children: ChildProcess[] = [];
+/** port a child printed → its pid */
+const pidOf = new Map<number, number>();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gameday-bench-proxy-"));
 
-function startPrinting(argv: string[], re: RegExp): Promise<number> {
-  const c = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "inherit"], cwd: ROOT });
+function startPrinting(argv: string[], re: RegExp, env?: Record<string, string>): Promise<number> {
+  const c = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "inherit"], cwd: ROOT, env: { ...process.env, ...env } });
   children.push(c);
   return new Promise((resolve, reject) => {
     let out = "";
     c.stdout!.on("data", (d: Buffer) => {
       out += d;
       const m = re.exec(out);
-      if (m) resolve(Number(m[1]));
+      if (m) {
+        pidOf.set(Number(m[1]), c.pid!);
+        resolve(Number(m[1]));
+      }
     });
     c.once("exit", (code) => reject(new Error(`${argv.join(" ")} exited (${code})`)));
   });
@@ -41,7 +54,8 @@ function startPrinting(argv: string[], re: RegExp): Promise<number> {
 const ECHO = `const s=require("net").createServer(c=>{c.on("error",()=>{});c.pipe(c)}).listen(0,"127.0.0.1",()=>console.log("listening "+s.address().port))`;
 // the floor for a Node relay: stream.pipe both ways, no toxics, no counting
 const PIPE = `const net=require("net"),up=+process.argv[1];const s=net.createServer({noDelay:true},c=>{const u=net.connect({port:up,host:"127.0.0.1",noDelay:true});c.pipe(u);u.pipe(c);c.on("error",()=>u.destroy());u.on("error",()=>c.destroy())}).listen(0,"127.0.0.1",()=>console.log("listening "+s.address().port))`;
-const host = (spec: unknown) => [process.execPath, path.join(ROOT, "injectors/load/proxy-host.mjs"), "--tag", `gameday-bench-proxy-${process.pid}`, "--parent", String(process.pid), "--spec", JSON.stringify(spec)];
+// as the faults start it: with the counts file it rewrites every 250 ms
+const host = (spec: unknown, name: string) => [process.execPath, ...RELAY_NODE_FLAGS, path.join(ROOT, "injectors/load/proxy-host.mjs"), "--tag", `gameday-bench-proxy-${process.pid}`, "--parent", String(process.pid), "--spec", JSON.stringify(spec), "--counts", path.join(tmp, `${name}.json`)];
 
 async function waitPort(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
@@ -113,21 +127,33 @@ async function throughput(port: number, conns: number): Promise<number> {
   return total / (THROUGHPUT_MS / 1000);
 }
 
-async function oldDelayProxy(echoPort: number): Promise<number | null> {
+const loadavg = () => fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+/** CPU time (user + system, children reaped included: socat forks) of a process, ms. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * (1000 / 100);
+  } catch {
+    return NaN;
+  }
+}
+
+async function oldDelayProxy(echoPort: number, downMs = 0): Promise<number | null> {
   try {
     const { stdout } = await promisify(execFile)("git", ["show", "3a8183a:injectors/load/delay-proxy.mjs"], { cwd: ROOT });
     const file = path.join(tmp, "old-delay-proxy.mjs");
     fs.writeFileSync(file, stdout);
-    return await startPrinting([process.execPath, file, "--tag", "bench-old", "--parent", String(process.pid), "--upstream-host", "127.0.0.1", "--upstream-port", String(echoPort)], /listening (\d+)/);
+    return await startPrinting([process.execPath, file, "--tag", "bench-old", "--parent", String(process.pid), "--upstream-host", "127.0.0.1", "--upstream-port", String(echoPort), "--down-ms", String(downMs)], /listening (\d+)/);
   } catch {
     return null;
   }
 }
 
 try {
+  const loadBefore = loadavg();
   const echoPort = await startPrinting([process.execPath, "-e", ECHO], /listening (\d+)/);
-  const proxyPort = await startPrinting(host([{ name: "bench", listen: "127.0.0.1:0", upstream: `127.0.0.1:${echoPort}` }]), /listening (\d+)/);
-  const latPort = await startPrinting(host([{ name: "lat", listen: "127.0.0.1:0", upstream: `127.0.0.1:${echoPort}`, toxics: [{ type: "latency", attributes: { latency: 500 } }] }]), /listening (\d+)/);
+  const proxyPort = await startPrinting(host([{ name: "bench", listen: "127.0.0.1:0", upstream: `127.0.0.1:${echoPort}` }], "bench"), /listening (\d+)/, MALLOC_ENV);
+  const latPort = await startPrinting(host([{ name: "lat", listen: "127.0.0.1:0", upstream: `127.0.0.1:${echoPort}`, toxics: [{ type: "latency", attributes: { latency: 500 } }] }], "lat"), /listening (\d+)/, MALLOC_ENV);
   const socat = spawn("socat", [`TCP-LISTEN:${SOCAT_PORT},bind=127.0.0.1,fork,reuseaddr`, `TCP:127.0.0.1:${echoPort}`], { stdio: "ignore" });
   children.push(socat);
   const haveSocat = await waitPort(SOCAT_PORT).then(
@@ -135,38 +161,66 @@ try {
     () => false,
   );
   const oldPort = await oldDelayProxy(echoPort);
+  const oldLatPort = await oldDelayProxy(echoPort, 500);
   const pipePort = await startPrinting([process.execPath, "-e", PIPE, String(echoPort)], /listening (\d+)/);
   const paths: Record<string, number | null> = { direct: echoPort, proxy: proxyPort, socat: haveSocat ? SOCAT_PORT : null, "old delay-proxy": oldPort, "node pipe": pipePort };
+  // the process doing the relaying on each path (for direct: the echo server, the work every path shares)
+  const pids: Record<string, number | undefined> = Object.fromEntries(Object.entries(paths).map(([k, port]) => [k, k === "socat" ? socat.pid : pidOf.get(port ?? -1)]));
 
-  const rtt: Record<string, { p50: number; p99: number }> = {};
-  for (const [name, port] of Object.entries(paths)) {
-    if (port === null) continue;
-    await pings(port, 200); // warm-up
-    const xs = await pings(port, PINGS);
-    rtt[name] = { p50: pct(xs, 50) * 1000, p99: pct(xs, 99) * 1000 };
-  }
   // rounds interleave the paths, and each cell is the median of its rounds: the machine's load drifts
+  const rttRuns: Record<string, number[]> = {};
+  for (const port of Object.values(paths)) if (port !== null) await pings(port, 200); // warm-up
+  for (let round = 0; round < ROUNDS; round++)
+    for (const [name, port] of Object.entries(paths)) if (port !== null) (rttRuns[name] ??= []).push(...(await pings(port, PINGS / ROUNDS)));
+  const rtt = Object.fromEntries(Object.entries(rttRuns).map(([k, xs]) => [k, { p50: pct(xs, 50) * 1000, p99: pct(xs, 99) * 1000 }]));
   const tput: Record<string, Record<number, number>> = {};
+  const cpuPerGb: Record<string, Record<number, number>> = {};
   for (const c of CONNS) {
     const runs: Record<string, number[]> = {};
+    const cpus: Record<string, number[]> = {};
     for (let round = 0; round < ROUNDS; round++)
-      for (const [name, port] of Object.entries(paths)) if (port !== null) (runs[name] ??= []).push(await throughput(port, c));
+      for (const [name, port] of Object.entries(paths)) {
+        if (port === null) continue;
+        const before = cpuMs(pids[name]);
+        const bps = await throughput(port, c);
+        await new Promise((res) => setTimeout(res, 150)); // socat's per-connection children are reaped (their CPU joins its own)
+        (runs[name] ??= []).push(bps);
+        (cpus[name] ??= []).push((cpuMs(pids[name]) - before) / ((bps * THROUGHPUT_MS) / 1000 / 1e9));
+      }
     for (const [name, xs] of Object.entries(runs)) (tput[name] ??= {})[c] = pct(xs, 50);
+    for (const [name, xs] of Object.entries(cpus)) (cpuPerGb[name] ??= {})[c] = pct(xs, 50);
   }
-  // 500 ms latency toxic: 4 connections × 10 round trips, error beyond the configured 500 ms and the direct p50
-  const lat = (await Promise.all(Array.from({ length: 4 }, () => pings(latPort, 10)))).flat().map((ms) => ms - 500 - rtt.direct.p50 / 1000);
-  const latency = { p50ErrorMs: pct(lat, 50), p99ErrorMs: pct(lat, 99), samples: lat.length };
+  // 500 ms latency: the toxic and the old delaying proxy side by side, LAT_CONNS connections each, all at
+  // once, LAT_PINGS round trips per connection; error beyond the configured 500 ms and the direct p50
+  const latPorts = Object.entries({ "latency toxic": latPort, "old delay-proxy": oldLatPort }).filter((e): e is [string, number] => e[1] !== null);
+  const latErr: Record<string, number[]> = Object.fromEntries(latPorts.map(([k]) => [k, []]));
+  await Promise.all(latPorts.flatMap(([name, port]) => Array.from({ length: LAT_CONNS }, async () => latErr[name].push(...(await pings(port, LAT_PINGS)).map((ms) => ms - 500 - rtt.direct.p50 / 1000)))));
+  const latency = Object.fromEntries(Object.entries(latErr).map(([k, xs]) => [k, { p50ErrorMs: pct(xs, 50), p99ErrorMs: pct(xs, 99), samples: xs.length }]));
+  const loadAfter = loadavg();
 
-  const r = { roundTripUs: rtt, addedLatencyP50Us: Object.fromEntries(Object.entries(rtt).map(([k, v]) => [k, v.p50 - rtt.direct.p50])), throughputBytesPerSec: tput, latencyToxic500ms: latency };
+  const r = {
+    loadAverage: { before: loadBefore, after: loadAfter },
+    nodeFlags: RELAY_NODE_FLAGS,
+    mallocEnv: MALLOC_ENV,
+    roundTripUs: rtt,
+    addedLatencyP50Us: Object.fromEntries(Object.entries(rtt).map(([k, v]) => [k, v.p50 - rtt.direct.p50])),
+    throughputBytesPerSec: tput,
+    relayCpuMsPerGb: cpuPerGb,
+    latency500ms: latency,
+  };
   const out = path.join(ROOT, "bench/results", `${new Date().toISOString().replace(/[:.]/g, "-")}-proxy.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(r, null, 2));
-  const lines = ["chaos proxy vs direct (same echo server, 64-byte round trips, p50):"];
+  const lines = [`load average ${loadBefore} before, ${loadAfter} after (${os.cpus().length} CPUs)`, "chaos proxy vs direct (same echo server, 64-byte round trips, alternated):"];
   for (const [k, v] of Object.entries(rtt)) lines.push(`  ${k.padEnd(16)} p50 ${v.p50.toFixed(0)} µs (added ${(v.p50 - rtt.direct.p50).toFixed(0)} µs), p99 ${v.p99.toFixed(0)} µs`);
-  lines.push("echo throughput, ratio of direct:");
-  for (const c of CONNS) lines.push(`  ${String(c).padStart(3)} conn: direct ${(tput.direct[c] / 1e6).toFixed(0)} MB/s; ${Object.keys(tput).filter((k) => k !== "direct").map((k) => `${k} ${(tput[k][c] / tput.direct[c]).toFixed(2)}×`).join(", ")}`);
+  lines.push(`echo throughput, ratio of direct (median of ${ROUNDS} alternated rounds); CPU ms per GB of the relaying process (direct: the echo server's):`);
+  for (const c of CONNS) {
+    const others = Object.keys(tput).filter((k) => k !== "direct");
+    lines.push(`  ${String(c).padStart(3)} conn: direct ${(tput.direct[c] / 1e6).toFixed(0)} MB/s; ${others.map((k) => `${k} ${(tput[k][c] / tput.direct[c]).toFixed(2)}×`).join(", ")}`);
+    lines.push(`           cpu: ${Object.keys(cpuPerGb).map((k) => `${k} ${cpuPerGb[k][c].toFixed(0)}`).join(", ")}`);
+  }
   if (!haveSocat) lines.push("socat: not installed (apt-get install socat), its rows are missing");
-  lines.push(`latency toxic 500 ms: p50 error ${latency.p50ErrorMs.toFixed(2)} ms, p99 error ${latency.p99ErrorMs.toFixed(2)} ms (${latency.samples} round trips)`);
+  for (const [k, v] of Object.entries(latency)) lines.push(`${k} 500 ms: p50 error ${v.p50ErrorMs.toFixed(2)} ms, p99 error ${v.p99ErrorMs.toFixed(2)} ms (${v.samples} round trips)`);
   process.stdout.write(lines.join("\n") + `\n${out}\n`);
 } finally {
   for (const c of children) c.kill("SIGKILL");

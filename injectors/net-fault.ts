@@ -14,7 +14,7 @@ import { chainExists, dropTableIfPristine, gamedayRules, iptTables, overlapProbl
 import { targetProblem } from "./net/select";
 import { classId, ensureRoot, htbCommands, netemCommands, pickInterface, pickMinor, qdiscShow, removeRootQdisc, removeTcFault, rootQdiscProblem, TC_HANDLE, tcFaultCommands, tcKey, tcLeftovers, tcOverlapProblem, tcState, type TcShape, type TcSlot } from "./net/tc";
 import { killTagged, LOAD_DIR, tagged } from "./load/children";
-import { spawnListening } from "./proxy/spawn";
+import { RELAY_NODE_FLAGS, spawnListening } from "./proxy/spawn";
 import { type Availability, type Effect, type Injector, type NetworkTarget, type VerifyResult } from "./types";
 import { netUndoShape } from "./undo-shapes";
 
@@ -170,7 +170,7 @@ function leftovers(undo: NetUndo): string {
  * before any connection reaches it, and return its port.
  */
 export function startProxy(t: NetworkTarget, undo: NetUndo, args: string[], signal: AbortSignal, script = "delay-proxy.mjs"): Promise<{ pid: number; port: number }> {
-  const node = [process.execPath, path.join(LOAD_DIR, script), "--tag", undo.proxyTag!, "--parent", String(process.pid), ...args];
+  const node = [process.execPath, ...RELAY_NODE_FLAGS, path.join(LOAD_DIR, script), "--tag", undo.proxyTag!, "--parent", String(process.pid), ...args];
   return startListener("the delaying proxy", node, t.netns, undo.cgroup!, signal);
 }
 

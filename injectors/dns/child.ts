@@ -2,12 +2,13 @@
 // target's namespace through `ip netns exec`, in a cgroup of its own that the
 // redirect rules exclude, so its upstream queries are not bent back to it).
 // Prints "listening PORT" once; writes its counters to --stats (atomically,
-// every 100 ms while they change, and a last time on SIGTERM); exits by
-// itself when its parent dies, so a killed holder leaves no server behind.
+// off the event loop, every 100 ms while they change, and a last time on
+// SIGTERM); exits by itself when its parent dies, so a killed holder leaves
+// no server behind.
 //   node --import tsx child.ts --tag T --parent PID --spec JSON --stats FILE
-import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { snapshotWriter } from "../../lib/snapshot";
 import { ruleSchema, upstreamSchema } from "./rules";
 import { DnsPoisoner } from "./server";
 
@@ -18,7 +19,7 @@ if (!spec.success || !(parent > 0) || !a.stats || !a.tag) {
   process.stderr.write(`dns poisoner: bad arguments${spec.success ? "" : `: ${spec.error.message}`}\n`);
   process.exit(2);
 }
-const statsFile = a.stats;
+const statsFile = snapshotWriter(a.stats);
 const server = new DnsPoisoner({ rules: spec.data.rules, upstream: spec.data.upstream });
 
 let last = "";
@@ -26,8 +27,7 @@ function writeStats(): void {
   const text = JSON.stringify({ at: new Date().toISOString(), ...server.stats() });
   if (text.slice(text.indexOf(",")) === last.slice(last.indexOf(","))) return;
   last = text;
-  fs.writeFileSync(`${statsFile}.tmp`, text);
-  fs.renameSync(`${statsFile}.tmp`, statsFile);
+  statsFile.write(text);
 }
 
 let stopping = false;
@@ -36,6 +36,7 @@ async function stop(code: number): Promise<never> {
     stopping = true;
     await server.stop().catch(() => undefined);
     writeStats();
+    await statsFile.flush();
   }
   process.exit(code);
 }
@@ -48,8 +49,10 @@ setInterval(() => {
 }, 100);
 
 server.start().then(
-  (port) => {
+  async (port) => {
     writeStats();
+    // the file is there by the time anyone knows where to ask
+    await statsFile.flush();
     process.stdout.write(`listening ${port}\n`);
   },
   (e: Error) => {

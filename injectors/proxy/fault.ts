@@ -24,7 +24,7 @@ import { keyText } from "../net/select";
 import type { Injector, NetworkTarget, VerifyResult } from "../types";
 import { parseProxy, type ProxyJson } from "./proxy";
 import { ApiError } from "./errors";
-import { spawnListening } from "./spawn";
+import { RELAY_NODE_FLAGS, spawnListening } from "./spawn";
 import { toxicDef } from "./toxic";
 
 export interface ProxyFaultParams {
@@ -158,7 +158,7 @@ export function proxyInjector(o: { name: string; description: string; layer: "tc
         await applyChain(withRedirect(chain, t, u.net.cgroup!, String(port)));
         return;
       }
-      const argv = [process.execPath, HOST, "--tag", u.tag, "--parent", String(process.pid), ...hostArgs(u)];
+      const argv = [process.execPath, ...RELAY_NODE_FLAGS, HOST, "--tag", u.tag, "--parent", String(process.pid), ...hostArgs(u)];
       await spawnListening(argv, `the ${o.name} proxy on ${u.listen}`, ctx.signal);
     },
     async revert(_t, u) {

@@ -7,7 +7,7 @@
 // and once more on the way out, exits when its parent dies (a SIGKILLed
 // worker or CLI leaves no proxy listening), and on SIGTERM ends every
 // connection after flushing what it holds.
-import fs from "node:fs";
+import { snapshotWriter } from "../../lib/snapshot";
 import { ApiError } from "./errors";
 import { ProxyCollection } from "./proxy";
 
@@ -21,15 +21,8 @@ export interface HostOptions {
 
 export async function hostProxies(o: HostOptions): Promise<void> {
   const proxies = new ProxyCollection();
-  const writeCounts = (list = proxies.list()) => {
-    if (!o.counts) return;
-    try {
-      fs.writeFileSync(`${o.counts}.tmp`, JSON.stringify(list.map((p) => p.toJSON())));
-      fs.renameSync(`${o.counts}.tmp`, o.counts);
-    } catch {
-      // the folder went away (a revert already cleaned up): nothing to report to
-    }
-  };
+  const counts = o.counts ? snapshotWriter(o.counts) : null;
+  const writeCounts = (list = proxies.list()) => counts?.write(JSON.stringify(list.map((p) => p.toJSON())));
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
@@ -39,17 +32,20 @@ export async function hostProxies(o: HostOptions): Promise<void> {
     writeCounts(list);
     await Promise.race([proxies.close(), new Promise((r) => setTimeout(r, 1500))]);
     writeCounts(list);
+    await counts?.flush();
     process.exit(0);
   };
   setInterval(() => {
     if (process.ppid !== o.parent) void stop();
-    else writeCounts();
+    // once stopping, the closing collection is empty: the last counts are stop()'s
+    else if (!stopping) writeCounts();
   }, 250);
   process.on("SIGTERM", () => void stop());
   process.on("SIGINT", () => void stop());
   try {
     const list = await proxies.populate(o.spec);
     writeCounts();
+    await counts?.flush();
     process.stdout.write(`listening ${Number(list[0].address!.split(":").pop())}\n`);
   } catch (e) {
     process.stderr.write(`${e instanceof ApiError ? `${e.message} (${e.status})` : (e as Error).message}\n`);
