@@ -1,6 +1,7 @@
 // A throw-away Docker engine for tests: lib/dockerd.ts's private dockerd
 // (its own socket and folders, no bridge, no iptables rules, host networking
-// only, gone with the test process) under a temporary folder. Images are
+// only, gone with the test process; or inside a test's network namespace,
+// with bridges and iptables there) under a temporary folder. Images are
 // built here from busybox-static (`docker import` of a rootfs folder):
 // nothing is pulled.
 import { execFile } from "node:child_process";
@@ -8,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import Docker from "dockerode";
-import { privateDockerdUnavailable, startPrivateDockerd } from "../lib/dockerd";
+import { privateDockerdUnavailable, startPrivateDockerd, type PrivateDockerdOptions } from "../lib/dockerd";
 import { tempDir } from "./kit";
 
 const run = promisify(execFile);
@@ -34,13 +35,15 @@ export interface TestDocker {
   image: string;
   /** create and start a labelled container on the host network; returns its full ID */
   run(name: string, cmd: string[], opts?: { labels?: Record<string, string>; hostConfig?: Docker.HostConfig }): Promise<string>;
+  /** run a command in a running container; resolves with what it printed (stdout and stderr, one terminal) */
+  exec(id: string, cmd: string[]): Promise<string>;
   /** the labelled containers (any state) */
   testContainers(): Promise<Docker.ContainerInfo[]>;
   /** remove every labelled container, stop dockerd, unmount and delete its folders */
   stop(): Promise<void>;
 }
 
-const APPLETS = ["sh", "sleep", "httpd", "nc", "wget", "cat", "echo", "kill", "true"];
+const APPLETS = ["sh", "sleep", "httpd", "nc", "wget", "cat", "echo", "kill", "true", "nslookup"];
 
 async function buildImage(d: Docker, dir: string): Promise<string> {
   const root = path.join(dir, "rootfs");
@@ -59,9 +62,9 @@ async function buildImage(d: Docker, dir: string): Promise<string> {
   return image;
 }
 
-export async function startDockerd(): Promise<TestDocker> {
+export async function startDockerd(opts: PrivateDockerdOptions = {}): Promise<TestDocker> {
   const dir = tempDir("gameday-dockerd-");
-  const engine = await startPrivateDockerd(dir);
+  const engine = await startPrivateDockerd(dir, opts);
   const d = new Docker({ socketPath: engine.socketPath, timeout: 60_000 });
   const image = await buildImage(d, dir);
   const testContainers = () => d.listContainers({ all: true, filters: JSON.stringify({ label: [TEST_LABEL] }) });
@@ -79,6 +82,17 @@ export async function startDockerd(): Promise<TestDocker> {
       });
       await c.start();
       return c.id;
+    },
+    async exec(id, cmd) {
+      // a terminal: one stream, no multiplexing headers to take apart
+      const e = await d.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: true });
+      const s = await e.start({ hijack: true, stdin: false, Tty: true });
+      return new Promise((resolve, reject) => {
+        let out = "";
+        s.on("data", (b: Buffer) => (out += b.toString("utf8")));
+        s.on("end", () => resolve(out.replace(/\r\n/g, "\n")));
+        s.on("error", reject);
+      });
     },
     testContainers,
     async stop() {

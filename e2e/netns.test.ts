@@ -16,12 +16,14 @@ test("namespaces of a test process that is gone are swept; those of a live one s
   assert.ok(deadPid > 0);
   const stale = `gdt-${deadPid}sweep-a`;
   const live = `gdt-${process.pid}sweep-b`;
-  for (const ns of [stale, live]) {
+  // a container test's dockerd namespace (injectors/docker/embedded-dns.test.ts)
+  const staleDockerd = `gdd-${deadPid}`;
+  for (const ns of [stale, live, staleDockerd]) {
     made.push(ns);
     assert.equal(spawnSync("ip", ["netns", "add", ns]).status, 0, `ip netns add ${ns}`);
   }
   const swept = sweepStaleTestNets();
-  assert.ok(swept.includes(stale), `swept: ${swept.join(", ")}`);
+  assert.ok(swept.includes(stale) && swept.includes(staleDockerd), `swept: ${swept.join(", ")}`);
   assert.ok(!swept.includes(live));
   const left = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
   assert.doesNotMatch(left, new RegExp(`^${stale}\\b`, "m"));

@@ -18,7 +18,7 @@ import { newTag, terminateTagged } from "./load/children";
 import { cgroup2Root, cgroupProblem, revertNet, startListener, verifyNet, type NetUndo } from "./net-fault";
 import { ruleSchema, ruleText, upstreamSchema, type Upstream } from "./dns/rules";
 import type { PoisonerStats } from "./dns/server";
-import { applyResolv, DNS_PORT, defaultUpstream, planResolv, resolvProblem, revertResolv, withRedirect, type ResolvChange } from "./dns/redirect";
+import { applyResolv, DNS_PORT, defaultUpstream, planResolv, redirectDst, resolvProblem, revertResolv, withRedirect, type ResolvChange } from "./dns/redirect";
 import { register } from "./registry";
 import type { Availability, Effect, Injector, NetworkTarget } from "./types";
 
@@ -43,6 +43,8 @@ export interface DnsUndo extends NetUndo {
   statsFile: string;
   resolv?: ResolvChange;
   rules: string[];
+  /** the redirect's destination when the target named none: loopback, for a container on Docker's embedded resolver (redirectDst) */
+  dst?: string;
 }
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), "dns", "child.ts");
@@ -70,6 +72,7 @@ export async function planDns(target: NetworkTarget, params: DnsParams): Promise
   const resolv = (target.netns || target.resolvConf) && params.resolvConf === "auto" ? (planResolv(target.netns, tag, target.resolvConf) ?? undefined) : undefined;
   const rel = path.relative(cgroup2Root(), cgroup);
   const up = `${upstream.host.includes(":") ? `[${upstream.host}]` : upstream.host}:${upstream.port}`;
+  const dst = redirectDst(target);
   return {
     tag,
     mechanism: "iptables",
@@ -85,10 +88,11 @@ export async function planDns(target: NetworkTarget, params: DnsParams): Promise
     statsFile: path.join(gamedayHome(), "dns", `${tag}.json`),
     ...(resolv ? { resolv } : {}),
     rules: params.rules.map(ruleText),
+    ...(dst !== target.dst ? { dst } : {}),
     commands: [
       `mkdir ${cgroup}`,
       `${netnsPrefix(target.netns)}node --import tsx injectors/dns/child.ts --spec '{"upstream":"${up}",...}'  # listens on 127.0.0.1:PORT; its PID goes to ${cgroup}/cgroup.procs`,
-      ...withRedirect(chain, target, params.port, rel, "PORT").rules.map((r) => `${netnsPrefix(target.netns)}iptables -t nat -A ${chain.chain} ${r.join(" ")}`),
+      ...withRedirect(chain, { ...target, dst }, params.port, rel, "PORT").rules.map((r) => `${netnsPrefix(target.netns)}iptables -t nat -A ${chain.chain} ${r.join(" ")}`),
       ...(resolv ? [`rewrite ${resolv.path} in place: nameserver 127.0.0.1 (restored byte for byte on revert)`] : []),
     ],
   };
@@ -135,7 +139,7 @@ export const dns: Injector<DnsParams, DnsUndo, NetworkTarget> = {
     // tsx by absolute URL: the child may start in any working directory (and inside ip netns exec)
     const argv = [process.execPath, "--import", import.meta.resolve("tsx"), CHILD, "--tag", u.proxyTag!, "--parent", String(process.pid), "--stats", u.statsFile, "--spec", spec];
     const { port } = await startListener("the DNS poisoner", argv, u.netns, u.cgroup!, ctx.signal);
-    await applyChain(withRedirect(u.chains[0], target, u.port, path.relative(cgroup2Root(), u.cgroup!), port));
+    await applyChain(withRedirect(u.chains[0], { ...target, dst: u.dst ?? target.dst }, u.port, path.relative(cgroup2Root(), u.cgroup!), port));
     if (u.resolv) applyResolv(u.resolv);
   },
   async revert(_t, u) {
@@ -155,7 +159,8 @@ export const dns: Injector<DnsParams, DnsUndo, NetworkTarget> = {
   },
   describe(t, u) {
     const from = t.cgroup ? ` from cgroup ${t.cgroup}` : "";
-    const to = t.dst ? ` to ${t.dst}` : "";
+    const dst = u.dst ?? t.dst;
+    const to = dst ? ` to ${dst}${u.dst ? " (the container's resolver: Docker's embedded one forwards from its namespace, untouched)" : ""}` : "";
     return `iptables nat REDIRECT of DNS queries (UDP and TCP port ${u.port})${from}${to}${u.netns ? ` in netns ${u.netns}` : ""} to a poisoner forwarding to ${u.upstream.host}:${u.upstream.port}${u.resolv ? `; ${u.resolv.path} points at it` : ""}; rules: ${u.rules.join("; ")}`;
   },
   async effect(_t, u) {

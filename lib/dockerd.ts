@@ -5,6 +5,9 @@
 // `setpriv --pdeathsig TERM` so it shuts down, stopping its containers, when
 // whoever started it dies. The tests' engine (e2e/docker.ts) and the engine
 // of `make up`'s container demo on a host that runs none (scripts/up.ts).
+// Given a network namespace it runs inside it with bridge networking and
+// iptables on (user-defined networks, Docker's embedded resolver): its
+// bridges and rules stay in that namespace.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
@@ -70,20 +73,30 @@ function exited(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
+export interface PrivateDockerdOptions {
+  /** an `ip netns` name to run in, with bridge networking and iptables on (nsenter --net: `ip netns exec` mounts a fresh /sys, without the cgroup mounts dockerd needs) */
+  netns?: string;
+  /** --dns: the containers' resolvers (on a user-defined network, the upstreams of the embedded resolver) */
+  dns?: string[];
+}
+
 /** Start dockerd with everything of its own under dir (an empty folder the caller made for it); resolves once it answers. */
-export async function startPrivateDockerd(dir: string): Promise<PrivateDockerd> {
+export async function startPrivateDockerd(dir: string, o: PrivateDockerdOptions = {}): Promise<PrivateDockerd> {
   const why = privateDockerdUnavailable();
   if (why) throw new Error(`cannot start a private dockerd: ${why}`);
   const socketPath = path.join(dir, "docker.sock");
   const logFile = path.join(dir, "dockerd.log");
   const log = fs.openSync(logFile, "a");
+  // nsenter execs setpriv in place: dockerd's parent is still us, for --pdeathsig
   const args = [
-    "--pdeathsig", "TERM", "--", DOCKERD!,
-    "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
+    ...(o.netns ? ["nsenter", `--net=/run/netns/${o.netns}`, "--"] : []),
+    "setpriv", "--pdeathsig", "TERM", "--", DOCKERD!,
+    ...(o.netns ? [] : ["--bridge=none", "--iptables=false", "--ip-masq=false"]), "--ip6tables=false",
     `--data-root=${dir}/data`, `--exec-root=${dir}/exec`, `--pidfile=${dir}/dockerd.pid`, "-H", `unix://${socketPath}`,
     "--shutdown-timeout=2", "--log-level=warn",
+    ...(o.dns ?? []).flatMap((d) => ["--dns", d]),
   ];
-  const child = spawn("setpriv", args, { stdio: ["ignore", log, log] });
+  const child = spawn(args[0], args.slice(1), { stdio: ["ignore", log, log] });
   fs.closeSync(log);
   let spawnError: Error | null = null;
   child.on("error", (e) => (spawnError = e));

@@ -4,11 +4,19 @@
 //   (UDP and TCP to the DNS port, optionally only from a cgroup v2 folder or
 //   to one resolver address) are REDIRECTed to the poisoner, minus the
 //   poisoner's own cgroup so its upstream queries go out as before. This is
-//   the latency fault's no-netem path; it needs no eBPF and composes with
-//   Docker's embedded resolver (127.0.0.11 is itself a nat rule in the
-//   container's namespace, behind ours, and is what our upstream queries
-//   reach). cgroup/connect4 would also catch connect()ed UDP, but not
-//   sendto() without a sendmsg4 program, and needs clang/bpffs at run time.
+//   the latency fault's no-netem path; it needs no eBPF. cgroup/connect4
+//   would also catch connect()ed UDP, but not sendto() without a sendmsg4
+//   program, and needs clang/bpffs at run time.
+//   Docker's embedded resolver (127.0.0.11, on user-defined networks) is a
+//   DNAT in the container's namespace, behind our chain: the poisoner asks
+//   it (excluded by cgroup, its query takes Docker's DNAT). dockerd sends
+//   what that resolver forwards from inside the container's namespace too,
+//   and from outside the poisoner's cgroup: a redirect of every port-53
+//   packet bent those back to the poisoner, which asked 127.0.0.11 again, in
+//   a loop (every name the rules do not poison timed out). For such a
+//   container the redirect takes loopback destinations only: what the
+//   container's resolver sends (to 127.0.0.11, or 127.0.0.1 once resolv.conf
+//   names the poisoner), not the engine's upstream queries.
 // - for a named namespace, its resolv.conf (/etc/netns/NAME/resolv.conf, the
 //   file `ip netns exec` bind-mounts over /etc/resolv.conf), rewritten in
 //   place (same inode, so processes already running see it) to name only
@@ -24,6 +32,10 @@ import type { NetworkTarget } from "../types";
 import type { Upstream } from "./rules";
 
 export const DNS_PORT = 53;
+/** Docker's embedded resolver, the nameserver of a container on a user-defined network. */
+export const DOCKER_RESOLVER = "127.0.0.11";
+/** What the redirect takes from a container whose resolver is Docker's embedded one. */
+const LOOPBACK = "127.0.0.0/8";
 
 /** The nat rules: UDP and TCP queries of the selection, minus the poisoner's cgroup, to its port. */
 export function redirectRules(t: NetworkTarget, dnsPort: number, poisonerCgroup: string, port: string): string[][] {
@@ -67,6 +79,22 @@ export function firstNameserver(text: string): Upstream | null {
     if (isIPv4(host) || isIPv6(host)) return { host, port: DNS_PORT };
   }
   return null;
+}
+
+/**
+ * The destination the redirect selects: the target's dst, else loopback for a
+ * container whose resolv.conf names Docker's embedded resolver (its upstream
+ * queries leave the container's namespace untouched), else any.
+ */
+export function redirectDst(t: NetworkTarget): string | undefined {
+  if (t.dst || !t.container || !t.resolvConf) return t.dst;
+  let text = "";
+  try {
+    text = fs.readFileSync(t.resolvConf, "utf8");
+  } catch {
+    return undefined;
+  }
+  return firstNameserver(text)?.host === DOCKER_RESOLVER ? LOOPBACK : undefined;
 }
 
 /** The upstream the namespace's processes would have asked: its resolv.conf's first nameserver. */
