@@ -85,20 +85,17 @@ const stripDates = (s: string) =>
  * Delete test namespaces whose test process is gone (it was killed before its
  * destroy() or after() ran), with whatever is in them (veths, bridges, their
  * iptables rules): gdt-<pid><letters>-a|b, a container test's switch
- * gdsw-<pid> and the namespace of a dockerd of its own gdd-<pid>
- * (injectors/docker/), with no process <pid>.
+ * gdsw-<pid>, the namespace of a dockerd of its own gdd-<pid>
+ * (injectors/docker/) and a killed netem probe's gd-probe-<pid>-<hex>, with no
+ * process <pid>.
  */
 export function sweepStaleTestNets(): string[] {
   const gone: string[] = [];
   const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8", timeout: 15_000 }).stdout ?? "";
   for (const line of list.split("\n")) {
-<<<<<<< HEAD
     // a test's namespaces, and netem probes (injectors/net/detect.ts) of a process killed mid-probe
-    const m = /^(gdt-(\d+)[a-z]*-[ab]|gd-probe-(\d+)-[0-9a-f]+)\b/.exec(line.trim());
-=======
-    const m = /^(gdt-(\d+)[a-z]*-[ab]|gd(?:sw|d)-(\d+))(?:\s|$)/.exec(line.trim());
->>>>>>> embdns
-    if (!m || fs.existsSync(`/proc/${m[2] ?? m[3]}`)) continue;
+    const m = /^(gdt-(\d+)[a-z]*-[ab]|gd(?:sw|d)-(\d+)|gd-probe-(\d+)-[0-9a-f]+)(?:\s|$)/.exec(line.trim());
+    if (!m || fs.existsSync(`/proc/${m[2] ?? m[3] ?? m[4]}`)) continue;
     spawnSync("ip", ["netns", "del", m[1]]);
     gone.push(m[1]);
   }
