@@ -8,6 +8,7 @@ import { execFile } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import { promisify } from "node:util";
+import { spawnTurn } from "../../lib/spawn-turn";
 
 const execFileP = promisify(execFile);
 
@@ -49,6 +50,7 @@ export const CMD_TIMEOUT_MS = 15_000;
  */
 export async function runCmd(c: Cmd, timeoutMs = CMD_TIMEOUT_MS): Promise<CmdResult> {
   const [file, ...args] = inNetns(c.netns, c.argv);
+  await spawnTurn();
   try {
     const r = await execFileP(file, args, { encoding: "utf8", timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 << 20 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
