@@ -190,11 +190,15 @@ try {
     for (const [name, xs] of Object.entries(runs)) (tput[name] ??= {})[c] = pct(xs, 50);
     for (const [name, xs] of Object.entries(cpus)) (cpuPerGb[name] ??= {})[c] = pct(xs, 50);
   }
-  // 500 ms latency: the toxic and the old delaying proxy side by side, LAT_CONNS connections each, all at
-  // once, LAT_PINGS round trips per connection; error beyond the configured 500 ms and the direct p50
+  // 500 ms latency: the toxic and the old delaying proxy in alternating rounds (at the same time they
+  // would share the two CPUs, and each one's timing would measure the other), LAT_CONNS connections at
+  // once, LAT_PINGS round trips per connection in all; error beyond the configured 500 ms and the direct p50
   const latPorts = Object.entries({ "latency toxic": latPort, "old delay-proxy": oldLatPort }).filter((e): e is [string, number] => e[1] !== null);
   const latErr: Record<string, number[]> = Object.fromEntries(latPorts.map(([k]) => [k, []]));
-  await Promise.all(latPorts.flatMap(([name, port]) => Array.from({ length: LAT_CONNS }, async () => latErr[name].push(...(await pings(port, LAT_PINGS)).map((ms) => ms - 500 - rtt.direct.p50 / 1000)))));
+  const LAT_ROUNDS = 5;
+  for (let round = 0; round < LAT_ROUNDS; round++)
+    for (const [name, port] of round % 2 ? [...latPorts].reverse() : latPorts)
+      await Promise.all(Array.from({ length: LAT_CONNS }, async () => latErr[name].push(...(await pings(port, LAT_PINGS / LAT_ROUNDS)).map((ms) => ms - 500 - rtt.direct.p50 / 1000))));
   const latency = Object.fromEntries(Object.entries(latErr).map(([k, xs]) => [k, { p50ErrorMs: pct(xs, 50), p99ErrorMs: pct(xs, 99), samples: xs.length }]));
   const loadAfter = loadavg();
 
