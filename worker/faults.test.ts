@@ -19,7 +19,8 @@ import { generatedExperiment } from "../lib/web/catalogue";
 import { startFakeEc2, type FakeEc2 } from "../e2e/ec2";
 import { apiCall, ROOT, startWorkerProcess, tempHome, type WorkerProc } from "../e2e/kit";
 
-const PORT = 42_010;
+// below the ephemeral range (32768-): a busy host's outgoing connections cannot hold it
+const PORT = 17_420;
 const NO_DOCKER = "unix:///nonexistent/gameday-faults-test/docker.sock";
 
 describe("GET /api/v1/faults", { timeout: 120_000 }, () => {

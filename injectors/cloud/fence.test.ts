@@ -27,8 +27,9 @@ const FENCE_VARS = ["GAMEDAY_AWS_ALLOWED_ACCOUNTS", "GAMEDAY_AWS_ALLOWED_REGIONS
 for (const v of FENCE_VARS) delete process.env[v];
 
 const REGION = "eu-west-1";
-const PORT = 45010;
-const WORKER_PORT = 45011;
+// below the ephemeral range (32768-): a busy host's outgoing connections cannot hold them
+const PORT = 17410;
+const WORKER_PORT = 17411;
 const ALLOW = { "gameday:allow": "true" };
 const inst = (id: string, az: string, subnet: string, tags: Record<string, string>, o: Partial<FakeInstance> = {}): FakeInstance => ({ id, az, subnet, state: "running", tags, groups: ["sg-web1"], vpc: "vpc-0001", ...o });
 const fleet = (): FakeInstance[] => [
