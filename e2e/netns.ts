@@ -6,6 +6,7 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import { cgroup2Root } from "../injectors/net-fault";
+import { PROBE_NS } from "../injectors/net/detect";
 
 export const PORTS = { echo: 7001, udp: 7002, sink: 7003, sink2: 7004, sink3: 7005 } as const;
 
@@ -93,11 +94,12 @@ export function sweepStaleTestNets(): string[] {
   const gone: string[] = [];
   const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8", timeout: 15_000 }).stdout ?? "";
   for (const line of list.split("\n")) {
+    const name = line.trim().split(/\s/)[0] ?? "";
     // a test's namespaces, and netem probes (injectors/net/detect.ts) of a process killed mid-probe
-    const m = /^(gdt-(\d+)[a-z]*-[ab]|gd(?:sw|d)-(\d+)|gd-probe-(\d+)-[0-9a-f]+)(?:\s|$)/.exec(line.trim());
-    if (!m || fs.existsSync(`/proc/${m[2] ?? m[3] ?? m[4]}`)) continue;
-    spawnSync("ip", ["netns", "del", m[1]]);
-    gone.push(m[1]);
+    const m = /^(?:gdt-(\d+)[a-z]*-[ab]|gd(?:sw|d)-(\d+))$/.exec(name) ?? PROBE_NS.exec(name);
+    if (!m || fs.existsSync(`/proc/${m[1] ?? m[2]}`)) continue;
+    spawnSync("ip", ["netns", "del", name]);
+    gone.push(name);
   }
   // a test's /etc/netns/<name>/ (its resolv.conf, e2e/dns.test.ts) outlives the namespace
   let etc: string[] = [];

@@ -114,10 +114,9 @@ export const helperPids = (tag: string) => tagged(tag).map((p) => p.pid);
 
 /** Evidence in words; a fault that touched nothing says so (the run is inconclusive). */
 export function evidenceText(tag: string, what: { seen: string; injected: string }): string {
-  const c = last.get(tag);
-  if (!c) return "counters unavailable (the helper ended with the process that started it)";
-  const text = `${c.seen} ${what.seen} seen, ${c.matched} matched, ${c.injected} ${what.injected}`;
-  return c.injected === 0 ? `${text}: touched nothing, inconclusive` : text;
+  const e = helperEffect(tag, what);
+  if (!e) return "counters unavailable (the helper ended with the process that started it)";
+  return e.touched === 0 ? `${e.summary}: touched nothing, inconclusive` : e.summary;
 }
 
 /** The same counters as the run's evidence of effect: what the helper failed or dropped; none known (a reaper's revert) is no evidence either way. */

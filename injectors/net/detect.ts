@@ -24,7 +24,8 @@ export function detectNetem(refresh = false): Promise<NetemDetection> {
   return netemCache;
 }
 
-const PROBE_NS = /^gd-probe-(\d+)-[0-9a-f]+$/;
+/** A probe namespace's name: gd-probe-<prober's PID>-<hex> (the test sweep matches it too). */
+export const PROBE_NS = /^gd-probe-(\d+)-[0-9a-f]+$/;
 
 /** Probe namespaces whose prober died before deleting them; removed. */
 export async function sweepDeadProbes(): Promise<string[]> {
