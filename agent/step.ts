@@ -244,9 +244,10 @@ export class StepRunner {
       this.d.onEvent({ type: "would-apply", round, targets: chosen });
       return { held: Promise.resolve() };
     }
-    // the hold starts now that the targets are known, not when the round began
-    const holdEnd = Math.min(end, Date.now() + holdFor);
+    // each change is held from when it is made: resolving the targets and
+    // applying the ones before it take time too
     const changes: Change[] = [];
+    const ends: number[] = [];
     let failed = 0;
     for (const target of chosen) {
       if (this.d.signal.aborted) {
@@ -255,11 +256,12 @@ export class StepRunner {
       }
       try {
         const change = await this.executor.apply(
-          { runId: this.d.runId, step: s.index, targetName: s.targetName, node: res.node, fault: s.fault, target, params: s.params, revertAt: new Date(holdEnd) },
+          { runId: this.d.runId, step: s.index, targetName: s.targetName, node: res.node, fault: s.fault, target, params: s.params, revertAt: new Date(Math.min(end, Date.now() + holdFor)) },
           this.d.signal,
         );
         this.stats.applied++;
         changes.push(change);
+        ends.push(Math.min(end, Date.now() + holdFor));
         this.held.set(targetId(target), change);
         this.d.onEvent({ type: "applied", round, change });
       } catch (e) {
@@ -270,7 +272,7 @@ export class StepRunner {
       }
     }
     if (failed && !changes.length && !this.d.signal.aborted && !s.continueAfterFailedRound) throw new Error(`round ${round + 1}: every injection failed`);
-    return { held: changes.length ? this.hold(changes, holdEnd) : Promise.resolve() };
+    return { held: changes.length ? Promise.all(changes.map((c, i) => this.hold(c, ends[i]))).then(() => undefined) : Promise.resolve() };
   }
 
   private dice(round: number, chosen: Target[]): Target[] {
@@ -331,17 +333,16 @@ export class StepRunner {
     return fire;
   }
 
-  /** Keep the changes until holdEnd (or until somebody else reverts them), then revert them. */
-  private hold(changes: Change[], holdEnd: number): Promise<void> {
-    const ids = changes.map((c) => c.id);
+  /** Keep the change until holdEnd (or until somebody else reverts it), then revert it. */
+  private hold(change: Change, holdEnd: number): Promise<void> {
     const p = (async () => {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, holdEnd - Date.now())))), this.executor.whenReverted(ids)]);
+      await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, holdEnd - Date.now())))), this.executor.whenReverted([change.id])]);
       clearTimeout(timer);
-      const verified = await Promise.all(ids.map((id) => this.executor.revert(id)));
+      const verified = await this.executor.revert(change.id);
       // a change not verified reverted is still in place: it keeps its slot
-      this.d.budget?.give(verified.filter((v) => v.ok).length);
-      for (const c of changes) if (this.held.get(targetId(c.target))?.id === c.id) this.held.delete(targetId(c.target));
+      if (verified.ok) this.d.budget?.give(1);
+      if (this.held.get(targetId(change.target))?.id === change.id) this.held.delete(targetId(change.target));
     })();
     this.holds.add(p);
     void p.finally(() => this.holds.delete(p));
