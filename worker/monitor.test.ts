@@ -48,7 +48,68 @@ function watch(p: FedProbe): { breaches: Breach[]; stop: () => void } {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** From now on performance.now() reads `ms` less than the timers' clock; returns the undo. */
+function lagClock(ms: number): () => void {
+  const real = performance.now.bind(performance);
+  performance.now = () => real() - ms;
+  return () => {
+    performance.now = real;
+  };
+}
+
 describe("steady-state monitor", { timeout: 20_000 }, () => {
+  // libuv's timers run on a coarse clock that can be a millisecond or two ahead of performance.now(),
+  // so a timer may call before performance.now() says it is due; lagClock(20) makes that 20 ms
+  test("a grace timer that calls early, for a probe that never answered: armed again, and the missing breach lands", async () => {
+    const p = new FedProbe(spec({ missingGrace: "300ms" }));
+    const w = watch(p);
+    const restore = lagClock(20);
+    try {
+      for (let i = 0; i < 40 && !w.breaches.length; i++) await sleep(50);
+      assert.equal(w.breaches.length, 1, "one missing-data breach");
+      assert.equal(w.breaches[0].kind, "missing");
+    } finally {
+      restore();
+      w.stop();
+    }
+  });
+
+  test("a grace timer that calls early, while the last data still stands: the grace runs from that data, not from the call", async () => {
+    const p = new FedProbe(spec({ missingGrace: "300ms" }));
+    const w = watch(p);
+    p.push(1);
+    const at = p.lastDataAt()!;
+    const restore = lagClock(20);
+    try {
+      for (let i = 0; i < 40 && !w.breaches.length; i++) await sleep(50);
+      assert.equal(w.breaches.length, 1, "one missing-data breach");
+      const b = w.breaches[0];
+      assert.equal(b.kind, "missing");
+      assert.ok(Math.abs(b.since - at) < 1, `since: ${(b.since - at).toFixed(1)} ms after the last data`);
+      assert.ok(b.t - at >= 300, "not before the grace");
+    } finally {
+      restore();
+      w.stop();
+    }
+  });
+
+  test("a window timer that calls early: the breach still lands when the window ends, with no sample after", async () => {
+    const p = new FedProbe(spec({ for: "300ms", missingGrace: "5s" }));
+    const w = watch(p);
+    p.push(0.5);
+    const restore = lagClock(20);
+    try {
+      for (let i = 0; i < 40 && !w.breaches.length; i++) await sleep(50);
+      assert.equal(w.breaches.length, 1, "one breach");
+      const b = w.breaches[0];
+      assert.equal(b.kind, "tolerance");
+      assert.ok(b.t - b.since >= 299.5, `outside for ${(b.t - b.since).toFixed(1)} ms of the 300 ms window`);
+    } finally {
+      restore();
+      w.stop();
+    }
+  });
+
   test("one bad sample and silence: the breach lands when the for window ends, with no tick to wait for", async () => {
     const p = new FedProbe(spec({ for: "300ms", missingGrace: "5s" }));
     const w = watch(p);

@@ -141,9 +141,11 @@ export class SteadyStateMonitor {
     const s = this.states[i];
     const r = this.reading(i, t);
     if (p.read(t) !== null) {
-      s.lastValueAt = t;
+      // the grace counts from the probe's last data, not from this call: a
+      // timer may call before any new sample came
+      s.lastValueAt = p.lastDataAt() ?? t;
       s.last = { value: r.value!, ok: r.ok };
-      this.armMissing(i, t);
+      this.armMissing(i, s.lastValueAt);
       if (s.reportedMissing) s.reported = s.reportedMissing = false;
     } else if (r.missing) {
       if (p.spec.onMissing === "abort") {
@@ -171,23 +173,21 @@ export class SteadyStateMonitor {
         return;
       }
       // hold: the held verdict goes on below
-    } else return; // no data yet, within the grace: nothing to judge
+    } else {
+      // no data, within the grace: nothing to judge yet. The grace timer may
+      // be what called: libuv's timers keep whole milliseconds of a
+      // coarse clock, and here fire up to 0.7 ms before performance.now()
+      // says they are due (more under load). Armed again, or a silent probe is never judged.
+      this.armMissing(i, s.lastValueAt);
+      return;
+    }
 
     if (r.ok) {
       this.clearOutside(s);
       s.reported = false;
       return;
     }
-    if (s.outsideSince === null) {
-      s.outsideSince = t;
-      const spec = p.spec;
-      if (spec.for > 0) {
-        s.windowTimer = setTimeout(() => {
-          s.windowTimer = null;
-          this.confirm(i, performance.now());
-        }, spec.for);
-      }
-    }
+    if (s.outsideSince === null) s.outsideSince = t;
     this.confirm(i, t);
   }
 
@@ -197,11 +197,21 @@ export class SteadyStateMonitor {
     s.windowTimer = null;
   }
 
-  /** A breach when the value has been outside for the whole window (and was not reported yet). */
+  /** A breach when the value has been outside for the whole window (and was not reported yet); else a timer for the rest of the window. */
   private confirm(i: number, t: number): void {
     const p = this.probes[i];
     const s = this.states[i];
-    if (s.outsideSince === null || s.reported || !s.last || t - s.outsideSince < p.spec.for - 0.5) return;
+    if (s.outsideSince === null || s.reported || !s.last) return;
+    const left = p.spec.for - (t - s.outsideSince);
+    if (left > 0.5) {
+      // the window has just begun, or its timer came early (the timers' coarse clock)
+      if (!s.windowTimer)
+        s.windowTimer = setTimeout(() => {
+          s.windowTimer = null;
+          this.confirm(i, performance.now());
+        }, left);
+      return;
+    }
     s.reported = true;
     const since = s.outsideSince;
     this.report({
