@@ -9,7 +9,7 @@ import { formatDuration } from "../lib/duration";
 import { getInjector, targetLabel, type AnyInjector, type ProcessTarget } from "../injectors";
 import { countersOf } from "../injectors/bpf/helper";
 import { CliError } from "./client";
-import { durationFlag, flagNumber, interruptible, openExecutor, parseParams, runFaults, stamp, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
+import { ALLOW_BROAD_OPTION, ALLOW_BROAD_USAGE, durationFlag, flagNumber, interruptible, openExecutor, parseParams, runFaults, stamp, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
 import { resolveTargets, type Flags } from "./stress";
 
 const USAGE = `gameday bpf-injector — errors and drops for a running process, no restart
@@ -28,6 +28,7 @@ const USAGE = `gameday bpf-injector — errors and drops for a running process, 
 
 SELECTOR: --pid PID (repeatable), --name COMM, --cmdline REGEX, or --node ID
   (a topology node; --topology FILE, default demo/topology.yaml)
+${ALLOW_BROAD_USAGE}
 
 Common:
   --probability P   share of the matching calls/packets to fail (default 1)
@@ -52,6 +53,7 @@ and reverted, 1 on bad input or any failure.`;
 const FAULTS = ["connect-error", "packet-drop", "syscall-error"] as const;
 const OPTIONS = {
   ...STANDALONE_OPTIONS,
+  ...ALLOW_BROAD_OPTION,
   pid: { type: "string", multiple: true },
   name: { type: "string" },
   cmdline: { type: "string" },

@@ -182,6 +182,22 @@ describe("gameday sniper", { timeout: 180_000 }, () => {
     assert.match(r.stderr, /no process matches program=no-such-program-\d+/);
   });
 
+  test("a selector matching most of the host is refused unless --allow-broad gives the reason", async () => {
+    const any = await sniper(["--cmdline", ".*", "--dry-run", "--duration", "1s"]);
+    assert.equal(any.code, 1);
+    assert.match(any.stderr, /matches most of this host: cmdline \/\.\*\/ matches any command line; narrow it, or pass --allow-broad WHY/);
+    assert.equal(any.stdout, "");
+    const root = await sniper(["--user", "root", "--dry-run", "--duration", "1s"]);
+    assert.equal(root.code, 1);
+    assert.match(root.stderr, /user root alone selects every process root runs/);
+    const blank = await sniper(["--cmdline", ".*", "--allow-broad", " ", "--dry-run", "--duration", "1s"]);
+    assert.equal(blank.code, 1);
+    assert.match(blank.stderr, /--allow-broad: give the reason/);
+    const allowed = await sniper(["--cmdline", ".*", "--allow-broad", "drill: the whole box", "--dry-run", "--duration", "300ms", "--interval", "100ms"]);
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.match(allowed.stdout, /Broad selection allowed: drill: the whole box/);
+  });
+
   test("user and cgroup selectors narrow the targets", { skip: !cgroupDir && "no cgroup v2 hierarchy and no v1 cpu hierarchy to make a folder in" }, async () => {
     const [a, b] = start("cg-app", 2);
     fs.mkdirSync(cgroupDir!);

@@ -21,7 +21,7 @@ import { describeSelector, resolveProcesses, seededRandom, selectorFor } from ".
 import type { ExecutorEvent } from "../agent/executor";
 import { StepRunner, type StepEvent, type StepSpec, type StepStats } from "../agent/step";
 import { CliError } from "./client";
-import { flagNumber, interruptible, openExecutor, stamp, STANDALONE_OPTIONS } from "./standalone";
+import { ALLOW_BROAD_OPTION, ALLOW_BROAD_USAGE, checkBroad, flagNumber, interruptible, openExecutor, stamp, STANDALONE_OPTIONS } from "./standalone";
 
 const USAGE = `gameday sniper — kill (or freeze) random instances of a process, on a schedule
 
@@ -51,6 +51,7 @@ Shoot:
                         ${protectedNames().join(",")}; GAMEDAY_PROTECT_NAMES sets it too);
                         the machine's services (sshd, systemd-*, dbus-daemon, ...)
                         stay protected by role whatever it says
+${ALLOW_BROAD_USAGE}
   --dry-run             roll and choose, signal nothing
   --json                one JSON event per line instead of text
 
@@ -124,6 +125,7 @@ export async function main(argv: string[]): Promise<number> {
       "max-down": { type: "string" },
       seed: { type: "string" },
       protect: { type: "string" },
+      ...ALLOW_BROAD_OPTION,
       ...STANDALONE_OPTIONS,
     },
   });
@@ -158,6 +160,9 @@ export async function main(argv: string[]): Promise<number> {
     const now = new Date();
     process.stdout.write(f.json ? JSON.stringify({ ts: now.toISOString(), event, ...data, message: text }) + "\n" : `[${stamp(now)}] ${text}\n`);
   };
+
+  const broad = checkBroad(selector, f["allow-broad"], `target ${label}`);
+  if (broad) emit("broad", `Broad selection allowed: ${broad}`, { reason: broad });
 
   // Our own first scan: refuse at once, naming what matched and why it is protected.
   const first = resolveProcesses(selector);

@@ -6,6 +6,8 @@ import { duration } from "../lib/duration";
 import { createLogger } from "../lib/log";
 import { registerSelf } from "../lib/procfs";
 import { targetLabel, type AnyInjector, type Target } from "../injectors";
+import { broadProcesses } from "../injectors/targets/broad";
+import type { ProcessSelector } from "../lib/topology";
 import { Executor, type Change, type ExecutorEvent } from "../agent/executor";
 import { CliError } from "./client";
 
@@ -47,6 +49,27 @@ export const STANDALONE_OPTIONS = {
   json: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
+
+/** The flag a process-selecting CLI takes to go past the broad-selector check (an experiment's spec.safety.allowBroad). */
+export const ALLOW_BROAD_OPTION = { "allow-broad": { type: "string" } } as const;
+export const ALLOW_BROAD_USAGE = `  --allow-broad WHY  a selector matching most of this host (more than half its
+                    processes, every process root runs, any command line) is
+                    refused unless given, with the reason`;
+
+/**
+ * A selector that matches most of this host is refused, as in an experiment,
+ * unless --allow-broad gives the reason; returns that reason (to be printed),
+ * or null when the selector is narrow.
+ */
+export function checkBroad(sel: ProcessSelector, allowBroad: string | undefined, what: string): string | null {
+  if (allowBroad !== undefined) {
+    if (!allowBroad.trim()) throw new CliError('--allow-broad: give the reason, e.g. --allow-broad "drill: every worker on this host"');
+    return broadProcesses(sel) ? allowBroad.trim() : null;
+  }
+  const why = broadProcesses(sel);
+  if (why) throw new CliError(`${what} matches most of this host: ${why}; narrow it, or pass --allow-broad WHY`);
+  return null;
+}
 
 /** `--duration` (at most a week; `fallback` when absent) in ms, or a CliError naming the flag. */
 export function durationFlag(raw: string | undefined, fallback: string, minMs = 100): number {

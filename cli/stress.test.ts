@@ -122,6 +122,9 @@ describe("gameday stress", { timeout: 120_000 }, () => {
       [["stress", "memory-limit", "--pid", String(process.pid), "--limit", "1Q"], /--limit: expected a size/],
       [["stress", "cpu-limit", "--pid", "1", "--cpus", "0.2"], /--pid: PID 1 \(init\) is never a target/],
       [["stress", "meteor"], /unknown stress kind "meteor"/],
+      [["stress", "cpu-limit", "--cmdline", ".", "--cpus", "0.5"], /cmdline=~\/\.\/ matches most of this host: cmdline \/\.\/ matches any command line; narrow it, or pass --allow-broad WHY/],
+      [["stress", "memory-limit", "--cmdline", ".*", "--limit", "1G", "--allow-broad", ""], /--allow-broad: give the reason/],
+      [["bpf-injector", "connect-error", "--cmdline", ".*"], /matches most of this host/],
     ];
     for (const [args, re] of cases) {
       const r = await runCli(args, env);

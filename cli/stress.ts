@@ -25,7 +25,7 @@ import { memoryLimit } from "../injectors/memory-limit";
 import { targetLabel, type AnyInjector, type HostTarget, type ProcessTarget, type Target } from "../injectors/types";
 import { describeSelector, resolveProcesses, selectorFor } from "../injectors/targets/resolve";
 import { CliError } from "./client";
-import { durationFlag, flagNumber, interruptible, parseParams, openExecutor, runFaults, stamp, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
+import { ALLOW_BROAD_OPTION, ALLOW_BROAD_USAGE, checkBroad, durationFlag, flagNumber, interruptible, parseParams, openExecutor, runFaults, stamp, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
 
 const USAGE = `gameday stress — CPU and memory pressure, cgroup CPU and memory limits
 
@@ -42,6 +42,7 @@ const USAGE = `gameday stress — CPU and memory pressure, cgroup CPU and memory
 
 SELECTOR: --pid PID (repeatable), --name COMM, --cmdline REGEX, or --node ID
   (a topology node; --topology FILE, default demo/topology.yaml)
+${ALLOW_BROAD_USAGE}
 
 Common:
   --duration D      hold the fault for D (default 30s); Ctrl-C reverts early
@@ -56,6 +57,7 @@ const KINDS = ["cpu", "memory", "cpu-limit", "memory-limit"] as const;
 type Kind = (typeof KINDS)[number];
 
 const selectorOptions = {
+  ...ALLOW_BROAD_OPTION,
   pid: { type: "string", multiple: true },
   name: { type: "string" },
   cmdline: { type: "string" },
@@ -256,6 +258,8 @@ export function resolveTargets(f: Flags): ProcessTarget[] {
     }
     selector = r.data as ProcessSelector;
   }
+  const broad = checkBroad(selector, f["allow-broad"] as string | undefined, describeSelector(selector));
+  if (broad) process.stderr.write(`broad selection allowed: ${broad}\n`);
   const res = resolveProcesses(selector);
   if (!res.matched.length) {
     const why = res.protected.length ? `; protected: ${res.protected.map((p) => `${p.comm}[${p.pid}]: ${p.reason}`).join("; ")}` : "";
