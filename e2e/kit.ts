@@ -204,18 +204,19 @@ export async function apiCall<T = unknown>(w: { url: string; token: string }, me
   return { status: res.status, body: (await res.json()) as T };
 }
 
-/** Run the gameday CLI as a separate process. */
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Run the gameday CLI as a separate process; `input`, when given, is its stdin. */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...EXIT_WITH_PARENT, path.join(ROOT, "bin/gameday.mjs"), ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
     const t = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("exit", (code) => {
       clearTimeout(t);
