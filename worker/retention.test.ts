@@ -3,7 +3,7 @@
 // a worker process trims at its start and records the trim, "forever" and 0
 // keep everything, and a bad GAMEDAY_AUDIT_RETENTION_DAYS stops the worker at
 // start with the variable's name.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, mock, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
@@ -12,7 +12,7 @@ import { configSchema } from "../lib/config";
 import { API, type AuditEntry } from "../lib/contract";
 import { openDb, type Db } from "../lib/db";
 import { createLogger } from "../lib/log";
-import { apiCall, EXIT_WITH_PARENT, ROOT, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
+import { apiCall, EXIT_WITH_PARENT, ROOT, sleep, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
 import { Audit } from "./audit";
 import { AuditRetention, trimAudit } from "./retention";
 
@@ -97,6 +97,39 @@ describe("audit trim (in process, SQLite)", () => {
     assert.ok(ms < 20 || ticks >= 1, `no timer ran during a ${ms.toFixed(0)} ms trim`);
     assert.ok(lag.max / 1e6 < 2000, `the event loop stalled ${(lag.max / 1e6).toFixed(0)} ms`);
     await retention.stop();
+  });
+});
+
+describe("the daily trim", () => {
+  test("start() trims at once and then every 24 h on a timer; stop() ends it", async () => {
+    const db = await dbOf(tempHome());
+    mock.timers.enable({ apis: ["setInterval"] });
+    try {
+      await insertRows(db, 3, new Date(Date.now() - 40 * DAY));
+      const audit = new Audit(db, createLogger({}, () => undefined));
+      const retention = new AuditRetention(db, audit, createLogger({}, () => undefined), 30);
+      retention.start();
+      await retention.trim(); // joins the trim start() began
+      assert.equal(await db.auditEvent.count({ where: { action: "old-thing" } }), 0, "the trim at start");
+      await insertRows(db, 4, new Date(Date.now() - 31 * DAY), "second-day");
+      mock.timers.tick(DAY - 1000);
+      await sleep(200);
+      assert.equal(await db.auditEvent.count({ where: { action: "second-day" } }), 4, "no trim before the day is over");
+      mock.timers.tick(1000);
+      // only the timer can trim these: nothing here calls trim()
+      await waitFor("the daily trim", async () => (await db.auditEvent.count({ where: { action: "second-day" } })) === 0, 10_000);
+      await retention.stop();
+      await insertRows(db, 1, new Date(Date.now() - 31 * DAY), "after-stop");
+      mock.timers.tick(DAY);
+      await audit.flush();
+      assert.equal(await db.auditEvent.count({ where: { action: "after-stop" } }), 1, "no trim after stop()");
+      const trims = await db.auditEvent.findMany({ where: { action: "audit-trim" }, orderBy: { id: "asc" } });
+      assert.ok(trims.length >= 2, `${trims.length} trims recorded`);
+      assert.equal(trims[0].detail && JSON.parse(trims[0].detail).deleted, 3);
+    } finally {
+      mock.timers.reset();
+      await db.$disconnect();
+    }
   });
 });
 
