@@ -6,7 +6,7 @@
 import readline from "node:readline";
 import { parseArgs } from "node:util";
 import { API, type UserRecord } from "../lib/contract";
-import { api, CliError, connection } from "./client";
+import { api, CLIENT_OPTIONS, CliError, connection } from "./client";
 
 const USAGE = `gameday user — users and passwords
 
@@ -75,12 +75,7 @@ export async function main(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: {
-      json: { type: "boolean", default: false },
-      url: { type: "string" },
-      token: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
+    options: CLIENT_OPTIONS,
   });
   const [sub, name] = pos;
   if (!sub || f.help) {

@@ -4,16 +4,13 @@
 // wrong current password is shown as an error and changes nothing.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import fs from "node:fs";
-import path from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import type { ChildProcess } from "node:child_process";
+import type { Browser } from "playwright-core";
 import { API } from "../lib/contract";
-import { apiCall, killHard, ROOT, startWorkerProcess, tempHome, waitFor, type WorkerProc, webArgs } from "./kit";
+import { apiCall, killHard, launchChromium, requireWebBuildAndChromium, startWebApp, startWorkerProcess, tempHome, type WorkerProc } from "./kit";
 
 const WEB_PORT = 17_740;
 const WEB = `http://127.0.0.1:${WEB_PORT}`;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 describe("web app: your own password on /admin", { timeout: 180_000 }, () => {
   let worker: WorkerProc | undefined;
@@ -21,19 +18,10 @@ describe("web app: your own password on /admin", { timeout: 180_000 }, () => {
   let browser: Browser | undefined;
 
   before(async () => {
-    assert.ok(fs.existsSync(path.join(ROOT, ".next/BUILD_ID")), "the web app is not built: run `make test` (it builds first) or `bash scripts/build.sh`");
-    assert.ok(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install chromium (make test does this as root)`);
+    requireWebBuildAndChromium();
     worker = await startWorkerProcess(tempHome(), { env: { GAMEDAY_ORIGINS: WEB } });
-    web = spawn(process.execPath, webArgs(WEB_PORT), {
-      cwd: ROOT,
-      env: { ...process.env, GAMEDAY_WORKER_URL: worker.url, GAMEDAY_ORIGINS: WEB, NEXT_TELEMETRY_DISABLED: "1" },
-      stdio: ["ignore", "ignore", "inherit"],
-    });
-    await waitFor("the web app", async () => (await fetch(`${WEB}/login`)).status === 200, 60_000, 250);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-    });
+    web = await startWebApp(WEB_PORT, worker.url);
+    browser = await launchChromium();
   });
 
   after(async () => {

@@ -6,16 +6,14 @@
 // enabled again, and the last-admin and self protections.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { io as ioClient, type Socket } from "socket.io-client";
-import { API, type AuditEntry, type ClientToServerEvents, type ServerToClientEvents, type TokenInfo, type UserRecord } from "../lib/contract";
-import { apiCall, startWorkerProcess, tempHome, type WorkerProc } from "../e2e/kit";
+import { API, type AuditEntry, type TokenInfo, type UserRecord } from "../lib/contract";
+import { apiCall, connectLive, disconnected, type LiveClient, startWorkerProcess, tempHome, type WorkerProc } from "../e2e/kit";
 
-type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
 const TRUSTED = "http://127.0.0.1:3000";
 
 describe("users: passwords, disabling, last admin (worker process)", { timeout: 180_000 }, () => {
   let w: WorkerProc;
-  const sockets: Client[] = [];
+  const sockets: LiveClient[] = [];
   let nextAddress = 0;
   // each login from its own address, so the per-address limit is not what a test meets
   const address = () => `10.20.${Math.floor(++nextAddress / 250)}.${(nextAddress % 250) + 1}`;
@@ -53,26 +51,7 @@ describe("users: passwords, disabling, last admin (worker process)", { timeout: 
 
   const byToken = (token: string, method: string, p: string, body?: unknown) => apiCall<{ error: string; code: string; user: UserRecord }>({ url: w.url, token }, method, p, body);
 
-  function connect(auth: { token?: string; cookie?: string }): Promise<Client> {
-    const s: Client = ioClient(w.url, {
-      transports: ["websocket"],
-      reconnection: false,
-      ...(auth.token ? { auth: { token: auth.token } } : { extraHeaders: { cookie: auth.cookie!, origin: TRUSTED } }),
-    });
-    sockets.push(s);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("no hello within 10 s")), 10_000);
-      s.once("hello", () => (clearTimeout(t), resolve(s)));
-      s.once("connect_error", (e) => (clearTimeout(t), reject(e)));
-    });
-  }
-
-  const disconnected = (s: Client, withinMs: number) =>
-    new Promise<string>((resolve, reject) => {
-      if (!s.connected) return resolve("already");
-      const t = setTimeout(() => reject(new Error(`still connected after ${withinMs} ms`)), withinMs);
-      s.once("disconnect", (reason) => (clearTimeout(t), resolve(reason)));
-    });
+  const connect = (auth: { token?: string; cookie?: string }) => connectLive(w.url, auth, TRUSTED, sockets);
 
   async function audit(action: string): Promise<AuditEntry[]> {
     const r = await apiCall<{ events: AuditEntry[] }>(w, "GET", `${API.audit}?action=${action}&limit=1000`);
