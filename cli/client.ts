@@ -16,6 +16,14 @@ export class CliError extends Error {
   }
 }
 
+/** The flags of every command that talks to the worker with parseArgs of its own. */
+export const CLIENT_OPTIONS = {
+  json: { type: "boolean", default: false },
+  url: { type: "string" },
+  token: { type: "string" },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
 export interface Connection {
   url: string;
   token: string | null;

@@ -24,6 +24,8 @@ const USAGE = `gameday — chaos experiments from the command line
                                        (exit 1 when spec.safety refuses it)
   gameday schema                       print the experiment JSON Schema
   gameday token create|list|revoke     API tokens with an expiry (gameday token --help)
+  gameday user passwd|list|reset|disable|enable
+                                       your password; users (admin) (gameday user --help)
   gameday note RUN "text"              add a timestamped note to a run
   gameday report RUN [-o FILE]         the run's post-mortem PDF (--html: one
                                        self-contained HTML file; --bundle: the
@@ -148,6 +150,7 @@ const STANDALONE: Record<string, () => Promise<{ main(argv: string[]): Promise<n
   "bpf-injector": () => import("./bpf-injector"),
   recover: () => import("./recover"),
   token: () => import("./token"),
+  user: () => import("./user"),
   // these talk to the worker, with flags of their own
   note: () => import("./note"),
   report: () => import("./report"),

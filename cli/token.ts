@@ -3,7 +3,7 @@
 // manages their own; an admin anyone's.
 import { parseArgs } from "node:util";
 import { API, type TokenInfo } from "../lib/contract";
-import { api, CliError, connection } from "./client";
+import { api, CLIENT_OPTIONS, CliError, connection } from "./client";
 
 const USAGE = `gameday token — API tokens
 
@@ -31,10 +31,7 @@ export async function main(argv: string[]): Promise<number> {
     options: {
       expires: { type: "string" },
       user: { type: "string" },
-      json: { type: "boolean", default: false },
-      url: { type: "string" },
-      token: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
+      ...CLIENT_OPTIONS,
     },
   });
   const [sub, arg] = pos;

@@ -6,6 +6,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
+import type { Browser } from "playwright-core";
+import { io as ioClient, type Socket } from "socket.io-client";
+import type { ClientToServerEvents, ServerToClientEvents } from "../lib/contract";
 import { listProcesses, readProc } from "../lib/procfs";
 
 export const ROOT = path.resolve(import.meta.dirname, "..");
@@ -204,18 +207,83 @@ export async function apiCall<T = unknown>(w: { url: string; token: string }, me
   return { status: res.status, body: (await res.json()) as T };
 }
 
-/** Run the gameday CLI as a separate process. */
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export type LiveClient = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/**
+ * A socket.io client of the worker at `url`, by token or by session cookie
+ * from the page `origin`, resolved at its hello; it goes into `opened`, for the
+ * caller's after() to close.
+ */
+export function connectLive(url: string, auth: { token?: string; cookie?: string }, origin: string, opened: LiveClient[]): Promise<LiveClient> {
+  const s: LiveClient = ioClient(url, {
+    transports: ["websocket"],
+    reconnection: false,
+    ...(auth.token ? { auth: { token: auth.token } } : { extraHeaders: { cookie: auth.cookie!, origin } }),
+  });
+  opened.push(s);
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("no hello within 10 s")), 10_000);
+    s.once("hello", () => (clearTimeout(t), resolve(s)));
+    s.once("connect_error", (e) => (clearTimeout(t), reject(e)));
+  });
+}
+
+/** The reason a socket was disconnected, within `withinMs`. */
+export function disconnected(s: LiveClient, withinMs: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    if (!s.connected) return resolve("already");
+    const t = setTimeout(() => reject(new Error(`still connected after ${withinMs} ms`)), withinMs);
+    s.once("disconnect", (reason) => (clearTimeout(t), resolve(reason)));
+  });
+}
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+/** A browser test needs the built web app and Debian's Chromium; say how to get them. */
+export function requireWebBuildAndChromium(): void {
+  if (!fs.existsSync(path.join(ROOT, ".next/BUILD_ID"))) throw new Error("the web app is not built: run `make test` (it builds first) or `bash scripts/build.sh`");
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (make test does this as root)`);
+}
+
+/** The built web app (scripts/web.ts) on 127.0.0.1:port in front of the worker at workerUrl, trusting only its own origin; resolved once /login answers. */
+export async function startWebApp(port: number, workerUrl: string): Promise<ChildProcess> {
+  const web = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, webArgs(port), {
+    cwd: ROOT,
+    env: { ...process.env, GAMEDAY_WORKER_URL: workerUrl, GAMEDAY_ORIGINS: web, NEXT_TELEMETRY_DISABLED: "1" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  try {
+    await waitFor("the web app", async () => (await fetch(`${web}/login`)).status === 200, 60_000, 250);
+  } catch (e) {
+    await killHard(child);
+    throw e;
+  }
+  return child;
+}
+
+/** Debian's Chromium under Playwright (`npx playwright install` cannot work here), with nothing reaching beyond the machine. */
+export async function launchChromium(): Promise<Browser> {
+  const { chromium } = await import("playwright-core");
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+  });
+}
+
+/** Run the gameday CLI as a separate process; `input`, when given, is its stdin. */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...EXIT_WITH_PARENT, path.join(ROOT, "bin/gameday.mjs"), ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
     const t = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("exit", (code) => {
       clearTimeout(t);

@@ -7,18 +7,15 @@
 // the audit log.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import fs from "node:fs";
+import type { ChildProcess } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { API, type AuditEntry } from "../lib/contract";
-import { apiCall, killHard, ROOT, startWorkerProcess, tempHome, waitFor, type WorkerProc, webArgs } from "./kit";
+import { apiCall, killHard, launchChromium, requireWebBuildAndChromium, startWebApp, startWorkerProcess, tempHome, type WorkerProc } from "./kit";
 
 const WEB_PORT = 16_010;
 const WEB = `http://127.0.0.1:${WEB_PORT}`;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const EVIL = "http://127.0.0.1:4100";
 
 describe("web app: headers, origin, redirect, framing, access page", { timeout: 240_000 }, () => {
@@ -29,23 +26,14 @@ describe("web app: headers, origin, redirect, framing, access page", { timeout: 
   let framerUrl = "";
 
   before(async () => {
-    assert.ok(fs.existsSync(path.join(ROOT, ".next/BUILD_ID")), "the web app is not built: run `make test` (it builds first) or `bash scripts/build.sh`");
-    assert.ok(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install chromium (make test does this as root)`);
+    requireWebBuildAndChromium();
     worker = await startWorkerProcess(tempHome(), { env: { GAMEDAY_ORIGINS: WEB } });
-    web = spawn(process.execPath, webArgs(WEB_PORT), {
-      cwd: ROOT,
-      env: { ...process.env, GAMEDAY_WORKER_URL: worker.url, GAMEDAY_ORIGINS: WEB, NEXT_TELEMETRY_DISABLED: "1" },
-      stdio: ["ignore", "ignore", "inherit"],
-    });
-    await waitFor("the web app", async () => (await fetch(`${WEB}/login`)).status === 200, 60_000, 250);
+    web = await startWebApp(WEB_PORT, worker.url);
     // a page of another origin that frames the dashboard
     framer = http.createServer((_req, res) => res.end(`<!doctype html><iframe id="f" src="${WEB}/login" width="800" height="600"></iframe>`));
     await new Promise<void>((r) => framer!.listen(0, "127.0.0.1", r));
     framerUrl = `http://127.0.0.1:${(framer.address() as AddressInfo).port}/`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

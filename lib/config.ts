@@ -113,6 +113,18 @@ export const configSchema = z.object({
     .optional()
     .transform((v) => commaList(v ?? ""))
     .pipe(z.array(urlVar(["http:", "https:"]))),
+  /**
+   * Days the audit log keeps its rows: older ones are deleted at the worker's
+   * start and once a day (the trim is itself recorded). 0 or "forever": keep
+   * every row. Default 365.
+   */
+  GAMEDAY_AUDIT_RETENTION_DAYS: trimmed.pipe(
+    z
+      .string()
+      .regex(/^(\d{1,6}|forever)$/, 'must be a whole number of days (0 or "forever" keeps every row)')
+      .optional()
+      .transform((v) => (v === undefined ? 365 : v === "forever" || Number(v) === 0 ? null : Number(v))),
+  ),
   /** User name of the admin created at the first start. Default admin. */
   GAMEDAY_ADMIN_USER: text.transform((v) => v ?? "admin"),
   /** Password of the admin created at the first start. Default: a random one, printed once. */

@@ -277,6 +277,8 @@ export const API = {
   login: "/api/v1/auth/login",
   logout: "/api/v1/auth/logout",
   me: "/api/v1/auth/me",
+  /** change your own password: POST { currentPassword, newPassword } (your other sessions end) */
+  password: "/api/v1/auth/password",
   graph: "/api/v1/graph",
   examples: "/api/v1/experiments/examples",
   /** the fault catalogue: every registered fault, its params' JSON Schema and availability here */
@@ -298,6 +300,11 @@ export const API = {
   /** users and their roles (admin) */
   users: "/api/v1/users",
   user: (username: string) => `/api/v1/users/${encodeURIComponent(username)}`,
+  /** an admin sets another user's password: POST { password } (their sessions end) */
+  userPassword: (username: string) => `/api/v1/users/${encodeURIComponent(username)}/password`,
+  /** an admin disables a user (kept for the history that names them) or enables them again */
+  userDisable: (username: string) => `/api/v1/users/${encodeURIComponent(username)}/disable`,
+  userEnable: (username: string) => `/api/v1/users/${encodeURIComponent(username)}/enable`,
   /** the audit log (admin) */
   audit: "/api/v1/audit",
   /** participants' notes on a run: GET lists, POST { text } adds one */
@@ -336,6 +343,8 @@ export interface TokenInfo {
 
 export interface UserRecord extends UserInfo {
   createdAt: string;
+  /** when an admin disabled the user (no login, sessions ended, tokens revoked); null: enabled */
+  disabledAt: string | null;
 }
 
 /** One line of the audit log. */
@@ -344,7 +353,10 @@ export interface AuditEntry {
   at: string;
   /** who: the user name (for a failed login, the name that was tried) */
   actor: string;
-  /** login, login-failed, logout, run-start, run-abort, halt, recover, token-create, token-revoke, user-create, user-role */
+  /**
+   * login, login-failed, logout, run-start, run-abort, halt, recover, token-create, token-revoke,
+   * user-create, user-role, password-change, user-password-reset, user-disable, user-enable, audit-trim
+   */
   action: string;
   /** what it acted on: run id, token id, user name */
   target: string | null;

@@ -28,6 +28,7 @@ const PUBLIC: Record<string, string> = {
 const VIEWER_MUTATIONS: Record<string, string> = {
   "POST /api/v1/experiments/validate": "checks a file; starts nothing",
   "POST /api/v1/auth/logout": "ends the caller's own session",
+  "POST /api/v1/auth/password": "changes the caller's own password; needs the current one, checked behind the login limits",
   "POST /api/v1/schedules/preview": "computes the next fire times of a body; saves nothing",
 };
 

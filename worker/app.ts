@@ -9,6 +9,7 @@ import { registerSelf } from "../lib/procfs";
 import { loadTopology, type Topology } from "../lib/topology";
 import { Audit } from "./audit";
 import { Auth } from "./auth";
+import { AuditRetention } from "./retention";
 import { Engine } from "./engine";
 import { FaultCatalogueCache } from "./faults";
 import { GraphPoller } from "./graph";
@@ -42,6 +43,7 @@ export interface RunningWorker {
   engine: Engine;
   auth: Auth;
   audit: Audit;
+  retention: AuditRetention;
   scheduler: Scheduler;
   killSwitch: KillSwitch;
   recovered: Awaited<ReturnType<Engine["recover"]>>;
@@ -145,6 +147,8 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const unannounce = registerSelf(process.pid, [port]);
   const url = `http://${o.host.includes(":") ? `[${o.host}]` : o.host}:${port}`;
   const boot = await auth.bootstrap(url);
+  const retention = new AuditRetention(db, audit, log.child({ component: "audit" }), config().GAMEDAY_AUDIT_RETENTION_DAYS);
+  retention.start();
   graph?.start();
   // the first catalogue loads every injector's modules and compiles every
   // schema (a few hundred ms on this thread): built at start, while no run can
@@ -159,6 +163,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     engine,
     auth,
     audit,
+    retention,
     scheduler,
     killSwitch,
     recovered,
@@ -171,6 +176,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         killSwitch.close();
         graph?.stop();
         await engine.flush();
+        await retention.stop();
         await audit.flush();
         await engine.close();
         await reports?.close();

@@ -1,6 +1,7 @@
 // The audit log: who logged in (or failed to), launched, aborted, halted,
-// created or revoked a token, created a user or changed a role — when, and
-// from which address and page. Written in order through one queue that is
+// created or revoked a token, created, disabled or enabled a user, changed a
+// role or a password — when, and from which address and page; and each trim
+// of old rows (retention.ts). Written in order through one queue that is
 // never awaited by the action itself (HALT must not wait on the database);
 // readers flush it first.
 import type { Db } from "../lib/db";

@@ -4,8 +4,13 @@
 // before are still accepted and replaced at the next login. Session cookies
 // and API tokens are random 32-byte values of which only the SHA-256 is
 // stored. Verified credentials are cached in memory so HALT still works when
-// the database is unreachable; logout, revocation and role changes are
-// announced (onChange) so open sockets lose their rights at once.
+// the database is unreachable; logout, revocation, role changes, password
+// changes and disabling a user are announced (onChange) so open sockets lose
+// their rights at once. A password change ends the user's other sessions and
+// keeps their API tokens (separate credentials with their own expiry, listed
+// and revoked one by one); disabling a user ends both. Users are disabled, not
+// deleted: runs, notes and the audit log name them by user name, and a
+// deleted name could be given to someone else.
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -13,7 +18,7 @@ import argon2 from "argon2";
 import bcrypt from "bcryptjs";
 import { z } from "zod";
 import type { Db } from "../lib/db";
-import { ROLES, type Role, type TokenInfo, type UserInfo, type UserRecord } from "../lib/contract";
+import { API, ROLES, type Role, type TokenInfo, type UserInfo, type UserRecord } from "../lib/contract";
 import { config } from "../lib/config";
 import { ApiErr } from "../lib/errors";
 import { cliConfigPath } from "../lib/paths";
@@ -35,7 +40,7 @@ export interface Principal {
   expiresAt: number | null;
 }
 
-export type AuthChange = { kind: "revoked"; credIds: string[] } | { kind: "user"; userId: string; role: Role };
+export type AuthChange = { kind: "revoked"; credIds: string[] } | { kind: "user"; userId: string; role: Role } | { kind: "disabled"; userId: string };
 
 export const SESSION_TTL_MS = 12 * 3_600_000;
 const CACHE_TTL_MS = 10 * 60_000;
@@ -72,6 +77,9 @@ export interface CliConfig {
 
 const live = (t: { revokedAt: Date | null; expiresAt: Date | null }, now = Date.now()) => !t.revokedAt && (!t.expiresAt || t.expiresAt.getTime() > now);
 
+type UserRow = { id: string; username: string; role: string; createdAt: Date; disabledAt: Date | null };
+const userView = (u: UserRow): UserRecord => ({ username: u.username, role: u.role as Role, createdAt: u.createdAt.toISOString(), disabledAt: u.disabledAt?.toISOString() ?? null });
+
 function tokenView(t: { id: string; name: string; createdAt: Date; lastUsedAt: Date | null; expiresAt: Date | null; revokedAt: Date | null; user: { username: string } }): TokenInfo {
   return {
     id: t.id.slice(0, TOKEN_ID_LEN),
@@ -92,6 +100,9 @@ export class Auth {
   private lastUsed = new Map<string, number>();
   // compared against when the user is unknown, so timing does not reveal user names
   private dummyHash: Promise<string> | null = null;
+  // role changes and disabling run one at a time, so two admins demoting or
+  // disabling each other at once cannot both pass the last-admin check
+  private userOps: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly db: Db,
@@ -102,7 +113,7 @@ export class Auth {
     this.limiter = new LoginLimiter(limits);
   }
 
-  /** Hear about logouts, revocations and role changes; returns the unsubscribe. */
+  /** Hear about logouts, revocations, role changes and disabled users; returns the unsubscribe. */
   onChange(fn: (c: AuthChange) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
@@ -142,7 +153,8 @@ export class Auth {
    */
   async bootstrap(workerUrl: string): Promise<{ createdAdmin?: { username: string; password: string; generated: boolean } }> {
     const out: { createdAdmin?: { username: string; password: string; generated: boolean } } = {};
-    let admin = await this.db.user.findFirst({ where: { role: "admin" }, orderBy: { createdAt: "asc" } });
+    // an enabled admin (the last one cannot be disabled) owns the local CLI token
+    let admin = await this.db.user.findFirst({ where: { role: "admin", disabledAt: null }, orderBy: { createdAt: "asc" } });
     if (!admin) {
       const username = config().GAMEDAY_ADMIN_USER;
       const given = config().GAMEDAY_ADMIN_PASSWORD;
@@ -210,6 +222,11 @@ export class Auth {
       return null;
     }
     this.limiter.succeeded(username);
+    // said only to someone who knows the password, so it reveals nothing to a guesser
+    if (u.disabledAt) {
+      this.audit?.record(meta, { actor: username, action: "login-failed", ok: false, detail: { reason: "disabled" } });
+      throw new ApiErr("forbidden", `${username} is disabled; ask an admin to enable the account`);
+    }
     if (rehash) {
       await this.db.user.update({ where: { id: u.id }, data: { passwordHash: await this.hash(password) } });
       this.log.info("password hash upgraded to argon2id", { username });
@@ -242,14 +259,14 @@ export class Auth {
     try {
       if (secret.bearer) {
         const t = await this.db.apiToken.findUnique({ where: { id }, include: { user: true } });
-        if (!t || !live(t)) return this.forget(id);
+        if (!t || !live(t) || t.user.disabledAt) return this.forget(id);
         this.touch(id);
         const p: Principal = { user: { id: t.user.id, username: t.user.username, role: t.user.role as Role }, credId: id, kind: "token", expiresAt: t.expiresAt?.getTime() ?? null };
         this.remember(p);
         return p;
       }
       const s = await this.db.session.findUnique({ where: { id }, include: { user: true } });
-      if (!s || s.expiresAt.getTime() <= Date.now()) return this.forget(id);
+      if (!s || s.expiresAt.getTime() <= Date.now() || s.user.disabledAt) return this.forget(id);
       const p: Principal = { user: { id: s.user.id, username: s.user.username, role: s.user.role as Role }, credId: id, kind: "session", expiresAt: s.expiresAt.getTime() };
       this.remember(p);
       return p;
@@ -278,28 +295,132 @@ export class Auth {
 
   async listUsers(): Promise<UserRecord[]> {
     const rows = await this.db.user.findMany({ orderBy: { createdAt: "asc" } });
-    return rows.map((u) => ({ username: u.username, role: u.role as Role, createdAt: u.createdAt.toISOString() }));
+    return rows.map(userView);
+  }
+
+  private async userNamed(username: string): Promise<UserRow> {
+    const u = await this.db.user.findUnique({ where: { username } });
+    if (!u) throw new ApiErr("not_found", `no user ${username}`);
+    return u;
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const r = this.userOps.then(fn);
+    this.userOps = r.catch(() => undefined);
+    return r;
+  }
+
+  /** The last enabled admin may not stop being one. */
+  private async refuseLastAdmin(u: UserRow, what: string): Promise<void> {
+    if (u.role !== "admin" || u.disabledAt) return;
+    if ((await this.db.user.count({ where: { role: "admin", disabledAt: null } })) === 1) {
+      throw new ApiErr("conflict", `${u.username} is the last admin; ${what}`);
+    }
+  }
+
+  /** Forget cached credentials of a user (all, or all but one). */
+  private forgetUser(userId: string, except: string | null = null): void {
+    for (const [id, c] of this.cache) if (c.p.user.id === userId && id !== except) this.cache.delete(id);
+  }
+
+  /**
+   * A new password hash, and every session of the user but `keep` ended (their
+   * sockets disconnect). API tokens are kept: see the top of this file.
+   */
+  private async replacePassword(userId: string, password: string, keep: string | null): Promise<{ sessionsEnded: number; tokensKept: number }> {
+    await this.db.user.update({ where: { id: userId }, data: { passwordHash: await this.hash(password) } });
+    const ended = await this.db.session.findMany({ where: { userId, ...(keep ? { id: { not: keep } } : {}) }, select: { id: true } });
+    const ids = ended.map((x) => x.id);
+    if (ids.length) await this.db.session.deleteMany({ where: { id: { in: ids } } });
+    for (const id of ids) this.cache.delete(id);
+    if (ids.length) this.announce({ kind: "revoked", credIds: ids });
+    const tokens = await this.db.apiToken.findMany({ where: { userId, revokedAt: null }, select: { revokedAt: true, expiresAt: true } });
+    return { sessionsEnded: ids.length, tokensKept: tokens.filter((t) => live(t)).length };
+  }
+
+  /**
+   * The caller's own password. The current one is checked behind the login
+   * limits (a wrong one counts as a failed login of that user), so this is no
+   * way around them to guess passwords.
+   */
+  async changePassword(p: Principal, meta: RequestMeta, current: string, next: string): Promise<{ sessionsEnded: number; tokensKept: number }> {
+    const username = p.user.username;
+    const refused = this.limiter.admit(meta.address, username);
+    if (refused) {
+      if (refused.first) this.audit?.record(meta, { actor: username, action: "password-change", ok: false, detail: { reason: "rate-limited", why: refused.reason } });
+      throw new ApiErr("rate_limited", refused.reason, undefined, { "retry-after": String(refused.retryAfterSec) });
+    }
+    const u = await this.db.user.findUnique({ where: { id: p.user.id } });
+    if (!u || u.disabledAt) throw new ApiErr("unauthenticated", "log in again");
+    const { ok } = await this.check(u.passwordHash, current);
+    if (!ok) {
+      this.limiter.failed(username);
+      this.audit?.record(meta, { actor: username, action: "password-change", ok: false, detail: { reason: "wrong current password" } });
+      throw new ApiErr("forbidden", "the current password is wrong", [{ path: "currentPassword", message: "is not your current password" }]);
+    }
+    this.limiter.succeeded(username);
+    const r = await this.replacePassword(u.id, next, p.kind === "session" ? p.credId : null);
+    this.audit?.record(meta, { actor: username, action: "password-change", target: username, ok: true, detail: r });
+    return r;
+  }
+
+  /** An admin sets another user's password; every session of that user ends. */
+  async resetPassword(actor: AuthUser, meta: RequestMeta, username: string, password: string): Promise<{ sessionsEnded: number; tokensKept: number }> {
+    const u = await this.userNamed(username);
+    if (u.id === actor.id) throw new ApiErr("conflict", `that is you, ${actor.username}: change your own password with your current one (POST ${API.password}, or gameday user passwd)`);
+    const r = await this.replacePassword(u.id, password, null);
+    this.audit?.record(meta, { actor: actor.username, action: "user-password-reset", target: username, ok: true, detail: r });
+    return r;
+  }
+
+  /**
+   * Disable a user: no login, every session ended, every token revoked, every
+   * socket disconnected at once. Not yourself, not the last admin.
+   */
+  disableUser(actor: AuthUser, meta: RequestMeta, username: string): Promise<UserRecord> {
+    return this.exclusive(async () => {
+      const u = await this.userNamed(username);
+      if (u.id === actor.id) throw new ApiErr("conflict", `that is you, ${actor.username}: another admin must disable your account`);
+      if (u.disabledAt) return userView(u);
+      await this.refuseLastAdmin(u, "make another user admin first");
+      const now = new Date();
+      const row = await this.db.user.update({ where: { id: u.id }, data: { disabledAt: now } });
+      const sessions = await this.db.session.deleteMany({ where: { userId: u.id } });
+      const tokens = await this.db.apiToken.updateMany({ where: { userId: u.id, revokedAt: null }, data: { revokedAt: now } });
+      this.forgetUser(u.id);
+      this.audit?.record(meta, { actor: actor.username, action: "user-disable", target: username, ok: true, detail: { sessionsEnded: sessions.count, tokensRevoked: tokens.count } });
+      this.announce({ kind: "disabled", userId: u.id });
+      return userView(row);
+    });
+  }
+
+  /** Enable a disabled user: they may log in again; their old sessions and tokens stay ended. */
+  async enableUser(actor: AuthUser, meta: RequestMeta, username: string): Promise<UserRecord> {
+    const u = await this.userNamed(username);
+    if (!u.disabledAt) return userView(u);
+    const row = await this.db.user.update({ where: { id: u.id }, data: { disabledAt: null } });
+    this.audit?.record(meta, { actor: actor.username, action: "user-enable", target: username, ok: true });
+    return userView(row);
   }
 
   async addUser(actor: AuthUser, meta: RequestMeta, input: { username: string; password: string; role: Role }): Promise<UserRecord> {
-    if (await this.db.user.findUnique({ where: { username: input.username } })) throw new ApiErr("conflict", `user ${input.username} already exists`);
+    const existing = await this.db.user.findUnique({ where: { username: input.username } });
+    if (existing) throw new ApiErr("conflict", `user ${input.username} already exists${existing.disabledAt ? " (disabled: enable it instead)" : ""}`);
     const u = await this.createUser(input.username, input.password, input.role);
     this.audit?.record(meta, { actor: actor.username, action: "user-create", target: u.username, ok: true, detail: { role: u.role } });
-    const row = await this.db.user.findUniqueOrThrow({ where: { id: u.id } });
-    return { username: u.username, role: u.role, createdAt: row.createdAt.toISOString() };
+    return userView(await this.db.user.findUniqueOrThrow({ where: { id: u.id } }));
   }
 
-  async setRole(actor: AuthUser, meta: RequestMeta, username: string, role: Role): Promise<UserRecord> {
-    const u = await this.db.user.findUnique({ where: { username } });
-    if (!u) throw new ApiErr("not_found", `no user ${username}`);
-    if (u.role === "admin" && role !== "admin" && (await this.db.user.count({ where: { role: "admin" } })) === 1) {
-      throw new ApiErr("conflict", `${username} is the last admin; make another user admin first`);
-    }
-    const row = await this.db.user.update({ where: { id: u.id }, data: { role } });
-    for (const [id, c] of this.cache) if (c.p.user.id === u.id) this.cache.set(id, { ...c, p: { ...c.p, user: { ...c.p.user, role } } });
-    this.audit?.record(meta, { actor: actor.username, action: "user-role", target: username, ok: true, detail: { from: u.role, to: role } });
-    this.announce({ kind: "user", userId: u.id, role });
-    return { username: row.username, role, createdAt: row.createdAt.toISOString() };
+  setRole(actor: AuthUser, meta: RequestMeta, username: string, role: Role): Promise<UserRecord> {
+    return this.exclusive(async () => {
+      const u = await this.userNamed(username);
+      if (role !== "admin") await this.refuseLastAdmin(u, "make another user admin first");
+      const row = await this.db.user.update({ where: { id: u.id }, data: { role } });
+      for (const [id, c] of this.cache) if (c.p.user.id === u.id) this.cache.set(id, { ...c, p: { ...c.p, user: { ...c.p.user, role } } });
+      this.audit?.record(meta, { actor: actor.username, action: "user-role", target: username, ok: true, detail: { from: u.role, to: role } });
+      this.announce({ kind: "user", userId: u.id, role });
+      return userView(row);
+    });
   }
 
   // ---- API tokens (own; an admin's reach every user's)
@@ -320,6 +441,7 @@ export class Auth {
       if (actor.role !== "admin") throw new ApiErr("forbidden", `only an admin creates tokens for another user; ${actor.username} is ${actor.role}`);
       const u = await this.db.user.findUnique({ where: { username: input.username } });
       if (!u) throw new ApiErr("not_found", `no user ${input.username}`);
+      if (u.disabledAt) throw new ApiErr("conflict", `${input.username} is disabled; enable the account first`);
       owner = { id: u.id, username: u.username, role: u.role as Role };
     }
     const token = newSecret();

@@ -14,6 +14,7 @@ try {
   const c = config();
   env = { port: c.WORKER_PORT, bind: c.GAMEDAY_BIND, topology: c.GAMEDAY_TOPOLOGY, examples: c.GAMEDAY_EXAMPLES, protectPids: c.GAMEDAY_PROTECT_PIDS, warmupMs: c.GAMEDAY_WARMUP_MS };
   void c.GAMEDAY_LOG; // the logger reads it next: a bad value is reported here like the others
+  void c.GAMEDAY_AUDIT_RETENTION_DAYS; // read once the worker is up: refused before anything starts
 } catch (e) {
   if (!(e instanceof ConfigError)) throw e;
   process.stderr.write(`gameday worker: ${e.message}\n`);

@@ -79,6 +79,11 @@ const tokenBody = z
   .strict();
 const userBody = z.object({ username: usernameSchema, password: passwordSchema, role: roleSchema }).strict();
 const roleBody = z.object({ role: roleSchema }).strict();
+const passwordChangeBody = z
+  .object({ currentPassword: z.string().min(1, "give your current password").max(1000), newPassword: passwordSchema })
+  .strict()
+  .refine((b) => b.newPassword !== b.currentPassword, { path: ["newPassword"], message: "must differ from the current password" });
+const passwordResetBody = z.object({ password: passwordSchema }).strict();
 const auditQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   actor: z.string().max(200).optional(),
@@ -172,6 +177,15 @@ export const ROUTES: readonly Route[] = [
     path: "/api/v1/auth/me",
     role: "viewer",
     handler: async ({ res, user }) => send(res, 200, { user: { username: user.username, role: user.role } }),
+  },
+  {
+    method: "POST",
+    path: "/api/v1/auth/password",
+    role: "viewer",
+    handler: async ({ req, res, meta, principal }, { auth }) => {
+      const b = parseBody(passwordChangeBody, await readJson(req));
+      send(res, 200, await auth.changePassword(principal!, meta, b.currentPassword, b.newPassword));
+    },
   },
   {
     method: "GET",
@@ -336,6 +350,27 @@ export const ROUTES: readonly Route[] = [
       const { role } = parseBody(roleBody, await readJson(req));
       send(res, 200, { user: await auth.setRole(user, meta, params.username, role) });
     },
+  },
+  {
+    method: "POST",
+    path: "/api/v1/users/:username/password",
+    role: "admin",
+    handler: async ({ req, res, user, meta, params }, { auth }) => {
+      const { password } = parseBody(passwordResetBody, await readJson(req));
+      send(res, 200, await auth.resetPassword(user, meta, params.username, password));
+    },
+  },
+  {
+    method: "POST",
+    path: "/api/v1/users/:username/disable",
+    role: "admin",
+    handler: async ({ res, user, meta, params }, { auth }) => send(res, 200, { user: await auth.disableUser(user, meta, params.username) }),
+  },
+  {
+    method: "POST",
+    path: "/api/v1/users/:username/enable",
+    role: "admin",
+    handler: async ({ res, user, meta, params }, { auth }) => send(res, 200, { user: await auth.enableUser(user, meta, params.username) }),
   },
   {
     method: "GET",

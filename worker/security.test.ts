@@ -9,20 +9,18 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import bcrypt from "bcryptjs";
-import { io as ioClient, type Socket } from "socket.io-client";
-import { API, type AuditEntry, type ClientToServerEvents, type CommandResult, type ServerToClientEvents, type TokenInfo, type UserRecord } from "../lib/contract";
+import { API, type AuditEntry, type CommandResult, type TokenInfo, type UserRecord } from "../lib/contract";
 import { openDb, type Db } from "../lib/db";
 import { sha256 } from "./auth";
-import { apiCall, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
+import { apiCall, connectLive, disconnected, type LiveClient, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
 
-type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
 const TRUSTED = "http://127.0.0.1:3000";
 const HTTPS = "https://gameday.example.com";
 
 describe("auth that holds up (worker process)", { timeout: 180_000 }, () => {
   let w: WorkerProc;
   let db: Db;
-  const sockets: Client[] = [];
+  const sockets: LiveClient[] = [];
 
   before(async () => {
     const home = tempHome();
@@ -65,28 +63,9 @@ describe("auth that holds up (worker process)", { timeout: 180_000 }, () => {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
 
-  function connect(auth: { token?: string; cookie?: string }): Promise<Client> {
-    const s: Client = ioClient(w.url, {
-      transports: ["websocket"],
-      reconnection: false,
-      ...(auth.token ? { auth: { token: auth.token } } : { extraHeaders: { cookie: auth.cookie!, origin: TRUSTED } }),
-    });
-    sockets.push(s);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("no hello within 10 s")), 10_000);
-      s.once("hello", () => (clearTimeout(t), resolve(s)));
-      s.once("connect_error", (e) => (clearTimeout(t), reject(e)));
-    });
-  }
+  const connect = (auth: { token?: string; cookie?: string }) => connectLive(w.url, auth, TRUSTED, sockets);
 
-  const disconnected = (s: Client, withinMs: number) =>
-    new Promise<string>((resolve, reject) => {
-      if (!s.connected) return resolve("already");
-      const t = setTimeout(() => reject(new Error(`still connected after ${withinMs} ms`)), withinMs);
-      s.once("disconnect", (reason) => (clearTimeout(t), resolve(reason)));
-    });
-
-  const halt = (s: Client) =>
+  const halt = (s: LiveClient) =>
     new Promise<CommandResult>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error("no ack")), 10_000);
       s.emit("halt", {}, (r) => (clearTimeout(t), resolve(r)));

@@ -3,8 +3,9 @@
 // carries the session cookie must come from a trusted page (lib/origin.ts) —
 // any foreign Origin is a 403, and so is a mutation without one — and the
 // route's role must be met. Open sockets follow their credential: a logout,
-// a revoked token or an expired session disconnects them, a role change
-// applies to their next command at once.
+// a revoked token, an expired session, a session ended by a password change
+// or a disabled user disconnects them, a role change applies to their next
+// command at once.
 import http from "node:http";
 import type { Duplex } from "node:stream";
 import { Server as IoServer, type Socket } from "socket.io";
@@ -139,6 +140,10 @@ export function createServer(d: ServerDeps): { server: http.Server; io: Io } {
   const unsubscribe = auth.onChange((c: AuthChange) => {
     if (c.kind === "revoked") {
       for (const id of c.credIds) for (const s of [...(byCred.get(id) ?? [])]) s.disconnect(true);
+      return;
+    }
+    if (c.kind === "disabled") {
+      for (const s of [...(byUser.get(c.userId) ?? [])]) s.disconnect(true);
       return;
     }
     for (const s of byUser.get(c.userId) ?? []) {

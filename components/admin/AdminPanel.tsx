@@ -1,12 +1,14 @@
 "use client";
-// /admin: API tokens (everyone's own; an admin's reach every user), and for
-// admins the users with their roles and the audit log. Every change goes
-// through the worker's API, which checks the role and records it.
+// /admin: your own password and API tokens (everyone's own; an admin's reach
+// every user), and for admins the users (roles, password resets, disabling)
+// and the audit log. Every change goes through the worker's API, which checks
+// the role and records it.
 import { useEffect, useState } from "react";
 import { API, type UserInfo } from "@/lib/contract";
 import { apiCall, ApiCallError, errorLines } from "@/lib/web/api";
 import { AppHeader } from "@/components/dashboard/AppHeader";
 import { AuditLog } from "./AuditLog";
+import { PasswordCard } from "./PasswordCard";
 import { TokensCard } from "./TokensCard";
 import { UsersCard } from "./UsersCard";
 
@@ -31,10 +33,11 @@ export function AdminPanel() {
       <AppHeader user={user} connected={false} liveError="the access page has no live link" />
       <main className="mx-auto max-w-[1600px] space-y-4 p-4">
         {error ? <p className="text-sm text-red-300">{error}</p> : null}
+        {user ? <PasswordCard onChange={changed} /> : null}
         {user ? <TokensCard user={user} onChange={changed} /> : null}
         {user?.role === "admin" ? (
           <>
-            <UsersCard onChange={changed} />
+            <UsersCard me={user.username} onChange={changed} />
             <AuditLog refresh={changes} />
           </>
         ) : user ? (

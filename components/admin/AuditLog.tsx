@@ -6,7 +6,7 @@ import { time } from "@/lib/web/format";
 import { Card } from "@/components/Card";
 import { ErrorNote, Table } from "./parts";
 
-const ACTIONS = ["", "login", "login-failed", "logout", "run-start", "run-abort", "halt", "recover", "token-create", "token-revoke", "user-create", "user-role"];
+const ACTIONS = ["", "login", "login-failed", "logout", "run-start", "run-abort", "halt", "recover", "token-create", "token-revoke", "user-create", "user-role", "password-change", "user-password-reset", "user-disable", "user-enable", "audit-trim"];
 
 export function AuditLog({ refresh }: { refresh: number }) {
   const [events, setEvents] = useState<AuditEntry[]>([]);

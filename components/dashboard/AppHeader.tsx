@@ -71,8 +71,8 @@ export function AppHeader({
             </span>
           ) : null}
           {user ? (
-            <Link href="/admin" className="text-sm text-slate-400 hover:text-slate-200" data-testid="admin-link" title="API tokens; for admins also users, roles and the audit log">
-              {user.role === "admin" ? "Users & audit" : "Tokens"}
+            <Link href="/admin" className="text-sm text-slate-400 hover:text-slate-200" data-testid="admin-link" title="Your password and API tokens; for admins also users, roles and the audit log">
+              {user.role === "admin" ? "Users & audit" : "Account"}
             </Link>
           ) : null}
           {user ? (
