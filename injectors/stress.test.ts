@@ -480,3 +480,49 @@ spec:
     }
   });
 });
+
+describe("a run's evidence on a worker", () => {
+  let worker: WorkerProc | undefined;
+  after(async () => {
+    await worker?.stop();
+  });
+  const exp = (name: string, marker: string) => `
+apiVersion: gameday/v1
+kind: Experiment
+metadata: { name: ${name} }
+spec:
+  hypothesis: the service keeps up under a CPU cap
+  targets: { v: { process: { cmdline: '${marker}' } } }
+  steadyState: { probes: [ { name: up, type: metrics, url: "${worker!.url}/metrics", window: 1s, query: { metric: gameday_worker_breach_to_revert_seconds_count }, tolerance: { min: 0 } } ] }
+  method: [ { fault: cpu-limit, target: v, params: { cpus: 0.1 }, duration: 2s } ]
+`;
+  async function runToEnd(yaml: string): Promise<RunRecord> {
+    const r = await apiCall<{ run: RunRecord }>(worker!, "POST", "/api/v1/runs", { yaml });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const get = async () => (await apiCall<{ run: RunRecord }>(worker!, "GET", `/api/v1/runs/${r.body.run.id}`)).body.run;
+    return waitFor("the run to end", async () => {
+      const run = await get();
+      return ["completed", "aborted", "failed"].includes(run.state) ? run : null;
+    }, 30_000, 200);
+  }
+
+  test("a cpu-limit on a sleeping process throttled nothing: the run is inconclusive; on a spinning one it holds, with the throttled periods recorded", { timeout: 90_000, skip: findHierarchy("cpu") ? false : "no cpu controller" }, async () => {
+    worker = await startWorkerProcess(tempHome(), { env: { GAMEDAY_WARMUP_MS: "300" } });
+    const idleMark = `gdi${process.pid}x${Math.floor(Math.random() * 1e6)}`;
+    victim(`: ${idleMark}; while kill -0 $PPID; do sleep 1; done`);
+    const idle = await runToEnd(exp("cap-idle", idleMark));
+    assert.equal(idle.state, "completed", JSON.stringify(idle.abort ?? idle.error));
+    assert.equal(idle.hypothesisHeld, null);
+    assert.match(idle.inconclusive ?? "", /^inconclusive: cpu-limit on .* touched nothing \(throttled in 0 of \d+ CFS periods/);
+    assert.equal(idle.faults[0].effect?.touched, 0);
+
+    const busyMark = `gdb${process.pid}x${Math.floor(Math.random() * 1e6)}`;
+    victim(`: ${busyMark}; while kill -0 $PPID; do :; done`);
+    const busy = await runToEnd(exp("cap-busy", busyMark));
+    assert.equal(busy.state, "completed", JSON.stringify(busy.abort ?? busy.error));
+    assert.ok((busy.faults[0].effect?.touched ?? 0) > 0, JSON.stringify(busy.faults[0]));
+    assert.match(busy.faults[0].effect!.summary, /^throttled in \d+ of \d+ CFS periods/);
+    assert.equal(busy.inconclusive, null);
+    assert.equal(busy.hypothesisHeld, true);
+  });
+});
