@@ -100,7 +100,8 @@ function loadPids(tag: string): number[] {
   return [...pids];
 }
 
-function rssBytes(pid: number): number {
+/** Resident memory of a process (VmRSS), 0 once it is gone. */
+export function rssBytes(pid: number): number {
   try {
     const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? Number(m[1]) * 1024 : 0;
