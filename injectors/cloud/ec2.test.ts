@@ -209,7 +209,7 @@ describe("cloud faults against an EC2 Query endpoint", { timeout: 120_000 }, () 
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const acts = api.calls.slice(from).filter((c) => !c.dryRun && c.action !== "DescribeInstances").map((c) => `${c.action} ${c.params["InstanceId.1"]}`);
     assert.deepEqual(acts, ["StopInstances i-00000000000000c0", "StartInstances i-00000000000000c0"], "stopped, then started: nothing else");
-    assert.match(run.stdout, /Reverted ec2-stop on instance i-00000000000000c0 \(db\) in eu-west-1b: instance i-00000000000000c0 is running again/);
+    assert.match(run.stdout, /Reverted ec2-stop on instance i-00000000000000c0 \(db\) in eu-west-1b: instance i-00000000000000c0 is running again; effect: instance i-00000000000000c0 was stopped when the revert came \(from running\)\n/);
     assert.equal(api.instances.get("i-00000000000000c0")!.state, "running");
     const term = await runCli(["cloud-terminator", "terminate", "--tag", "app=db", "--yes"], env);
     assert.equal(term.code, 1);
