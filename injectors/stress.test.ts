@@ -478,6 +478,11 @@ spec:
       assert.equal(f.state, "reverted", `${f.fault}: ${f.error ?? ""}`);
       assert.equal(f.verified, true, f.fault);
     }
+    // the reaper read the limits' evidence before it removed their cgroups, and the restart recorded it: the sleeping victim met neither cap
+    for (const name of ["cpu-limit", "memory-limit"]) {
+      const f = body.run.faults.find((x) => x.fault === name)!;
+      assert.equal(f.effect?.touched, 0, `${name}: ${JSON.stringify(f.effect)}`);
+    }
   });
 });
 
