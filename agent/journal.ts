@@ -108,6 +108,8 @@ export function readJournal(file: string): JournalDoc {
       revertAttempts: e.revertAttempts ?? 0,
       error: e.error,
       detail: e.detail,
+      // what a reaper's revert read as the evidence: the next start puts it in the run record
+      ...(e.effect ? { effect: e.effect } : {}),
     })),
   };
 }

@@ -61,7 +61,8 @@ export function narrateStep(emit: Emit, e: StepEvent, dryRun: boolean): void {
 export function narrateChange(emit: Emit, e: ExecutorEvent): void {
   const what = `${e.change.fault} on ${e.change.targetLabel}`;
   if (e.type === "injected") emit("injected", `Injected ${what}`, { change: e.change.id, undo: e.change.undo });
-  else if (e.type === "reverted") emit("reverted", `Reverted ${what}: ${e.detail}`, { change: e.change.id });
+  // the evidence of effect, as the run's events give it: a change that touched nothing says so
+  else if (e.type === "reverted") emit("reverted", `Reverted ${what}: ${e.detail}${e.change.effect ? `; effect: ${e.change.effect.summary}` : ""}`, { change: e.change.id, ...(e.change.effect ? { effect: e.change.effect } : {}) });
   else if (e.type === "revert-failed") emit("error", `REVERT FAILED: ${what}: ${e.detail} (journal kept; gameday recover retries)`, { change: e.change.id });
   else if (e.type === "inject-failed") emit("error", `Inject failed: ${what}: ${e.error}`, { change: e.change.id });
 }

@@ -16,7 +16,7 @@ import { ancestorsOf, listProcesses } from "../lib/procfs";
 import { formatSize } from "../lib/size";
 import { loadTopology, processSelectorSchema, type ProcessSelector } from "../lib/topology";
 import { tagged } from "../injectors/load/children";
-import { cores, cpuTimeMs, stressNgMissing, type LoadUndo } from "../injectors/load/engine";
+import { cores, cpuTimeMs, rssBytes as rss, stressNgMissing, type LoadUndo } from "../injectors/load/engine";
 import { memAvailable, sizeRefusal } from "../injectors/load/memory";
 import { cpuStress } from "../injectors/cpu-stress";
 import { memoryStress } from "../injectors/memory-stress";
@@ -352,15 +352,6 @@ class Sampler {
       seconds: this.totalMs / 1000,
       peakBytes: this.peakBytes || undefined,
     });
-  }
-}
-
-function rss(pid: number): number {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
   }
 }
 

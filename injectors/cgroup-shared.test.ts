@@ -9,11 +9,14 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { readProc } from "../lib/procfs";
-import { killHard, sleep, waitFor } from "../e2e/kit";
+import { killHard, sleep, tempDir, waitFor } from "../e2e/kit";
 import { sharedCgroupProblem, type ConfineUndo } from "./cgroup/confine";
 import { cgroupOf, findHierarchy, moveProcess, procsIn } from "./cgroup/hierarchy";
 import { cpuLimit } from "./cpu-limit";
 import type { ProcessTarget } from "./types";
+
+// the evidence files (injectors/evidence.ts) go to a home of this test's own
+process.env.GAMEDAY_HOME = tempDir("gameday-cgshared-home-");
 
 const cpuH = findHierarchy("cpu");
 const skip = !cpuH ? "no cpu cgroup controller here" : process.getuid?.() !== 0 ? "needs root (cgroups)" : undefined;

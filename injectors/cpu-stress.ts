@@ -6,7 +6,7 @@
 // The load helpers live in load/engine.ts, shared with memory-stress.
 import { z } from "zod";
 import { newTag } from "./load/children";
-import { chooseEngine, cores, engineParam, startLoad, stopLoad, stressNgMissing, verifyStopped, type LoadUndo } from "./load/engine";
+import { chooseEngine, loadEffect, cores, engineParam, startLoad, stopLoad, stressNgMissing, verifyStopped, type LoadUndo } from "./load/engine";
 import { register } from "./registry";
 import type { HostTarget, Injector } from "./types";
 import { loadUndoShape } from "./undo-shapes";
@@ -69,6 +69,8 @@ export const cpuStress: Injector<CpuStressParams, CpuStressUndo, HostTarget> = {
   async verify(_target, undo) {
     return verifyStopped("cpu-stress", undo);
   },
+
+  effect: async (_target, undo) => loadEffect(undo, "cpu"),
 };
 
 register(cpuStress);

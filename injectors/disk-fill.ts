@@ -15,7 +15,7 @@ import path from "node:path";
 import { z } from "zod";
 import { sleepFor } from "../lib/sleep";
 import { formatSize, sizeString } from "../lib/size";
-import { floorNote, revertDisk, undoFor, verifyDisk, type DiskUndo } from "./disk/files";
+import { diskEffect, floorNote, noteFreeBefore, revertDisk, undoFor, verifyDisk, type DiskUndo } from "./disk/files";
 import { fallocateBinary, fsInfo, isTmpfs, keepFree, memoryFloor, reserveRefusal, resolveDir, statfsAvailable, type FsInfo } from "./disk/fs";
 import { forceParam, rateString, reserveParam } from "./disk/params";
 import { killTagged, spawnTagged, tagged } from "./load/children";
@@ -131,6 +131,7 @@ export const diskFill: Injector<DiskFillParams, DiskUndo, PathTarget> = {
     const dir = resolveDir(target.path);
     if (dir !== undo.dir) throw new Error(`${target.path} resolves to ${dir} now, not ${undo.dir} as planned; nothing written`);
     const info = fsInfo(dir);
+    noteFreeBefore(undo, info.freeBytes);
     const plan = planFill(info, params);
     if (plan.refused) throw new Error(plan.refused);
     if (plan.bytes === 0) return;
@@ -164,6 +165,8 @@ export const diskFill: Injector<DiskFillParams, DiskUndo, PathTarget> = {
   async verify(_target, undo) {
     return verifyDisk(undo);
   },
+
+  effect: async (_target, undo) => diskEffect(undo, "disk-fill"),
 };
 
 register(diskFill);

@@ -10,7 +10,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import "./index";
-import { mountTmpfs, unmountAllTmpfs, waitFor } from "../e2e/kit";
+import { mountTmpfs, tempDir, unmountAllTmpfs, waitFor } from "../e2e/kit";
 import { diskFill, planFill } from "./disk-fill";
 import { ourBytes, type DiskUndo } from "./disk/files";
 import { fsInfo, hardFloor } from "./disk/fs";
@@ -18,6 +18,8 @@ import { tagged } from "./load/children";
 import type { PathTarget } from "./types";
 
 const MiB = 1024 ** 2;
+// the evidence files (injectors/evidence.ts) go to a home of this test's own
+process.env.GAMEDAY_HOME = tempDir("gameday-floor-home-");
 const root = process.getuid?.() !== 0 ? "needs root (mount tmpfs)" : undefined;
 const scratch: string[] = [];
 after(() => {
@@ -92,12 +94,13 @@ test("a fill at a rate re-checks the floor while it writes: another writer bring
     assert.equal(planFill(info, params).refused, null, "at the start 200 MiB fit above the 512 MiB floor");
     const undo = (await diskFill.plan(t, params)) as DiskUndo;
     await diskFill.inject(t, params, ctx(undo));
+    let written = -1;
     try {
       await waitFor("the filler to write", () => ourBytes(dir, undo.prefix) > 4 * MiB, 10_000);
       // somebody else takes 200 MiB: now the floor is closer than the fill's remaining bytes
       fs.writeFileSync(path.join(dir, "other-writer"), Buffer.alloc(200 * MiB));
       await waitFor("the filler to stop at the floor", () => tagged(undo.tag).length === 0, 10_000);
-      const written = ourBytes(dir, undo.prefix);
+      written = ourBytes(dir, undo.prefix);
       assert.ok(written < 100 * MiB, `stopped early: ${written / MiB} MiB of 200 written`);
       assert.ok(fsInfo(dir).freeBytes >= 512 * MiB - 2 * MiB, `the floor is kept: ${fsInfo(dir).freeBytes / MiB} MiB free`);
     } finally {
@@ -106,6 +109,10 @@ test("a fill at a rate re-checks the floor while it writes: another writer bring
       assert.ok(v.ok, v.detail);
       assert.match(v.detail, /the filler had stopped early: stopped at the safety floor: \d+ bytes free, \d+ must stay free, after writing \d+ bytes of 209715200/);
       fs.rmSync(path.join(dir, "other-writer"), { force: true });
+      // the evidence is what was written before the floor stopped it, not the 200 MiB asked for
+      const e = await diskFill.effect!(t, undo);
+      assert.equal(e?.touched, written, JSON.stringify(e));
+      assert.equal((e!.counters as { freeBefore: number }).freeBefore, info.freeBytes);
     }
   });
 });

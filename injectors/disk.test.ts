@@ -114,7 +114,25 @@ test("fill to a percentage, by a size, until N bytes are left; revert removes ev
     assert.deepEqual(gamedayEntries(dir), []);
     assert.equal(fsInfo(dir).freeBytes, empty.freeBytes);
     await diskFill.revert(t, undo); // idempotent
+    // the evidence: the files' allocated size and the free space at the peak, read before the files went
+    const e = await diskFill.effect!(t, undo);
+    const c = e?.counters as { allocatedBytes: number; freeBefore: number; freeBytes: number };
+    assert.equal(c.freeBefore, empty.freeBytes, JSON.stringify(e));
+    assert.equal(c.freeBytes, during.freeBytes, JSON.stringify(e));
+    assert.ok(e!.touched === c.allocatedBytes && Math.abs(c.allocatedBytes - (empty.freeBytes - during.freeBytes)) <= 4 * empty.blockSize, JSON.stringify(e));
+    assert.match(e!.summary, new RegExp(`^\\d+(\\.\\d)? MiB allocated in 1 file in ${dir}; free 32 MiB before, .+ at the peak$`));
   }
+  // already as full as asked: nothing written, touched nothing (its run is inconclusive)
+  const { params: pFill, undo: uFill } = await planned<any>(diskFill, t, { leaveFree: "20M" });
+  const { params: pFull, undo: uFull } = await planned<any>(diskFill, t, { leaveFree: "24M" });
+  await diskFill.inject(t, pFill, { ...ctx, undo: uFill });
+  await diskFill.inject(t, pFull, { ...ctx, undo: uFull });
+  await diskFill.revert(t, uFull);
+  await diskFill.revert(t, uFill);
+  const none = await diskFill.effect!(t, uFull);
+  assert.equal(none?.touched, 0, JSON.stringify(none));
+  assert.match(none!.summary, /^0 B allocated in 0 files/);
+  assert.ok((await diskFill.effect!(t, uFill))!.touched >= 11 * MiB);
 });
 
 test("where fallocate is missing, the fill writes zeros to the same effect", async () => {
@@ -133,6 +151,7 @@ test("where fallocate is missing, the fill writes zeros to the same effect", asy
     assert.equal(ourBytes(dir, undo.prefix), 6 * MiB);
     await diskFill.revert(t, undo);
     await verified(t, undo);
+    assert.equal((await diskFill.effect!(t, undo))?.touched, 6 * MiB);
   } finally {
     process.env.PATH = savedPath;
   }
@@ -291,11 +310,18 @@ test("io-stress: tagged writers write and fsync, bytes grow; revert kills them a
     await waitFor("the files to take space", () => ourBytes(dir, undo.prefix) > MiB);
     assert.ok(ourBytes(dir, undo.prefix) <= 8 * MiB, "writes stay within workers × fileSize");
     assert.equal((await ioStress.verify(t, undo)).ok, false);
+    const seen = writtenBy(undo.tag);
     await ioStress.revert(t, undo);
     const v = await ioStress.verify(t, undo);
     assert.ok(v.ok, v.detail);
     assert.equal(tagged(undo.tag).length, 0);
     assert.deepEqual(gamedayEntries(dir), []);
+    // the evidence: what the writers had written when the revert came, in how many write() calls
+    const e = await ioStress.effect!(t, undo);
+    const c = e?.counters as { writtenBytes: number; writes: number; writers: number; files: number };
+    assert.ok(e && e.touched === c.writtenBytes && c.writtenBytes >= seen && c.writes >= c.writtenBytes / (64 * 1024), JSON.stringify(e));
+    assert.equal(c.writers, 2);
+    assert.match(e.summary, new RegExp(`^2 writers wrote \\d+(\\.\\d)? MiB in \\d+ write\\(\\) calls to 2 files \\(.+ allocated\\) in ${dir}; free 32 MiB before, .+ at the peak$`));
   }
 });
 

@@ -10,7 +10,7 @@ import path from "node:path";
 import { z } from "zod";
 import { formatSize, sizeString } from "../lib/size";
 import { sleepFor } from "../lib/sleep";
-import { revertDisk, undoFor, verifyDisk, type DiskUndo } from "./disk/files";
+import { diskEffect, noteFreeBefore, revertDisk, undoFor, verifyDisk, type DiskUndo } from "./disk/files";
 import { fsInfo, reserveRefusal, resolveDir, statfsAvailable } from "./disk/fs";
 import { forceParam, rateString, reserveParam } from "./disk/params";
 import { spawnTagged, tagged } from "./load/children";
@@ -78,6 +78,7 @@ export const ioStress: Injector<IoStressParams, DiskUndo, PathTarget> = {
     const dir = resolveDir(target.path);
     if (dir !== undo.dir) throw new Error(`${target.path} resolves to ${dir} now, not ${undo.dir} as planned; nothing written`);
     const info = fsInfo(dir);
+    noteFreeBefore(undo, info.freeBytes);
     const need = ioFootprint(params);
     if (need > info.freeBytes && !params.force)
       throw new Error(`the writers' files need up to ${formatSize(need)}, more than the ${formatSize(info.freeBytes)} free in ${dir}; use smaller fileSize or fewer workers (or force: true)`);
@@ -110,6 +111,8 @@ export const ioStress: Injector<IoStressParams, DiskUndo, PathTarget> = {
   async verify(_target, undo) {
     return verifyDisk(undo);
   },
+
+  effect: async (_target, undo) => diskEffect(undo, "io-stress"),
 };
 
 register(ioStress);

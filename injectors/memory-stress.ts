@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { formatSize, sizeString } from "../lib/size";
 import { newTag } from "./load/children";
-import { chooseEngine, engineParam, startLoad, stopLoad, verifyStopped, type LoadUndo } from "./load/engine";
+import { chooseEngine, loadEffect, engineParam, startLoad, stopLoad, verifyStopped, type LoadUndo } from "./load/engine";
 import { memAvailable, sizeRefusal } from "./load/memory";
 import { register } from "./registry";
 import type { HostTarget, Injector } from "./types";
@@ -69,6 +69,8 @@ export const memoryStress: Injector<MemoryStressParams, MemoryStressUndo, HostTa
   async verify(_target, undo) {
     return verifyStopped("memory-stress", undo);
   },
+
+  effect: async (_target, undo) => loadEffect(undo, "memory"),
 };
 
 register(memoryStress);

@@ -5,7 +5,10 @@ import { readProc } from "../lib/procfs";
 import { processKill } from "./process-kill";
 import type { InjectContext, ProcessTarget } from "./types";
 import { getInjector, injectorNames } from ".";
-import { waitFor } from "../e2e/kit";
+import { tempDir, waitFor } from "../e2e/kit";
+
+// the evidence files (injectors/evidence.ts) go to a home of this test's own
+process.env.GAMEDAY_HOME = tempDir("gameday-kill-home-");
 
 function victim(): { target: ProcessTarget; kill: () => void } {
   const c = spawn("sleep", ["60"], { stdio: "ignore" });
@@ -35,6 +38,10 @@ test("STOP freezes the process; revert continues it; verify confirms", async () 
     assert.notEqual(readProc(v.target.pid)?.state, "T");
     // revert is idempotent
     await processKill.revert(v.target, undo);
+    const e = await processKill.effect!(v.target, undo);
+    assert.equal(e?.touched, 1, e?.summary);
+    assert.match(e!.summary, new RegExp(`^SIGSTOP delivered to PID ${v.target.pid} \\(sleep\\); stopped for \\d+ ms until SIGCONT$`));
+    assert.equal(await processKill.effect!(v.target, undo), null, "the evidence is taken once");
   } finally {
     v.kill();
   }
@@ -51,6 +58,9 @@ test("KILL ends the process and its revert is a verified no-op", async () => {
   assert.ok(r.ok);
   // ok means "nothing to revert", and the detail says what was looked at
   assert.match(r.detail, new RegExp(`^nothing to revert: SIGKILL cannot be undone; PID ${v.target.pid} (is gone|has exited \\(state [ZX], not yet reaped\\))$`));
+  const e = await processKill.effect!(v.target, undo);
+  assert.equal(e?.touched, 1, e?.summary);
+  assert.match(e!.summary, new RegExp(`^SIGKILL delivered to PID ${v.target.pid} \\(sleep\\); it exited \\((gone|exited \\(state [ZX]\\)) \\d+ ms later\\)$`));
 });
 
 test("TERM to a process that ignores it: verify is ok (nothing to revert) and says the process is still running", async () => {
@@ -67,6 +77,9 @@ test("TERM to a process that ignores it: verify is ok (nothing to revert) and sa
     const r = await processKill.verify(target, undo);
     assert.ok(r.ok, r.detail);
     assert.match(r.detail, new RegExp(`^nothing to revert: SIGTERM cannot be undone; PID ${p.pid} is still running \\(state [RS]\\): it survived or ignored the signal$`));
+    const e = await processKill.effect!(target, undo);
+    assert.equal(e?.touched, 1, e?.summary);
+    assert.match(e!.summary, /^SIGTERM delivered to PID \d+ \(node\); still running \(state [RS]\) \d+ ms later: it survived or ignored the signal$/);
   } finally {
     c.kill("SIGKILL");
   }
@@ -83,6 +96,12 @@ test("a reused PID (different start time) is never signalled", async () => {
     await waitFor("state T", () => readProc(v.target.pid)?.state === "T", 2000);
     await processKill.revert(stale, { signal: "STOP", pid: stale.pid, startTime: stale.startTime });
     assert.equal(readProc(v.target.pid)?.state, "T");
+    // nothing delivered: touched 0, so a run of it is inconclusive
+    const e = await processKill.effect!(stale, { signal: "STOP", pid: stale.pid, startTime: stale.startTime });
+    assert.equal(e?.touched, 0);
+    assert.match(e!.summary, new RegExp(`^no signal delivered to PID ${v.target.pid}: process ${v.target.pid} is gone or its PID was reused; not signalled$`));
+    // a change whose inject never ran (a reaper's revert after a crash) has no evidence either way
+    assert.equal(await processKill.effect!(v.target, { signal: "STOP", pid: v.target.pid, startTime: v.target.startTime }), null);
   } finally {
     v.kill();
   }

@@ -3,10 +3,14 @@
 // KILL/TERM/INT cannot be undone (a supervisor brings the process back), so
 // their revert is a no-op and their verification, always ok, says so and
 // reports whether the process is gone or still running.
+// Evidence: inject notes the delivery (or why there was none), revert notes
+// what became of the process (exited, still running, stopped for how long
+// until CONT), effect() reports it: 1 process signalled, or 0.
 import { z } from "zod";
 import { readProc, sameProcess, protectionReason } from "../lib/procfs";
+import { keepEvidence, readEvidence, takeEvidence } from "./evidence";
 import { register } from "./registry";
-import type { Injector, ProcessTarget, VerifyResult } from "./types";
+import type { Effect, Injector, ProcessTarget, VerifyResult } from "./types";
 import { processKillUndoShape } from "./undo-shapes";
 
 export const SIGNALS = ["KILL", "TERM", "INT", "STOP"] as const;
@@ -23,6 +27,39 @@ interface ProcessKillUndo {
   signal: SignalName;
   pid: number;
   startTime: number;
+}
+
+interface Delivery {
+  signal: SignalName;
+  pid: number;
+  comm?: string;
+  delivered: boolean;
+  /** why nothing was delivered */
+  error?: string;
+  /** wall clock ms of the kill() */
+  at?: number;
+  /** what revert found, before it sent CONT */
+  after?: { state: string; at: number };
+}
+
+// one fault per process at a time: the PID with its start time names the delivery (inject rewrites it, revert adds once)
+const deliveryKey = (pid: number, startTime: number) => `process-kill-${pid}-${startTime}`;
+
+/** What the process became, in a word or two, from its /proc state. */
+function fate(pid: number, startTime: number): string {
+  const p = sameProcess(pid, startTime);
+  if (!p) return "gone";
+  if (p.state === "Z" || p.state === "X") return `exited (state ${p.state})`;
+  return p.state === "T" ? "stopped" : `running (state ${p.state})`;
+}
+
+function deliveryEffect(d: Delivery): Effect {
+  if (!d.delivered) return { touched: 0, summary: `no signal delivered to PID ${d.pid}: ${d.error}`, counters: { ...d } };
+  const who = `SIG${d.signal} delivered to PID ${d.pid}${d.comm ? ` (${d.comm})` : ""}`;
+  let what = "";
+  if (d.after && d.signal === "STOP") what = d.after.state === "stopped" ? `; stopped for ${d.after.at - d.at!} ms until SIGCONT` : `; ${d.after.state} when the revert came (not stopped)`;
+  else if (d.after) what = d.after.state === "gone" || d.after.state.startsWith("exited") ? `; it exited (${d.after.state} ${d.after.at - d.at!} ms later)` : `; still ${d.after.state} ${d.after.at - d.at!} ms later: it survived or ignored the signal`;
+  return { touched: 1, summary: who + what, counters: { ...d } };
 }
 
 function assertTargetable(t: ProcessTarget): void {
@@ -49,11 +86,21 @@ export const processKill: Injector<ProcessKillParams, ProcessKillUndo, ProcessTa
   },
 
   async inject(target, params) {
-    assertTargetable(target);
-    process.kill(target.pid, `SIG${params.signal}`);
+    const key = deliveryKey(target.pid, target.startTime);
+    try {
+      assertTargetable(target);
+      process.kill(target.pid, `SIG${params.signal}`);
+    } catch (e) {
+      keepEvidence(key, { signal: params.signal, pid: target.pid, delivered: false, error: (e as Error).message } satisfies Delivery);
+      throw e;
+    }
+    keepEvidence(key, { signal: params.signal, pid: target.pid, comm: target.comm, delivered: true, at: Date.now() } satisfies Delivery);
   },
 
   async revert(_target, undo) {
+    const key = deliveryKey(undo.pid, undo.startTime);
+    const d = readEvidence<Delivery>(key);
+    if (d?.delivered && !d.after) keepEvidence(key, { ...d, after: { state: fate(undo.pid, undo.startTime), at: Date.now() } });
     if (undo.signal !== "STOP") return;
     // Only continue the very process we stopped; a reused PID is left alone.
     if (!sameProcess(undo.pid, undo.startTime)) return;
@@ -80,6 +127,11 @@ export const processKill: Injector<ProcessKillParams, ProcessKillUndo, ProcessTa
     if (!p) return { ok: true, detail: `${what}; PID ${undo.pid} is gone` };
     if (p.state === "Z" || p.state === "X") return { ok: true, detail: `${what}; PID ${undo.pid} has exited (state ${p.state}, not yet reaped)` };
     return { ok: true, detail: `${what}; PID ${undo.pid} is still running (state ${p.state}): it survived or ignored the signal` };
+  },
+
+  async effect(_target, undo) {
+    const d = takeEvidence<Delivery>(deliveryKey(undo.pid, undo.startTime));
+    return d ? deliveryEffect(d) : null;
   },
 };
 

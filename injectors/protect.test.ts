@@ -15,6 +15,9 @@ import { newTag } from "./load/children";
 import { processKill } from "./process-kill";
 import { resolveProcesses } from "./targets/resolve";
 
+// the evidence files (injectors/evidence.ts) go to a home of this test's own
+process.env.GAMEDAY_HOME = tempDir("gameday-protect-home-");
+
 const children: ChildProcess[] = [];
 after(async () => {
   await Promise.all(children.map((c) => killHard(c, "SIGKILL")));
@@ -53,6 +56,10 @@ test("the machine's services are protected by role, even when GAMEDAY_PROTECT_NA
     const undo = await processKill.plan(target, { signal: "STOP" });
     await assert.rejects(processKill.inject(target, { signal: "STOP" }, { runId: "t", signal: new AbortController().signal, undo }), /refusing to signal .*machine's services \(remote access\)/);
     assert.notEqual(readProc(sshd.pid!)?.state, "T");
+    // refused: no signal delivered, so a run of it is inconclusive, not held
+    const e = await processKill.effect!(target, undo);
+    assert.equal(e?.touched, 0);
+    assert.match(e!.summary, /^no signal delivered to PID \d+: refusing to signal/);
   } finally {
     if (prev === undefined) delete process.env.GAMEDAY_PROTECT_NAMES;
     else process.env.GAMEDAY_PROTECT_NAMES = prev;

@@ -15,7 +15,7 @@ import { cgroupOf, findHierarchy } from "./cgroup/hierarchy";
 import { parseExperiment } from "../lib/experiment";
 import { listProcesses, readProc } from "../lib/procfs";
 import type { RunRecord } from "../lib/contract";
-import { apiCall, startWorkerProcess, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
+import { apiCall, startWorkerProcess, tempDir, tempHome, waitFor, type WorkerProc } from "../e2e/kit";
 import { killTagged, tagged } from "./load/children";
 import { cpuTimeMs, stressNgMissing } from "./load/engine";
 import { cpuStress } from "./cpu-stress";
@@ -23,6 +23,9 @@ import { memoryStress } from "./memory-stress";
 import { cpuLimit } from "./cpu-limit";
 import { memoryLimit } from "./memory-limit";
 import { getInjector, type HostTarget, type ProcessTarget } from ".";
+
+// the evidence files (injectors/evidence.ts) go to a home of this test's own
+process.env.GAMEDAY_HOME = tempDir("gameday-stress-home-");
 
 const host: HostTarget = { kind: "host", hostname: os.hostname() };
 const ctx = <U>(undo: U) => ({ runId: "t", signal: new AbortController().signal, undo });
@@ -175,12 +178,18 @@ describe("cpu-stress and memory-stress", () => {
     const r = await cpuBeside(() => tagged(undo.tag).map((p) => p.pid));
     assert.ok(r.busy, `a 100 % burner used only ${r.text}`);
     assert.equal((await cpuStress.verify(host, undo)).ok, false, "verify must fail while the load runs");
+    const burned = cpuTimeMs(tagged(undo.tag).map((p) => p.pid));
     await cpuStress.revert(host, undo);
     assert.equal(tagged(undo.tag).length, 0);
     const v = await cpuStress.verify(host, undo);
     assert.ok(v.ok, v.detail);
     assert.match(v.detail, /engine node/);
     await cpuStress.revert(host, undo);
+    // the evidence: the burner's CPU time, read before the kill (at least what it had burned before it), not lost to the idempotent second revert
+    const e = await cpuStress.effect!(host, undo);
+    assert.ok(e && e.touched >= burned && burned > 0, `${JSON.stringify(e)} (burned ${burned} ms before the revert)`);
+    assert.equal((e.counters as { processes: number }).processes, 1);
+    assert.match(e.summary, /^1 load process \(node\) burned \d+\.\d CPU-seconds over \d+\.\d s$/);
   });
 
   test("cpu-stress load 20 keeps its burner well under a full core", async () => {
@@ -211,6 +220,9 @@ describe("cpu-stress and memory-stress", () => {
     }
     assert.equal(tagged(undo.tag).length, 0);
     assert.ok((await memoryStress.verify(host, undo)).ok);
+    const e = await memoryStress.effect!(host, undo);
+    assert.ok(e && e.touched >= 60 * 1024 * 1024 && e.touched < 200 * 1024 * 1024, JSON.stringify(e));
+    assert.match(e.summary, /^1 load process \(node\) held \d+(\.\d+)? MiB resident over \d+\.\d s$/);
   });
 
   test("stress-ng engine, when installed: its workers burn and all die on revert", { skip: stressNgMissing() ?? false }, async () => {
@@ -223,9 +235,13 @@ describe("cpu-stress and memory-stress", () => {
     const group = () => listProcesses().filter((p) => p.pgid === watcher.pid && p.state !== "Z").map((p) => p.pid);
     await waitFor("stress-ng workers", () => group().length >= 3, 5000);
     const r = await cpuBeside(group, 2000);
+    const members = group().length;
     await cpuStress.revert(host, undo);
     assert.ok(r.busy, `stress-ng used only ${r.text}`);
     assert.deepEqual(group(), []);
+    // the renamed workers count: their CPU time is the evidence, not the idle wrapper's
+    const e = await cpuStress.effect!(host, undo);
+    assert.ok(e && e.touched > 500 && (e.counters as { processes: number }).processes >= members, JSON.stringify(e));
     assert.ok((await cpuStress.verify(host, undo)).ok);
   });
 
@@ -311,6 +327,12 @@ describe("cpu-limit and memory-limit", () => {
     const verdict = await cpuLimit.verify(v.target, undo);
     assert.ok(verdict.ok, verdict.detail);
     assert.equal(fs.existsSync(undo.folder), false);
+    // the evidence: the child cgroup's cpu.stat, read before it went
+    const e = await cpuLimit.effect!(v.target, undo);
+    const c = e?.counters as { throttled: number; periods: number; throttledUs: number };
+    assert.ok(e && e.touched > 0 && e.touched === c.throttled, JSON.stringify(e));
+    assert.ok(c.periods >= c.throttled && c.throttledUs > 0, JSON.stringify(c));
+    assert.match(e.summary, new RegExp(`^throttled in ${c.throttled} of ${c.periods} CFS periods \\(\\d+ ms held back\\), counted by ${undo.folder}/cpu.stat$`));
     for (const pid of tree()) assert.equal(cgroupOf(pid, cpuH!), original);
     for (const [n, text] of Object.entries(filesBefore)) if (text !== null) assert.equal(fs.readFileSync(path.join(original, n), "utf8"), text);
     // back to full speed: up to three samples beside a busy loop, so a burst of other load on a 2-core CI machine cannot fake a failed revert
@@ -319,6 +341,23 @@ describe("cpu-limit and memory-limit", () => {
     assert.ok(samples.at(-1)!.busy, `after revert the victim used only ${samples.map((x) => x.text).join("; ")}`);
     await cpuLimit.revert(v.target, undo);
     assert.ok((await cpuLimit.verify(v.target, undo)).ok);
+  });
+
+  test("cpu-limit on a sleeping process touched nothing: no throttled period (its run would be inconclusive)", { skip: cpuH ? false : "no cpu controller" }, async () => {
+    const v = victim(`exec sleep ${MARK}`);
+    await waitFor("exec", () => readProc(v.target.pid)?.comm === "sleep", 5000);
+    const target = toTarget(v.target.pid);
+    const params = cpuLimit.params.parse({ cpus: 0.05 });
+    const undo = await cpuLimit.plan(target, params);
+    undos.push(undo);
+    await cpuLimit.inject(target, params, ctx(undo));
+    await sleep(500);
+    await cpuLimit.revert(target, undo);
+    assert.ok((await cpuLimit.verify(target, undo)).ok);
+    const e = await cpuLimit.effect!(target, undo);
+    assert.equal(e?.touched, 0, JSON.stringify(e));
+    assert.match(e!.summary, /^throttled in 0 of \d+ CFS periods \(0 ms held back\)/);
+    assert.equal(await cpuLimit.effect!(target, undo), null, "taken once");
   });
 
   test("memory-limit sets the limit file on a child cgroup, refuses a second limit, and revert restores", { skip: memH ? false : "no memory controller" }, async () => {
@@ -344,6 +383,10 @@ describe("cpu-limit and memory-limit", () => {
     assert.equal(cgroupOf(v.target.pid, memH!), original);
     assert.equal(fs.existsSync(undo.folder!), false);
     if (before !== null) assert.equal(fs.readFileSync(path.join(original, limitFile), "utf8"), before);
+    // a sleeping process far under 256M never met the limit
+    const e = await memoryLimit.effect!(v.target, undo);
+    assert.equal(e?.touched, 0, JSON.stringify(e));
+    assert.match(e!.summary, /^memory limit hit 0 time\(s\), 0 OOM kill\(s\)/);
   });
 
   test("memory-limit bites: a process allocating beyond it is OOM-killed inside the child cgroup only", { skip: memH ? false : "no memory controller" }, async () => {
@@ -362,6 +405,10 @@ describe("cpu-limit and memory-limit", () => {
     const verdict = await memoryLimit.verify(target, undo);
     assert.ok(verdict.ok, verdict.detail);
     assert.equal(fs.existsSync(undo.folder!), false);
+    const e = await memoryLimit.effect!(target, undo);
+    const c = e?.counters as { limitHits: number; oomKills: number };
+    assert.ok(e && e.touched > 0 && c.limitHits > 0 && c.oomKills >= 1, JSON.stringify(e));
+    assert.match(e.summary, new RegExp(`^memory limit hit ${c.limitHits} time\\(s\\), ${c.oomKills} OOM kill\\(s\\)`));
   });
 });
 
@@ -431,5 +478,56 @@ spec:
       assert.equal(f.state, "reverted", `${f.fault}: ${f.error ?? ""}`);
       assert.equal(f.verified, true, f.fault);
     }
+    // the reaper read the limits' evidence before it removed their cgroups, and the restart recorded it: the sleeping victim met neither cap
+    for (const name of ["cpu-limit", "memory-limit"]) {
+      const f = body.run.faults.find((x) => x.fault === name)!;
+      assert.equal(f.effect?.touched, 0, `${name}: ${JSON.stringify(f.effect)}`);
+    }
+  });
+});
+
+describe("a run's evidence on a worker", () => {
+  let worker: WorkerProc | undefined;
+  after(async () => {
+    await worker?.stop();
+  });
+  const exp = (name: string, marker: string) => `
+apiVersion: gameday/v1
+kind: Experiment
+metadata: { name: ${name} }
+spec:
+  hypothesis: the service keeps up under a CPU cap
+  targets: { v: { process: { cmdline: '${marker}' } } }
+  steadyState: { probes: [ { name: up, type: metrics, url: "${worker!.url}/metrics", window: 1s, query: { metric: gameday_worker_breach_to_revert_seconds_count }, tolerance: { min: 0 } } ] }
+  method: [ { fault: cpu-limit, target: v, params: { cpus: 0.1 }, duration: 2s } ]
+`;
+  async function runToEnd(yaml: string): Promise<RunRecord> {
+    const r = await apiCall<{ run: RunRecord }>(worker!, "POST", "/api/v1/runs", { yaml });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const get = async () => (await apiCall<{ run: RunRecord }>(worker!, "GET", `/api/v1/runs/${r.body.run.id}`)).body.run;
+    return waitFor("the run to end", async () => {
+      const run = await get();
+      return ["completed", "aborted", "failed"].includes(run.state) ? run : null;
+    }, 30_000, 200);
+  }
+
+  test("a cpu-limit on a sleeping process throttled nothing: the run is inconclusive; on a spinning one it holds, with the throttled periods recorded", { timeout: 90_000, skip: findHierarchy("cpu") ? false : "no cpu controller" }, async () => {
+    worker = await startWorkerProcess(tempHome(), { env: { GAMEDAY_WARMUP_MS: "300" } });
+    const idleMark = `gdi${process.pid}x${Math.floor(Math.random() * 1e6)}`;
+    victim(`: ${idleMark}; while kill -0 $PPID; do sleep 1; done`);
+    const idle = await runToEnd(exp("cap-idle", idleMark));
+    assert.equal(idle.state, "completed", JSON.stringify(idle.abort ?? idle.error));
+    assert.equal(idle.hypothesisHeld, null);
+    assert.match(idle.inconclusive ?? "", /^inconclusive: cpu-limit on .* touched nothing \(throttled in 0 of \d+ CFS periods/);
+    assert.equal(idle.faults[0].effect?.touched, 0);
+
+    const busyMark = `gdb${process.pid}x${Math.floor(Math.random() * 1e6)}`;
+    victim(`: ${busyMark}; while kill -0 $PPID; do :; done`);
+    const busy = await runToEnd(exp("cap-busy", busyMark));
+    assert.equal(busy.state, "completed", JSON.stringify(busy.abort ?? busy.error));
+    assert.ok((busy.faults[0].effect?.touched ?? 0) > 0, JSON.stringify(busy.faults[0]));
+    assert.match(busy.faults[0].effect!.summary, /^throttled in \d+ of \d+ CFS periods/);
+    assert.equal(busy.inconclusive, null);
+    assert.equal(busy.hypothesisHeld, true);
   });
 });

@@ -48,14 +48,15 @@ function newRunId(): string {
 type RunRow = Awaited<ReturnType<Db["run"]["findFirstOrThrow"]>> & { faults: Parameters<typeof faultRecordFromRow>[0][]; events?: { kind: string; data: string | null }[] };
 
 /** The run's events that carry evidence the run and fault rows have no column for (effects, inconclusive). */
-const EVIDENCE_EVENTS = { where: { kind: { in: ["reverted", "run-ended"] } }, select: { kind: true as const, data: true as const } };
+const EVIDENCE_EVENTS = { where: { kind: { in: ["reverted", "recovered", "run-ended"] } }, select: { kind: true as const, data: true as const } };
 
 function evidenceOf(events: RunRow["events"]): { effects: Map<string, Effect>; inconclusive: string | null } {
   const effects = new Map<string, Effect>();
   let inconclusive: string | null = null;
   for (const e of events ?? []) {
     const d = e.data ? (JSON.parse(e.data) as { faultId?: string; effect?: Effect; inconclusive?: string }) : {};
-    if (e.kind === "reverted" && d.faultId && d.effect) effects.set(d.faultId, d.effect);
+    // recovered: a revert at start-up or by the reaper read the evidence the same way
+    if ((e.kind === "reverted" || e.kind === "recovered") && d.faultId && d.effect) effects.set(d.faultId, d.effect);
     if (e.kind === "run-ended" && d.inconclusive) inconclusive = d.inconclusive;
   }
   return { effects, inconclusive };
@@ -125,9 +126,11 @@ export class Engine {
     // what the reaper reverted while no worker ran: the database still shows it in place
     const stale = new Set((await this.mirror.unfinished()).map((r) => r.id));
     const justNow = new Set(report.reverted.map((c) => c.id));
+    // a change made just before the crash may not have reached the database at all: the reaper reverted it all the same
+    const inDb = new Set((await this.o.db.fault.findMany({ where: { id: { in: report.mirror.map((c) => c.id) } }, select: { id: true } })).map((r) => r.id));
     for (const c of report.mirror) {
       if (!runIds.has(c.runId)) continue;
-      if (c.state === "reverted" && stale.has(c.id) && !justNow.has(c.id))
+      if (c.state === "reverted" && (stale.has(c.id) || !inDb.has(c.id)) && !justNow.has(c.id))
         await this.recoveryEvent(c, true, `reverted by the dead man's switch (reaper) at ${c.revertedAt}, while no worker ran: ${c.detail ?? "verified"}`, runIds);
       this.mirror.change(c);
     }
@@ -190,7 +193,8 @@ export class Engine {
         at: new Date(),
         monoMs: -1,
         kind: ok ? "recovered" : "revert-failed",
-        message: `start-up recovery: ${c.fault} on ${c.targetLabel} ${ok ? "reverted" : "NOT reverted"}: ${detail}`,
+        message: `start-up recovery: ${c.fault} on ${c.targetLabel} ${ok ? "reverted" : "NOT reverted"}: ${detail}${ok && c.effect ? `; effect: ${c.effect.summary}` : ""}`,
+        ...(ok && c.effect ? { data: JSON.stringify({ faultId: c.id, effect: c.effect }) } : {}),
       },
     });
   }

@@ -10,6 +10,7 @@ import type { InstanceTarget } from "../targets/instance";
 import type { Injector } from "../types";
 import { irreversibleFlag, planRunning, startAgain, stopInstance, terminateInstance, verifyRunning, verifyTerminated } from "./actions";
 import { ec2Available } from "./ec2";
+import { instanceEffect, keepCloudEvidence, newEvidenceKey, subnetsEffect, takeCloudEvidence } from "./evidence";
 import { isolate, isolationShape, planIsolation, restore, verifyRestored, type SubnetIsolation } from "./subnets";
 
 export const azOutageParams = z
@@ -33,6 +34,8 @@ interface AzUndo {
   action: "stop" | "terminate";
   /** isolateSubnets: the subnets this change moves (absent in journals from before it) */
   isolation?: SubnetIsolation;
+  /** names the file revert keeps the evidence in (absent in journals from before it) */
+  evidence?: string;
 }
 
 export const azOutage: Injector<AzParams, AzUndo, InstanceTarget> = {
@@ -48,7 +51,7 @@ export const azOutage: Injector<AzParams, AzUndo, InstanceTarget> = {
     if (t.az !== p.az) throw new Error(`instance ${t.instanceId} is in ${t.az}, not in ${p.az}: az-outage stays in its zone`);
     await planRunning(t, "az-outage");
     const isolation = p.isolateSubnets ? await planIsolation(t, p.az, { vpc: p.subnetVpc, tags: p.subnetTags }) : undefined;
-    return { az: p.az, action: p.action, ...(isolation ? { isolation } : {}) };
+    return { az: p.az, action: p.action, ...(isolation ? { isolation } : {}), evidence: newEvidenceKey() };
   },
   async inject(t, _p, ctx) {
     // the network first: the zone is unreachable before its instances go down
@@ -56,6 +59,7 @@ export const azOutage: Injector<AzParams, AzUndo, InstanceTarget> = {
     await (ctx.undo.action === "stop" ? stopInstance(t, false, ctx.signal) : terminateInstance(t, ctx.signal));
   },
   async revert(t, u) {
+    await keepCloudEvidence("az-outage", t, u.evidence, { iso: u.isolation });
     const errors = u.isolation ? await restore(t, u.isolation) : [];
     try {
       if (u.action === "stop") await startAgain(t);
@@ -69,6 +73,14 @@ export const azOutage: Injector<AzParams, AzUndo, InstanceTarget> = {
     if (!u.isolation) return v;
     const n = await verifyRestored(t, u.isolation);
     return { ok: v.ok && n.ok, detail: `${v.detail}; ${n.detail}` };
+  },
+  async effect(t, u) {
+    const e = takeCloudEvidence("az-outage", t, u.evidence);
+    if (!e) return null;
+    const inst = instanceEffect(t, u.action, e.state);
+    if (!u.isolation) return inst;
+    const net = subnetsEffect(u.isolation, e.isolated ?? []);
+    return { touched: inst.touched + net.touched, summary: `${inst.summary}; ${net.summary}`, counters: { ...e } };
   },
   describe: (t, u) =>
     (u.action === "stop" ? `zone ${u.az} down: StopInstances ${t.instanceId}, StartInstances on revert` : `IRREVERSIBLE: zone ${u.az} down: TerminateInstances ${t.instanceId}; no revert`) +

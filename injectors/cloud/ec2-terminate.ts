@@ -7,6 +7,7 @@ import type { InstanceTarget } from "../targets/instance";
 import type { Injector } from "../types";
 import { irreversibleFlag, planRunning, terminateInstance, verifyTerminated } from "./actions";
 import { ec2Available } from "./ec2";
+import { terminateEffect } from "./evidence";
 
 export const ec2TerminateParams = z.object({ irreversible: irreversibleFlag }).strict();
 
@@ -27,6 +28,7 @@ export const ec2Terminate: Injector<z.infer<typeof ec2TerminateParams>, { irreve
     /* a terminated instance cannot come back */
   },
   verify: (t) => verifyTerminated(t),
+  effect: (t) => terminateEffect(t),
   describe: (t) => `IRREVERSIBLE: TerminateInstances ${t.instanceId}; no revert`,
 };
 

@@ -16,10 +16,13 @@ import { dryRun } from "./ec2";
 import { DENY_ALL_GROUP } from "./sg-isolate";
 import { startFakeEc2, type FakeEc2, type FakeInstance } from "../../e2e/ec2";
 import { tempDir } from "../../e2e/kit";
+import type { Effect } from "../types";
 
 process.env.AWS_ACCESS_KEY_ID = "AKIDGAMEDAYTEST";
 process.env.AWS_SECRET_ACCESS_KEY = "gameday-test-secret";
 process.env.AWS_EC2_METADATA_DISABLED = "true";
+// the evidence files (injectors/evidence.ts) go to a home of this test's own
+process.env.GAMEDAY_HOME = tempDir("gameday-ec2-home-");
 
 const REGION = "eu-west-1";
 const fleet = (): FakeInstance[] => [
@@ -48,6 +51,9 @@ describe("cloud faults against an EC2 Query endpoint", { timeout: 120_000 }, () 
   const apply = (fault: string, t: InstanceTarget, params: unknown = {}) =>
     ex.apply({ runId: "c1", step: 0, targetName: "t", fault, target: t, params: getInjector(fault)!.params.parse(params) }, new AbortController().signal);
   const one = async (id: string) => (await resolveInstances(sel({ ids: [id] }))).matched[0] as InstanceTarget;
+  /** The executor's evidence of effect per change, read after each verified revert. */
+  const effects = new Map<string, Effect | undefined>();
+  before(() => void ex.on((e) => e.type === "reverted" && effects.set(e.change.id, e.change.effect)));
 
   test("selection by tags, Auto Scaling group, AZ and IDs: running instances only, across pages, every request signed", async () => {
     const before = api.calls.length;
@@ -109,6 +115,15 @@ describe("cloud faults against an EC2 Query endpoint", { timeout: 120_000 }, () 
     assert.ok(v.ok, v.detail);
     assert.equal(v.detail, "instance i-0000000000000a00 is running again");
     assert.equal(api.instances.get(t.instanceId)!.state, "running");
+    // the evidence: EC2 said stopped just before the revert started it
+    assert.deepEqual(effects.get(c.id), { touched: 1, summary: "instance i-0000000000000a00 was stopped when the revert came (from running)", counters: { state: "stopped" } });
+
+    // started by someone else meanwhile: the stop did not hold, the fault touched nothing by the time of the revert
+    const again = await apply("ec2-stop", t);
+    api.instances.get(t.instanceId)!.state = "running";
+    assert.ok((await ex.revert(again.id)).ok);
+    assert.equal(effects.get(again.id)?.touched, 0);
+    assert.equal(effects.get(again.id)?.summary, "instance i-0000000000000a00 was running when the revert came: the stop did not take");
   });
 
   test("dry run uses EC2's DryRun flag: would succeed, or the refusal; nothing changes", async () => {
@@ -134,6 +149,8 @@ describe("cloud faults against an EC2 Query endpoint", { timeout: 120_000 }, () 
     const v = await ex.revert(c.id);
     assert.ok(v.ok, v.detail);
     assert.deepEqual(api.instances.get(t.instanceId)!.groups, ["sg-web1", "sg-ssh1"]);
+    assert.equal(effects.get(c.id)?.touched, 1);
+    assert.equal(effects.get(c.id)?.summary, `instance ${t.instanceId} had only the deny-all group ${g.id} until the revert (was sg-web1, sg-ssh1)`);
     const again = await apply("sg-isolate", t);
     assert.equal((again.undo as { groupId?: string }).groupId, g.id);
     assert.equal([...api.groups.values()].filter((x) => x.name === DENY_ALL_GROUP).length, 1);
@@ -147,11 +164,14 @@ describe("cloud faults against an EC2 Query endpoint", { timeout: 120_000 }, () 
       { executor: ex, runId: "az", topology: null, protectedPids: () => new Set(), rnd: seededRandom(1), signal: new AbortController().signal, onEvent: (e) => events.push(e.type) },
     );
     const states: string[][] = [];
+    effects.clear();
     const p = runner.run();
     const poll = setInterval(() => states.push([...api.instances.values()].filter((i) => i.az === "eu-west-1a" && i.tags.app === "web").map((i) => i.state)), 50);
     const stats = await p;
     clearInterval(poll);
     assert.equal(stats.applied, 3);
+    const zone = [...effects.values()].filter((e) => /^instance i-0000000000000a\d0 was stopped when the revert came \(from running\)$/.test(e?.summary ?? ""));
+    assert.ok(zone.length === 3 && effects.size === 3 && zone.every((e) => e!.touched === 1), JSON.stringify([...effects.values()]));
     assert.equal(stats.refused, 1, "maxDown 3 of 4 spares one");
     assert.ok(states.some((s) => s.filter((x) => x === "stopped").length === 3), JSON.stringify(states.slice(-3)));
     assert.ok([...api.instances.values()].filter((i) => i.az === "eu-west-1b").every((i) => i.state === "running"), "zone b untouched");
@@ -168,6 +188,8 @@ describe("cloud faults against an EC2 Query endpoint", { timeout: 120_000 }, () 
     assert.ok(v.ok);
     assert.match(v.detail, /^IRREVERSIBLE: a termination cannot be undone; instance i-0000000000000b10 is (shutting-down|terminated)/);
     assert.notEqual(api.instances.get(t.instanceId)!.state, "running");
+    assert.equal(effects.get(c.id)?.touched, 1);
+    assert.match(effects.get(c.id)!.summary, /^instance i-0000000000000b10 is (shutting-down|terminated) \(from running\)$/);
   });
 
   test("gameday cloud-terminator: lists and refuses without --yes, asks EC2 with --dry-run, stops and starts with --yes; terminate needs --irreversible", async () => {
@@ -187,7 +209,7 @@ describe("cloud faults against an EC2 Query endpoint", { timeout: 120_000 }, () 
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const acts = api.calls.slice(from).filter((c) => !c.dryRun && c.action !== "DescribeInstances").map((c) => `${c.action} ${c.params["InstanceId.1"]}`);
     assert.deepEqual(acts, ["StopInstances i-00000000000000c0", "StartInstances i-00000000000000c0"], "stopped, then started: nothing else");
-    assert.match(run.stdout, /Reverted ec2-stop on instance i-00000000000000c0 \(db\) in eu-west-1b: instance i-00000000000000c0 is running again/);
+    assert.match(run.stdout, /Reverted ec2-stop on instance i-00000000000000c0 \(db\) in eu-west-1b: instance i-00000000000000c0 is running again; effect: instance i-00000000000000c0 was stopped when the revert came \(from running\)\n/);
     assert.equal(api.instances.get("i-00000000000000c0")!.state, "running");
     const term = await runCli(["cloud-terminator", "terminate", "--tag", "app=db", "--yes"], env);
     assert.equal(term.code, 1);

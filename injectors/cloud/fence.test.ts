@@ -19,6 +19,7 @@ import { startFakeEc2, type FakeEc2, type FakeInstance, type FakeSubnet } from "
 import { apiCall, EXIT_WITH_PARENT, ROOT, runCli, startWorkerProcess, tempDir, tempHome, waitFor, waitForLine } from "../../e2e/kit";
 import { API, type ValidationIssue } from "../../lib/contract";
 import type { ExperimentPlan } from "../../agent/plan";
+import type { Effect } from "../types";
 
 process.env.AWS_ACCESS_KEY_ID = "AKIDGAMEDAYTEST";
 process.env.AWS_SECRET_ACCESS_KEY = "gameday-test-secret";
@@ -149,8 +150,17 @@ spec:
     );
     const replaced = () => api.calls.filter((c) => c.action === "ReplaceNetworkAclAssociation").length;
     const r0 = replaced();
+    const effects: Effect[] = [];
+    const off = ex.on((e) => e.type === "reverted" && e.change.runId === "iso" && e.change.effect !== undefined && effects.push(e.change.effect));
     const stats = await runner.run();
+    off();
     assert.equal(stats.applied, 2);
+    // the evidence: each instance stopped; the first change's three subnets were on a deny-all ACL when its revert came, the second had none of its own
+    assert.deepEqual(effects.map((e) => e.summary.replace(/i-\w+/, "i-…")).sort(), [
+      "instance i-… was stopped when the revert came (from running); 3 subnets of 3 on the deny-all network ACL when the revert came (subnet-0a01, subnet-0a02, subnet-0a03)",
+      "instance i-… was stopped when the revert came (from running); its subnets belonged to another change of the step",
+    ]);
+    assert.deepEqual(effects.map((e) => e.touched).sort(), [1, 4]);
     const during = held[0];
     for (const s of ["subnet-0a01", "subnet-0a02", "subnet-0a03"]) assert.notEqual(during[s], original[s], `${s} moved`);
     assert.equal(during["subnet-0a01"], during["subnet-0a02"], "one deny-all ACL per VPC");

@@ -9,6 +9,7 @@ import type { InstanceTarget } from "../targets/instance";
 import type { Injector } from "../types";
 import { planRunning } from "./actions";
 import { awsError, describeOne, ec2, ec2Available, sdk, stateName } from "./ec2";
+import { isolationEffect, keepCloudEvidence, newEvidenceKey, takeCloudEvidence } from "./evidence";
 
 export const DENY_ALL_GROUP = "gameday-deny-all";
 
@@ -19,6 +20,8 @@ interface SgUndo {
   vpc: string;
   /** the deny-all group when it already exists (else inject creates DENY_ALL_GROUP) */
   groupId?: string;
+  /** names the file revert keeps the groups in force in (absent in journals from before it) */
+  evidence?: string;
 }
 
 async function denyAllGroup(t: InstanceTarget, vpc: string): Promise<string | undefined> {
@@ -49,7 +52,7 @@ export const sgIsolate: Injector<z.infer<typeof sgIsolateParams>, SgUndo, Instan
     } catch (e) {
       throw new Error(`DescribeSecurityGroups: ${awsError(e)}`);
     }
-    return { previousGroups, vpc, ...(groupId ? { groupId } : {}) };
+    return { previousGroups, vpc, ...(groupId ? { groupId } : {}), evidence: newEvidenceKey() };
   },
 
   async inject(t, _p, { undo, signal }) {
@@ -69,6 +72,7 @@ export const sgIsolate: Injector<z.infer<typeof sgIsolateParams>, SgUndo, Instan
   },
 
   async revert(t, undo) {
+    await keepCloudEvidence("sg-isolate", t, undo.evidence, { denyAll: async () => undo.groupId ?? (await denyAllGroup(t, undo.vpc)) });
     const i = await describeOne(t, t.instanceId);
     if (!i || stateName(i) === "terminated") return;
     try {
@@ -86,6 +90,11 @@ export const sgIsolate: Injector<z.infer<typeof sgIsolateParams>, SgUndo, Instan
     return same(now, undo.previousGroups)
       ? { ok: true, detail: `instance ${t.instanceId} has its groups back: ${undo.previousGroups.join(", ")}` }
       : { ok: false, detail: `instance ${t.instanceId} has groups ${now.join(", ") || "none"}, want ${undo.previousGroups.join(", ")}` };
+  },
+
+  async effect(t, undo) {
+    const e = takeCloudEvidence("sg-isolate", t, undo.evidence);
+    return e ? isolationEffect(t, e, undo.previousGroups) : null;
   },
 
   describe: (t, u) => `ModifyInstanceAttribute ${t.instanceId}: groups ${u.previousGroups.join(", ")} → ${u.groupId ?? `${DENY_ALL_GROUP} (created in ${u.vpc})`}; restored on revert`,

@@ -129,6 +129,19 @@ export async function isolate(w: Ec2Where, iso: SubnetIsolation, runId: string, 
   }
 }
 
+/** The planned subnets on a deny-all ACL of this change right now (the evidence, read before restore moves them back). */
+export async function isolatedNow(w: Ec2Where, iso: SubnetIsolation): Promise<string[]> {
+  if (!iso.subnets.length) return [];
+  const c = await ec2(w);
+  const ours = new Set((await ownAcls(c, iso.nonce)).map((a) => a.NetworkAclId));
+  const out: string[] = [];
+  for (const s of iso.subnets) {
+    const now = await currentAssociation(c, s.subnetId);
+    if (now && ours.has(now.aclId)) out.push(s.subnetId);
+  }
+  return out;
+}
+
 /** Each subnet back on its ACL (a vanished subnet is skipped), then the deny-all ACLs deleted. Errors are gathered, not stopped at. */
 export async function restore(w: Ec2Where, iso: SubnetIsolation): Promise<string[]> {
   const c = await ec2(w);

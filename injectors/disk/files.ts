@@ -3,11 +3,15 @@
 // (.gameday-<fault>-<id>-) and the writers' process tag chosen in plan() and
 // journaled, so revert deletes exactly those names and kills exactly those
 // children, here or after a crash.
+// Evidence: inject notes the free space before; revert, before it deletes
+// the files, notes their allocated size, the free space at that peak and
+// what the writers wrote (write() bytes and calls from /proc/PID/io).
 import fs from "node:fs";
 import path from "node:path";
 import { formatSize } from "../../lib/size";
-import { killTagged, newTag, tagged } from "../load/children";
-import type { PathTarget, VerifyResult } from "../types";
+import { keepEvidence, plural, readEvidence, takeEvidence } from "../evidence";
+import { ioOf, killTagged, newTag, tagged } from "../load/children";
+import type { Effect, PathTarget, VerifyResult } from "../types";
 import { fsInfo } from "./fs";
 
 /** What revert needs: where, which file names, which child. */
@@ -79,8 +83,54 @@ function takeFloorNote(undo: DiskUndo): string | null {
   }
 }
 
+interface DiskEvidence {
+  /** available bytes when inject began */
+  freeBefore: number;
+  /** read by revert while the files and writers were still there */
+  peak?: { files: number; allocatedBytes: number; freeBytes: number; writtenBytes: number; writes: number; writers: number };
+}
+
+const diskKey = (undo: DiskUndo) => `disk-${undo.tag}`;
+
+/** inject, before it writes: the free space the fault starts from. */
+export function noteFreeBefore(undo: DiskUndo, freeBytes: number): void {
+  keepEvidence(diskKey(undo), { freeBefore: freeBytes } satisfies DiskEvidence);
+}
+
+/** Once, before the writers die and the files go: what they took. */
+function keepDiskPeak(undo: DiskUndo): void {
+  const rec = readEvidence<DiskEvidence>(diskKey(undo));
+  if (!rec || rec.peak) return;
+  try {
+    const writers = tagged(undo.tag);
+    const io = ioOf(writers.map((p) => p.pid));
+    const files = ourFiles(undo.dir, undo.prefix);
+    keepEvidence(diskKey(undo), { ...rec, peak: { files: files.length, allocatedBytes: ourBytes(undo.dir, undo.prefix), freeBytes: fsInfo(undo.dir).freeBytes, writtenBytes: io.bytes, writes: io.calls, writers: writers.length } } satisfies DiskEvidence);
+  } catch {
+    // the directory went: no evidence either way
+  }
+}
+
+/**
+ * disk-fill: touched = bytes its files took on disk; io-stress: touched =
+ * bytes its writers wrote (in their files, allocated at most fileSize each).
+ */
+export function diskEffect(undo: DiskUndo, fault: "disk-fill" | "io-stress"): Effect | null {
+  const rec = takeEvidence<DiskEvidence>(diskKey(undo));
+  const p = rec?.peak;
+  if (!rec || !p) return null;
+  const free = `free ${formatSize(rec.freeBefore)} before, ${formatSize(p.freeBytes)} at the peak`;
+  if (fault === "disk-fill") return { touched: p.allocatedBytes, summary: `${formatSize(p.allocatedBytes)} allocated in ${plural(p.files, "file")} in ${undo.dir}; ${free}`, counters: { ...rec.peak, freeBefore: rec.freeBefore } };
+  return {
+    touched: p.writtenBytes,
+    summary: `${plural(p.writers, "writer")} wrote ${formatSize(p.writtenBytes)} in ${plural(p.writes, "write() call")} to ${plural(p.files, "file")} (${formatSize(p.allocatedBytes)} allocated) in ${undo.dir}; ${free}`,
+    counters: { ...rec.peak, freeBefore: rec.freeBefore },
+  };
+}
+
 /** Kill the tagged children, then delete our files (unlink: a symlink is removed, never followed). */
 export async function revertDisk(undo: DiskUndo): Promise<void> {
+  keepDiskPeak(undo);
   await killTagged(undo.tag);
   for (const n of ourFiles(undo.dir, undo.prefix)) {
     try {

@@ -7,6 +7,7 @@ import type { ContainerTarget } from "../targets/container";
 import type { Injector } from "../types";
 import { available, ours, unpausedContainer, startIfStopped, stateOf } from "./common";
 import { docker } from "./engine";
+import { containerEffect } from "./evidence";
 
 export const containerKillParams = z
   .object({
@@ -27,6 +28,8 @@ interface KillUndo {
   start: boolean;
   /** StartedAt before the signal: a later one means it was restarted */
   startedAt: string;
+  /** unix ms at plan: the engine's events from then on are the evidence */
+  since?: number;
 }
 
 export const containerKill: Injector<KillParams, KillUndo, ContainerTarget> = {
@@ -39,7 +42,7 @@ export const containerKill: Injector<KillParams, KillUndo, ContainerTarget> = {
 
   async plan(t, p) {
     const info = await unpausedContainer(t, "container-kill");
-    return { signal: p.signal, start: p.start, startedAt: info.State.StartedAt };
+    return { signal: p.signal, start: p.start, startedAt: info.State.StartedAt, since: Date.now() };
   },
 
   async inject(t, p) {
@@ -56,6 +59,8 @@ export const containerKill: Injector<KillParams, KillUndo, ContainerTarget> = {
     const restarted = s.Running && s.StartedAt !== undo.startedAt ? "; it was restarted" : "";
     return { ok: true, detail: `SIG${undo.signal} cannot be undone; container ${t.name} is ${stateOf(o.info)}${restarted}` };
   },
+
+  effect: (t, undo) => containerEffect(t, "kill", undo.since),
 
   describe: (t, undo) => `docker kill --signal SIG${undo.signal} ${t.name}${undo.start ? ", started again on revert" : " (not undone: a restart policy may bring it back)"}`,
 };

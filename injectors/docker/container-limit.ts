@@ -8,6 +8,11 @@
 // the kernel's maximum (unlimited) with unlimited swap. The kernel then holds
 // exactly what it held before; the engine's record shows -1 / the maximum
 // instead of 0 (the same meaning, also after a restart).
+// Evidence: the container's own cgroup counters over the fault (throttled CFS
+// periods, memory limit hits and OOM kills), read when the limit goes on and
+// again just before revert lifts it, when its cgroup is on this host; else
+// the limits the engine confirmed, which say nothing of whether they bit.
+import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { formatSize, sizeString } from "../../lib/size";
 import { register } from "../registry";
@@ -16,6 +21,10 @@ import type { Injector } from "../types";
 import { available, ours } from "./common";
 import { sameContainer } from "./containers";
 import { docker } from "./engine";
+import { delta, limitEffect, readCounters, type Counters } from "../cgroup/counters";
+import { cgroupOf, findHierarchy, type Controller } from "../cgroup/hierarchy";
+import { keepEvidence, readEvidence, takeEvidence } from "../evidence";
+import type Dockerode from "dockerode";
 
 export const containerLimitParams = z
   .object({
@@ -44,6 +53,49 @@ interface LimitUndo {
   restore: Limits;
   /** resources left alone because the owner's cap is already as tight */
   kept: string[];
+  /** names the evidence file (absent in journals from before it) */
+  evidence?: string;
+}
+
+interface LimitEvidence {
+  /** the container's cgroup folder per limited controller, on this host */
+  dirs: Partial<Record<Controller, string>>;
+  before: Partial<Record<Controller, Counters>>;
+  /** what the engine reports once the limit is on */
+  confirmed?: Limits;
+  delta?: Partial<Record<Controller, Counters>>;
+}
+
+const controllersOf = (set: Limits): Controller[] => [...(set.NanoCpus || set.CpuQuota ? ["cpu" as const] : []), ...(set.Memory ? ["memory" as const] : [])];
+
+/** The container's cgroup folders, when its main process is on this host (the path names the container). */
+function cgroupDirs(info: Dockerode.ContainerInspectInfo, controllers: Controller[]): Partial<Record<Controller, string>> {
+  const out: Partial<Record<Controller, string>> = {};
+  if (!info.State.Pid) return out;
+  for (const c of controllers) {
+    const h = findHierarchy(c);
+    const dir = h ? cgroupOf(info.State.Pid, h) : null;
+    if (dir?.includes(info.Id)) out[c] = dir;
+  }
+  return out;
+}
+
+function countersOf(dirs: LimitEvidence["dirs"]): Partial<Record<Controller, Counters>> {
+  const out: Partial<Record<Controller, Counters>> = {};
+  for (const [c, dir] of Object.entries(dirs) as [Controller, string][]) {
+    const n = readCounters(c, dir);
+    if (n) out[c] = n;
+  }
+  return out;
+}
+
+/** Before revert lifts the limit: the counters since it went on. */
+function keepLimitDelta(undo: LimitUndo): void {
+  const rec = undo.evidence ? readEvidence<LimitEvidence>(`container-limit-${undo.evidence}`) : null;
+  if (!rec || rec.delta) return;
+  const now = countersOf(rec.dirs);
+  const d = Object.fromEntries((Object.entries(now) as [Controller, Counters][]).map(([c, n]) => [c, delta(n, rec.before[c] ?? null)]));
+  keepEvidence(`container-limit-${undo.evidence}`, { ...rec, delta: d } satisfies LimitEvidence);
 }
 
 function cpusOf(b: Limits): number | null {
@@ -93,15 +145,26 @@ export const containerLimit: Injector<LimitParams, LimitUndo, ContainerTarget> =
 
   async plan(t, p) {
     const before = pick((await sameContainer(t)).HostConfig as Record<string, unknown>);
-    return { before, ...planLimits(before, p) };
+    return { before, ...planLimits(before, p), evidence: randomUUID() };
   },
 
   async inject(t, _p, { undo }) {
-    if (Object.keys(undo.set).length) await (await docker(t.engine)).getContainer(t.id).update(undo.set);
+    if (!Object.keys(undo.set).length) return;
+    const c = (await docker(t.engine)).getContainer(t.id);
+    const key = `container-limit-${undo.evidence}`;
+    let rec: LimitEvidence | null = null;
+    if (undo.evidence) {
+      const dirs = cgroupDirs(await c.inspect(), controllersOf(undo.set));
+      rec = { dirs, before: countersOf(dirs) };
+      keepEvidence(key, rec);
+    }
+    await c.update(undo.set);
+    if (rec) keepEvidence(key, { ...rec, confirmed: pick((await c.inspect()).HostConfig as Record<string, unknown>) });
   },
 
   async revert(t, undo) {
     if (!Object.keys(undo.restore).length) return;
+    keepLimitDelta(undo);
     const o = await ours(t);
     if (!("info" in o)) return;
     const c = (await docker(t.engine)).getContainer(t.id);
@@ -125,6 +188,20 @@ export const containerLimit: Injector<LimitParams, LimitUndo, ContainerTarget> =
     if (off.length) return { ok: false, detail: `container ${t.name} limits not restored: ${off.map(([k, v]) => `${k} is ${now[k as keyof Limits]}, want ${v}`).join("; ")}` };
     const kept = undo.kept.length ? `; left as the owner had them: ${undo.kept.join(", ")}` : "";
     return { ok: true, detail: `container ${t.name} limits restored (${show(undo.restore)})${kept}` };
+  },
+
+  async effect(t, undo) {
+    if (!Object.keys(undo.set).length) return { touched: 0, summary: `nothing changed: container ${t.name}'s own limits are already as tight (${undo.kept.join(", ")})` };
+    const rec = undo.evidence ? takeEvidence<LimitEvidence>(`container-limit-${undo.evidence}`) : null;
+    if (!rec) return null;
+    const counted = Object.entries(rec.delta ?? {}) as [Controller, Counters][];
+    if (counted.length) {
+      const parts = counted.map(([c, d]) => limitEffect(c, d, rec.dirs[c]!));
+      return { touched: parts.reduce((n, p) => n + p.touched, 0), summary: parts.map((p) => p.summary).join("; "), counters: rec.delta };
+    }
+    // no cgroup of it on this host (a remote engine): that the limits took is all there is to say
+    const took = rec.confirmed ? Object.entries(undo.set).filter(([k, v]) => rec.confirmed![k as keyof Limits] === v) : [];
+    return { touched: took.length ? 1 : 0, summary: `the engine confirmed ${took.length ? show(Object.fromEntries(took)) : "none of the limits"} on container ${t.name}; its cgroup counters are not readable here, so whether the limits bit is unknown`, counters: { confirmed: rec.confirmed ?? null } };
   },
 
   describe: (t, undo) => `docker update ${t.name}: ${show(undo.set)} (was ${show(undo.before)})${undo.kept.length ? `; kept: ${undo.kept.join(", ")}` : ""}`,

@@ -9,10 +9,13 @@ import type { Injector } from "../types";
 import { available, noParams, ours, stateOf } from "./common";
 import { sameContainer } from "./containers";
 import { docker } from "./engine";
+import { containerEffect } from "./evidence";
 
 interface PauseUndo {
   /** paused by someone else before we came: nothing to do, nothing to undo */
   wasPaused: boolean;
+  /** unix ms at plan: the engine's events from then on are the evidence (absent in journals from before it) */
+  since?: number;
 }
 
 export const containerPause: Injector<z.infer<typeof noParams>, PauseUndo, ContainerTarget> = {
@@ -24,7 +27,7 @@ export const containerPause: Injector<z.infer<typeof noParams>, PauseUndo, Conta
   available,
 
   async plan(t) {
-    return { wasPaused: (await sameContainer(t)).State.Paused };
+    return { wasPaused: (await sameContainer(t)).State.Paused, since: Date.now() };
   },
 
   async inject(t, _p, { undo }) {
@@ -43,6 +46,11 @@ export const containerPause: Injector<z.infer<typeof noParams>, PauseUndo, Conta
     if (!("info" in o)) return o.done;
     if (undo.wasPaused) return { ok: true, detail: `container ${t.name} was paused before the experiment: left paused, untouched (${stateOf(o.info)})` };
     return o.info.State.Paused ? { ok: false, detail: `container ${t.name} is still paused` } : { ok: true, detail: `container ${t.name} unpaused: ${stateOf(o.info)}` };
+  },
+
+  async effect(t, undo) {
+    if (undo.wasPaused) return { touched: 0, summary: `container ${t.name} was already paused by someone else: left alone, nothing touched` };
+    return containerEffect(t, "pause", undo.since);
   },
 
   describe: (t, undo) => (undo.wasPaused ? `container ${t.name} is already paused by someone else: left alone, nothing touched` : `docker pause ${t.name} (cgroup freezer), unpause on revert`),

@@ -7,6 +7,7 @@ import type { ContainerTarget } from "../targets/container";
 import type { Injector } from "../types";
 import { available, graceParam, graceSeconds, ours, unpausedContainer, startIfStopped, stateOf } from "./common";
 import { docker } from "./engine";
+import { containerEffect } from "./evidence";
 
 export const containerRestartParams = z.object({ grace: graceParam }).strict();
 type RestartParams = z.infer<typeof containerRestartParams>;
@@ -14,6 +15,8 @@ type RestartParams = z.infer<typeof containerRestartParams>;
 interface RestartUndo {
   graceSeconds: number;
   startedAt: string;
+  /** unix ms at plan: the engine's events from then on are the evidence */
+  since?: number;
 }
 
 export const containerRestart: Injector<RestartParams, RestartUndo, ContainerTarget> = {
@@ -26,7 +29,7 @@ export const containerRestart: Injector<RestartParams, RestartUndo, ContainerTar
 
   async plan(t, p) {
     const info = await unpausedContainer(t, "container-restart");
-    return { graceSeconds: graceSeconds(p.grace), startedAt: info.State.StartedAt };
+    return { graceSeconds: graceSeconds(p.grace), startedAt: info.State.StartedAt, since: Date.now() };
   },
 
   async inject(t, _p, { undo }) {
@@ -42,6 +45,8 @@ export const containerRestart: Injector<RestartParams, RestartUndo, ContainerTar
     const fresh = o.info.State.StartedAt !== undo.startedAt;
     return { ok: true, detail: `container ${t.name} ${fresh ? "was restarted" : "was not restarted (same start time)"} and is ${stateOf(o.info)}` };
   },
+
+  effect: (t, undo) => containerEffect(t, "restart", undo.since),
 
   describe: (t, undo) => `docker restart -t ${undo.graceSeconds} ${t.name} (not undone; it must run again)`,
 };

@@ -21,9 +21,11 @@ import { resolveContainers, seededRandom, targetId, type ContainerTarget } from 
 import { internals } from "./containers";
 import { dockerSkipReason, startDockerd, TEST_LABEL, type TestDocker } from "../../e2e/docker";
 import { EXIT_WITH_PARENT, procState, ROOT, tempDir, waitFor, waitForLine } from "../../e2e/kit";
-import type { Target } from "../types";
+import type { Effect, Target } from "../types";
 
 const skip = dockerSkipReason() ?? undefined;
+// the evidence files (injectors/evidence.ts) go to a home of this test's own
+process.env.GAMEDAY_HOME = tempDir("gameday-docker-home-");
 
 describe("container faults on a real dockerd", { skip, timeout: 240_000 }, () => {
   let dk: TestDocker;
@@ -52,6 +54,16 @@ describe("container faults on a real dockerd", { skip, timeout: 240_000 }, () =>
   // params as an experiment gives them: the injector's schema parses them first
   const apply = (fault: string, t: Target, params: unknown = {}) =>
     ex.apply({ runId: "r1", step: 0, targetName: "t", fault, target: t, params: getInjector(fault)!.params.parse(params) }, new AbortController().signal);
+  /** Revert through the executor; the evidence of effect it read after the verified revert. */
+  const revertRead = async (id: string): Promise<{ v: Awaited<ReturnType<Executor["revert"]>>; effect: Effect | undefined }> => {
+    let effect: Effect | undefined;
+    const off = ex.on((e) => e.type === "reverted" && e.change.id === id && (effect = e.change.effect));
+    try {
+      return { v: await ex.revert(id), effect };
+    } finally {
+      off();
+    }
+  };
 
   test("selection by labels, name regex, image, Compose service/project, IDs and a topology node, in a stable order", async () => {
     const tag = uniq();
@@ -103,19 +115,25 @@ spec:
     const t = await target(id);
     const c = await apply("container-pause", t);
     assert.equal(ex.get(c.id)!.state, "injected");
-    assert.deepEqual(c.undo, { wasPaused: false });
+    assert.deepEqual(c.undo, { wasPaused: false, since: (c.undo as { since: number }).since });
     assert.equal((await state(id)).Paused, true);
-    const v = await ex.revert(c.id);
+    await new Promise((r) => setTimeout(r, 300));
+    const { v, effect } = await revertRead(c.id);
     assert.ok(v.ok, v.detail);
     assert.match(v.detail, /unpaused: running since/);
     assert.equal((await state(id)).Paused, false);
+    // the evidence: the engine's pause and unpause events, the time between them at least the hold
+    assert.equal(effect?.touched, 1, JSON.stringify(effect));
+    assert.match(effect!.summary, new RegExp(`^container ${t.name} paused for \\d+ ms until unpaused \\(engine events\\)$`));
+    assert.ok((effect!.counters as { pausedMs: number }).pausedMs >= 250, JSON.stringify(effect));
 
     await dk.docker.getContainer(id).pause();
     const c2 = await apply("container-pause", t);
-    assert.deepEqual(c2.undo, { wasPaused: true });
-    const v2 = await ex.revert(c2.id);
+    assert.equal((c2.undo as { wasPaused: boolean }).wasPaused, true);
+    const { v: v2, effect: e2 } = await revertRead(c2.id);
     assert.ok(v2.ok);
     assert.match(v2.detail, /was paused before the experiment: left paused, untouched/);
+    assert.equal(e2?.touched, 0, "someone else's pause is not ours: nothing touched");
     assert.equal((await state(id)).Paused, true, "the owner's pause stays");
     // stop/kill/restart refuse it before anything is journaled
     await assert.rejects(apply("container-stop", t, { grace: 0 }), /was paused before the experiment: container-stop leaves it as it is/);
@@ -129,27 +147,34 @@ spec:
     // busybox sleep as PID 1 ignores TERM unless it has a handler: KILL makes sure
     const k2 = await apply("container-kill", t, { signal: "KILL", start: true }).catch((e: Error) => e);
     await waitFor("the container to exit", async () => !(await state(id)).Running, 10_000);
-    const vk = await ex.revert(k.id);
+    const { v: vk, effect: ek } = await revertRead(k.id);
     assert.ok(vk.ok, vk.detail);
     if (!(k2 instanceof Error)) await ex.revert(k2.id);
     assert.equal((await state(id)).Running, true, "started again");
     assert.match(vk.detail, /SIGTERM cannot be undone; container \S+ is running since .*; it was restarted/);
+    // the engine's kill (its signal), die (its exit code) and start events
+    assert.equal(ek?.touched, 1, JSON.stringify(ek));
+    assert.match(ek!.summary, new RegExp(`^SIGTERM delivered to container ${t.name}; died with exit code 137 \\d+ ms later, down \\d+ ms until started again \\(engine events\\)$`));
 
     const t0 = Date.now();
     const s = await apply("container-stop", t, { grace: "1s" });
-    assert.deepEqual(s.undo, { graceSeconds: 1 });
+    assert.deepEqual(s.undo, { graceSeconds: 1, since: (s.undo as { since: number }).since });
     assert.ok(Date.now() - t0 >= 900, "sleep ignores TERM: stopped by KILL after the 1 s grace");
     assert.equal((await state(id)).Running, false);
-    const vs = await ex.revert(s.id);
+    const { v: vs, effect: es } = await revertRead(s.id);
     assert.ok(vs.ok, vs.detail);
     assert.equal((await state(id)).Running, true);
+    assert.match(es?.summary ?? "", new RegExp(`^container ${t.name} stopped \\(SIGTERM, then SIGKILL\\); died with exit code 137 (9\\d\\d|\\d{4,}) ms later, down \\d+ ms until started again \\(engine events\\)$`));
+    assert.equal(es!.touched, 1);
 
     const before = (await state(id)).StartedAt;
     const r = await apply("container-restart", t, { grace: 0 });
-    const vr = await ex.revert(r.id);
+    const { v: vr, effect: er } = await revertRead(r.id);
     assert.ok(vr.ok, vr.detail);
     assert.match(vr.detail, /was restarted and is running/);
     assert.notEqual((await state(id)).StartedAt, before);
+    assert.equal(er?.touched, 1, JSON.stringify(er));
+    assert.match(er!.summary, new RegExp(`^container ${t.name} restarted( \\(SIG[A-Z]+(, then SIG[A-Z]+)?\\))?; died with exit code \\d+ \\d+ ms later, down \\d+ ms until started again \\(engine events\\)$`));
   });
 
   test("container-limit: CPU and memory capped with docker update, the previous limits restored exactly; the owner's tighter cap is kept", async () => {
@@ -165,9 +190,12 @@ spec:
     const kernelBefore = "9223372036854771712";
     const fs = await import("node:fs");
     if (fs.existsSync(cg)) assert.equal(fs.readFileSync(cg, "utf8").trim(), String(64 * 2 ** 20));
-    const v = await ex.revert(c.id);
+    const { v, effect: idle } = await revertRead(c.id);
     assert.ok(v.ok, v.detail);
     if (fs.existsSync(cg)) assert.equal(fs.readFileSync(cg, "utf8").trim(), kernelBefore, "the kernel holds no memory limit again");
+    // a sleeping container never met its caps: its cgroup counted no throttled period and no limit hit
+    assert.equal(idle?.touched, 0, JSON.stringify(idle));
+    assert.match(idle!.summary, new RegExp(`^throttled in 0 of \\d+ CFS periods \\(0 ms held back\\), counted by \\S*${free}/cpu.stat; memory limit hit 0 time\\(s\\), 0 OOM kill\\(s\\)`));
     const quota = `/sys/fs/cgroup/cpu/docker/${free}/cpu.cfs_quota_us`;
     if (fs.existsSync(quota)) assert.equal(fs.readFileSync(quota, "utf8").trim(), "-1", "no CPU quota again");
 
@@ -181,6 +209,16 @@ spec:
     assert.ok(v2.ok, v2.detail);
     assert.deepEqual(await hc(owned), before, "exactly the owner's limits");
     assert.match(v2.detail, /left as the owner had them: cpus: already 0.25/);
+
+    // a spinning container under a CPU cap is throttled, counted by its own cgroup
+    const spin = await dk.run(uniq(), ["sh", "-c", "while :; do :; done"]);
+    const c3 = await apply("container-limit", await target(spin), { cpus: 0.1 });
+    await new Promise((r) => setTimeout(r, 1000));
+    const { v: v3, effect: busy } = await revertRead(c3.id);
+    assert.ok(v3.ok, v3.detail);
+    assert.ok(busy && busy.touched > 0, JSON.stringify(busy));
+    assert.match(busy.summary, new RegExp(`^throttled in ${busy.touched} of \\d+ CFS periods \\(\\d+ ms held back\\), counted by \\S*${spin}/cpu.stat$`));
+    await dk.docker.getContainer(spin).remove({ force: true });
   });
 
   test("a container removed or recreated under its name meanwhile is reported per target; the revert of the others goes on", async () => {

@@ -61,11 +61,17 @@ export function tagged(tag: string): ProcInfo[] {
 
 /** Total bytes written by the tagged processes so far (write() calls, from /proc/PID/io). */
 export function writtenBy(tag: string): number {
-  let sum = 0;
-  for (const p of tagged(tag)) {
+  return ioOf(tagged(tag).map((p) => p.pid)).bytes;
+}
+
+/** Bytes passed to write() (wchar) and write calls (syscw) of the processes, from /proc/PID/io. */
+export function ioOf(pids: number[]): { bytes: number; calls: number } {
+  const sum = { bytes: 0, calls: 0 };
+  for (const pid of pids) {
     try {
-      const m = /^wchar:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${p.pid}/io`, "utf8"));
-      if (m) sum += Number(m[1]);
+      const io = fs.readFileSync(`/proc/${pid}/io`, "utf8");
+      sum.bytes += Number(/^wchar:\s*(\d+)/m.exec(io)?.[1] ?? 0);
+      sum.calls += Number(/^syscw:\s*(\d+)/m.exec(io)?.[1] ?? 0);
     } catch {
       /* exited meanwhile */
     }

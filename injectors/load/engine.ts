@@ -1,12 +1,18 @@
 // Load generators shared by cpu-stress and memory-stress: which engine runs
 // them (node children, or stress-ng when installed), starting and stopping a
 // tagged set of them, and how much CPU they used.
+// Evidence: just before revert kills them, the CPU time and resident memory of
+// every load process (the tagged ones and the renamed stress-ng workers in
+// their process groups), kept by tag until effect() takes it.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { config } from "../../lib/config";
-import type { VerifyResult } from "../types";
+import { formatSize } from "../../lib/size";
+import { listProcesses } from "../../lib/procfs";
+import { keepEvidence, plural, takeEvidence } from "../evidence";
+import type { Effect, VerifyResult } from "../types";
 import { killTagged, spawnTagged, tagged } from "./children";
 
 export const cores = os.availableParallelism();
@@ -70,7 +76,65 @@ export async function startLoad(undo: LoadUndo, children: { script: string; args
  * renamed workers carry no tag but share the group), then any tagged straggler.
  */
 export async function stopLoad(undo: LoadUndo): Promise<void> {
+  keepLoadUsage(undo);
   await killTagged(undo.tag);
+}
+
+export interface LoadUsage {
+  /** load processes alive when the revert came */
+  processes: number;
+  /** their user + system CPU time */
+  cpuMs: number;
+  /** their resident memory (VmRSS), the runtime's own included */
+  rssBytes: number;
+  /** since the oldest of them started */
+  heldMs: number;
+}
+
+/** The tagged processes and the members of their process groups (stress-ng's renamed workers). */
+function loadPids(tag: string): number[] {
+  const mine = tagged(tag);
+  const groups = new Set(mine.filter((p) => p.pgid === p.pid && p.pgid > 1).map((p) => p.pgid));
+  const pids = new Set(mine.map((p) => p.pid));
+  for (const p of listProcesses()) if (groups.has(p.pgid) && p.state !== "Z" && p.state !== "X") pids.add(p.pid);
+  return [...pids];
+}
+
+/** Resident memory of a process (VmRSS), 0 once it is gone. */
+export function rssBytes(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Read once, before the kill: a retried revert finds nothing left to read and keeps the first reading. */
+function keepLoadUsage(undo: LoadUndo): void {
+  try {
+    const pids = loadPids(undo.tag);
+    if (!pids.length) return;
+    const uptimeMs = Number(fs.readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 1000;
+    const start = Math.min(...listProcesses().filter((p) => pids.includes(p.pid)).map((p) => p.startTime));
+    // startTime is in clock ticks since boot (USER_HZ, 100)
+    const heldMs = Number.isFinite(start) ? Math.max(0, Math.round(uptimeMs - start * 10)) : 0;
+    const usage: LoadUsage = { processes: pids.length, cpuMs: cpuTimeMs(pids), rssBytes: pids.reduce((n, p) => n + rssBytes(p), 0), heldMs };
+    keepEvidence(`load-${undo.tag}`, usage, { once: true });
+  } catch {
+    // evidence never stands in the way of the kill
+  }
+}
+
+/** The usage revert kept: CPU burned (touched: CPU ms) or memory held (touched: bytes resident). */
+export function loadEffect(undo: LoadUndo, what: "cpu" | "memory"): Effect | null {
+  const u = takeEvidence<LoadUsage>(`load-${undo.tag}`);
+  if (!u) return null;
+  const who = `${plural(u.processes, "load process", "load processes")} (${undo.engine})`;
+  const over = `over ${(u.heldMs / 1000).toFixed(1)} s`;
+  return what === "cpu"
+    ? { touched: u.cpuMs, summary: `${who} burned ${(u.cpuMs / 1000).toFixed(1)} CPU-seconds ${over}`, counters: { ...u } }
+    : { touched: u.rssBytes, summary: `${who} held ${formatSize(u.rssBytes)} resident ${over}`, counters: { ...u } };
 }
 
 export function verifyStopped(fault: string, undo: LoadUndo): VerifyResult {

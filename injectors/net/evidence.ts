@@ -4,9 +4,7 @@
 // before it removes the rules and classes (they go with them) and keeps them
 // in a file named by the fault's tag; effect() takes them after the verified
 // revert. A fault whose rules matched nothing makes its run inconclusive.
-import fs from "node:fs";
-import path from "node:path";
-import { gamedayHome } from "../../lib/paths";
+import { keepEvidence, readEvidence, takeEvidence } from "../evidence";
 import { runCmd } from "./cmd";
 import type { ChainPlan } from "./iptables";
 import { classId, type TcSlot } from "./tc";
@@ -42,15 +40,14 @@ export async function classCounters(dev: string, netns: string | undefined, slot
   return r.code === 0 && m ? { packets: Number(m[2]), bytes: Number(m[1]) } : null;
 }
 
-const fileOf = (tag: string) => path.join(gamedayHome(), "evidence", `net-${tag}.json`);
+const keyOf = (tag: string) => `net-${tag}`;
 
 /**
  * Read the counters before revert removes what holds them. Once per fault: a
  * revert retried after the rules went must not overwrite what was read.
  */
 export async function keepCounters(u: { tag: string; netns?: string; chains: ChainPlan[]; dev?: string; tc?: TcSlot }): Promise<void> {
-  const file = fileOf(u.tag);
-  if (fs.existsSync(file)) return;
+  if (readEvidence(keyOf(u.tag))) return;
   const out: NetCounters = { packets: 0, bytes: 0, from: [] };
   for (const c of u.chains) {
     const n = await chainCounters(c);
@@ -69,19 +66,10 @@ export async function keepCounters(u: { tag: string; netns?: string; chains: Cha
   }
   // nothing readable (the namespace went with a container): no evidence either way
   if (out.from.length === 0) return;
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(`${file}.tmp`, JSON.stringify(out), { mode: 0o600 });
-  fs.renameSync(`${file}.tmp`, file);
+  keepEvidence(keyOf(u.tag), out, { once: true });
 }
 
 /** The counters revert kept, removed once read. */
 export function takeCounters(tag: string): NetCounters | null {
-  const file = fileOf(tag);
-  try {
-    const c = JSON.parse(fs.readFileSync(file, "utf8")) as NetCounters;
-    fs.rmSync(file, { force: true });
-    return c;
-  } catch {
-    return null;
-  }
+  return takeEvidence<NetCounters>(keyOf(tag));
 }
