@@ -15,6 +15,10 @@ import { bandwidth } from "./bandwidth";
 import { resolveTargets } from "./targets/resolve";
 import type { NetUndo } from "./net-fault";
 import type { NetworkTarget } from "./types";
+import { tempHome } from "../e2e/kit";
+
+// the evidence the faults keep (counters read before revert) goes to a home of this file's own, not to ~/.gameday
+process.env.GAMEDAY_HOME = tempHome();
 
 /** Can a TCP connection to ip:port be made within ms? */
 const CONNECT = `const [ip,port,ms]=[process.argv[1],Number(process.argv[2]),Number(process.argv[3])];

@@ -29,6 +29,9 @@ import { partition } from "./partition";
 import { onPath } from "./load/engine";
 import { targetId, targetLabel, type AnyInjector, type NetworkTarget } from "./types";
 
+// the evidence the faults keep (counters read before revert) goes to a home of this file's own, not to ~/.gameday
+process.env.GAMEDAY_HOME = tempHome();
+
 let net: TestNet;
 // for the skip conditions, known when the tests are defined (cached: the tests below reuse it)
 const netemHere = await detectNetem();
