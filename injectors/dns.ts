@@ -180,7 +180,7 @@ export const dns: Injector<DnsParams, DnsUndo, NetworkTarget> = {
     const from = t.cgroup ? ` from cgroup ${t.cgroup}` : "";
     const dst = u.dst ?? t.dst;
     const to = dst ? ` to ${dst}${u.dst ? " (the container's resolver: Docker's embedded one forwards from its namespace, untouched)" : ""}` : "";
-    return `${u.chains.map((c) => iptBin(c.family)).join(" and ")} nat REDIRECT of DNS queries (UDP and TCP port ${u.port})${from}${to}${u.netns ? ` in netns ${u.netns}` : ""} to a poisoner forwarding to ${u.upstream.host}:${u.upstream.port}${u.resolv ? `; ${u.resolv.path} points at it` : ""}; rules: ${u.rules.join("; ")}`;
+    return `iptables nat REDIRECT of DNS queries (UDP and TCP port ${u.port}${u.chains.some((c) => c.family === 6) ? `, ${u.chains.length > 1 ? "IPv4 and " : ""}IPv6 through ip6tables` : ""})${from}${to}${u.netns ? ` in netns ${u.netns}` : ""} to a poisoner forwarding to ${u.upstream.host}:${u.upstream.port}${u.resolv ? `; ${u.resolv.path} points at it` : ""}; rules: ${u.rules.join("; ")}`;
   },
   async effect(_t, u) {
     const s = readStats(u.statsFile);

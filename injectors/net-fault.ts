@@ -11,6 +11,7 @@ import { cmdText, inNetns, must, netnsExists, toolsMissing, type Cmd } from "./n
 import { detectNetem } from "./net/detect";
 import { keepCounters, takeCounters } from "./net/evidence";
 import { chainExists, dropTableIfPristine, gamedayRules, iptBin, overlapProblem, removeChain, tablesBefore, type ChainPlan } from "./net/iptables";
+import { hostPort } from "./net/redirect";
 import { targetProblem } from "./net/select";
 import { classId, ensureRoot, htbCommands, netemCommands, pickInterface, pickMinor, qdiscShow, removeRootQdisc, removeTcFault, rootQdiscProblem, TC_HANDLE, tcFaultCommands, tcKey, tcLeftovers, tcOverlapProblem, tcState, type TcShape, type TcSlot } from "./net/tc";
 import { killTagged, LOAD_DIR, tagged } from "./load/children";
@@ -254,7 +255,7 @@ export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, N
 export function describeNet(t: NetworkTarget, u: NetUndo): string {
   const head = `${u.mechanism} (${u.why})`;
   if (u.mechanism === "proxy")
-    return `${head}: TCP connections${t.cgroup ? ` from cgroup ${t.cgroup}` : ""} to ${t.dst ?? (t.dstLocal ? "any local address" : "?")}:${t.dstPort} go through a delaying proxy (iptables nat REDIRECT${t.netns ? ` in netns ${t.netns}` : ""})`;
+    return `${head}: TCP connections${t.cgroup ? ` from cgroup ${t.cgroup}` : ""} to ${hostPort(t.dst ?? (t.dstLocal ? "any local address" : "?"), t.dstPort!)} go through a delaying proxy (iptables nat REDIRECT${u.chains.some((c) => c.family === 6) ? ", IPv6 through ip6tables" : ""}${t.netns ? ` in netns ${t.netns}` : ""})`;
   if (u.mechanism === "iptables") return `${head}: ${u.chains.map((c) => `chain ${c.chain}`).join(", ")} (${u.chains.map((c) => c.hooks.join("/")).join(", ")})`;
   if (!u.tc) return `${head}: root qdisc ${TC_HANDLE}: on ${u.dev}, only the selected packets shaped`;
   return `${head}: class ${classId(u.tc.minor)}${u.tc.leaf !== undefined ? ` with a netem leaf` : ""} under gameday's shared htb root ${TC_HANDLE}: on ${u.dev}, only the selected packets shaped (u32 filter prio ${u.tc.prio})`;

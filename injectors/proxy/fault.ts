@@ -208,7 +208,7 @@ export function proxyInjector(o: { name: string; description: string; layer: "tc
     describe: (t, u) => {
       const toxics = ([...u.spec, ...(u.spec6 ?? [])][0] as ProxyJson).toxics!.map((x) => x.type).join(", ");
       if (!u.net) return `a ${u.protocol} proxy on ${u.listen} → ${u.upstream} with ${toxics} (point the client at ${u.listen})`;
-      return `a ${u.protocol} proxy with ${toxics}: new TCP connections${t.cgroup ? ` from cgroup ${t.cgroup}` : ""} to ${u.upstream} are redirected to it (${u.net.chains.map((c) => (c.family === 6 ? "ip6tables" : "iptables")).join(" and ")} nat REDIRECT${t.netns ? ` in netns ${t.netns}` : ""})`;
+      return `a ${u.protocol} proxy with ${toxics}: new TCP connections${t.cgroup ? ` from cgroup ${t.cgroup}` : ""} to ${u.upstream} are redirected to it (iptables nat REDIRECT${u.net.chains.some((c) => c.family === 6) ? ", IPv6 through ip6tables" : ""}${t.netns ? ` in netns ${t.netns}` : ""})`;
     },
   };
 }
