@@ -64,14 +64,19 @@ export function proxyProblem(t: NetworkTarget): string | null {
   return null;
 }
 
-/** The nat chain of each family the target takes (IPv6: checked usable first). */
-export async function redirectChains(t: NetworkTarget, chain: ChainPlan): Promise<ChainPlan[]> {
+/**
+ * The nat chain of each family the target takes. IPv6 is checked usable
+ * first: an IPv6 dst is refused without it; a listener on :: (which takes
+ * IPv4 too) keeps the IPv4 half, and `skipped` says why IPv6 is not covered.
+ */
+export async function redirectChains(t: NetworkTarget, chain: ChainPlan): Promise<{ chains: ChainPlan[]; skipped?: string }> {
   const families = redirectFamilies(t);
   if (families.includes(6)) {
     const bad = await ipv6Problem(t.netns, t.dst ? "target.dst" : "target");
-    if (bad) throw new Error(bad);
+    if (bad && t.dst) throw new Error(bad);
+    if (bad) return { chains: familyChains(chain, families.filter((f) => f === 4)), skipped: `IPv6 not redirected: ${bad.replace(/^target: /, "")}` };
   }
-  return familyChains(chain, families);
+  return { chains: familyChains(chain, families) };
 }
 
 /**
@@ -96,12 +101,12 @@ export async function planLatency(target: NetworkTarget, params: LatencyParams, 
   if (bad) throw new Error(bad);
   const overlap = await overlapProblem(target.netns, "latency", target);
   if (overlap) throw new Error(overlap);
-  const chains = await redirectChains(target, { netns: target.netns, table: "nat", chain: newChainName(tag), hooks: ["OUTPUT"], comment: `gameday:${tag} ${keyText("latency", target)}`, rules: [] });
+  const { chains, skipped } = await redirectChains(target, { netns: target.netns, table: "nat", chain: newChainName(tag), hooks: ["OUTPUT"], comment: `gameday:${tag} ${keyText("latency", target)}`, rules: [] });
   const cgroup = path.join(cgroup2Root(), `gameday-${tag}`);
   return {
     tag,
     mechanism,
-    why,
+    why: skipped ? `${why}; ${skipped}` : why,
     netns: target.netns,
     chains,
     proxyTag: newTag(`latency-${tag}`),

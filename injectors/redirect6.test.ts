@@ -173,6 +173,21 @@ describe("selection of IPv6 traffic", () => {
     assert.deepEqual(v4.targets.map((t) => t.dstPort), [P.echoDual]);
     assert.match(resolveNetwork(sel({ dstPort: P.echo6 }), null).problem!, /this fault takes IPv4 only: IPv6-only listeners found, 1 of them/);
   });
+  test("a namespace without IPv6: an IPv6 dst is refused naming the field; a listener on :: keeps the IPv4 redirect and says why IPv6 is not covered", async () => {
+    const ns = `gdt-${process.pid}w-a`;
+    sh("ip", "netns", "add", ns);
+    try {
+      sh("ip", "-n", ns, "link", "set", "lo", "up");
+      sh("ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1");
+      const t = (o: Partial<NetworkTarget>) => tgt({ netns: ns, ...o });
+      await assert.rejects(async () => await latency.plan(t({ dst: "::1", dstPort: P.echo6 }), latency.params.parse({ latency: "10ms" })), /^Error: target\.dst: the target takes IPv6, but lo in netns \S+ has no ::1/);
+      const u = (await latency.plan(t({ dstLocal: true, dstLocal6: true, dstPort: P.echoDual }), latency.params.parse({ latency: "10ms", mechanism: "proxy" }))) as NetUndo;
+      assert.deepEqual(u.chains.map((c) => c.family ?? 4), [4]);
+      assert.match(u.why, /IPv6 not redirected: the target takes IPv6, but lo in netns \S+ has no ::1/);
+    } finally {
+      spawnSync("ip", ["netns", "del", ns]);
+    }
+  });
 });
 
 describe("IPv6 redirect, real traffic in a namespace", { timeout: 180_000 }, () => {

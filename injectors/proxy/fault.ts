@@ -118,12 +118,12 @@ async function planRedirect(name: string, t: NetworkTarget, tag: string, existin
   const overlap = await overlapProblem(t.netns, name, t);
   if (overlap) throw new Error(overlap);
   const short = shortTag();
-  const chains = await redirectChains(t, { netns: t.netns, table: "nat" as const, chain: newChainName(short), hooks: ["OUTPUT"], comment: `gameday:${short} ${keyText(name, t)}`, rules: [] });
+  const { chains, skipped } = await redirectChains(t, { netns: t.netns, table: "nat" as const, chain: newChainName(short), hooks: ["OUTPUT"], comment: `gameday:${short} ${keyText(name, t)}`, rules: [] });
   const cgroup = path.join(cgroup2Root(), `gameday-${short}`);
   return {
     tag: short,
     mechanism: "proxy",
-    why: "no listen given: the connections are redirected",
+    why: `no listen given: the connections are redirected${skipped ? ` (${skipped})` : ""}`,
     netns: t.netns,
     ...(t.netnsInode !== undefined ? { netnsInode: t.netnsInode } : {}),
     chains,
