@@ -191,7 +191,7 @@ describe("selection of IPv6 traffic", () => {
 });
 
 describe("IPv6 redirect, real traffic in a namespace", { timeout: 180_000 }, () => {
-  test("latency (proxy) to a server on ::1 only: the IPv6 round trip rises by the latency, is back after; both rule sets exactly as before; counted by the ip6tables chain", async () => {
+  test("latency (proxy) to a server on ::1 only: the IPv6 round trip rises by the latency, is back after; both rule sets exactly as before; counted by the ip6tables chain", async (t) => {
     const LAT = 150;
     const before = rules();
     const base = await rtt("::1", P.echo6);
@@ -200,6 +200,7 @@ describe("IPv6 redirect, real traffic in a namespace", { timeout: 180_000 }, () 
       assert.deepEqual(u.chains.map((c) => c.family), [6]);
       assert.match(sh("ip", "netns", "exec", NS, "ip6tables-save", "-t", "nat"), new RegExp(`-A GAMEDAY-${u.tag} -d ::1/128 -p tcp -m tcp --dport ${P.echo6} --tcp-flags FIN,SYN,RST,ACK SYN -m cgroup ! --path gameday-${u.tag} -j REDIRECT --to-ports \\d+`));
       const during = await rtt("::1", P.echo6);
+      t.diagnostic(`[::1] round trip: ${base.median.toFixed(2)} ms before, ${during.median.toFixed(1)} ms during (${LAT} ms asked)`);
       // stated tolerance: −10 % (timer granularity) to +150 ms (2 busy cores)
       assert.ok(during.median >= LAT * 0.9 && during.median <= LAT + 150, JSON.stringify(during));
     });
@@ -209,7 +210,7 @@ describe("IPv6 redirect, real traffic in a namespace", { timeout: 180_000 }, () 
     assert.match(e.summary, /connections? redirected through the delaying proxy, counted by ip6tables chain GAMEDAY-\w+ \(nat\)$/);
   });
 
-  test("latency (proxy) to a dual-stack listener (dstLocal, dstLocal6): clients over 127.0.0.1 and over ::1 both delayed, each proxied over its own family", async () => {
+  test("latency (proxy) to a dual-stack listener (dstLocal, dstLocal6): clients over 127.0.0.1 and over ::1 both delayed, each proxied over its own family", async (t) => {
     const LAT = 150;
     const before = rules();
     const e = await hold<NetUndo>(latency, tgt({ dstLocal: true, dstLocal6: true, dstPort: P.echoDual }), { latency: `${LAT}ms`, mechanism: "proxy" }, async (u) => {
@@ -217,6 +218,7 @@ describe("IPv6 redirect, real traffic in a namespace", { timeout: 180_000 }, () 
       assert.match(u.commands.join("\n"), /--upstream-host 127\.0\.0\.1 --upstream-host6 ::1 /);
       for (const ip of ["127.0.0.1", "::1"]) {
         const d = await rtt(ip, P.echoDual);
+        t.diagnostic(`${ip} round trip during: ${d.median.toFixed(1)} ms (${LAT} ms asked)`);
         assert.ok(d.median >= LAT * 0.9 && d.median <= LAT + 150, `${ip}: ${JSON.stringify(d)}`);
       }
     });
@@ -270,6 +272,7 @@ describe("IPv6 redirect, real traffic in a namespace", { timeout: 180_000 }, () 
       c.stdin!.end();
       await done;
       const r = JSON.parse(out.trim().split("\n").at(-1)!) as { statuses: number[]; errors: string[]; sockets: number };
+      t.diagnostic(`existing ${existing}: ${r.statuses.filter((x) => x === 200).length}× 200, ${r.statuses.filter((x) => x === 503).length}× 503, errors ${JSON.stringify(r.errors)}, ${r.sockets} socket(s)`);
       if (existing === "keep") {
         assert.ok(!r.statuses.includes(503), `an old connection bypasses the redirect: ${JSON.stringify(r)}`);
         assert.equal(r.sockets, 1);
@@ -283,7 +286,7 @@ describe("IPv6 redirect, real traffic in a namespace", { timeout: 180_000 }, () 
     }
   });
 
-  test("dns, resolver on ::1 (resolv.conf keep): the IPv6 queries poisoned while it holds, answered after; the IPv4 ones too; rules as before", async () => {
+  test("dns, resolver on ::1 (resolv.conf keep): the IPv6 queries poisoned while it holds, answered after; the IPv4 ones too; rules as before", async (t) => {
     const before = rules();
     const s6 = `[::1]:${P.dns6}`;
     const s4 = `127.0.0.1:${P.dns6}`;
@@ -296,6 +299,7 @@ describe("IPv6 redirect, real traffic in a namespace", { timeout: 180_000 }, () 
     assert.deepEqual(await lookup(s6), { a: ["198.51.100.7"] });
     assert.equal(rules(), before);
     assert.ok(e.touched >= 2, e.summary);
+    t.diagnostic(e.summary);
   });
 
   test("latency-monkey --dst ::1 SIGKILLed mid-fault: its reaper leaves no ip6tables rule and no proxy, within 2 s", async () => {
