@@ -42,7 +42,7 @@ What (one rule per --name, all with the same answer; or --rules FILE):
                        the wrong records of address (A, AAAA, CNAME/MX/SRV, TXT)
   --rules FILE         YAML or JSON list of rules with these fields
 
-Whose queries (redirected with iptables nat; UDP and TCP):
+Whose queries (redirected with iptables nat, and ip6tables for IPv6; UDP and TCP):
   --netns NS           every process in network namespace NS (its
                        /etc/netns/NS/resolv.conf is also pointed at the
                        poisoner unless --resolv-conf keep)

@@ -335,6 +335,10 @@ describe("IPv6 redirect, real traffic in a namespace", { timeout: 180_000 }, () 
     assert.match(r.stdout, new RegExp(`ss -K dst '\\[::1\\]' dport = :${P.web6}`));
     assert.doesNotMatch(r.stdout, /^\S*iptables -w 5 -t nat -A/m);
     assert.equal(sh("ip6tables-save").replace(/^#.*\n/gm, ""), hostBefore);
+    const d = await runCli(["dns-poisoner", "--netns", NS, "--dst", "::1", "--port", String(P.dns6), "--upstream", `[::1]:${P.dns6}`, "--name", "shop.test", "--answer", "nxdomain", "--dry-run"], { GAMEDAY_HOME: home });
+    assert.equal(d.code, 0, d.stderr + d.stdout);
+    assert.match(d.stdout, new RegExp(`ip6tables -t nat -A GAMEDAY-\\w+ -p udp -d ::1 --dport ${P.dns6} -m cgroup ! --path gameday-\\w+ -j REDIRECT --to-ports PORT6`));
+    assert.doesNotMatch(d.stdout, / iptables -t nat -A/);
     const bad = await runCli(["chaos-proxy", "--upstream", "[::1::]:80", "--toxic", "latency,latency=1", "--dry-run"], { GAMEDAY_HOME: home });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr + bad.stdout, /--upstream: expected IPv4:PORT or \[IPv6\]:PORT/);

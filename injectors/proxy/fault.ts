@@ -160,6 +160,7 @@ export function proxyInjector(o: { name: string; description: string; layer: "tc
         const upstream = upstreamOf(target, target.dst ? familyOf(target.dst) : 4);
         return { tag, listen: params.listen, upstream, protocol: o.layer, spec: [proxy(o.name, params.listen, upstream)], counts };
       }
+      // the target must name one destination before anything is planned around it
       upstreamOf(target);
       const net = await planRedirect(o.name, target, tag, params.existing ?? "keep");
       const v4 = net.chains.some((c) => c.family !== 6);
