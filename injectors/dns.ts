@@ -67,9 +67,13 @@ async function dnsTargetProblem(t: NetworkTarget, port: number): Promise<string 
  * resolv.conf may name ::1 or another IPv6 resolver).
  */
 async function dnsFamilies(netns: string | undefined, dst: string | undefined): Promise<{ families: Family[]; v6?: string }> {
-  if (dst) return { families: [familyOf(dst)] };
-  const bad = await ipv6Problem(netns, "target");
-  return bad ? { families: [4], v6: bad.replace(/^target: the target takes IPv6, and its redirect needs/, "no IPv6 redirect: it needs") } : { families: [4, 6] };
+  if (dst && familyOf(dst) === 4) return { families: [4] };
+  const bad = await ipv6Problem(netns, dst ? "target.dst" : "target");
+  if (dst) {
+    if (bad) throw new Error(bad);
+    return { families: [6] };
+  }
+  return bad ? { families: [4], v6: `IPv6 queries not redirected: ${bad.replace(/^target: the target takes IPv6, and its redirect needs/, "that needs")}` } : { families: [4, 6] };
 }
 
 export async function planDns(target: NetworkTarget, params: DnsParams): Promise<DnsUndo> {
@@ -82,10 +86,6 @@ export async function planDns(target: NetworkTarget, params: DnsParams): Promise
   const cgroup = path.join(cgroup2Root(), `gameday-${tag}`);
   const dst = redirectDst(target);
   const fam = await dnsFamilies(target.netns, dst);
-  if (dst && familyOf(dst) === 6) {
-    const bad = await ipv6Problem(target.netns, "target.dst");
-    if (bad) throw new Error(bad);
-  }
   const chains = familyChains({ netns: target.netns, table: "nat", chain: newChainName(tag), hooks: ["OUTPUT"], comment: `gameday:${tag} ${keyText("dns", key(target, params.port))}`, rules: [] } satisfies ChainPlan, fam.families);
   const resolv = (target.netns || target.resolvConf) && params.resolvConf === "auto" ? (planResolv(target.netns, tag, target.resolvConf) ?? undefined) : undefined;
   const rel = path.relative(cgroup2Root(), cgroup);

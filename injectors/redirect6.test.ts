@@ -291,6 +291,9 @@ describe("IPv6 redirect, real traffic in a namespace", { timeout: 180_000 }, () 
     const s6 = `[::1]:${P.dns6}`;
     const s4 = `127.0.0.1:${P.dns6}`;
     assert.deepEqual(await lookup(s6), { a: ["198.51.100.7"] });
+    // a resolver address of one family: only that family's chain
+    const only6 = (await dns.plan(tgt({ protocol: "all", dst: "::1" }), dns.params.parse({ rules: [{ name: "x.test", answer: "nxdomain" }], upstream: s6, port: P.dns6, resolvConf: "keep" }))) as NetUndo;
+    assert.deepEqual(only6.chains.map((c) => c.family), [6]);
     const e = await hold<NetUndo>(dns, tgt({ protocol: "all" }), { rules: [{ name: "shop.test", answer: "nxdomain" }], upstream: s6, port: P.dns6, resolvConf: "keep" }, async (u) => {
       assert.deepEqual(u.chains.map((c) => c.family ?? 4), [4, 6]);
       assert.deepEqual(await lookup(s6), { error: "ENOTFOUND" });
