@@ -142,6 +142,8 @@ describe("selection of IPv6 traffic", () => {
     assert.deepEqual(parseKey(keyText("latency", k))?.key, { ...k, src: undefined, srcPort: undefined });
     assert.ok(overlaps(k, { direction: "egress", protocol: "tcp", dst: "fd00::7" }));
     assert.ok(!overlaps(k, { direction: "egress", protocol: "tcp", dst: "fd01::7" }));
+    assert.ok(overlaps({ direction: "egress", protocol: "tcp", dst: "::ffff:10.0.0.0/120" }, { direction: "egress", protocol: "tcp", dst: "::ffff:10.0.0.9" }));
+    assert.ok(!overlaps({ direction: "egress", protocol: "tcp", dst: "::ffff:10.0.0.0/120" }, { direction: "egress", protocol: "tcp", dst: "::ffff:10.0.1.9" }));
     assert.ok(!overlaps({ direction: "egress", protocol: "tcp", dst: "0.0.0.0/0" }, { direction: "egress", protocol: "tcp", dst: "::/0" }));
     assert.deepEqual(redirectFamilies({ dstLocal: true, dstLocal6: true }), [4, 6]);
     assert.deepEqual(redirectFamilies({ dstLocal: true }), [4]);

@@ -66,7 +66,12 @@ export const cidr = (a: string) => (a.includes("/") ? a : `${a}/${familyOf(a) ==
 /** An IPv6 address (or CIDR's network) as a 128-bit number. */
 function v6Number(ip: string): bigint {
   const [head, tail] = ip.split("::");
-  const part = (x?: string) => (x ? x.split(":") : []);
+  // a dotted IPv4 tail (::ffff:10.0.0.1) is the last two groups
+  const groups4 = (g: string) => {
+    const [a, b, c, d] = g.split(".").map(Number);
+    return [((a << 8) | b).toString(16), ((c << 8) | d).toString(16)];
+  };
+  const part = (x?: string) => (x ? x.split(":").flatMap((g) => (g.includes(".") ? groups4(g) : [g])) : []);
   const h = part(head);
   const t = part(tail);
   const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
