@@ -7,7 +7,7 @@
 import type { ValidationIssue } from "../lib/contract";
 import { percentOf, type Experiment, type Safety } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
-import { isIrreversible, targetLabel, type Target } from "../injectors";
+import { getInjector, isIrreversible, targetLabel, type Target } from "../injectors";
 import { broadReason } from "../injectors/targets/broad";
 import { blastCount, resolveTargets } from "../injectors/targets/resolve";
 import { allowedDown, type MaxDown, type TargetLimits } from "./step";
@@ -76,7 +76,7 @@ export async function planExperiment(exp: Experiment, topology: Topology | null,
     }
     let res;
     try {
-      res = await resolveTargets(spec, topology, protectedPids, { allowControlPlane: safety.allowControlPlane });
+      res = await resolveTargets(spec, topology, protectedPids, { allowControlPlane: safety.allowControlPlane, ipv6: getInjector(step.fault)?.ipv6 });
     } catch (e) {
       refusals.push({ path: at, message: (e as Error).message });
       continue;

@@ -6,7 +6,7 @@
 // print or record from its events and the executor's.
 import type { TargetSpec } from "../lib/experiment";
 import type { Topology } from "../lib/topology";
-import { targetId, type Target } from "../injectors";
+import { getInjector, targetId, type Target } from "../injectors";
 import { applyBlastRadius, resolveTargets, type TargetResolution } from "../injectors/targets/resolve";
 import { ApplyError, type Change, type ExecutorPort } from "./executor";
 
@@ -220,7 +220,7 @@ export class StepRunner {
   private async round(round: number, holdFor: number, end: number): Promise<{ held: Promise<void> }> {
     const s = this.spec;
     this.stats.rounds++;
-    const res = await resolveTargets(s.target, this.d.topology, this.d.protectedPids(), { allowControlPlane: s.allowControlPlane });
+    const res = await resolveTargets(s.target, this.d.topology, this.d.protectedPids(), { allowControlPlane: s.allowControlPlane, ipv6: getInjector(s.fault)?.ipv6 });
     const fleet = new Set(res.matched.map(targetId));
     this.peak = Math.max(this.peak, fleet.size);
     const candidates = res.matched.filter((t) => !this.held.has(targetId(t)));

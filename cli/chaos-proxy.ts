@@ -7,6 +7,7 @@
 //   the other standalone CLIs: journaled, reverted at the end, on Ctrl-C,
 //   and by the reaper if this process dies.
 import fs from "node:fs";
+import { isIPv6 } from "node:net";
 import { parseArgs } from "node:util";
 import YAML from "yaml";
 import { config } from "../lib/config";
@@ -33,12 +34,15 @@ const USAGE = `gameday chaos-proxy — a Toxiproxy-compatible TCP/HTTP fault pro
       --duration: stop by itself after D (default: until Ctrl-C).
 
   gameday chaos-proxy [--listen HOST:PORT] --upstream IP:PORT --toxic SPEC ...
-                      [--http] [--duration D] [--dry-run] [--json]
+                      [--http] [--existing keep|reset] [--duration D] [--dry-run] [--json]
       one proxy with its toxics as a fault (journaled, reverted at the end,
       on Ctrl-C, or by the reaper if this process dies). --listen: where it
       listens (point the client there); without it, this host's new TCP
-      connections to --upstream are redirected through it (iptables nat;
-      root). --http: an HTTP proxy with per-request toxics (http_status, ...).
+      connections to --upstream are redirected through it (iptables nat, or
+      ip6tables for an IPv6 upstream such as [::1]:5432; root), and
+      --existing reset aborts the connections already open to it once (ss -K)
+      so they reconnect through it. --http: an HTTP proxy with per-request
+      toxics (http_status, ...).
 
   --toxic TYPE[,key=value...]   e.g. latency,latency=500,jitter=50
       keys name, stream (upstream|downstream, default downstream),
@@ -70,6 +74,7 @@ const FAULT_OPTIONS = {
   upstream: { type: "string" },
   toxic: { type: "string", multiple: true },
   http: { type: "boolean", default: false },
+  existing: { type: "string" },
 } as const;
 
 const TOP = new Set(["name", "stream", "toxicity", "ttl_ms"]);
@@ -93,9 +98,9 @@ export function parseToxicFlag(spec: string): Record<string, unknown> {
 }
 
 function targetOf(upstream: string): NetworkTarget {
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3}|localhost):(\d{1,5})$/.exec(upstream);
-  if (!m) throw new CliError(`--upstream: expected IPv4:PORT, e.g. 127.0.0.1:5432 (got "${upstream}")`);
-  return { kind: "network", direction: "egress", protocol: "tcp", dst: m[1] === "localhost" ? "127.0.0.1" : m[1], dstPort: Number(m[2]) };
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}|localhost|\[([0-9a-fA-F:.]+)\]):(\d{1,5})$/.exec(upstream);
+  if (!m || (m[2] !== undefined && !isIPv6(m[2]))) throw new CliError(`--upstream: expected IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:5432 or [::1]:5432 (got "${upstream}")`);
+  return { kind: "network", direction: "egress", protocol: "tcp", dst: m[2] ?? (m[1] === "localhost" ? "127.0.0.1" : m[1]), dstPort: Number(m[3]) };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -117,7 +122,7 @@ export async function main(argv: string[]): Promise<number> {
   const durationMs = durationFlag(f.duration, "60s");
   const injector = f.http ? httpFault : proxyToxic;
   const target = targetOf(f.upstream);
-  const params = parseParams<ProxyFaultParams>(injector, { ...(f.listen !== undefined ? { listen: f.listen } : {}), toxics: f.toxic.map(parseToxicFlag) }, (k) => (k.startsWith("toxics") ? "--toxic" : `--${k}`));
+  const params = parseParams<ProxyFaultParams>(injector, { ...(f.listen !== undefined ? { listen: f.listen } : {}), ...(f.existing !== undefined ? { existing: f.existing } : {}), toxics: f.toxic.map(parseToxicFlag) }, (k) => (k.startsWith("toxics") ? "--toxic" : `--${k}`));
   let undo;
   try {
     undo = await injector.plan(target, params);

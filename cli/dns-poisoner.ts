@@ -5,6 +5,7 @@
 // Ctrl-C, or by the reaper if this command dies. `--serve` only runs the
 // poisoner on an address (nothing on the host changes, nothing to journal).
 import fs from "node:fs";
+import { isIPv6 } from "node:net";
 import { parseArgs } from "node:util";
 import YAML from "yaml";
 import { formatDuration } from "../lib/duration";
@@ -41,7 +42,7 @@ What (one rule per --name, all with the same answer; or --rules FILE):
                        the wrong records of address (A, AAAA, CNAME/MX/SRV, TXT)
   --rules FILE         YAML or JSON list of rules with these fields
 
-Whose queries (redirected with iptables nat; UDP and TCP):
+Whose queries (redirected with iptables nat, and ip6tables for IPv6; UDP and TCP):
   --netns NS           every process in network namespace NS (its
                        /etc/netns/NS/resolv.conf is also pointed at the
                        poisoner unless --resolv-conf keep)
@@ -52,7 +53,7 @@ Whose queries (redirected with iptables nat; UDP and TCP):
                        name:REGEX, service:S, ...), repeatable; --engine URL
   --pid PID, --node ID [--topology FILE]
                        these processes: their namespace and cgroup folder
-  --dst IP             only queries to this resolver address
+  --dst IP             only queries to this resolver address (IPv4 or IPv6)
   --port N             the DNS port they query (default 53)
 
   --upstream IP[:PORT] resolver to forward to (default: the namespace's
@@ -172,7 +173,7 @@ async function targets(f: Flags, port: number): Promise<{ targets: NetworkTarget
   if (byProcess && (f.netns !== undefined || f.cgroup !== undefined)) throw new CliError(`${f.pid ? "--pid" : "--node"}: the processes' namespace and cgroup are used; give it without --netns and --cgroup`);
   if (f.netns !== undefined && !/^[a-zA-Z0-9_.-]{1,64}$/.test(f.netns as string)) throw new CliError(`--netns: expected a network namespace name (got "${f.netns}")`);
   if (f.cgroup !== undefined && !/^[\w.@:+-]+(\/[\w.@:+-]+)*$/.test(f.cgroup as string)) throw new CliError(`--cgroup: expected a cgroup v2 path relative to the v2 root, like system.slice/app.service (got "${f.cgroup}")`);
-  if (f.dst !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(f.dst as string)) throw new CliError(`--dst: expected the IPv4 address of a resolver (got "${f.dst}")`);
+  if (f.dst !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(f.dst as string) && !isIPv6(f.dst as string)) throw new CliError(`--dst: expected the IPv4 or IPv6 address of a resolver (got "${f.dst}")`);
   const extra = { ...(f.dst ? { dst: f.dst as string } : {}) };
   if (!byProcess) {
     if (f.netns === undefined && f.cgroup === undefined) throw new CliError("--netns: say whose queries to poison: --netns NS, --cgroup PATH, --container NAME, --pid PID or --node ID (or --serve HOST:PORT)");

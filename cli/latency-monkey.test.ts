@@ -170,7 +170,7 @@ describe("gameday latency-monkey", { timeout: 120_000 }, () => {
       [["--netns", "gdt-none", "--target-port", "5432", "--loss", "5"], /--netns: no network namespace named "gdt-none"/],
       [["--target-port", "5432", "--latency", "1s", "--bogus"], /Unknown option '--bogus'/],
       [["partition", "--between", "10.0.0.1"], /--and: give the other side/],
-      [["partition", "--between", "10.0.0.300", "--and", "10.0.0.2"], /--between: expected an IPv4 address or CIDR/],
+      [["partition", "--between", "10.0.0.300", "--and", "10.0.0.2"], /--between: expected an IPv4 or IPv6 address or CIDR/],
     ];
     if (!(await detectNetem()).ok) cases.push([["--target-port", "5432", "--latency", "1s", "--mechanism", "netem"], /latency: mechanism: netem was asked for, but no sch_netem/]);
     for (const [args, msg] of cases) {

@@ -42,7 +42,8 @@ Faults:
 
 Traffic (every given field must match):
   --target-port P     destination port (the seed's flag); --source-port P
-  --dst IP[/N]        destination address; --src IP[/N] source address
+  --dst IP[/N]        destination address; --src IP[/N] source address (IPv6,
+                      e.g. ::1: latency through the proxy only)
   --protocol P        tcp (default), udp, icmp, all
   --direction D       egress (default), ingress, both
   --interface IF      device (default: the route's towards --dst, else lo

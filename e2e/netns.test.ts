@@ -29,3 +29,17 @@ test("namespaces of a test process that is gone are swept; those of a live one s
   assert.doesNotMatch(left, new RegExp(`^${stale}\\b`, "m"));
   assert.match(left, new RegExp(`^${live}\\b`, "m"));
 });
+
+test("a stale test namespace goes with the gameday ip6tables chain a killed IPv6 redirect test left in it", () => {
+  const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+  const stale = `gdt-${Number(dead.stdout)}v-a`;
+  made.push(stale);
+  assert.equal(spawnSync("ip", ["netns", "add", stale]).status, 0);
+  const ipt = (...a: string[]) => spawnSync("ip", ["netns", "exec", stale, "ip6tables", "-w", "5", "-t", "nat", ...a], { encoding: "utf8" });
+  assert.equal(ipt("-N", "GAMEDAY-0badc0de").status, 0);
+  assert.equal(ipt("-I", "OUTPUT", "1", "-m", "comment", "--comment", "gameday:0badc0de latency egress tcp *:*>[::1]:17501", "-j", "GAMEDAY-0badc0de").status, 0);
+  assert.ok(sweepStaleTestNets().includes(stale));
+  // the namespace, and with it every rule of both families in it, is gone
+  assert.doesNotMatch(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout, new RegExp(`^${stale}\\b`, "m"));
+  assert.notEqual(spawnSync("ip", ["netns", "exec", stale, "ip6tables-save"]).status, 0);
+});

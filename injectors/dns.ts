@@ -12,8 +12,9 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { gamedayHome } from "../lib/paths";
 import { netnsPrefix, shortTag, toolsMissing } from "./net/cmd";
-import { applyChain, iptTables, newChainName, overlapProblem, type ChainPlan } from "./net/iptables";
-import { keyText, targetProblem, type SelectionKey } from "./net/select";
+import { applyChain, iptBin, newChainName, overlapProblem, tablesBefore, type ChainPlan } from "./net/iptables";
+import { familyChains, ipv6Problem, type Family } from "./net/redirect";
+import { familyOf, keyText, targetProblem, type SelectionKey } from "./net/select";
 import { newTag, terminateTagged } from "./load/children";
 import { cgroup2Root, cgroupProblem, revertNet, startListener, verifyNet, type NetUndo } from "./net-fault";
 import { ruleSchema, ruleText, upstreamSchema, type Upstream } from "./dns/rules";
@@ -57,7 +58,22 @@ async function dnsTargetProblem(t: NetworkTarget, port: number): Promise<string 
   if (t.dstPort && t.dstPort !== port)
     return `target.dstPort: the dns fault redirects DNS queries to port ${port} (got ${t.dstPort}: a node or process selector picks the ports a service listens on, not its DNS traffic; select what it sends with from: { node: ... }, or its netns or cgroup, or set params.port)`;
   if (t.src || t.srcPort || t.interface) return "target: the dns fault selects by netns, cgroup and dst (the resolver address) only";
-  return (await targetProblem({ ...t, protocol: "udp" })) ?? cgroupProblem(t);
+  return (await targetProblem({ ...t, protocol: "udp" }, { ipv6: true })) ?? cgroupProblem(t);
+}
+
+/**
+ * The families whose queries are redirected: the resolver address's; with
+ * none named, IPv4 and, where the namespace has IPv6 and ip6tables, IPv6 (a
+ * resolv.conf may name ::1 or another IPv6 resolver).
+ */
+async function dnsFamilies(netns: string | undefined, dst: string | undefined): Promise<{ families: Family[]; v6?: string }> {
+  if (dst && familyOf(dst) === 4) return { families: [4] };
+  const bad = await ipv6Problem(netns, dst ? "target.dst" : "target");
+  if (dst) {
+    if (bad) throw new Error(bad);
+    return { families: [6] };
+  }
+  return bad ? { families: [4], v6: `IPv6 queries not redirected: ${bad.replace(/^target: the target takes IPv6, and its redirect needs/, "that needs")}` } : { families: [4, 6] };
 }
 
 export async function planDns(target: NetworkTarget, params: DnsParams): Promise<DnsUndo> {
@@ -68,19 +84,20 @@ export async function planDns(target: NetworkTarget, params: DnsParams): Promise
   const upstream = params.upstream ?? defaultUpstream(target.netns, target.resolvConf);
   const tag = shortTag();
   const cgroup = path.join(cgroup2Root(), `gameday-${tag}`);
-  const chain: ChainPlan = { netns: target.netns, table: "nat", chain: newChainName(tag), hooks: ["OUTPUT"], comment: `gameday:${tag} ${keyText("dns", key(target, params.port))}`, rules: [] };
+  const dst = redirectDst(target);
+  const fam = await dnsFamilies(target.netns, dst);
+  const chains = familyChains({ netns: target.netns, table: "nat", chain: newChainName(tag), hooks: ["OUTPUT"], comment: `gameday:${tag} ${keyText("dns", key(target, params.port))}`, rules: [] } satisfies ChainPlan, fam.families);
   const resolv = (target.netns || target.resolvConf) && params.resolvConf === "auto" ? (planResolv(target.netns, tag, target.resolvConf) ?? undefined) : undefined;
   const rel = path.relative(cgroup2Root(), cgroup);
   const up = `${upstream.host.includes(":") ? `[${upstream.host}]` : upstream.host}:${upstream.port}`;
-  const dst = redirectDst(target);
   return {
     tag,
     mechanism: "iptables",
-    why: "nat REDIRECT of the DNS port to the poisoner",
+    why: `nat REDIRECT of the DNS port to the poisoner (${chains.map((c) => iptBin(c.family)).join(" and ")}${fam.v6 ? `; ${fam.v6}` : ""})`,
     netns: target.netns,
     ...(target.netnsInode !== undefined ? { netnsInode: target.netnsInode } : {}),
-    chains: [chain],
-    tablesBefore: await iptTables(target.netns),
+    chains,
+    ...(await tablesBefore(target.netns, chains)),
     proxyTag: newTag(`dns-${tag}`),
     cgroup,
     upstream,
@@ -91,8 +108,8 @@ export async function planDns(target: NetworkTarget, params: DnsParams): Promise
     ...(dst !== target.dst ? { dst } : {}),
     commands: [
       `mkdir ${cgroup}`,
-      `${netnsPrefix(target.netns)}node --import tsx injectors/dns/child.ts --spec '{"upstream":"${up}",...}'  # listens on 127.0.0.1:PORT; its PID goes to ${cgroup}/cgroup.procs`,
-      ...withRedirect(chain, { ...target, dst }, params.port, rel, "PORT").rules.map((r) => `${netnsPrefix(target.netns)}iptables -t nat -A ${chain.chain} ${r.join(" ")}`),
+      `${netnsPrefix(target.netns)}node --import tsx injectors/dns/child.ts --spec '{"upstream":"${up}",...}'${fam.families.includes(6) ? " --ipv6" : ""}  # listens on 127.0.0.1:PORT${fam.families.includes(6) ? " and [::1]:PORT6" : ""}; its PID goes to ${cgroup}/cgroup.procs`,
+      ...chains.flatMap((c) => withRedirect(c, { ...target, dst }, params.port, rel, c.family === 6 ? "PORT6" : "PORT").rules.map((r) => `${netnsPrefix(target.netns)}${iptBin(c.family)} -t nat -A ${c.chain} ${r.join(" ")}`)),
       ...(resolv ? [`rewrite ${resolv.path} in place: nameserver 127.0.0.1 (restored byte for byte on revert)`] : []),
     ],
   };
@@ -120,6 +137,7 @@ export const dns: Injector<DnsParams, DnsUndo, NetworkTarget> = {
   description:
     "Poison DNS answers (NXDOMAIN, SERVFAIL, REFUSED, a wrong record, empty, truncated, delayed or none) for names matching the rules, through a forwarding poisoner the target's DNS queries are redirected to (iptables nat; a namespace's resolv.conf too).",
   family: "network",
+  ipv6: true,
   targetKind: "network",
   params: dnsParams,
   async available(): Promise<Availability> {
@@ -137,9 +155,10 @@ export const dns: Injector<DnsParams, DnsUndo, NetworkTarget> = {
     fs.mkdirSync(path.dirname(u.statsFile), { recursive: true, mode: 0o700 });
     const spec = JSON.stringify({ rules: params.rules, upstream: `${u.upstream.host.includes(":") ? `[${u.upstream.host}]` : u.upstream.host}:${u.upstream.port}` });
     // tsx by absolute URL: the child may start in any working directory (and inside ip netns exec)
-    const argv = [process.execPath, "--import", import.meta.resolve("tsx"), CHILD, "--tag", u.proxyTag!, "--parent", String(process.pid), "--stats", u.statsFile, "--spec", spec];
-    const { port } = await startListener("the DNS poisoner", argv, u.netns, u.cgroup!, ctx.signal);
-    await applyChain(withRedirect(u.chains[0], { ...target, dst: u.dst ?? target.dst }, u.port, path.relative(cgroup2Root(), u.cgroup!), port));
+    const v6 = u.chains.some((c) => c.family === 6);
+    const argv = [process.execPath, "--import", import.meta.resolve("tsx"), CHILD, "--tag", u.proxyTag!, "--parent", String(process.pid), "--stats", u.statsFile, "--spec", spec, ...(v6 ? ["--ipv6"] : [])];
+    const l = await startListener("the DNS poisoner", argv, u.netns, u.cgroup!, ctx.signal);
+    for (const c of u.chains) await applyChain(withRedirect(c, { ...target, dst: u.dst ?? target.dst }, u.port, path.relative(cgroup2Root(), u.cgroup!), c.family === 6 ? l.port6! : l.port));
     if (u.resolv) applyResolv(u.resolv);
   },
   async revert(_t, u) {
@@ -161,7 +180,7 @@ export const dns: Injector<DnsParams, DnsUndo, NetworkTarget> = {
     const from = t.cgroup ? ` from cgroup ${t.cgroup}` : "";
     const dst = u.dst ?? t.dst;
     const to = dst ? ` to ${dst}${u.dst ? " (the container's resolver: Docker's embedded one forwards from its namespace, untouched)" : ""}` : "";
-    return `iptables nat REDIRECT of DNS queries (UDP and TCP port ${u.port})${from}${to}${u.netns ? ` in netns ${u.netns}` : ""} to a poisoner forwarding to ${u.upstream.host}:${u.upstream.port}${u.resolv ? `; ${u.resolv.path} points at it` : ""}; rules: ${u.rules.join("; ")}`;
+    return `iptables nat REDIRECT of DNS queries (UDP and TCP port ${u.port}${u.chains.some((c) => c.family === 6) ? `, ${u.chains.length > 1 ? "IPv4 and " : ""}IPv6 through ip6tables` : ""})${from}${to}${u.netns ? ` in netns ${u.netns}` : ""} to a poisoner forwarding to ${u.upstream.host}:${u.upstream.port}${u.resolv ? `; ${u.resolv.path} points at it` : ""}; rules: ${u.rules.join("; ")}`;
   },
   async effect(_t, u) {
     const s = readStats(u.statsFile);

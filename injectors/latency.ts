@@ -10,13 +10,14 @@
 //   of its own that the redirect rule excludes, so its upstream connections
 //   are not redirected back to itself.
 import path from "node:path";
-import { isIPv4 } from "node:net";
+import { isIP } from "node:net";
 import { z } from "zod";
 import { duration } from "../lib/duration";
-import { cmdText, must, netnsPrefix, shortTag, type Cmd } from "./net/cmd";
+import { cmdText, must, netnsPrefix, shortTag } from "./net/cmd";
 import { detectNetem, type NetemDetection } from "./net/detect";
-import { applyChain, chainCommands, newChainName, overlapProblem, type ChainPlan } from "./net/iptables";
-import { cgroupMatch, iptMatch, keyText } from "./net/select";
+import { chainCommands, newChainName, overlapProblem, type ChainPlan } from "./net/iptables";
+import { applyRedirect, familyChains, ipv6Problem, redirectFamilies, redirectPlans, resetCommands, upstreamFor } from "./net/redirect";
+import { familyOf, keyText } from "./net/select";
 import { DISTRIBUTIONS } from "./net/tc";
 import { newTag } from "./load/children";
 import { applyTc, cgroup2Root, cgroupRefused, commonChecks, netemFaultAvailable, netInjector, percent, planTc, startProxy, tcPlanCommands, texts, type NetUndo } from "./net-fault";
@@ -53,18 +54,29 @@ export function chooseMechanism(wanted: "auto" | "netem" | "proxy", netem: { ok:
   return netem.ok ? { mechanism: "netem", why: "auto: sch_netem available" } : { mechanism: "proxy", why: `auto: ${netem.detail}` };
 }
 
-/** Where the proxy connects on to: dst, or loopback for a process listening on every local address. */
-export function upstreamHost(t: NetworkTarget): string | undefined {
-  return t.dst?.replace(/\/32$/, "") ?? (t.dstLocal ? "127.0.0.1" : undefined);
-}
-
 /** The proxy forwards to one destination: the target must name it. */
 export function proxyProblem(t: NetworkTarget): string | null {
   if (t.protocol !== "tcp") return `target.protocol: the proxy mechanism delays TCP only (got ${t.protocol}); netem is needed for ${t.protocol}`;
-  const ip = upstreamHost(t);
-  if (!ip || !isIPv4(ip)) return `target.dst: the proxy mechanism needs one destination address (got ${t.dst ?? "none"}); give dst and dstPort, or use netem`;
+  const ip = upstreamFor(t, 4);
+  if (!ip || !isIP(ip)) return `target.dst: the proxy mechanism needs one destination address (got ${t.dst ?? "none"}); give dst and dstPort, or use netem`;
   if (!t.dstPort) return "target.dstPort: the proxy mechanism needs the destination port";
+  if (!redirectFamilies(t).length) return `target.src: ${t.src} is of another IP family than the destinations the listener takes`;
   return null;
+}
+
+/**
+ * The nat chain of each family the target takes. IPv6 is checked usable
+ * first: an IPv6 dst is refused without it; a listener on :: (which takes
+ * IPv4 too) keeps the IPv4 half, and `skipped` says why IPv6 is not covered.
+ */
+export async function redirectChains(t: NetworkTarget, chain: ChainPlan): Promise<{ chains: ChainPlan[]; skipped?: string }> {
+  const families = redirectFamilies(t);
+  if (families.includes(6)) {
+    const bad = await ipv6Problem(t.netns, t.dst ? "target.dst" : "target");
+    if (bad && t.dst) throw new Error(bad);
+    if (bad) return { chains: familyChains(chain, families.filter((f) => f === 4)), skipped: `IPv6 not redirected: ${bad.replace(/^target: /, "")}` };
+  }
+  return { chains: familyChains(chain, families) };
 }
 
 /**
@@ -73,8 +85,11 @@ export function proxyProblem(t: NetworkTarget): string | null {
  * here, once per process).
  */
 export async function planLatency(target: NetworkTarget, params: LatencyParams, netem?: NetemDetection): Promise<NetUndo> {
-  await commonChecks(target);
-  const { mechanism, why } = chooseMechanism(params.mechanism, netem ?? (await detectNetem()), target.cgroup);
+  await commonChecks(target, { ipv6: true });
+  const v6 = [target.dst, target.src].find((a) => a && familyOf(a) === 6);
+  // netem's u32 filter matches IPv4 headers only: an IPv6 selection takes the proxy
+  if (v6 && params.mechanism === "netem") throw new Error(`target.${v6 === target.dst ? "dst" : "src"}: ${v6} is IPv6; the netem mechanism's u32 filter selects IPv4 only: use mechanism proxy (or auto)`);
+  const { mechanism, why } = v6 ? { mechanism: "proxy" as const, why: `${params.mechanism === "auto" ? "auto: " : ""}${v6} is IPv6, which the proxy's ip6tables REDIRECT covers` } : chooseMechanism(params.mechanism, netem ?? (await detectNetem()), target.cgroup);
   const tag = shortTag();
   if (mechanism === "netem") {
     cgroupRefused(target, "latency (netem)");
@@ -86,60 +101,53 @@ export async function planLatency(target: NetworkTarget, params: LatencyParams, 
   if (bad) throw new Error(bad);
   const overlap = await overlapProblem(target.netns, "latency", target);
   if (overlap) throw new Error(overlap);
-  const chain: ChainPlan = { netns: target.netns, table: "nat", chain: newChainName(tag), hooks: ["OUTPUT"], comment: `gameday:${tag} ${keyText("latency", target)}`, rules: [] };
+  const { chains, skipped } = await redirectChains(target, { netns: target.netns, table: "nat", chain: newChainName(tag), hooks: ["OUTPUT"], comment: `gameday:${tag} ${keyText("latency", target)}`, rules: [] });
   const cgroup = path.join(cgroup2Root(), `gameday-${tag}`);
   return {
     tag,
     mechanism,
-    why,
+    why: skipped ? `${why}; ${skipped}` : why,
     netns: target.netns,
-    chains: [chain],
+    chains,
     proxyTag: newTag(`latency-${tag}`),
     cgroup,
     commands: [
       `mkdir ${cgroup}`,
-      `${netnsPrefix(target.netns)}node injectors/load/delay-proxy.mjs ${proxyArgs(target, params).join(" ")}  # listens on 127.0.0.1:PORT; its PID goes to ${cgroup}/cgroup.procs`,
-      ...texts(chainCommands(withRedirect(chain, target, cgroup, "PORT"))),
-      ...(params.existing === "reset" ? [cmdText(resetCommand(target))] : []),
+      `${netnsPrefix(target.netns)}node injectors/load/delay-proxy.mjs ${proxyArgs(target, params, chains).join(" ")}  # listens on ${listensOn(chains)}; its PID goes to ${cgroup}/cgroup.procs`,
+      ...texts(redirectPlans(chains, target, cgroup, "PORT").flatMap(chainCommands)),
+      ...(params.existing === "reset" ? resetCommands(target).map(cmdText) : []),
     ],
   };
 }
 
+/** Where the proxy listens, as a dry run shows it. */
+export const listensOn = (chains: ChainPlan[]) => chains.map((c) => (c.family === 6 ? "[::1]:PORT6" : "127.0.0.1:PORT")).join(" and ");
+
 const netemSpec = (p: LatencyParams) => ({ delayMs: p.latency, jitterMs: p.jitter, correlationPct: p.correlation, distribution: p.distribution });
 
-function proxyArgs(t: NetworkTarget, p: LatencyParams): string[] {
+/** The delaying proxy's arguments: its upstream per family of the redirected connections (an IPv4 one, an IPv6 one on [::1], or both). */
+function proxyArgs(t: NetworkTarget, p: LatencyParams, chains: ChainPlan[]): string[] {
   const up = t.direction === "ingress" ? 0 : p.latency;
   const down = t.direction === "egress" ? 0 : p.latency;
+  const hosts = chains.flatMap((c) => (c.family === 6 ? ["--upstream-host6", upstreamFor(t, 6)!] : ["--upstream-host", upstreamFor(t, 4)!]));
   // prettier-ignore
-  return ["--upstream-host", upstreamHost(t)!, "--upstream-port", String(t.dstPort), "--up-ms", String(up), "--down-ms", String(down),
+  return [...hosts, "--upstream-port", String(t.dstPort), "--up-ms", String(up), "--down-ms", String(down),
     "--jitter-ms", String(p.jitter), "--correlation", String(p.correlation / 100), "--distribution", p.distribution];
-}
-
-/** Abort established connections to the destination (needs CONFIG_INET_DIAG_DESTROY). */
-function resetCommand(t: NetworkTarget): Cmd {
-  return { netns: t.netns, argv: ["ss", "-K", "dst", upstreamHost(t)!, "dport", "=", `:${t.dstPort}`] };
-}
-
-/** The nat rule: the selection (from the target's cgroup, if any), minus the proxy's own cgroup, to the proxy's port. */
-export function withRedirect(chain: ChainPlan, t: NetworkTarget, cgroup: string, port: string): ChainPlan {
-  const rel = path.relative(cgroup2Root(), cgroup);
-  // --syn: a connection that predates the rule and that conntrack first sees
-  // mid-stream must not be bent to the proxy (which would answer with a RST)
-  return { ...chain, rules: [[...iptMatch(t), "--syn", ...(t.interface ? ["-o", t.interface] : []), ...cgroupMatch(t), "-m", "cgroup", "!", "--path", rel, "-j", "REDIRECT", "--to-ports", port]] };
 }
 
 export const latency = netInjector<LatencyParams>({
   name: "latency",
   touches: "delayed",
+  ipv6: true,
   description: "Delay the selected traffic by latency ± jitter (netem where the kernel has it, else a delaying TCP proxy that iptables REDIRECTs the connections to).",
   params: latencyParams,
   available: netemFaultAvailable,
   plan: (t, p) => planLatency(t, p),
   async apply(t, p, undo, signal) {
     if (undo.mechanism === "netem") return applyTc(t, undo, { netem: netemSpec(p) });
-    const { port } = await startProxy(t, undo, proxyArgs(t, p), signal);
-    await applyChain(withRedirect(undo.chains[0], t, undo.cgroup!, String(port)));
-    if (p.existing === "reset") await must(resetCommand(t));
+    const l = await startProxy(t, undo, proxyArgs(t, p, undo.chains), signal);
+    await applyRedirect(undo.chains, t, undo.cgroup!, l);
+    if (p.existing === "reset") for (const c of resetCommands(t)) await must(c);
   },
 });
 

@@ -10,11 +10,12 @@ import { z } from "zod";
 import { cmdText, inNetns, must, netnsExists, toolsMissing, type Cmd } from "./net/cmd";
 import { detectNetem } from "./net/detect";
 import { keepCounters, takeCounters } from "./net/evidence";
-import { chainExists, dropTableIfPristine, gamedayRules, iptTables, overlapProblem, removeChain, type ChainPlan } from "./net/iptables";
+import { chainExists, dropTableIfPristine, gamedayRules, iptBin, overlapProblem, removeChain, tablesBefore, type ChainPlan } from "./net/iptables";
+import { hostPort } from "./net/redirect";
 import { targetProblem } from "./net/select";
 import { classId, ensureRoot, htbCommands, netemCommands, pickInterface, pickMinor, qdiscShow, removeRootQdisc, removeTcFault, rootQdiscProblem, TC_HANDLE, tcFaultCommands, tcKey, tcLeftovers, tcOverlapProblem, tcState, type TcShape, type TcSlot } from "./net/tc";
 import { killTagged, LOAD_DIR, tagged } from "./load/children";
-import { RELAY_NODE_FLAGS, spawnListening } from "./proxy/spawn";
+import { RELAY_NODE_FLAGS, spawnListening, type Listening } from "./proxy/spawn";
 import { type Availability, type Effect, type Injector, type NetworkTarget, type VerifyResult } from "./types";
 import { netUndoShape } from "./undo-shapes";
 
@@ -41,6 +42,8 @@ export interface NetUndo {
   chains: ChainPlan[];
   /** iptables tables that existed before (a table we created is dropped again when empty) */
   tablesBefore?: string[];
+  /** the same for ip6tables, when a chain is IPv6 */
+  tablesBefore6?: string[];
   /** children tag of the delaying proxy */
   proxyTag?: string;
   /** cgroup v2 folder the proxy runs in (excluded from the redirect) */
@@ -105,7 +108,11 @@ export async function revertNet(undo: NetUndo): Promise<void> {
   // a namespace that is gone took its rules and qdiscs with it; at a reused PID's path, nothing is ours to remove
   if (!(await netnsGone(undo))) {
     for (const c of [...undo.chains].reverse()) await removeChain(c);
-    if (undo.tablesBefore) for (const t of new Set(undo.chains.map((c) => c.table))) if (!undo.tablesBefore.includes(t)) await dropTableIfPristine(t, undo.netns);
+    for (const family of [4, 6] as const) {
+      const before = family === 6 ? undo.tablesBefore6 : undo.tablesBefore;
+      const mine = undo.chains.filter((c) => (c.family ?? 4) === family);
+      if (before) for (const t of new Set(mine.map((c) => c.table))) if (!before.includes(t)) await dropTableIfPristine(t, undo.netns, family);
+    }
     if (undo.dev && undo.tc) await removeTcFault(undo.dev, undo.netns, undo.tc);
     else if (undo.dev) await removeRootQdisc(undo.dev, undo.netns);
   }
@@ -133,7 +140,7 @@ async function netnsGone(u: Pick<NetUndo, "netns" | "netnsInode">): Promise<bool
 export async function verifyNet(undo: NetUndo): Promise<VerifyResult> {
   if (await netnsGone(undo)) return { ok: true, detail: `netns ${undo.netns} is gone (its container stopped or restarted, or the namespace was deleted), and with it every rule and qdisc in it` + leftovers(undo) };
   const left: string[] = [];
-  for (const c of undo.chains) if (await chainExists(c)) left.push(`chain ${c.chain} in table ${c.table}`);
+  for (const c of undo.chains) if (await chainExists(c)) left.push(`${iptBin(c.family)} chain ${c.chain} in table ${c.table}`);
   const jumps = (await gamedayRules(undo.netns)).filter((r) => r.tag === undo.tag);
   if (jumps.length) left.push(`${jumps.length} rule(s) commented gameday:${undo.tag}`);
   if (undo.dev && undo.tc) {
@@ -169,7 +176,7 @@ function leftovers(undo: NetUndo): string {
  * redirect mode) inside the target's namespace, move it into its own cgroup
  * before any connection reaches it, and return its port.
  */
-export function startProxy(t: NetworkTarget, undo: NetUndo, args: string[], signal: AbortSignal, script = "delay-proxy.mjs"): Promise<{ pid: number; port: number }> {
+export function startProxy(t: NetworkTarget, undo: NetUndo, args: string[], signal: AbortSignal, script = "delay-proxy.mjs"): Promise<Listening> {
   const node = [process.execPath, ...RELAY_NODE_FLAGS, path.join(LOAD_DIR, script), "--tag", undo.proxyTag!, "--parent", String(process.pid), ...args];
   return startListener("the delaying proxy", node, t.netns, undo.cgroup!, signal);
 }
@@ -179,7 +186,7 @@ export function startProxy(t: NetworkTarget, undo: NetUndo, args: string[], sign
  * netns when given; `ip netns exec` execs it in place, so its parent is still
  * us), moved into a fresh cgroup v2 folder before it serves anyone.
  */
-export function startListener(what: string, argv: string[], netns: string | undefined, cgroup: string, signal: AbortSignal): Promise<{ pid: number; port: number }> {
+export function startListener(what: string, argv: string[], netns: string | undefined, cgroup: string, signal: AbortSignal): Promise<Listening> {
   const full = inNetns(netns, argv);
   fs.mkdirSync(cgroup);
   return spawnListening(full, what, signal, (pid) => fs.writeFileSync(path.join(cgroup, "cgroup.procs"), String(pid)));
@@ -188,6 +195,8 @@ export function startListener(what: string, argv: string[], netns: string | unde
 export interface NetFaultSpec<P> {
   name: string;
   description: string;
+  /** takes IPv6 targets (Injector.ipv6) */
+  ipv6?: boolean;
   params: z.ZodType<P>;
   /** default: the tools and root (netAvailable) */
   available?: () => Promise<Availability>;
@@ -211,6 +220,7 @@ export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, N
     name: s.name,
     description: s.description,
     family: "network",
+    ...(s.ipv6 ? { ipv6: true } : {}),
     targetKind: "network",
     params: s.params,
   undoSchema: netUndoShape,
@@ -220,7 +230,7 @@ export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, N
       if (target.netnsInode !== undefined) undo.netnsInode = target.netnsInode;
       // the control plane's packets leave every chain before the fault's rules see them
       if (target.spare?.length) for (const c of undo.chains) c.spare = [...target.spare];
-      if (undo.chains.length) undo.tablesBefore = await iptTables(undo.netns);
+      if (undo.chains.length) Object.assign(undo, await tablesBefore(undo.netns, undo.chains));
       return undo;
     },
     async inject(target, params, ctx) {
@@ -245,7 +255,7 @@ export function netInjector<P extends object>(s: NetFaultSpec<P>): Injector<P, N
 export function describeNet(t: NetworkTarget, u: NetUndo): string {
   const head = `${u.mechanism} (${u.why})`;
   if (u.mechanism === "proxy")
-    return `${head}: TCP connections${t.cgroup ? ` from cgroup ${t.cgroup}` : ""} to ${t.dst ?? (t.dstLocal ? "any local address" : "?")}:${t.dstPort} go through a delaying proxy (iptables nat REDIRECT${t.netns ? ` in netns ${t.netns}` : ""})`;
+    return `${head}: TCP connections${t.cgroup ? ` from cgroup ${t.cgroup}` : ""} to ${hostPort(t.dst ?? (t.dstLocal ? "any local address" : "?"), t.dstPort!)} go through a delaying proxy (iptables nat REDIRECT${u.chains.some((c) => c.family === 6) ? ", IPv6 through ip6tables" : ""}${t.netns ? ` in netns ${t.netns}` : ""})`;
   if (u.mechanism === "iptables") return `${head}: ${u.chains.map((c) => `chain ${c.chain}`).join(", ")} (${u.chains.map((c) => c.hooks.join("/")).join(", ")})`;
   if (!u.tc) return `${head}: root qdisc ${TC_HANDLE}: on ${u.dev}, only the selected packets shaped`;
   return `${head}: class ${classId(u.tc.minor)}${u.tc.leaf !== undefined ? ` with a netem leaf` : ""} under gameday's shared htb root ${TC_HANDLE}: on ${u.dev}, only the selected packets shaped (u32 filter prio ${u.tc.prio})`;
@@ -253,9 +263,9 @@ export function describeNet(t: NetworkTarget, u: NetUndo): string {
 
 const keyOf = (t: NetworkTarget) => ({ direction: t.direction, protocol: t.protocol, src: t.src, dst: t.dst, srcPort: t.srcPort, dstPort: t.dstPort, cgroup: t.cgroup });
 
-/** The target checks every network fault's plan starts with. */
-export async function commonChecks(target: NetworkTarget): Promise<void> {
-  const bad = (await targetProblem(target)) ?? cgroupProblem(target) ?? controlPlaneProblem(target);
+/** The target checks every network fault's plan starts with (ipv6: see targetProblem). */
+export async function commonChecks(target: NetworkTarget, o: { ipv6?: boolean } = {}): Promise<void> {
+  const bad = (await targetProblem(target, o)) ?? cgroupProblem(target) ?? controlPlaneProblem(target);
   if (bad) throw new Error(bad);
 }
 

@@ -51,13 +51,15 @@ export interface NetworkTarget extends OnHost {
   interface?: string;
   direction: "egress" | "ingress" | "both";
   protocol: "tcp" | "udp" | "icmp" | "all";
-  /** IPv4 address or CIDR */
+  /** IPv4 address or CIDR; IPv6 for the faults that redirect (latency's proxy, proxy-toxic, http-fault, dns), refused by the others */
   dst?: string;
   src?: string;
   dstPort?: number;
   srcPort?: number;
   /** dst is any address of the namespace itself (a process listening on 0.0.0.0 or ::) */
   dstLocal?: boolean;
+  /** with dstLocal: the listener takes IPv6 too (it listens on ::), so the redirect faults cover ::1 and the namespace's IPv6 addresses */
+  dstLocal6?: boolean;
   /** only packets sent by processes in this cgroup v2 folder, relative to the v2 root */
   cgroup?: string;
   /**
@@ -113,6 +115,8 @@ export interface Injector<P = unknown, U = unknown, T extends Target = Target> {
   readonly description: string;
   /** the catalogue's grouping: process, disk, resource, network, application, container, cloud or bpf */
   readonly family: FaultFamily;
+  /** network faults: takes IPv6 targets (an IPv6 dst; a node's listener on ::1 only resolves to one) */
+  readonly ipv6?: boolean;
   readonly targetKind: T["kind"];
   /** Parameter schema; errors name the field. */
   readonly params: z.ZodType<P>;

@@ -43,6 +43,7 @@ export const netnsShape = z.string().regex(/^([a-zA-Z0-9_.-]{1,64}|\/proc\/\d+\/
 const chainShape = z
   .object({
     netns: netnsShape.optional(),
+    family: z.literal(6).optional(),
     table: z.enum(["filter", "nat"]),
     chain: z.string().regex(/^GAMEDAY-[\w-]{1,20}$/, "expected a GAMEDAY-<tag> chain"),
     hooks: z.array(z.enum(["INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"])),

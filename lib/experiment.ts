@@ -1,6 +1,6 @@
 // The experiment file (apiVersion gameday/v1, kind Experiment): one zod schema
 // used by the worker, the CLI and the API, and published as JSON Schema.
-import { isIPv4 } from "node:net";
+import { isIPv4, isIPv6 } from "node:net";
 import { z } from "zod";
 import YAML from "yaml";
 import { duration, DURATION_HINT, formatDuration } from "./duration";
@@ -23,12 +23,14 @@ const NOT_YET_BUILT = new Set(
   "disk-fill io-stress cpu-stress memory-stress cpu-limit latency packet-loss bandwidth partition dns proxy-toxic http-fault container-pause container-kill container-stop container-restart container-limit ec2-terminate ec2-stop az-outage sg-isolate connect-error packet-drop syscall-error".split(" "),
 );
 
-const ipv4Cidr = z.string().refine(
+/** IPv4, or IPv6 (which the redirecting faults take: latency's proxy, proxy-toxic, http-fault, dns; the others refuse it naming the field) */
+const ipCidr = z.string().refine(
   (v) => {
     const [ip, prefix, ...rest] = v.split("/");
-    return rest.length === 0 && isIPv4(ip) && (prefix === undefined || (/^\d{1,2}$/.test(prefix) && Number(prefix) <= 32));
+    const max = isIPv4(ip) ? 32 : isIPv6(ip) ? 128 : -1;
+    return rest.length === 0 && max > 0 && (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= max));
   },
-  { message: "expected an IPv4 address or CIDR like 10.0.0.2 or 10.0.0.0/24" },
+  { message: "expected an IPv4 or IPv6 address or CIDR like 10.0.0.2, 10.0.0.0/24 or ::1" },
 );
 const port = z.number({ error: "expected a port number 1-65535" }).int({ error: "expected a port number 1-65535" }).min(1, { error: "expected a port number 1-65535" }).max(65535, { error: "expected a port number 1-65535" });
 
@@ -105,8 +107,8 @@ export const networkSelectorSchema = z
     interface: z.string().regex(/^[a-zA-Z0-9_.@-]{1,15}$/, "expected an interface name like eth0").optional(),
     direction: z.enum(["egress", "ingress", "both"], { error: "expected egress, ingress or both" }).default("egress"),
     protocol: z.enum(["tcp", "udp", "icmp", "all"], { error: "expected tcp, udp, icmp or all" }).default("tcp"),
-    dst: ipv4Cidr.optional(),
-    src: ipv4Cidr.optional(),
+    dst: ipCidr.optional(),
+    src: ipCidr.optional(),
     dstPort: port.optional(),
     srcPort: port.optional(),
   })

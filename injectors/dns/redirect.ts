@@ -1,6 +1,6 @@
 // Putting the poisoner in a target's path. Two changes, both owned by the
 // fault and undone exactly:
-// - iptables nat OUTPUT in the target's namespace: the selected DNS queries
+// - iptables (and ip6tables) nat OUTPUT in the target's namespace: the selected DNS queries
 //   (UDP and TCP to the DNS port, optionally only from a cgroup v2 folder or
 //   to one resolver address) are REDIRECTed to the poisoner, minus the
 //   poisoner's own cgroup so its upstream queries go out as before. This is
@@ -20,8 +20,9 @@
 // - for a named namespace, its resolv.conf (/etc/netns/NAME/resolv.conf, the
 //   file `ip netns exec` bind-mounts over /etc/resolv.conf), rewritten in
 //   place (same inode, so processes already running see it) to name only
-//   127.0.0.1, and restored byte for byte on revert. That catches resolvers
-//   whose nameserver the IPv4 nat rules cannot see (an IPv6 one). For a
+//   127.0.0.1, and restored byte for byte on revert. Queries over IPv6 (a
+//   resolver on ::1, with resolvConf keep) take an ip6tables chain of the
+//   same rules, to the poisoner's twin on [::1] (dns.ts). For a
 //   container it is the engine's file bind-mounted as its /etc/resolv.conf
 //   (ResolvConfPath), rewritten the same way.
 import fs from "node:fs";

@@ -1,12 +1,12 @@
 // What a network fault touched, from the kernel's own counters: the packets
-// its iptables rules matched (a DROP, a REJECT, a REDIRECT of SYNs into the
+// its iptables (and ip6tables) rules matched (a DROP, a REJECT, a REDIRECT of SYNs into the
 // delaying proxy) and what went through its tc class. Revert reads them just
 // before it removes the rules and classes (they go with them) and keeps them
 // in a file named by the fault's tag; effect() takes them after the verified
 // revert. A fault whose rules matched nothing makes its run inconclusive.
 import { keepEvidence, readEvidence, takeEvidence } from "../evidence";
 import { runCmd } from "./cmd";
-import type { ChainPlan } from "./iptables";
+import { iptBin, type ChainPlan } from "./iptables";
 import { classId, type TcSlot } from "./tc";
 
 export interface NetCounters {
@@ -19,7 +19,7 @@ export interface NetCounters {
 
 /** Packets and bytes of a chain's rules that do the fault (RETURN rules only spare the control plane). */
 export async function chainCounters(p: ChainPlan): Promise<{ packets: number; bytes: number } | null> {
-  const r = await runCmd({ netns: p.netns, argv: ["iptables", "-w", "5", "-t", p.table, "-L", p.chain, "-v", "-x", "-n"] });
+  const r = await runCmd({ netns: p.netns, argv: [iptBin(p.family), "-w", "5", "-t", p.table, "-L", p.chain, "-v", "-x", "-n"] });
   if (r.code !== 0) return null;
   let packets = 0;
   let bytes = 0;
@@ -54,7 +54,7 @@ export async function keepCounters(u: { tag: string; netns?: string; chains: Cha
     if (!n) continue;
     out.packets += n.packets;
     out.bytes += n.bytes;
-    out.from.push(`iptables chain ${c.chain} (${c.table})`);
+    out.from.push(`${iptBin(c.family)} chain ${c.chain} (${c.table})`);
   }
   if (u.dev && u.tc) {
     const n = await classCounters(u.dev, u.netns, u.tc);

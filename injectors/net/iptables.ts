@@ -6,6 +6,8 @@ import { keyText, overlaps, parseKey, type SelectionKey } from "./select";
 /** One fault's rules: its own chain, jumped to from built-in hooks. */
 export interface ChainPlan {
   netns?: string;
+  /** 6: an ip6tables chain (the redirect faults' IPv6 half); absent: iptables, IPv4 */
+  family?: 6;
   table: "filter" | "nat";
   chain: string;
   hooks: string[];
@@ -20,7 +22,9 @@ export function newChainName(tag: string): string {
   return `GAMEDAY-${tag}`;
 }
 
-const ipt = (p: ChainPlan, ...args: string[]): Cmd => ({ netns: p.netns, argv: ["iptables", "-w", "5", "-t", p.table, ...args] });
+/** The program of a family: iptables, or ip6tables (and their -save). */
+export const iptBin = (family?: 4 | 6, save = false) => `${family === 6 ? "ip6tables" : "iptables"}${save ? "-save" : ""}`;
+const ipt = (p: ChainPlan, ...args: string[]): Cmd => ({ netns: p.netns, argv: [iptBin(p.family), "-w", "5", "-t", p.table, ...args] });
 const jumpSpec = (p: ChainPlan) => ["-m", "comment", "--comment", p.comment, "-j", p.chain];
 
 /** The commands that put the chain in place (chain first, jumps last). */
@@ -56,11 +60,11 @@ export async function chainExists(p: ChainPlan): Promise<boolean> {
   return (await runCmd(ipt(p, "-S", p.chain))).code === 0;
 }
 
-/** Gameday comments on rules in a namespace's filter and nat tables. */
+/** Gameday comments on rules in a namespace's filter and nat tables, IPv4 and IPv6 (no ip6tables: none of the latter). */
 export async function gamedayRules(netns?: string): Promise<{ tag: string; fault: string; key: SelectionKey | null; line: string }[]> {
-  const r = await runCmd({ netns, argv: ["iptables-save"] });
+  const [r4, r6] = await Promise.all([4, 6].map((f) => runCmd({ netns, argv: [iptBin(f as 4 | 6, true)] })));
   const out: { tag: string; fault: string; key: SelectionKey | null; line: string }[] = [];
-  for (const line of r.stdout.split("\n")) {
+  for (const line of `${r4.stdout}\n${r6.code === 0 ? r6.stdout : ""}`.split("\n")) {
     const m = /--comment "?gameday:(\w+) ([^"]*)"?/.exec(line);
     if (!m) continue;
     const k = parseKey(m[2].trim());
@@ -79,12 +83,12 @@ const BUILTIN_POLICY = /^:(PREROUTING|INPUT|OUTPUT|FORWARD|POSTROUTING) ACCEPT \
  * empty, so two faults sharing a namespace (reverted in parallel) leave no
  * empty table behind.
  */
-export async function iptTables(netns?: string): Promise<string[]> {
+export async function iptTables(netns?: string, family?: 4 | 6): Promise<string[]> {
   const out: string[] = [];
   let table: string | null = null;
   let gameday = false;
   let other = false;
-  for (const line of (await runCmd({ netns, argv: ["iptables-save"] })).stdout.split("\n")) {
+  for (const line of (await runCmd({ netns, argv: [iptBin(family, true)] })).stdout.split("\n")) {
     const m = /^\*(\w+)$/.exec(line);
     if (m) [table, gameday, other] = [m[1], false, false];
     else if (table && line === "COMMIT") {
@@ -99,17 +103,23 @@ export async function iptTables(netns?: string): Promise<string[]> {
   return out;
 }
 
+/** The tables of each family the chains use, as they were before (NetUndo.tablesBefore, tablesBefore6). */
+export async function tablesBefore(netns: string | undefined, chains: Pick<ChainPlan, "family">[]): Promise<{ tablesBefore: string[]; tablesBefore6?: string[] }> {
+  const v6 = chains.some((c) => c.family === 6);
+  return { tablesBefore: await iptTables(netns), ...(v6 ? { tablesBefore6: await iptTables(netns, 6) } : {}) };
+}
+
 /**
  * Delete a table we brought into being, once it holds nothing but its empty
  * built-in chains, so iptables-save reads as before. iptables itself cannot
  * delete a table; nft (package nftables) can. Without nft it stays, empty.
  */
-export async function dropTableIfPristine(table: string, netns?: string): Promise<"deleted" | "kept" | "no-nft"> {
-  const r = await runCmd({ netns, argv: ["iptables-save", "-t", table] });
+export async function dropTableIfPristine(table: string, netns?: string, family?: 4 | 6): Promise<"deleted" | "kept" | "no-nft"> {
+  const r = await runCmd({ netns, argv: [iptBin(family, true), "-t", table] });
   const body = r.stdout.split("\n").filter((l) => l && !l.startsWith("#"));
   const pristine = body.every((l) => l === `*${table}` || l === "COMMIT" || /^:(PREROUTING|INPUT|OUTPUT|FORWARD|POSTROUTING) ACCEPT \[0:0\]$/.test(l));
   if (!pristine || body.length === 0) return "kept";
-  const d = await runCmd({ netns, argv: ["nft", "delete", "table", "ip", table] });
+  const d = await runCmd({ netns, argv: ["nft", "delete", "table", family === 6 ? "ip6" : "ip", table] });
   return d.code === 0 ? "deleted" : d.code === 127 ? "no-nft" : "kept";
 }
 

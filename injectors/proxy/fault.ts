@@ -5,8 +5,11 @@
 // - listen given: the proxy listens there and the client is pointed at it;
 // - no listen: like the latency fault's proxy path, the target's new TCP
 //   connections are REDIRECTed (iptables nat OUTPUT, in the client's
-//   namespace) to the proxy, which runs in a cgroup of its own that the rule
-//   excludes — existing clients are faulted without being reconfigured.
+//   namespace; ip6tables too for a target that takes IPv6, to a twin proxy
+//   on [::1] that connects on over IPv6) to the proxy, which runs in a
+//   cgroup of its own that the rule excludes — existing clients are faulted
+//   without being reconfigured (existing: reset aborts their open
+//   connections once, so they reconnect through it).
 // Revert removes the redirect first, asks the child to stop (SIGTERM:
 // in-flight data flushed, every connection ended), then kills what is left
 // by tag; effect() reports what the proxy touched from the counts it kept and
@@ -16,11 +19,12 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { killTagged, LOAD_DIR, newTag, tagged, terminateTagged } from "../load/children";
-import { withRedirect } from "../latency";
+import { listensOn, redirectChains } from "../latency";
 import { cgroup2Root, commonChecks, netAvailable, revertNet, startProxy, verifyNet, type NetUndo } from "../net-fault";
-import { cmdText, netnsPrefix, shortTag } from "../net/cmd";
-import { applyChain, chainCommands, iptTables, newChainName, overlapProblem, removeChain } from "../net/iptables";
-import { keyText } from "../net/select";
+import { cmdText, must, netnsPrefix, shortTag } from "../net/cmd";
+import { chainCommands, newChainName, overlapProblem, removeChain, tablesBefore } from "../net/iptables";
+import { applyRedirect, hostPort, redirectFamilies, redirectPlans, resetCommands, upstreamFor } from "../net/redirect";
+import { familyOf, keyText } from "../net/select";
 import type { Injector, NetworkTarget, VerifyResult } from "../types";
 import { parseProxy, type ProxyJson } from "./proxy";
 import { ApiError } from "./errors";
@@ -29,6 +33,7 @@ import { toxicDef } from "./toxic";
 
 export interface ProxyFaultParams {
   listen?: string;
+  existing?: "keep" | "reset";
   toxics: { name?: string; type: string; stream?: "upstream" | "downstream"; toxicity?: number; attributes?: Record<string, unknown>; ttl_ms?: number }[];
 }
 
@@ -40,6 +45,8 @@ export interface ProxyFaultUndo {
   protocol: "tcp" | "http";
   /** the /populate body the child gets */
   spec: unknown[];
+  /** redirect mode, a target that takes IPv6: the twin proxy on [::1] the ip6tables rule sends to, connecting on over IPv6 */
+  spec6?: unknown[];
   /** where the child keeps its counts */
   counts: string;
   /** redirect mode: the nat chain, the proxy's tag and cgroup (the latency fault's proxy path, reverted the same way) */
@@ -55,6 +62,12 @@ export function proxyFaultParams(layer: "tcp" | "http") {
         .string({ error: "expected host:port, e.g. 127.0.0.1:16400" })
         .regex(/^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]*):\d{1,5}$/, { error: "expected host:port, e.g. 127.0.0.1:16400" })
         .optional(),
+      /**
+       * without listen: connections open before the fault bypass the redirect
+       * (NAT binds at connect time). keep (default) leaves them; reset aborts
+       * them once (ss -K) so keep-alive clients reconnect through the proxy.
+       */
+      existing: z.enum(["keep", "reset"], { error: "expected keep or reset" }).optional(),
       toxics: z
         .array(
           z
@@ -73,6 +86,8 @@ export function proxyFaultParams(layer: "tcp" | "http") {
     })
     .strict()
     .superRefine((p, ctx) => {
+      if (p.listen !== undefined && p.existing !== undefined)
+        ctx.addIssue({ code: "custom", path: ["existing"], message: "existing applies to the redirect (no listen): with listen the client is pointed at the proxy and its open connections are its own" });
       // the toxics' own checks (attributes, names), as the API would answer
       try {
         parseProxy({ name: "check", listen: p.listen ?? "127.0.0.1:0", upstream: "127.0.0.1:1", protocol: layer, toxics: p.toxics });
@@ -82,41 +97,44 @@ export function proxyFaultParams(layer: "tcp" | "http") {
     });
 }
 
-function upstreamOf(t: NetworkTarget): string {
-  const host = t.dst?.replace(/\/32$/, "") ?? (t.dstLocal ? "127.0.0.1" : undefined);
+/** The upstream of a connection of this family (the listen mode's: IPv4 unless dst is IPv6). */
+function upstreamOf(t: NetworkTarget, family: 4 | 6 = 4): string {
+  const host = upstreamFor(t, family);
   if (!host || host.includes("/")) throw new Error(`target.dst: the proxy needs one destination address to connect on to (got ${t.dst ?? "none"})`);
   if (!t.dstPort) throw new Error("target.dstPort: the proxy needs the destination port");
   if (t.protocol !== "tcp") throw new Error(`target.protocol: the proxy relays TCP (got ${t.protocol})`);
-  return `${host}:${t.dstPort}`;
+  return hostPort(host, t.dstPort);
 }
 
 const HOST = path.join(LOAD_DIR, "proxy-host.mjs");
-const hostArgs = (u: ProxyFaultUndo) => ["--spec", JSON.stringify(u.spec), "--counts", u.counts];
+const hostArgs = (u: ProxyFaultUndo) => ["--spec", JSON.stringify(u.spec), ...(u.spec6 ? ["--spec6", JSON.stringify(u.spec6)] : []), "--counts", u.counts];
 
-async function planRedirect(name: string, t: NetworkTarget, tag: string): Promise<NetUndo> {
+async function planRedirect(name: string, t: NetworkTarget, tag: string, existing: "keep" | "reset"): Promise<NetUndo> {
   const tools = await netAvailable();
   if (!tools.ok) throw new Error(`params.listen: without it the connections are redirected, which needs ${tools.reason}; or give listen and point the client there`);
-  await commonChecks(t);
+  await commonChecks(t, { ipv6: true });
   if (t.direction !== "egress") throw new Error(`target.direction: the redirect catches connections this host opens: egress only (got ${t.direction})`);
+  if (!redirectFamilies(t).length) throw new Error(`target.src: ${t.src} is of another IP family than the destinations the listener takes`);
   const overlap = await overlapProblem(t.netns, name, t);
   if (overlap) throw new Error(overlap);
   const short = shortTag();
-  const chain = { netns: t.netns, table: "nat" as const, chain: newChainName(short), hooks: ["OUTPUT"], comment: `gameday:${short} ${keyText(name, t)}`, rules: [] };
+  const { chains, skipped } = await redirectChains(t, { netns: t.netns, table: "nat" as const, chain: newChainName(short), hooks: ["OUTPUT"], comment: `gameday:${short} ${keyText(name, t)}`, rules: [] });
   const cgroup = path.join(cgroup2Root(), `gameday-${short}`);
   return {
     tag: short,
     mechanism: "proxy",
-    why: "no listen given: the connections are redirected",
+    why: `no listen given: the connections are redirected${skipped ? ` (${skipped})` : ""}`,
     netns: t.netns,
     ...(t.netnsInode !== undefined ? { netnsInode: t.netnsInode } : {}),
-    chains: [chain],
-    tablesBefore: await iptTables(t.netns),
+    chains,
+    ...(await tablesBefore(t.netns, chains)),
     proxyTag: tag,
     cgroup,
     commands: [
       `mkdir ${cgroup}`,
-      `${netnsPrefix(t.netns)}node injectors/load/proxy-host.mjs --spec ...  # listens on 127.0.0.1:PORT; its PID goes to ${cgroup}/cgroup.procs`,
-      ...chainCommands(withRedirect(chain, t, cgroup, "PORT")).map(cmdText),
+      `${netnsPrefix(t.netns)}node injectors/load/proxy-host.mjs --spec ...  # listens on ${listensOn(chains)}; its PID goes to ${cgroup}/cgroup.procs`,
+      ...redirectPlans(chains, t, cgroup, "PORT").flatMap(chainCommands).map(cmdText),
+      ...(existing === "reset" ? resetCommands(t).map(cmdText) : []),
     ],
   };
 }
@@ -128,34 +146,39 @@ export function proxyInjector(o: { name: string; description: string; layer: "tc
     name: o.name,
     description: o.description,
     family: "application",
+    ipv6: true,
     targetKind: "network",
     params: proxyFaultParams(o.layer) as unknown as z.ZodType<ProxyFaultParams>,
     async available() {
       return { ok: true, detail: "listen: a child process; without listen, the redirect needs root and iptables nat" };
     },
     async plan(target, params) {
-      const upstream = upstreamOf(target);
       const tag = newTag(o.name);
-      const listen = params.listen ?? "127.0.0.1:0";
-      return {
-        tag,
-        listen: params.listen,
-        upstream,
-        protocol: o.layer,
-        spec: [{ name: o.name, listen, upstream, protocol: o.layer, toxics: params.toxics }],
-        counts: path.join(os.tmpdir(), `gameday-proxy-${tag.split(":").pop()}.json`),
-        net: params.listen ? undefined : await planRedirect(o.name, target, tag),
-      };
+      const proxy = (name: string, listen: string, upstream: string) => ({ name, listen, upstream, protocol: o.layer, toxics: params.toxics });
+      const counts = path.join(os.tmpdir(), `gameday-proxy-${tag.split(":").pop()}.json`);
+      if (params.listen) {
+        const upstream = upstreamOf(target, target.dst ? familyOf(target.dst) : 4);
+        return { tag, listen: params.listen, upstream, protocol: o.layer, spec: [proxy(o.name, params.listen, upstream)], counts };
+      }
+      // the target must name one destination before anything is planned around it
+      upstreamOf(target);
+      const net = await planRedirect(o.name, target, tag, params.existing ?? "keep");
+      const v4 = net.chains.some((c) => c.family !== 6);
+      const v6 = net.chains.some((c) => c.family === 6);
+      const spec = v4 ? [proxy(o.name, "127.0.0.1:0", upstreamOf(target, 4))] : [];
+      const spec6 = v6 ? [proxy(`${o.name}-6`, "[::1]:0", upstreamOf(target, 6))] : undefined;
+      const upstream = [...spec, ...(spec6 ?? [])].map((p) => p.upstream).join(" and ");
+      return { tag, upstream, protocol: o.layer, spec, ...(spec6 ? { spec6 } : {}), counts, net };
     },
-    async inject(t, _p, ctx) {
+    async inject(t, p, ctx) {
       const u = ctx.undo;
       if (u.net) {
-        const chain = u.net.chains[0];
         // checked again right before the change: another fault may have started since plan()
         const clash = await overlapProblem(t.netns, o.name, t, u.net.tag);
         if (clash) throw new Error(clash);
-        const { port } = await startProxy(t, u.net, hostArgs(u), ctx.signal, "proxy-host.mjs");
-        await applyChain(withRedirect(chain, t, u.net.cgroup!, String(port)));
+        const l = await startProxy(t, u.net, hostArgs(u), ctx.signal, "proxy-host.mjs");
+        await applyRedirect(u.net.chains, t, u.net.cgroup!, l);
+        if (p.existing === "reset") for (const c of resetCommands(t)) await must(c);
         return;
       }
       const argv = [process.execPath, ...RELAY_NODE_FLAGS, HOST, "--tag", u.tag, "--parent", String(process.pid), ...hostArgs(u)];
@@ -184,14 +207,18 @@ export function proxyInjector(o: { name: string; description: string; layer: "tc
       return e.touched === undefined ? null : { touched: e.touched, summary: e.text, counters: e.counters };
     },
     describe: (t, u) => {
-      const toxics = (u.spec[0] as ProxyJson).toxics!.map((x) => x.type).join(", ");
+      const toxics = ([...u.spec, ...(u.spec6 ?? [])][0] as ProxyJson).toxics!.map((x) => x.type).join(", ");
       if (!u.net) return `a ${u.protocol} proxy on ${u.listen} → ${u.upstream} with ${toxics} (point the client at ${u.listen})`;
-      return `a ${u.protocol} proxy with ${toxics}: new TCP connections${t.cgroup ? ` from cgroup ${t.cgroup}` : ""} to ${u.upstream} are redirected to it (iptables nat REDIRECT${t.netns ? ` in netns ${t.netns}` : ""})`;
+      return `a ${u.protocol} proxy with ${toxics}: new TCP connections${t.cgroup ? ` from cgroup ${t.cgroup}` : ""} to ${u.upstream} are redirected to it (iptables nat REDIRECT${u.net.chains.some((c) => c.family === 6) ? ", IPv6 through ip6tables" : ""}${t.netns ? ` in netns ${t.netns}` : ""})`;
     },
   };
 }
 
-/** What the proxy touched, from its last counts; "inconclusive" when it faulted nothing. */
+/**
+ * What the proxy touched, from its last counts (its IPv4 and IPv6 twins
+ * added up: a toxic's counts under its name); "inconclusive" when it
+ * faulted nothing.
+ */
 export function effect(u: ProxyFaultUndo): { text: string; touched?: number; counters?: unknown } {
   let list: ProxyJson[];
   try {
@@ -199,10 +226,15 @@ export function effect(u: ProxyFaultUndo): { text: string; touched?: number; cou
   } catch {
     return { text: "its counts are gone (reported by an earlier verify, or the host died before writing them)" };
   }
-  const p = list[0];
-  if (!p?.counts) return { text: "no counts" };
-  const seen = u.protocol === "http" ? `${p.counts.requests} request(s) on ${p.counts.connections} connection(s)` : `${p.counts.connections} connection(s)`;
-  const toxics = (p.toxics ?? []).map((t) => `${t.name}: seen ${t.counts?.seen ?? 0}, matched ${t.counts?.matched ?? 0}, faulted ${t.counts?.faulted ?? 0}`);
-  const faulted = (p.toxics ?? []).reduce((s, t) => s + (t.counts?.faulted ?? 0), 0);
-  return { text: `it saw ${seen}; ${toxics.join("; ")}${faulted === 0 ? " — touched nothing: inconclusive" : ""}`, touched: faulted, counters: p.counts };
+  const withCounts = list.filter((p) => p?.counts);
+  if (!withCounts.length) return { text: "no counts" };
+  const sum = (a: Record<string, number> = {}, b: Record<string, number> = {}) => Object.fromEntries([...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [k, (a[k] ?? 0) + (b[k] ?? 0)]));
+  const c = withCounts.reduce((acc, p) => sum(acc, p.counts as unknown as Record<string, number>), {} as Record<string, number>);
+  const toxicCounts = new Map<string, Record<string, number>>();
+  for (const p of withCounts) for (const t of p.toxics ?? []) toxicCounts.set(t.name!, sum(toxicCounts.get(t.name!), t.counts as unknown as Record<string, number>));
+  const seen = u.protocol === "http" ? `${c.requests ?? 0} request(s) on ${c.connections ?? 0} connection(s)` : `${c.connections ?? 0} connection(s)`;
+  const toxics = [...toxicCounts].map(([name, t]) => `${name}: seen ${t.seen ?? 0}, matched ${t.matched ?? 0}, faulted ${t.faulted ?? 0}`);
+  const faulted = [...toxicCounts.values()].reduce((s, t) => s + (t.faulted ?? 0), 0);
+  const v6 = withCounts.length > 1 ? ` (IPv4 and IPv6: ${withCounts.map((p) => `${p.counts!.connections} connection(s) to ${p.upstream}`).join(", ")})` : "";
+  return { text: `it saw ${seen}${v6}; ${toxics.join("; ")}${faulted === 0 ? " — touched nothing: inconclusive" : ""}`, touched: faulted, counters: c };
 }

@@ -2,8 +2,9 @@
 // faults and the latency fault's proxy path run their relay in a child
 // (injectors/load/proxy-host.mjs, delay-proxy.mjs) rather than in the
 // worker's event loop, so a busy relay cannot delay the monitor or an abort.
-// The child prints "listening PORT" (the first proxy's) once every proxy
-// listens with its toxics in place, writes its counts to a file every 250 ms
+// The child prints "listening PORT" (the first proxy's; "listening PORT
+// PORT6" with proxies on [::1] for IPv6-redirected connections) once every
+// proxy listens with its toxics in place, writes its counts to a file every 250 ms
 // and once more on the way out, exits when its parent dies (a SIGKILLed
 // worker or CLI leaves no proxy listening), and on SIGTERM ends every
 // connection after flushing what it holds.
@@ -13,8 +14,10 @@ import { ProxyCollection } from "./proxy";
 
 export interface HostOptions {
   parent: number;
-  /** a /populate body: the proxies with their toxics */
-  spec: unknown;
+  /** a /populate body: the proxies with their toxics (may be empty when spec6 is not) */
+  spec: unknown[];
+  /** more of them, listening on [::1] (where REDIRECT sends IPv6 connections): their port is printed second */
+  spec6?: unknown[];
   /** where to keep the counts (JSON: the proxies as the API shows them) */
   counts?: string;
 }
@@ -43,10 +46,12 @@ export async function hostProxies(o: HostOptions): Promise<void> {
   process.on("SIGTERM", () => void stop());
   process.on("SIGINT", () => void stop());
   try {
-    const list = await proxies.populate(o.spec);
+    const list = await proxies.populate([...o.spec, ...(o.spec6 ?? [])]);
     writeCounts();
     await counts?.flush();
-    process.stdout.write(`listening ${Number(list[0].address!.split(":").pop())}\n`);
+    const port = (p?: (typeof list)[number]) => (p ? Number(p.address!.split(":").pop()) : 0);
+    const ports = o.spec6?.length ? [port(list[0]), port(list[o.spec.length])] : [port(list[0])];
+    process.stdout.write(`listening ${ports.join(" ")}\n`);
   } catch (e) {
     process.stderr.write(`${e instanceof ApiError ? `${e.message} (${e.status})` : (e as Error).message}\n`);
     process.exit(1);

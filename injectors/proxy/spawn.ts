@@ -23,12 +23,19 @@ export const RELAY_NODE_FLAGS = ["--initial-old-space-size=64"];
  */
 export const MALLOC_ENV = { MALLOC_TOP_PAD_: String(16 << 20), MALLOC_TRIM_THRESHOLD_: String(64 << 20) };
 
+/** A started child: its PID, its port, and its [::1] port when it listens there too ("listening PORT PORT6"). */
+export interface Listening {
+  pid: number;
+  port: number;
+  port6?: number;
+}
+
 /**
  * Spawn argv detached (its own process group; it watches its parent), call
  * `started(pid)` before anything can connect (e.g. to move it into a
- * cgroup), and resolve with the port it prints.
+ * cgroup), and resolve with the port(s) it prints.
  */
-export async function spawnListening(argv: string[], what: string, signal: AbortSignal, started?: (pid: number) => void, timeoutMs = 10_000): Promise<{ pid: number; port: number }> {
+export async function spawnListening(argv: string[], what: string, signal: AbortSignal, started?: (pid: number) => void, timeoutMs = 10_000): Promise<Listening> {
   const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, ...MALLOC_ENV } });
   if (child.pid === undefined) throw new Error(`could not start ${what}`);
   try {
@@ -37,7 +44,7 @@ export async function spawnListening(argv: string[], what: string, signal: Abort
     child.kill("SIGKILL");
     throw e;
   }
-  const port = await new Promise<number>((resolve, reject) => {
+  const ports = await new Promise<number[]>((resolve, reject) => {
     let out = "";
     let err = "";
     const timer = setTimeout(() => fail(new Error(`${what} did not start in ${timeoutMs / 1000} s${err ? `: ${err.trim()}` : ""}`)), timeoutMs);
@@ -57,11 +64,11 @@ export async function spawnListening(argv: string[], what: string, signal: Abort
     child.stderr!.on("data", (d: Buffer) => (err += d));
     child.stdout!.on("data", (d: Buffer) => {
       out += d;
-      const m = /^listening (\d+)\n/.exec(out);
+      const m = /^listening (\d+)(?: (\d+))?\n/.exec(out);
       if (m) {
         clearTimeout(timer);
         signal.removeEventListener("abort", onAbort);
-        resolve(Number(m[1]));
+        resolve(m.slice(1).filter(Boolean).map(Number));
       }
     });
     child.on("exit", (code) => fail(new Error(`${what} exited (${code})${err ? `: ${err.trim()}` : ""}`)));
@@ -70,5 +77,5 @@ export async function spawnListening(argv: string[], what: string, signal: Abort
   child.stdout!.destroy();
   child.stderr!.destroy();
   child.unref();
-  return { pid: child.pid, port };
+  return { pid: child.pid, port: ports[0], ...(ports[1] ? { port6: ports[1] } : {}) };
 }

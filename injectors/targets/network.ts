@@ -17,7 +17,7 @@ export interface NetworkResolution {
   node?: string;
   processes: ProcessTarget[];
   protected: Resolution["protected"];
-  /** what the processes listen on, as "ADDRESS:PORT" (IPv4; 0.0.0.0 for every address) */
+  /** what the processes listen on, as "ADDRESS:PORT" (0.0.0.0 for every address; an IPv6-only one as [ADDRESS]:PORT, for faults that take IPv6) */
   listeners: string[];
   targets: NetworkTarget[];
   /** set when processes matched but yield no target */
@@ -94,10 +94,14 @@ function resolveSenders(sel: NetworkSelector, topology: Topology | null, extraPr
  * a process listening on every address (0.0.0.0, ::) it is left open: when the
  * process shares the rules' network namespace the target says dstLocal (any
  * of the namespace's own addresses: iptables `addrtype LOCAL`, device lo, the
- * proxy forwards to 127.0.0.1), otherwise only the port selects. A dst given
- * with node or process overrides the listen address (how callers reach it).
+ * proxy forwards to 127.0.0.1), otherwise only the port selects; a listener
+ * on :: takes IPv6 too (dstLocal6: the redirecting faults cover ::1 as
+ * well). A listener on an IPv6 address only (::1: Node's listen on
+ * localhost) is a target with that dst when o.ipv6 (the fault takes IPv6),
+ * else left out. A dst given with node or process overrides the listen
+ * address (how callers reach it).
  */
-export function resolveNetwork(sel: NetworkSelector, topology: Topology | null, extraProtected: ReadonlySet<number> = new Set()): NetworkResolution {
+export function resolveNetwork(sel: NetworkSelector, topology: Topology | null, extraProtected: ReadonlySet<number> = new Set(), o: { ipv6?: boolean } = {}): NetworkResolution {
   if (sel.container) throw new Error("network.container resolves through the engine: use resolveTargets");
   if (sel.from) return resolveSenders(sel, topology, extraProtected);
   const { node: nodeId, process: proc, container: _c, to: _to, ...fields } = sel;
@@ -109,34 +113,42 @@ export function resolveNetwork(sel: NetworkSelector, topology: Topology | null, 
   const out: NetworkResolution = { who, node, processes: res.matched, protected: res.protected, listeners: [], targets: [] };
   if (!res.matched.length) return out;
   const rulesNs = nsInodeOf(fields.netns);
-  const seen = new Set<string>();
+  const seen = new Map<string, NetworkTarget>();
   let ipv6Only = 0;
   for (const p of res.matched) {
     const sameNs = rulesNs !== null && netnsInode(`/proc/${p.pid}/ns/net`) === rulesNs;
     for (const l of listeningTcp(p.pid)) {
-      const addr = ipv4Of(l);
-      if (addr === null) {
+      if (fields.dstPort && l.port !== fields.dstPort) continue;
+      const v4 = ipv4Of(l);
+      const addr = v4 ?? compactIPv6(l.address);
+      if (v4 === null && !o.ipv6) {
         ipv6Only++;
         continue;
       }
-      if (fields.dstPort && l.port !== fields.dstPort) continue;
-      const key = `${addr}:${l.port}`;
+      const key = v4 === null ? `[${addr}]:${l.port}` : `${addr}:${l.port}`;
       if (!out.listeners.includes(key)) out.listeners.push(key);
       const t: NetworkTarget = { ...base, dstPort: l.port };
       if (!fields.dst) {
         if (addr !== "0.0.0.0") t.dst = addr;
         else if (sameNs) t.dstLocal = true;
       }
+      // a listener on :: (dual-stack, or beside one on 0.0.0.0) takes IPv6 on the namespace's own addresses too
+      const v6 = t.dstLocal && l.family === 6;
       const id = targetId(t);
-      if (seen.has(id)) continue;
-      seen.add(id);
+      const had = seen.get(id);
+      if (had) {
+        if (v6) had.dstLocal6 = true;
+        continue;
+      }
+      if (v6) t.dstLocal6 = true;
+      seen.set(id, t);
       out.targets.push(t);
     }
   }
   if (!out.targets.length) {
     const n = res.matched.length;
     const port = fields.dstPort ? ` ${fields.dstPort}` : "";
-    const v6 = ipv6Only ? ` (IPv4: only IPv6 listeners found, ${ipv6Only} of them)` : "";
+    const v6 = ipv6Only ? ` (this fault takes IPv4 only: IPv6-only listeners found, ${ipv6Only} of them)` : "";
     out.problem = `${who}: ${n === 1 ? "its process listens" : `its ${n} processes listen`} on no TCP port${port}${v6}`;
   }
   return out;
@@ -152,7 +164,10 @@ export function withSpare(t: NetworkTarget): NetworkTarget {
   return { ...t, spare: controlPlanePorts() };
 }
 
-const endpoint = (ip?: string, port?: number) => (ip || port ? `${ip ?? "*"}:${port ?? "*"}` : "*");
+/** "0:0:0:0:0:0:0:1" → "::1" (the URL parser writes IPv6 hosts in their shortest form). */
+export const compactIPv6 = (a: string) => new URL(`http://[${a}]/`).hostname.slice(1, -1);
+
+const endpoint = (ip?: string, port?: number) => (ip || port ? `${ip?.includes(":") ? `[${ip}]` : (ip ?? "*")}:${port ?? "*"}` : "*");
 
 registerTargetKind({
   kind: "network",
@@ -171,7 +186,7 @@ registerTargetKind({
       const r = await resolveContainerTraffic(spec.network!, ctx.topology);
       return ctx.allowControlPlane ? r : { ...r, matched: (r.matched as NetworkTarget[]).map(withSpare) };
     }
-    const r = resolveNetwork(spec.network!, ctx.topology, ctx.extraProtected);
+    const r = resolveNetwork(spec.network!, ctx.topology, ctx.extraProtected, { ipv6: ctx.ipv6 });
     if (!ctx.allowControlPlane) r.targets = r.targets.map(withSpare);
     if (r.who === "network") return { selector: `network ${targetLabel(r.targets[0])}`, matched: r.targets, protected: [] };
     const selector = spec.network!.from

@@ -16,6 +16,8 @@ export interface ResolveContext {
   extraProtected: ReadonlySet<number>;
   /** spec.safety.allowControlPlane: network targets do not spare the control plane's ports */
   allowControlPlane?: boolean;
+  /** the fault takes IPv6 network targets (Injector.ipv6): a listener on an IPv6 address only is a target too */
+  ipv6?: boolean;
 }
 
 export interface TargetResolution {
@@ -79,11 +81,11 @@ export function targetLabel(t: Target): string {
 }
 
 /** Resolve any target spec to concrete targets on this host; each names this host. */
-export async function resolveTargets(spec: TargetSpec, topology: Topology | null, extraProtected: ReadonlySet<number>, o: { allowControlPlane?: boolean } = {}): Promise<TargetResolution> {
+export async function resolveTargets(spec: TargetSpec, topology: Topology | null, extraProtected: ReadonlySet<number>, o: { allowControlPlane?: boolean; ipv6?: boolean } = {}): Promise<TargetResolution> {
   const fields = spec as Record<string, unknown>;
   const def = [...table.values()].find((d) => d.selectors.some((s) => fields[s] !== undefined));
   if (!def) throw new Error(`the target selects nothing: give one of ${[...table.values()].flatMap((d) => d.selectors).join(", ")}`);
-  const r = await def.resolve(spec, { topology, extraProtected, allowControlPlane: o.allowControlPlane });
+  const r = await def.resolve(spec, { topology, extraProtected, allowControlPlane: o.allowControlPlane, ipv6: o.ipv6 });
   const host = os.hostname();
   return { ...r, matched: r.matched.map((t) => (t.host === undefined ? { ...t, host } : t)) };
 }
