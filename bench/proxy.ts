@@ -7,7 +7,10 @@
 // throughput at 1, 10 and 100 connections as a ratio of direct, with the
 // relay process's CPU time per GB relayed (steadier than throughput on a
 // loaded machine); and a 500 ms latency toxic's p50/p99 error beside the old
-// delaying proxy's (a timer per chunk), round trips alternated. The load
+// delaying proxy's (a timer per chunk) and beside the machine's floor (the
+// echo server holding its replies 500 ms itself), round trips alternated over
+// connections kept open (a connection's first round trip, which also pays
+// for the connects, apart). The load
 // average is printed with the rows. Bounded: fixed counts and a few seconds
 // per cell (median of 5 interleaved rounds); every child is killed at the
 // end. The proxy hosts start as the faults start them (RELAY_NODE_FLAGS,
@@ -25,7 +28,7 @@ const PINGS = 2000;
 const THROUGHPUT_MS = 1000;
 const ROUNDS = 5;
 const LAT_CONNS = 4;
-const LAT_PINGS = 25;
+const LAT_PINGS = 40;
 const CONNS = [1, 10, 100];
 const SOCAT_PORT = 16450;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
@@ -54,6 +57,11 @@ function startPrinting(argv: string[], re: RegExp, env?: Record<string, string>)
 const ECHO = `const s=require("net").createServer(c=>{c.on("error",()=>{});c.pipe(c)}).listen(0,"127.0.0.1",()=>console.log("listening "+s.address().port))`;
 // the floor for a Node relay: stream.pipe both ways, no toxics, no counting
 const PIPE = `const net=require("net"),up=+process.argv[1];const s=net.createServer({noDelay:true},c=>{const u=net.connect({port:up,host:"127.0.0.1",noDelay:true});c.pipe(u);u.pipe(c);c.on("error",()=>u.destroy());u.on("error",()=>c.destroy())}).listen(0,"127.0.0.1",()=>console.log("listening "+s.address().port))`;
+// the floor for any 500 ms hold on this machine: the echo server holds each reply itself, with the toxic's own wait
+const HELD = `import net from "node:net"; import { waitUntil } from ${JSON.stringify(path.join(ROOT, "injectors/proxy/toxic.ts"))};
+const never = new AbortController().signal;
+const s = net.createServer({ noDelay: true }, (c) => { c.on("error", () => {}); c.on("data", (d) => { const at = performance.now(); void waitUntil(at + 500, never).then(() => c.write(d)); }); });
+s.listen(0, "127.0.0.1", () => console.log("listening " + s.address().port));`;
 // as the faults start it: with the counts file it rewrites every 250 ms
 const host = (spec: unknown, name: string) => [process.execPath, ...RELAY_NODE_FLAGS, path.join(ROOT, "injectors/load/proxy-host.mjs"), "--tag", `gameday-bench-proxy-${process.pid}`, "--parent", String(process.pid), "--spec", JSON.stringify(spec), "--counts", path.join(tmp, `${name}.json`)];
 
@@ -69,12 +77,12 @@ async function waitPort(port: number): Promise<void> {
   throw new Error(`nothing listens on ${port}`);
 }
 
-async function pings(port: number, n: number, size = 64): Promise<number[]> {
+/** One connection doing 64-byte round trips, one at a time; ping() is one round trip's ms. */
+async function pinger(port: number, size = 64): Promise<{ ping: () => Promise<number>; close: () => void }> {
   const s = net.connect({ port, host: "127.0.0.1", noDelay: true });
   await new Promise((r) => s.once("connect", r));
-  const out: number[] = [];
   const buf = Buffer.alloc(size, 1);
-  for (let i = 0; i < n; i++) {
+  const ping = async () => {
     const t = performance.now();
     let got = 0;
     await new Promise<void>((resolve) => {
@@ -88,9 +96,16 @@ async function pings(port: number, n: number, size = 64): Promise<number[]> {
       s.on("data", on);
       s.write(buf);
     });
-    out.push(performance.now() - t);
-  }
-  s.destroy();
+    return performance.now() - t;
+  };
+  return { ping, close: () => s.destroy() };
+}
+
+async function pings(port: number, n: number): Promise<number[]> {
+  const p = await pinger(port);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(await p.ping());
+  p.close();
   return out;
 }
 
@@ -190,16 +205,31 @@ try {
     for (const [name, xs] of Object.entries(runs)) (tput[name] ??= {})[c] = pct(xs, 50);
     for (const [name, xs] of Object.entries(cpus)) (cpuPerGb[name] ??= {})[c] = pct(xs, 50);
   }
-  // 500 ms latency: the toxic and the old delaying proxy in alternating rounds (at the same time they
-  // would share the two CPUs, and each one's timing would measure the other), LAT_CONNS connections at
-  // once, LAT_PINGS round trips per connection in all; error beyond the configured 500 ms and the direct p50
-  const latPorts = Object.entries({ "latency toxic": latPort, "old delay-proxy": oldLatPort }).filter((e): e is [string, number] => e[1] !== null);
+  // 500 ms latency: the toxic, the old delaying proxy and an echo server that holds each reply 500 ms itself
+  // (the machine's floor: a process woken after half a second idle is late) in alternating rounds (at the
+  // same time they would share the two CPUs, and each one's timing would measure the other), LAT_CONNS
+  // connections each, kept open over the rounds; LAT_PINGS round trips per connection; error beyond the
+  // configured 500 ms and the direct p50. A connection's first round trip also pays for the connects
+  // (through a proxy, two): it is kept apart, as "first".
+  const heldPort = await startPrinting([process.execPath, "--import", "tsx", "--input-type=module", "-e", HELD], /listening (\d+)/);
+  const latPorts = Object.entries({ "latency toxic": latPort, "old delay-proxy": oldLatPort, "held echo (floor)": heldPort }).filter((e): e is [string, number] => e[1] !== null);
   const latErr: Record<string, number[]> = Object.fromEntries(latPorts.map(([k]) => [k, []]));
+  const firstErr: Record<string, number[]> = Object.fromEntries(latPorts.map(([k]) => [k, []]));
+  const err = (ms: number) => ms - 500 - rtt.direct.p50 / 1000;
+  const conns = Object.fromEntries(await Promise.all(latPorts.map(async ([k, port]) => [k, await Promise.all(Array.from({ length: LAT_CONNS }, () => pinger(port)))] as const)));
+  for (const [k, ps] of Object.entries(conns)) firstErr[k].push(...(await Promise.all(ps.map((p) => p.ping()))).map(err));
   const LAT_ROUNDS = 5;
   for (let round = 0; round < LAT_ROUNDS; round++)
-    for (const [name, port] of round % 2 ? [...latPorts].reverse() : latPorts)
-      await Promise.all(Array.from({ length: LAT_CONNS }, async () => latErr[name].push(...(await pings(port, LAT_PINGS / LAT_ROUNDS)).map((ms) => ms - 500 - rtt.direct.p50 / 1000))));
-  const latency = Object.fromEntries(Object.entries(latErr).map(([k, xs]) => [k, { p50ErrorMs: pct(xs, 50), p99ErrorMs: pct(xs, 99), samples: xs.length }]));
+    for (const [name] of round % 2 ? [...latPorts].reverse() : latPorts)
+      await Promise.all(
+        conns[name].map(async (p) => {
+          for (let i = 0; i < LAT_PINGS / LAT_ROUNDS; i++) latErr[name].push(err(await p.ping()));
+        }),
+      );
+  for (const ps of Object.values(conns)) for (const p of ps) p.close();
+  const latency = Object.fromEntries(
+    Object.entries(latErr).map(([k, xs]) => [k, { p50ErrorMs: pct(xs, 50), p99ErrorMs: pct(xs, 99), samples: xs.length, firstRoundTripErrorMs: firstErr[k] }]),
+  );
   const loadAfter = loadavg();
 
   const r = {
@@ -224,7 +254,10 @@ try {
     lines.push(`           cpu: ${Object.keys(cpuPerGb).map((k) => `${k} ${cpuPerGb[k][c].toFixed(0)}`).join(", ")}`);
   }
   if (!haveSocat) lines.push("socat: not installed (apt-get install socat), its rows are missing");
-  for (const [k, v] of Object.entries(latency)) lines.push(`${k} 500 ms: p50 error ${v.p50ErrorMs.toFixed(2)} ms, p99 error ${v.p99ErrorMs.toFixed(2)} ms (${v.samples} round trips)`);
+  lines.push(`500 ms hold, error beyond 500 ms and the direct p50 (${LAT_CONNS} connections × ${LAT_PINGS} round trips, alternated; target for the toxic: p50 ≤ 1 ms, p99 ≤ 5 ms):`);
+  const floor = latency["held echo (floor)"];
+  for (const [k, v] of Object.entries(latency))
+    lines.push(`  ${k.padEnd(18)} p50 ${v.p50ErrorMs.toFixed(2)} ms, p99 ${v.p99ErrorMs.toFixed(2)} ms${floor && k !== "held echo (floor)" ? ` (beyond the floor: p50 ${(v.p50ErrorMs - floor.p50ErrorMs).toFixed(2)}, p99 ${(v.p99ErrorMs - floor.p99ErrorMs).toFixed(2)})` : ""}; a new connection's first round trip ${Math.max(...v.firstRoundTripErrorMs).toFixed(1)} ms at worst`);
   process.stdout.write(lines.join("\n") + `\n${out}\n`);
 } finally {
   for (const c of children) c.kill("SIGKILL");
