@@ -9,7 +9,8 @@ import fs from "node:fs";
 import path from "node:path";
 import "../injectors";
 import { getInjector } from "../injectors";
-import { parseExperiment, type Experiment } from "../lib/experiment";
+import { parseExperiment, type Experiment, type TargetSpec } from "../lib/experiment";
+import { broadReason } from "../injectors/targets/broad";
 import { procState, runCli, spawnVictims, tempDir } from "../e2e/kit";
 import { seededRandom } from "../injectors/targets/resolve";
 import { unavailableReason } from "../injectors/cgroup/hierarchy";
@@ -62,6 +63,16 @@ describe("broad selectors", () => {
       assert.equal(allowed.refusals.filter((r) => r.path === "spec.targets.t").length, 0, JSON.stringify(allowed.refusals));
     });
   }
+
+  test("an address prefix is broad below /8 for IPv4 and below /16 for IPv6 (2000::/3 is every global address)", () => {
+    const reason = (dst: string) => broadReason({ network: { dst, dstPort: 80, protocol: "tcp", direction: "egress" } } as TargetSpec, null);
+    assert.match(reason("0.0.0.0/1") ?? "", /network\.dst 0\.0\.0\.0\/1 covers every address/);
+    assert.equal(reason("10.0.0.0/8"), null);
+    assert.match(reason("2000::/3") ?? "", /network\.dst 2000::\/3 covers every address/);
+    assert.match(reason("::/0") ?? "", /covers every address/);
+    assert.equal(reason("2001:db8::/32"), null);
+    assert.equal(reason("::1"), null);
+  });
 
   test("allowBroad without a reason is a schema error naming spec.safety.reason", async () => {
     const r = parseExperiment(experiment(`    t: { process: { user: 0 } }`, kill("t"), "  safety: { allowBroad: true }"));

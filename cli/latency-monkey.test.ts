@@ -71,7 +71,7 @@ function start(args: string[]): { child: ChildProcess; out: () => string; exited
 
 const gamedayRules = () => (net.snapshot().iptables[net.a].match(/gameday:/g) ?? []).length;
 
-describe("gameday latency-monkey", { timeout: 120_000 }, () => {
+describe("gameday latency-monkey", { timeout: 240_000 }, () => {
   test("the seed's example, as a dry run, with sch_netem: netem on the route's device", { skip: !netemHere.ok && "this kernel has no sch_netem (the proxy path is tested instead)" }, async () => {
     const before = net.snapshot();
     const r = await runCli(["latency-monkey", "--target-port", "5432", "--latency", "500ms", "--dry-run"], env);
@@ -283,6 +283,24 @@ describe("gameday latency-monkey", { timeout: 120_000 }, () => {
       assert.equal(r.code, 1, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
       assert.ok(r.stderr.startsWith(`gameday latency-monkey: ${msg}`), `${args.join(" ")}:\n${r.stderr}`);
     }
+    assert.deepEqual(net.snapshot(), before);
+  });
+
+  test("traffic covering most of the host is refused unless --allow-broad gives the reason", async () => {
+    const before = net.snapshot();
+    const cases: [string[], string][] = [
+      [["--dst", "0.0.0.0/0", "--target-port", "80", "--latency", "5ms"], "the traffic selected matches most of this host: --dst 0.0.0.0/0 covers every address (or most of them); narrow it, or pass --allow-broad WHY"],
+      [["partition", "--between", "0.0.0.0/0", "--and", "10.0.0.2"], "the traffic selected matches most of this host: --between 0.0.0.0/0 covers every address"],
+      [["--dst", "::/0", "--target-port", "80", "--latency", "5ms", "--allow-broad", ""], "--allow-broad: give the reason"],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await runCli(["latency-monkey", ...args, "--dry-run"], env);
+      assert.equal(r.code, 1, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+      assert.ok(r.stderr.startsWith(`gameday latency-monkey: ${msg}`), `${args.join(" ")}:\n${r.stderr}`);
+    }
+    const allowed = await runCli(["latency-monkey", "--dst", "0.0.0.0/1", "--target-port", "80", "--loss", "5", "--allow-broad", "drill: all of it", "--dry-run"], env);
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.match(allowed.stdout, /Broad selection allowed: drill: all of it/);
     assert.deepEqual(net.snapshot(), before);
   });
 

@@ -21,7 +21,7 @@ import { describeContainerSelector, resolveNetwork } from "../injectors/targets/
 import { resolveContainerTraffic } from "../injectors/docker/groups";
 import { containerFlag } from "./docker-groups";
 import { CliError } from "./client";
-import { durationFlag, flagNumber, interruptible, parseParams, openExecutor, runFaults, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
+import { ALLOW_BROAD_OPTION, ALLOW_BROAD_USAGE, checkBroadNetwork, durationFlag, flagNumber, interruptible, parseParams, openExecutor, runFaults, STANDALONE_OPTIONS, type PlannedFault } from "./standalone";
 
 const USAGE = `gameday latency-monkey — network faults on a slice of traffic
 
@@ -64,6 +64,7 @@ Traffic of Docker containers (DOCKER_HOST, or --engine URL):
                       exact name, or FIELD:VALUE (label:K=V, name:REGEX,
                       image:REF, service:S, project:P, id:ID), repeatable
 
+${ALLOW_BROAD_USAGE}
   --mechanism M       auto (default), netem, proxy (latency), iptables (loss)
   --duration D        hold for D (default 60s); Ctrl-C reverts early
   --dry-run           print the exact commands, change nothing
@@ -87,6 +88,7 @@ const common = {
   cgroup: { type: "string" },
   container: { type: "string", multiple: true },
   engine: { type: "string" },
+  ...ALLOW_BROAD_OPTION,
   ...STANDALONE_OPTIONS,
 } as const;
 const FAULT_OPTIONS = {
@@ -176,6 +178,8 @@ function processFlags(f: Flags): { node?: string; process?: ProcessSelector; top
 }
 
 /** The traffic the flags select: one target, or one per listening port of the chosen processes (said in `notes`). */
+const broadNote = (reason: string | null) => (reason ? [`Broad selection allowed: ${reason}`] : []);
+
 async function resolveFlags(raw: Record<string, unknown>, f: Flags, partitionFlags = false): Promise<{ targets: NetworkTarget[]; resolved: boolean; notes: string[] }> {
   if (f.engine !== undefined && f.container === undefined) throw new CliError("--engine: only with --container");
   const container = containerFlag(f.container as string[] | undefined, f.engine as string | undefined);
@@ -183,17 +187,19 @@ async function resolveFlags(raw: Record<string, unknown>, f: Flags, partitionFla
     const other = ["node", ...PROCESS_FLAGS, "cgroup", "netns"].filter((k) => f[k] !== undefined);
     if (other.length) throw new CliError(`--${other[0]}: --container selects the containers' own namespace (or cgroup): give it without --${other[0]}`);
     const sel = selection({ ...raw, container }, partitionFlags);
+    const broad = checkBroadNetwork(sel, null, f["allow-broad"] as string | undefined, "the traffic selected", (k) => flagFor(k, partitionFlags));
     const r = await resolveContainerTraffic(sel, null).catch((e: Error) => {
       throw new CliError(`--container: ${e.message}`);
     });
     if (!r.matched.length) throw new CliError(`--container: ${r.problem ?? `no running container matches ${describeContainerSelector(container)}`}`);
     const targets = r.matched as NetworkTarget[];
-    return { targets, resolved: false, notes: [`Resolved ${r.selector}: ${targets.length} target(s): ${targets.map(targetLabel).join("; ")}`] };
+    return { targets, resolved: false, notes: [...broadNote(broad), `Resolved ${r.selector}: ${targets.length} target(s): ${targets.map(targetLabel).join("; ")}`] };
   }
   const { node, process: proc, topology, flag } = processFlags(f);
   const sel = selection({ ...raw, node, process: proc }, partitionFlags);
+  const broad = checkBroadNetwork(sel, topology, f["allow-broad"] as string | undefined, "the traffic selected", (k) => flagFor(k, partitionFlags));
   const r = resolveNetwork(sel, topology);
-  if (r.who === "network") return { targets: r.targets, resolved: false, notes: [] };
+  if (r.who === "network") return { targets: r.targets, resolved: false, notes: broadNote(broad) };
   if (!r.processes.length) {
     const prot = r.protected.length ? ` (${r.protected.length} matching process(es) are never targets: ${r.protected.map((p) => `${p.comm}[${p.pid}] ${p.reason}`).join("; ")})` : "";
     throw new CliError(`${flag}: ${r.who} matches no process${prot}`);
@@ -203,7 +209,7 @@ async function resolveFlags(raw: Record<string, unknown>, f: Flags, partitionFla
   return {
     targets: r.targets,
     resolved: true,
-    notes: [`Resolved ${r.who}: ${r.processes.length} process(es) (${procs}) listening on ${r.listeners.join(", ")}; ${r.targets.length} target(s): ${r.targets.map(targetLabel).join("; ")}`],
+    notes: [...broadNote(broad), `Resolved ${r.who}: ${r.processes.length} process(es) (${procs}) listening on ${r.listeners.join(", ")}; ${r.targets.length} target(s): ${r.targets.map(targetLabel).join("; ")}`],
   };
 }
 

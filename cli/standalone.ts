@@ -6,8 +6,9 @@ import { duration } from "../lib/duration";
 import { createLogger } from "../lib/log";
 import { registerSelf } from "../lib/procfs";
 import { targetLabel, type AnyInjector, type Target } from "../injectors";
-import { broadProcesses } from "../injectors/targets/broad";
-import type { ProcessSelector } from "../lib/topology";
+import { broadProcesses, broadReason } from "../injectors/targets/broad";
+import type { NetworkSelector, TargetSpec } from "../lib/experiment";
+import type { ProcessSelector, Topology } from "../lib/topology";
 import { Executor, type Change, type ExecutorEvent } from "../agent/executor";
 import { CliError } from "./client";
 
@@ -50,25 +51,33 @@ export const STANDALONE_OPTIONS = {
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
-/** The flag a process-selecting CLI takes to go past the broad-selector check (an experiment's spec.safety.allowBroad). */
+/** The flag a targeting CLI takes to go past the broad-selector check (an experiment's spec.safety.allowBroad). */
 export const ALLOW_BROAD_OPTION = { "allow-broad": { type: "string" } } as const;
-export const ALLOW_BROAD_USAGE = `  --allow-broad WHY  a selector matching most of this host (more than half its
-                    processes, every process root runs, any command line) is
-                    refused unless given, with the reason`;
+export const ALLOW_BROAD_USAGE = `  --allow-broad WHY  a selection covering most of this host (more than half its
+                    processes, every process root runs, any command line,
+                    every address) is refused unless given, with the reason`;
 
 /**
- * A selector that matches most of this host is refused, as in an experiment,
+ * A selection that covers most of this host is refused, as in an experiment,
  * unless --allow-broad gives the reason; returns that reason (to be printed),
- * or null when the selector is narrow.
+ * or null when the selection is narrow. `why` is broadReason's answer.
  */
-export function checkBroad(sel: ProcessSelector, allowBroad: string | undefined, what: string): string | null {
-  if (allowBroad !== undefined) {
-    if (!allowBroad.trim()) throw new CliError('--allow-broad: give the reason, e.g. --allow-broad "drill: every worker on this host"');
-    return broadProcesses(sel) ? allowBroad.trim() : null;
+function allowBroad(why: string | null, reason: string | undefined, what: string): string | null {
+  if (reason !== undefined) {
+    if (!reason.trim()) throw new CliError('--allow-broad: give the reason, e.g. --allow-broad "drill: every worker on this host"');
+    return why ? reason.trim() : null;
   }
-  const why = broadProcesses(sel);
   if (why) throw new CliError(`${what} matches most of this host: ${why}; narrow it, or pass --allow-broad WHY`);
   return null;
+}
+
+/** checkBroad for a process selector. */
+export const checkBroad = (sel: ProcessSelector, reason: string | undefined, what: string) => allowBroad(broadProcesses(sel), reason, what);
+
+/** checkBroad for a network selector (its node or process part judged on this host's processes); `flag` names a field's flag. */
+export function checkBroadNetwork(sel: NetworkSelector, topology: Topology | null, reason: string | undefined, what: string, flag: (field: string) => string = (k) => `--${k}`): string | null {
+  const why = broadReason({ network: sel } as TargetSpec, topology);
+  return allowBroad(why && why.replace(/\bnetwork\.(\w+)/g, (_m, k: string) => flag(k)), reason, what);
 }
 
 /** `--duration` (at most a week; `fallback` when absent) in ms, or a CliError naming the flag. */

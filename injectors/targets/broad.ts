@@ -49,13 +49,15 @@ export function broadProcesses(sel: ProcessSelector): string | null {
   return null;
 }
 
-const prefixOf = (a?: string) => (a === undefined ? 32 : a.includes("/") ? Number(a.split("/")[1]) : 32);
+const prefixOf = (a?: string) => (a === undefined ? 128 : a.includes("/") ? Number(a.split("/")[1]) : 128);
+/** Shorter prefixes than these cover most addresses in use: an IPv4 /8, an IPv6 /16 (2000::/3 is every global address). */
+const broadPrefix = (a: string) => (a.includes(":") ? 16 : 8);
 
 /** Why a target spec selects most of the host, or null. */
 export function broadReason(spec: TargetSpec, topology: Topology | null): string | null {
   const net = spec.network;
   if (net) {
-    for (const f of ["dst", "src"] as const) if (net[f] !== undefined && prefixOf(net[f]) < 8) return `network.${f} ${net[f]} covers every address (or most of them)`;
+    for (const f of ["dst", "src"] as const) if (net[f] !== undefined && prefixOf(net[f]) < broadPrefix(net[f]!)) return `network.${f} ${net[f]} covers every address (or most of them)`;
     if (net.node || net.process) return broadProcesses(selectorFor({ node: net.node, process: net.process, mode: "all" }, topology).selector);
     // a container's traffic is its own namespace's, or its cgroup's
     const narrowed = [net.dst, net.src, net.dstPort, net.srcPort, net.cgroup, net.container].some((x) => x !== undefined);
