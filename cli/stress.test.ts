@@ -42,6 +42,17 @@ after(async () => {
   fs.rmSync(home, { recursive: true, force: true });
 });
 
+/** Each command exits 1 with its message, injects nothing and journals nothing. */
+async function refusedAll(cases: [string[], RegExp][]): Promise<void> {
+  for (const [args, re] of cases) {
+    const r = await runCli(args, env);
+    assert.equal(r.code, 1, `${args.join(" ")}: exit ${r.code}\n${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, re, args.join(" "));
+    assert.doesNotMatch(r.stdout, /injected/);
+  }
+  assert.deepEqual(journalFiles(), []);
+}
+
 describe("gameday stress", { timeout: 240_000 }, () => {
   test("cpu: loads a core, reports engine, samples and the revert, leaves nothing", async () => {
     const r = await runCli(["stress", "cpu", "--workers", "1", "--load", "60", "--duration", "2s"], env);
@@ -123,13 +134,7 @@ describe("gameday stress", { timeout: 240_000 }, () => {
       [["stress", "cpu-limit", "--pid", "1", "--cpus", "0.2"], /--pid: PID 1 \(init\) is never a target/],
       [["stress", "meteor"], /unknown stress kind "meteor"/],
     ];
-    for (const [args, re] of cases) {
-      const r = await runCli(args, env);
-      assert.equal(r.code, 1, `${args.join(" ")}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-      assert.match(r.stderr, re, args.join(" "));
-      assert.doesNotMatch(r.stdout, /injected/);
-    }
-    assert.deepEqual(journalFiles(), []);
+    await refusedAll(cases);
     const help = await runCli(["stress", "cpu", "--help"], env);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /gameday stress cpu-limit SELECTOR --cpus C/);
@@ -141,13 +146,7 @@ describe("gameday stress", { timeout: 240_000 }, () => {
       [["stress", "memory-limit", "--cmdline", ".*", "--limit", "1G", "--allow-broad", ""], /--allow-broad: give the reason/],
       [["bpf-injector", "connect-error", "--cmdline", ".*"], /matches most of this host/],
     ];
-    for (const [args, re] of cases) {
-      const r = await runCli(args, env);
-      assert.equal(r.code, 1, `${args.join(" ")}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-      assert.match(r.stderr, re, args.join(" "));
-      assert.doesNotMatch(r.stdout, /injected/);
-    }
-    assert.deepEqual(journalFiles(), []);
+    await refusedAll(cases);
   });
 
   test("explicit --engine stress-ng without stress-ng fails cleanly and leaves nothing", async () => {
