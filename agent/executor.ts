@@ -189,6 +189,11 @@ export class Executor implements ExecutorPort {
     return report;
   }
 
+  /** Resolves once the reaper watches us (at once without one): a CLI's clock starts when its faults can land. */
+  ready(): Promise<void> {
+    return this.o.reaper === false ? Promise.resolve() : this.ensureReaper();
+  }
+
   private ensureReaper(): Promise<void> {
     if (this.reaper) return Promise.resolve();
     this.reaperStarting ??= startReaper(this.journal.file, this.journal.dir).then(

@@ -201,7 +201,9 @@ export class StepRunner {
         if (Date.now() >= end) break;
         const length = period();
         const roundEnd = Math.min(end, Date.now() + length);
-        const { held } = await this.round(round, s.hold ?? length, end);
+        // rounds with no hold of their own: the changes last until the round ends, so the rounds keep
+        // their cadence (a kill per interval); a hold, or the one round of a step: from each change's apply
+        const { held } = await this.round(round, s.hold ?? length, end, s.every !== undefined && s.hold === undefined ? roundEnd : undefined);
         if (s.every === undefined) break;
         // a round's changes are reverted before the next round chooses again, unless holds are set apart from rounds
         if (s.hold === undefined) await held;
@@ -217,7 +219,7 @@ export class StepRunner {
    * One round; resolves once its changes are made, with a promise of their
    * revert (wrapped: an async function's returned promise would be awaited).
    */
-  private async round(round: number, holdFor: number, end: number): Promise<{ held: Promise<void> }> {
+  private async round(round: number, holdFor: number, end: number, holdUntil?: number): Promise<{ held: Promise<void> }> {
     const s = this.spec;
     this.stats.rounds++;
     const res = await resolveTargets(s.target, this.d.topology, this.d.protectedPids(), { allowControlPlane: s.allowControlPlane, ipv6: getInjector(s.fault)?.ipv6 });
@@ -244,8 +246,9 @@ export class StepRunner {
       this.d.onEvent({ type: "would-apply", round, targets: chosen });
       return { held: Promise.resolve() };
     }
-    // each change is held from when it is made: resolving the targets and
-    // applying the ones before it take time too
+    // each change is held from when it is made (resolving the targets and
+    // applying the ones before it take time too), or until the round's end
+    const holdEnd = () => Math.min(end, holdUntil ?? Date.now() + holdFor);
     const changes: Change[] = [];
     const ends: number[] = [];
     let failed = 0;
@@ -256,12 +259,12 @@ export class StepRunner {
       }
       try {
         const change = await this.executor.apply(
-          { runId: this.d.runId, step: s.index, targetName: s.targetName, node: res.node, fault: s.fault, target, params: s.params, revertAt: new Date(Math.min(end, Date.now() + holdFor)) },
+          { runId: this.d.runId, step: s.index, targetName: s.targetName, node: res.node, fault: s.fault, target, params: s.params, revertAt: new Date(holdEnd()) },
           this.d.signal,
         );
         this.stats.applied++;
         changes.push(change);
-        ends.push(Math.min(end, Date.now() + holdFor));
+        ends.push(holdEnd());
         this.held.set(targetId(target), change);
         this.d.onEvent({ type: "applied", round, change });
       } catch (e) {

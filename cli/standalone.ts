@@ -101,6 +101,10 @@ export async function openExecutor(command: string, say: (line: string) => void)
   for (const x of r.reverted) say(`recovered: ${x.fault} on ${x.targetLabel} left by an earlier CLI that did not finish: reverted (${x.detail})`);
   for (const x of r.failed) say(`recovery FAILED: ${x.fault} on ${x.targetLabel}: ${x.detail}`);
   for (const p of r.problems) say(`recovery FAILED: ${p}`);
+  // the reaper takes about a second to start: the duration counts from when a change can be made
+  await ex.ready().catch((e: Error) => {
+    throw new CliError(e.message);
+  });
   return ex;
 }
 
