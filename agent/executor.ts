@@ -11,6 +11,7 @@ import { getInjector, targetLabel, type AnyInjector, type Target, type VerifyRes
 import { HostJournal, isOpen, listJournals, lockJournal, readJournal, sweepPartialWrites, writeDurable, type ChangeEntry } from "./journal";
 import { startReaper, type Reaper } from "./reaper-client";
 import { entryProblem } from "./entry-check";
+import { sweepEvidence } from "../injectors/evidence";
 import fs from "node:fs";
 
 export const HOST = os.hostname();
@@ -213,6 +214,8 @@ export class Executor implements ExecutorPort {
     const report: RecoveryReport = { reverted: [], failed: [], mirror: [], problems: [], live: 0 };
     const ownStuck = this.journal.doc.entries.filter((x) => x.state === "to-revert");
     sweepPartialWrites(this.journal.dir);
+    const stale = sweepEvidence();
+    if (stale) this.log.info("evidence files nobody took, older than any fault can hold, removed", { files: stale });
     for (const j of listJournals(this.journal.dir)) {
       if (j.file === this.journal.file) continue;
       if (j.alive) {

@@ -50,5 +50,38 @@ export function takeEvidence<T>(key: string): T | null {
   return e;
 }
 
+/** Longer than any fault can hold (an experiment runs for at most 7 days), so a file this old was left by a revert whose effect() never came. */
+export const EVIDENCE_MAX_AGE_MS = 8 * 24 * 3_600_000;
+
+/**
+ * Remove evidence nobody will take: files (and half-written .tmp files)
+ * older than `maxAgeMs`. A revert that was never verified, or a holder that
+ * died between its revert and effect(), leaves its file behind; every
+ * executor start sweeps them. Returns how many went; never throws.
+ */
+export function sweepEvidence(maxAgeMs = EVIDENCE_MAX_AGE_MS, now = Date.now()): number {
+  const dir = path.join(gamedayHome(), "evidence");
+  let removed = 0;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    if (!name.endsWith(".json") && !name.endsWith(".json.tmp")) continue;
+    const file = path.join(dir, name);
+    try {
+      const st = fs.lstatSync(file);
+      if (!st.isFile() || now - st.mtimeMs < maxAgeMs) continue;
+      fs.rmSync(file, { force: true });
+      removed++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return removed;
+}
+
 /** "1 process" / "2 processes" */
 export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;

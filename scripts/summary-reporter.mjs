@@ -10,6 +10,10 @@
 // when it ended other than by finishing them): a file that crashed or was
 // killed by the timeout is one failure, and so is a file that exited 0 without
 // a single test — "0 tests" is not a pass.
+//
+// With GAMEDAY_TEST_SLOWEST=N (scripts/test.sh sets it), the N test files
+// that took longest (their top-level tests' durations added up) come first,
+// so the suite's time budget stays visible in every CI log.
 
 const isFile = (d) => d.nesting === 0 && d.file !== undefined && d.name === d.file;
 const rel = (file) => (file && file.startsWith(process.cwd() + "/") ? file.slice(process.cwd().length + 1) : file ?? "?");
@@ -30,9 +34,11 @@ export default async function* summary(source) {
   let skipped = 0;
   const skips = [];
   const problems = [];
+  const fileMs = new Map();
   for await (const event of source) {
     if (event.type !== "test:pass" && event.type !== "test:fail") continue;
     const d = event.data;
+    if (d.nesting === 0 && d.file !== undefined) fileMs.set(rel(d.file), (fileMs.get(rel(d.file)) ?? 0) + (d.details?.duration_ms ?? 0));
     if (isFile(d)) {
       failed++;
       problems.push(`${rel(d.file)}: ${event.type === "test:pass" ? "no tests ran (the file exited 0 without one)" : fileProblem(d.details?.error)} — counted as 1 failed`);
@@ -53,6 +59,12 @@ export default async function* summary(source) {
     else failed++;
   }
   let out = "\n";
+  const slowest = Number(process.env.GAMEDAY_TEST_SLOWEST ?? 0);
+  if (slowest > 0 && fileMs.size) {
+    const total = [...fileMs.values()].reduce((a, b) => a + b, 0);
+    const top = [...fileMs].sort((a, b) => b[1] - a[1]).slice(0, slowest);
+    out += `slowest test files (of ${fileMs.size}, ${Math.round(total / 1000)} s in all):\n${top.map(([f, ms]) => `  ${(ms / 1000).toFixed(1).padStart(6)} s  ${f}\n`).join("")}`;
+  }
   if (skips.length) out += `skipped:\n${skips.map((s) => `  ${s}\n`).join("")}`;
   if (problems.length) out += `test files that did not run their tests to the end:\n${problems.map((s) => `  ${s}\n`).join("")}`;
   yield `${out}${passed} passed, ${failed} failed, ${skipped} skipped\n`;

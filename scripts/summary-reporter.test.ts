@@ -17,11 +17,12 @@ describe("bad hook", () => { after(() => { throw new Error("hook"); }); test("e"
 `;
 
 /** node --test over the files in a fresh folder, in their own run (not subtests of this one), with the summary reporter only. */
-function runFixtures(files: Record<string, string>, timeoutMs?: number): { status: number | null; stdout: string; stderr: string } {
+function runFixtures(files: Record<string, string>, timeoutMs?: number, extraEnv: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
   const dir = tempDir("gameday-reporter-");
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
-  const env = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
   delete env.NODE_TEST_CONTEXT;
+  if (!extraEnv.GAMEDAY_TEST_SLOWEST) delete env.GAMEDAY_TEST_SLOWEST;
   const args = ["--test", "--test-concurrency=1", `--test-reporter=${path.join(ROOT, "scripts/summary-reporter.mjs")}`];
   if (timeoutMs) args.push(`--test-timeout=${timeoutMs}`);
   return spawnSync(process.execPath, [...args, ...Object.keys(files).sort()], { cwd: dir, encoding: "utf8", timeout: 60_000, env });
@@ -65,4 +66,15 @@ test("a file with no tests, a crashed file, a file killed by the timeout and a s
     lines[crashed],
     "  d-hang.test.mjs: killed by the timeout (test timed out after 3000ms) — counted as 1 failed",
   ]);
+});
+
+test("GAMEDAY_TEST_SLOWEST=N lists the N slowest files, slowest first, before the line", () => {
+  const slow = (ms: number) => `import { test } from "node:test";\ntest("t", async () => { await new Promise((r) => setTimeout(r, ${ms})); });\n`;
+  const r = runFixtures({ "a.test.mjs": slow(10), "b.test.mjs": slow(400), "c.test.mjs": slow(200) }, undefined, { GAMEDAY_TEST_SLOWEST: "2" });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  assert.match(lines[0], /^slowest test files \(of 3, \d+ s in all\):$/);
+  assert.match(lines[1], /^ +0\.[4-9] s {2}b\.test\.mjs$/);
+  assert.match(lines[2], /^ +0\.[2-9] s {2}c\.test\.mjs$/);
+  assert.equal(lines[3], "3 passed, 0 failed, 0 skipped");
 });

@@ -227,12 +227,30 @@ export class Auth {
       this.audit?.record(meta, { actor: username, action: "login-failed", ok: false, detail: { reason: "disabled" } });
       throw new ApiErr("forbidden", `${username} is disabled; ask an admin to enable the account`);
     }
+    let checked = u.passwordHash;
     if (rehash) {
-      await this.db.user.update({ where: { id: u.id }, data: { passwordHash: await this.hash(password) } });
-      this.log.info("password hash upgraded to argon2id", { username });
+      // only over the hash just checked: a password changed meanwhile is never put back
+      const next = await this.hash(password);
+      if ((await this.db.user.updateMany({ where: { id: u.id, passwordHash: u.passwordHash }, data: { passwordHash: next } })).count) {
+        checked = next;
+        this.log.info("password hash upgraded to argon2id", { username });
+      }
     }
     const cookie = newSecret();
-    await this.db.session.create({ data: { id: sha256(cookie), userId: u.id, expiresAt: new Date(Date.now() + SESSION_TTL_MS) } });
+    const id = sha256(cookie);
+    await this.db.session.create({ data: { id, userId: u.id, expiresAt: new Date(Date.now() + SESSION_TTL_MS) } });
+    // A password change or a disable that landed while the password was being
+    // checked: they change the user first and then end its sessions, and this
+    // reads the user after its session exists, so one of the two sees the other
+    // (SQLite serialises the writes) and no session outlives the change.
+    const now = await this.db.user.findUnique({ where: { id: u.id }, select: { passwordHash: true, disabledAt: true } });
+    if (!now || now.passwordHash !== checked || now.disabledAt) {
+      await this.db.session.deleteMany({ where: { id } });
+      const reason = !now ? "user deleted during login" : now.disabledAt ? "disabled during login" : "password changed during login";
+      this.audit?.record(meta, { actor: username, action: "login-failed", ok: false, detail: { reason } });
+      if (now?.disabledAt) throw new ApiErr("forbidden", `${username} is disabled; ask an admin to enable the account`);
+      return null;
+    }
     const user = { id: u.id, username: u.username, role: u.role as Role };
     this.audit?.record(meta, { actor: username, action: "login", ok: true });
     return { cookie, user, maxAgeSec: SESSION_TTL_MS / 1000 };
