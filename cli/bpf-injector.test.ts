@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import { bpfObjectAvailable } from "../injectors/bpf/detect";
-import { runCli, tempDir } from "../e2e/kit";
+import { runCli, runCliBatch, tempDir } from "../e2e/kit";
 
 const env = { GAMEDAY_HOME: tempDir("gameday-bpf-cli-"), GAMEDAY_LOG: "warn" };
 const victim = spawn("sleep", ["120"], { stdio: "ignore" });
@@ -24,11 +24,12 @@ test("bad flags: the message names the flag, exit 1, nothing started", async () 
     [["connect-error", "--pid", "abc"], /--pid: expected a process ID/],
     [["teleport"], /unknown fault "teleport"/],
   ];
-  for (const [args, re] of cases) {
-    const r = await runCli(["bpf-injector", ...args], env);
+  const results = await runCliBatch(cases.map(([args]) => ["bpf-injector", ...args]), env);
+  cases.forEach(([args, re], i) => {
+    const r = results[i];
     assert.equal(r.code, 1, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
     assert.match(r.stderr, re);
-  }
+  });
   assert.ok(!fs.existsSync(`${env.GAMEDAY_HOME}/journal`) || fs.readdirSync(`${env.GAMEDAY_HOME}/journal`).filter((n) => n.endsWith(".json")).length === 0, "nothing journaled");
 });
 

@@ -7,7 +7,7 @@ import { execFile, spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { freeFixedPort, haveDig, haveDnsmasq, startDnsmasq, ZONE, type Upstream } from "../e2e/dnsmasq";
-import { ROOT, runCli, tempDir, waitFor, waitForLine } from "../e2e/kit";
+import { ROOT, runCli, runCliBatch, tempDir, waitFor, waitForLine } from "../e2e/kit";
 import { createTestNet, type TestNet } from "../e2e/netns";
 import path from "node:path";
 
@@ -32,12 +32,15 @@ describe("gameday dns-poisoner: bad input", () => {
     [["--serve", "127.0.0.1:1", "--name", "x.test", "--answer", "timeout"], /--upstream: --serve needs the resolver/],
     [["--netns", "x", "--name", "db.internal", "--answer", "nxdomain", "--duration", "soon"], /--duration: expected a duration/],
   ];
-  for (const [args, msg] of refused)
+  // every refusal in one process (they share the environment), each checked by a test of its own
+  let batch: ReturnType<typeof runCliBatch> | null = null;
+  refused.forEach(([args, msg], i) =>
     test(`refused: ${args.join(" ")}`, async () => {
-      const r = await runCli(["dns-poisoner", ...args], env());
+      const r = (await (batch ??= runCliBatch(refused.map(([a]) => ["dns-poisoner", ...a]), env())))[i];
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stderr, msg);
-    });
+    }),
+  );
 
   test("a namespace that does not exist, and a process in the root cgroup of the host's namespace, are refused at plan time", { skip: process.getuid?.() !== 0 ? "needs root" : false }, async () => {
     const r = await runCli(["dns-poisoner", "--netns", "gameday-no-such-ns", "--name", "db.internal", "--answer", "nxdomain", "--upstream", "127.0.0.1"], env());

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { EXIT_WITH_PARENT, killHard, ROOT, runCli, sleep, tempDir, waitFor, waitForLine } from "../e2e/kit";
+import { EXIT_WITH_PARENT, killHard, ROOT, runCli, runCliBatch, sleep, tempDir, waitFor, waitForLine } from "../e2e/kit";
 import { cgroup2Root } from "../injectors/net-fault";
 import { detectNetem } from "../injectors/net/detect";
 import { addForeignRules, CONNECT_CLIENT, createTestNet, PORTS, RTT_CLIENT, sh, UPLOAD_CLIENT, type TestNet } from "../e2e/netns";
@@ -173,11 +173,12 @@ describe("gameday latency-monkey", { timeout: 240_000 }, () => {
       [["partition", "--between", "10.0.0.300", "--and", "10.0.0.2"], /--between: expected an IPv4 or IPv6 address or CIDR/],
     ];
     if (!(await detectNetem()).ok) cases.push([["--target-port", "5432", "--latency", "1s", "--mechanism", "netem"], /latency: mechanism: netem was asked for, but no sch_netem/]);
-    for (const [args, msg] of cases) {
-      const r = await runCli(["latency-monkey", ...args], env);
+    const results = await runCliBatch(cases.map(([args]) => ["latency-monkey", ...args]), env);
+    cases.forEach(([args, msg], i) => {
+      const r = results[i];
       assert.equal(r.code, 1, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
       assert.match(r.stderr, msg, args.join(" "));
-    }
+    });
     assert.deepEqual(net.snapshot(), before);
   });
 
@@ -278,11 +279,12 @@ describe("gameday latency-monkey", { timeout: 240_000 }, () => {
       [["--engine", "unix:///x.sock", "--latency", "5ms"], "--engine: only with --container"],
       [["--container", "web", "--engine", "unix:///nonexistent/docker.sock", "--dst", "10.0.0.2", "--target-port", "80", "--latency", "5ms"], "--container: container name=~/^web$/ on unix:///nonexistent/docker.sock: cannot list containers: connect ENOENT /nonexistent/docker.sock"],
     ];
-    for (const [args, msg] of cases) {
-      const r = await runCli(["latency-monkey", ...args], env);
+    const results = await runCliBatch(cases.map(([args]) => ["latency-monkey", ...args]), env);
+    cases.forEach(([args, msg], i) => {
+      const r = results[i];
       assert.equal(r.code, 1, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
       assert.ok(r.stderr.startsWith(`gameday latency-monkey: ${msg}`), `${args.join(" ")}:\n${r.stderr}`);
-    }
+    });
     assert.deepEqual(net.snapshot(), before);
   });
 
@@ -293,12 +295,16 @@ describe("gameday latency-monkey", { timeout: 240_000 }, () => {
       [["partition", "--between", "0.0.0.0/0", "--and", "10.0.0.2"], "the traffic selected matches most of this host: --between 0.0.0.0/0 covers every address"],
       [["--dst", "::/0", "--target-port", "80", "--latency", "5ms", "--allow-broad", ""], "--allow-broad: give the reason"],
     ];
-    for (const [args, msg] of cases) {
-      const r = await runCli(["latency-monkey", ...args, "--dry-run"], env);
+    const results = await runCliBatch(
+      [...cases.map(([args]) => ["latency-monkey", ...args, "--dry-run"]), ["latency-monkey", "--dst", "0.0.0.0/1", "--target-port", "80", "--loss", "5", "--allow-broad", "drill: all of it", "--dry-run"]],
+      env,
+    );
+    cases.forEach(([args, msg], i) => {
+      const r = results[i];
       assert.equal(r.code, 1, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
       assert.ok(r.stderr.startsWith(`gameday latency-monkey: ${msg}`), `${args.join(" ")}:\n${r.stderr}`);
-    }
-    const allowed = await runCli(["latency-monkey", "--dst", "0.0.0.0/1", "--target-port", "80", "--loss", "5", "--allow-broad", "drill: all of it", "--dry-run"], env);
+    });
+    const allowed = results[cases.length];
     assert.equal(allowed.code, 0, allowed.stderr);
     assert.match(allowed.stdout, /Broad selection allowed: drill: all of it/);
     assert.deepEqual(net.snapshot(), before);

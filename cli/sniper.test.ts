@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { EXIT_WITH_PARENT, killHard, ownedPrefix, procState, ROOT, runCli, sleep, tempHome, waitFor, waitForLine } from "../e2e/kit";
+import { EXIT_WITH_PARENT, killHard, ownedPrefix, procState, ROOT, runCli, runCliBatch, sleep, tempHome, waitFor, waitForLine } from "../e2e/kit";
 import { listProcesses, registerSelf } from "../lib/procfs";
 import { findHierarchy } from "../injectors/cgroup/hierarchy";
 import { cgroup2Root } from "../injectors/net-fault";
@@ -135,15 +135,19 @@ describe("gameday sniper", { timeout: 180_000 }, () => {
   });
 
   test("PID 1, kernel threads, our parents, Game Day's own processes and protected names are refused", async () => {
-    const one = await sniper(["--pid", "1", "--duration", "1s"]);
+    // in one process (its parent is this test, as a CLI's would be)
+    const [one, kthread, parent] = await runCliBatch(
+      [
+        ["sniper", "--pid", "1", "--duration", "1s"],
+        ["sniper", "--name", "kthreadd", "--duration", "1s"],
+        ["sniper", "--pid", String(process.pid), "--duration", "1s"],
+      ],
+      env,
+    );
     assert.equal(one.code, 1);
     assert.match(one.stderr, /--pid: PID 1 \(init\) is never a target/);
-
-    const kthread = await sniper(["--name", "kthreadd", "--duration", "1s"]);
     assert.equal(kthread.code, 1);
     assert.match(kthread.stderr, /kernel threads are never targets/);
-
-    const parent = await sniper(["--pid", String(process.pid), "--duration", "1s"]);
     assert.equal(parent.code, 1);
     assert.match(parent.stderr, /Game Day itself and its parents are never targets/);
 
@@ -183,14 +187,19 @@ describe("gameday sniper", { timeout: 180_000 }, () => {
   });
 
   test("a selector matching most of the host is refused unless --allow-broad gives the reason", async () => {
-    const any = await sniper(["--cmdline", ".*", "--dry-run", "--duration", "1s"]);
+    const [any, root, blank] = await runCliBatch(
+      [
+        ["sniper", "--cmdline", ".*", "--dry-run", "--duration", "1s"],
+        ["sniper", "--user", "root", "--dry-run", "--duration", "1s"],
+        ["sniper", "--cmdline", ".*", "--allow-broad", " ", "--dry-run", "--duration", "1s"],
+      ],
+      env,
+    );
     assert.equal(any.code, 1);
     assert.match(any.stderr, /matches most of this host: cmdline \/\.\*\/ matches any command line; narrow it, or pass --allow-broad WHY/);
     assert.equal(any.stdout, "");
-    const root = await sniper(["--user", "root", "--dry-run", "--duration", "1s"]);
     assert.equal(root.code, 1);
     assert.match(root.stderr, /user root alone selects every process root runs/);
-    const blank = await sniper(["--cmdline", ".*", "--allow-broad", " ", "--dry-run", "--duration", "1s"]);
     assert.equal(blank.code, 1);
     assert.match(blank.stderr, /--allow-broad: give the reason/);
     const allowed = await sniper(["--cmdline", ".*", "--allow-broad", "drill: the whole box", "--dry-run", "--duration", "300ms", "--interval", "100ms"]);
@@ -273,12 +282,13 @@ describe("gameday sniper", { timeout: 180_000 }, () => {
       [["--cmdline", "("], /--cmdline: not a valid regular expression/],
       [["--bogus"], /Unknown option '--bogus'/],
     ];
-    for (const [args, re] of cases) {
-      const r = await sniper(["--target", "bad-app", "--duration", "300ms", "--interval", "100ms", ...args]);
+    const results = await runCliBatch(cases.map(([args]) => ["sniper", "--target", "bad-app", "--duration", "300ms", "--interval", "100ms", ...args]), env);
+    cases.forEach(([args, re], i) => {
+      const r = results[i];
       assert.equal(r.code, 1, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
       assert.match(r.stderr, re, args.join(" "));
       assert.equal(r.stdout, "", `${args.join(" ")} must start nothing`);
-    }
+    });
     assert.ok(kids.every(alive));
   });
 });

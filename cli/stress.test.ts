@@ -10,7 +10,7 @@ import path from "node:path";
 import { planConfine, release, type ConfineUndo } from "../injectors/cgroup/confine";
 import { cgroupOf, findHierarchy } from "../injectors/cgroup/hierarchy";
 import { listProcesses, readProc } from "../lib/procfs";
-import { EXIT_WITH_PARENT, ownedPrefix, ROOT, runCli, tempDir, waitFor } from "../e2e/kit";
+import { EXIT_WITH_PARENT, ownedPrefix, ROOT, runCli, runCliBatch, tempDir, waitFor } from "../e2e/kit";
 import { stressNgMissing } from "../injectors/load/engine";
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), ownedPrefix("gameday-stress-cli-")));
@@ -44,12 +44,13 @@ after(async () => {
 
 /** Each command exits 1 with its message, injects nothing and journals nothing. */
 async function refusedAll(cases: [string[], RegExp][]): Promise<void> {
-  for (const [args, re] of cases) {
-    const r = await runCli(args, env);
+  const results = await runCliBatch(cases.map(([args]) => args), env);
+  cases.forEach(([args, re], i) => {
+    const r = results[i];
     assert.equal(r.code, 1, `${args.join(" ")}: exit ${r.code}\n${r.stdout}${r.stderr}`);
     assert.match(r.stderr, re, args.join(" "));
     assert.doesNotMatch(r.stdout, /injected/);
-  }
+  });
   assert.deepEqual(journalFiles(), []);
 }
 

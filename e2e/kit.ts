@@ -292,6 +292,37 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
   });
 }
 
+/**
+ * Several `gameday` commands in one process (e2e/cli-batch.ts): for inputs
+ * that must be refused, each a fraction of a second instead of a process's
+ * start. The results come in the order of the commands.
+ */
+export function runCliBatch(cases: string[][], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...EXIT_WITH_PARENT, "--import", "tsx", path.join(ROOT, "e2e/cli-batch.ts")], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    child.stdin!.end(JSON.stringify(cases));
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
+    const t = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("exit", (code, sig) => {
+      clearTimeout(t);
+      try {
+        const r = JSON.parse(stdout.trim().split("\n").at(-1) ?? "");
+        if (!Array.isArray(r) || r.length !== cases.length) throw new Error(`${r?.length} results for ${cases.length} commands`);
+        resolve(r);
+      } catch (e) {
+        reject(new Error(`cli-batch exited ${sig ?? code} without its results (${(e as Error).message}): ${stderr.slice(-2000)}`));
+      }
+    });
+  });
+}
+
 /** Load generators (injectors/load/*.mjs) whose command line names something below dir. */
 export function loadIn(dir: string): number[] {
   return listProcesses()

@@ -1,9 +1,9 @@
 // Roles against an in-process worker and real `sleep` victims: an operator
 // launches, aborts and HALTs (REST and socket.io); a viewer reads everything
 // but every mutating call is a 403 naming the role, and leaves the operator's
-// active run running. The worker has no admin-only route or command today
-// (admin differs from operator only in being created at the first start), so
-// there is nothing an operator is refused.
+// active run running. What only an admin may do (users, their roles,
+// passwords and disabling; other users' tokens) is in access.test.ts, from
+// the route table, and users.test.ts.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
