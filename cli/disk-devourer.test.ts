@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { EXIT_WITH_PARENT, loadIn, mountTmpfs, ROOT, runCli, tempHome, unmountAllTmpfs, waitFor, waitForLine } from "../e2e/kit";
+import { EXIT_WITH_PARENT, loadIn, mountTmpfs, ROOT, runCli, runCliBatch, tempHome, unmountAllTmpfs, waitFor, waitForLine } from "../e2e/kit";
 import { fsInfo } from "../injectors/disk/fs";
 
 const home = tempHome();
@@ -96,7 +96,7 @@ test("bad flags exit 1 with a message naming the flag, and nothing is written", 
     [["io", "--path", dir, "--fill", "50%"], /--fill: only applies to filling/],
     [["--path", dir, "--fill", "50%", "--workers", "2"], /--workers: only applies to gameday disk-devourer io/],
   ];
-  const results = await Promise.all(cases.map(([args]) => runCli(["disk-devourer", ...args], env)));
+  const results = await runCliBatch(cases.map(([args]) => ["disk-devourer", ...args]), env);
   results.forEach((r, i) => {
     const [args, why] = cases[i];
     assert.equal(r.code, 1, `${args.join(" ")}: exit ${r.code}\n${r.stdout}${r.stderr}`);

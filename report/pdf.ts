@@ -2,8 +2,10 @@
 // on first use and shared by every report (a launch costs most of a second);
 // it closes itself after a minute without work so an idle worker holds no
 // Chromium. A missing Chromium is a ReportError that says how to install it.
+// playwright-core is loaded on the first report, not with the worker (it is
+// a fifth of a second of every worker's and CLI's start here).
 import fs from "node:fs";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { config } from "../lib/config";
 
 export const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
@@ -30,7 +32,9 @@ export class PdfRenderer {
     if (!fs.existsSync(this.executablePath)) {
       throw new ReportError(`Chromium is needed for PDF reports and was not found at ${this.executablePath}: install it with "apt-get install chromium" (Debian/Ubuntu), or set GAMEDAY_CHROMIUM to its path; the HTML report works without it`);
     }
-    this.browser ??= chromium.launch({ executablePath: this.executablePath, args: CHROMIUM_ARGS }).then(
+    this.browser ??= import("playwright-core")
+      .then(({ chromium }) => chromium.launch({ executablePath: this.executablePath, args: CHROMIUM_ARGS }))
+      .then(
       (b) => {
         b.on("disconnected", () => (this.browser = null));
         return b;

@@ -21,7 +21,7 @@ import { targetSchema } from "../../lib/experiment";
 import { resolveTargets } from "../targets/resolve";
 import { tagged } from "../load/children";
 import { dockerSkipReason, startDockerd, type TestDocker } from "../../e2e/docker";
-import { EXIT_WITH_PARENT, ROOT, runCli, sleep, tempDir, waitFor, waitForLine } from "../../e2e/kit";
+import { EXIT_WITH_PARENT, ROOT, runCli, runCliBatch, sleep, tempDir, waitFor, waitForLine } from "../../e2e/kit";
 import { sh, WATCH_PARENT } from "../../e2e/netns";
 import type { NetworkTarget, Target } from "../types";
 
@@ -305,24 +305,32 @@ spec:
     const tag = uniq();
     const a = await box(`${tag}-a`, { grp: `${tag}-a` });
     const env = { DOCKER_HOST: dk.engine, GAMEDAY_HOME: tempDir("gameday-docker-netns-home-") };
-    const dry = await runCli(["latency-monkey", "--container", a.name, "--dst", `${SUBNET}.250`, "--target-port", String(PORT), "--latency", "100ms", "--dry-run"], env);
+    const conf = (await dk.docker.getContainer(a.id).inspect()).ResolvConfPath;
+    // the dry runs and refusals in one process; the real partition below is its own CLI
+    const [dry, dns, part, bad, noGroup, badDelay] = await runCliBatch(
+      [
+        ["latency-monkey", "--container", a.name, "--dst", `${SUBNET}.250`, "--target-port", String(PORT), "--latency", "100ms", "--dry-run"],
+        ["dns-poisoner", "--container", `label:grp=${tag}-a`, "--name", "db.gameday.test", "--answer", "nxdomain", "--upstream", `${SUBNET}.250`, "--dry-run"],
+        ["docker-monkey", "partition", "--group-a", `label:grp=${tag}-a`, "--group-b", "label:grp=nobody", "--dry-run"],
+        ["docker-monkey", "partition", "--group-a", "tier=web", "--group-b", "label:x=y"],
+        ["docker-monkey", "latency-matrix", "--group-a", "label:x=y", "--delay", "a:c=10ms"],
+        ["docker-monkey", "latency-matrix", "--group-a", "label:x=y", "--group-b", "label:x=z", "--delay", "a:b=fast"],
+      ],
+      env,
+    );
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, new RegExp(`nsenter --net=/proc/${a.pid}/ns/net -- iptables -w 5 -t nat -N GAMEDAY-`));
     assert.match(dry.stdout, new RegExp(`of container ${a.name}`));
-    const conf = (await dk.docker.getContainer(a.id).inspect()).ResolvConfPath;
-    const dns = await runCli(["dns-poisoner", "--container", `label:grp=${tag}-a`, "--name", "db.gameday.test", "--answer", "nxdomain", "--upstream", `${SUBNET}.250`, "--dry-run"], env);
     assert.equal(dns.code, 0, dns.stderr);
     assert.match(dns.stdout, new RegExp(`nsenter --net=/proc/${a.pid}/ns/net -- iptables -t nat -A GAMEDAY-\\w+ -p udp --dport 53`));
     assert.ok(dns.stdout.includes(`rewrite ${conf} in place: nameserver 127.0.0.1`), dns.stdout);
-    const part = await runCli(["docker-monkey", "partition", "--group-a", `label:grp=${tag}-a`, "--group-b", "label:grp=nobody", "--dry-run"], env);
     assert.equal(part.code, 1);
     assert.match(part.stdout + part.stderr, /no running container matches .*grp=nobody/);
-    const bad = await runCli(["docker-monkey", "partition", "--group-a", "tier=web", "--group-b", "label:x=y"], env);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /--group-a: expected FIELD:VALUE/);
-    const noGroup = await runCli(["docker-monkey", "latency-matrix", "--group-a", "label:x=y", "--delay", "a:c=10ms"], env);
+    assert.equal(noGroup.code, 1);
     assert.match(noGroup.stderr, /--delay a:c=10ms: no group "c"/);
-    const badDelay = await runCli(["docker-monkey", "latency-matrix", "--group-a", "label:x=y", "--group-b", "label:x=z", "--delay", "a:b=fast"], env);
+    assert.equal(badDelay.code, 1);
     assert.match(badDelay.stderr, /--delay a:b/);
     assert.doesNotMatch(inNs(a.pid, "iptables-save"), /gameday/);
     // a real partition run, held briefly: both ways injected, reverted and verified
