@@ -42,6 +42,9 @@ describe("dashboard in Chromium", { timeout: 240_000 }, () => {
   let probeUrl = "";
   const victims = spawnVictims(2);
   let haltedRunId = "";
+  // what the pages' Content-Security-Policy blocked (inline styles or scripts the policy does not allow), on every page below
+  const cspViolations: string[] = [];
+  const watchCsp = (p: Page) => p.on("console", (m) => /Content Security Policy/i.test(m.text()) && cspViolations.push(`${p.url()}: ${m.text()}`));
 
   before(async () => {
     assert.ok(fs.existsSync(path.join(ROOT, ".next/BUILD_ID")), "the web app is not built: run `make test` (it builds first) or `npx next build`");
@@ -65,6 +68,7 @@ describe("dashboard in Chromium", { timeout: 240_000 }, () => {
       args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
     });
     page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    watchCsp(page);
     fs.mkdirSync(SHOTS, { recursive: true });
   });
 
@@ -290,6 +294,7 @@ describe("dashboard in Chromium", { timeout: 240_000 }, () => {
     try {
       ctx = await browser!.newContext({ viewport: { width: 1440, height: 1000 } });
       const v = await ctx.newPage();
+      watchCsp(v);
       await v.goto(`${WEB}/login`);
       await v.fill("input[name=username]", "vera");
       await v.fill("input[name=password]", "viewer-password");
@@ -324,5 +329,20 @@ describe("dashboard in Chromium", { timeout: 240_000 }, () => {
       await ctx?.close();
     }
     assert.ok(noneStopped(), "a victim is still stopped");
+  });
+
+  test("nothing on the pages above broke their Content-Security-Policy (graph, launch panel, catalogue, history, run page, viewer); a style element injected into the page is refused", async () => {
+    assert.deepEqual(cspViolations, []);
+    await page.goto(`${WEB}/`);
+    await waitText(page, "[data-testid=live-status]", /^live$/);
+    const applied = await page.evaluate(() => {
+      const el = document.createElement("style");
+      el.textContent = "body { outline: 7px solid rgb(255, 0, 0) }";
+      document.head.append(el);
+      return getComputedStyle(document.body).outlineWidth;
+    });
+    assert.notEqual(applied, "7px", "an injected <style> applied");
+    // Chromium's words: "Applying inline style violates …" (older: "Refused to apply inline style …")
+    await waitFor("the refusal in the console", () => cspViolations.some((v) => /inline style .*style-src/.test(v)), 5000);
   });
 });

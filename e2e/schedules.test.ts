@@ -28,6 +28,7 @@ describe("schedules page in Chromium", { skip, timeout: 180_000 }, () => {
   let web: ChildProcess | undefined;
   let browser: Browser | undefined;
   let page: Page;
+  const cspViolations: string[] = [];
   let probe: http.Server | undefined;
   let probeUrl = "";
   const victims = spawnVictims(1);
@@ -47,6 +48,7 @@ describe("schedules page in Chromium", { skip, timeout: 180_000 }, () => {
     await waitFor("the web app", async () => (await fetch(`http://127.0.0.1:${WEB_PORT}/login`)).status === 200, 60_000, 250);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"] });
     page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    page.on("console", (m) => /Content Security Policy/i.test(m.text()) && cspViolations.push(m.text()));
     await page.goto(`http://127.0.0.1:${WEB_PORT}/login`);
     await page.fill("input[name=username]", "admin");
     await page.fill("input[name=password]", "test-admin-pw");
@@ -132,5 +134,9 @@ describe("schedules page in Chromium", { skip, timeout: 180_000 }, () => {
     await page.waitForSelector(`[data-testid=launched-by-${launched.runId}]`, { timeout: 15_000 });
     assert.equal((await page.textContent(`[data-testid=launched-by-${launched.runId}]`))?.trim(), "schedule every-2s");
     await apiCall(worker!, "POST", "/api/v1/halt");
+  });
+
+  test("the schedules page broke nothing of its Content-Security-Policy", () => {
+    assert.deepEqual(cspViolations, []);
   });
 });

@@ -15,8 +15,10 @@ export function contentSecurityPolicy(o: { nonce: string; page: URL; dev: boolea
   return [
     "default-src 'self'",
     `script-src 'self' 'nonce-${o.nonce}' 'strict-dynamic'${o.dev ? " 'unsafe-eval'" : ""}`,
-    // React and D3 set style attributes; styles cannot run code
-    "style-src 'self' 'unsafe-inline'",
+    // style elements: our stylesheets and Next.js's own (with the nonce), never one
+    // injected into the page; style attributes (React and D3 set them) stay allowed
+    `style-src 'self' 'nonce-${o.nonce}'`,
+    "style-src-attr 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self'",
     `connect-src 'self' ${socketSources(o.page).join(" ")}`,
