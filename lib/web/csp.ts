@@ -16,8 +16,9 @@ export function contentSecurityPolicy(o: { nonce: string; page: URL; dev: boolea
     "default-src 'self'",
     `script-src 'self' 'nonce-${o.nonce}' 'strict-dynamic'${o.dev ? " 'unsafe-eval'" : ""}`,
     // style elements: our stylesheets and Next.js's own (with the nonce), never one
-    // injected into the page; style attributes (React and D3 set them) stay allowed
-    `style-src 'self' 'nonce-${o.nonce}'`,
+    // injected into the page; style attributes (React and D3 set them) stay allowed.
+    // `next dev` injects styles of its own (its overlay), without the nonce
+    `style-src 'self' ${o.dev ? "'unsafe-inline'" : `'nonce-${o.nonce}'`}`,
     "style-src-attr 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self'",
