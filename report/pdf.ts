@@ -2,8 +2,8 @@
 // on first use and shared by every report (a launch costs most of a second);
 // it closes itself after a minute without work so an idle worker holds no
 // Chromium. A missing Chromium is a ReportError that says how to install it.
-// playwright-core is loaded on the first report, not with the worker (it is
-// a fifth of a second of every worker's and CLI's start here).
+// playwright-core is loaded on the first report, not with the worker (it was
+// a fifth of a second of every worker start here).
 import fs from "node:fs";
 import type { Browser } from "playwright-core";
 import { config } from "../lib/config";
@@ -35,15 +35,15 @@ export class PdfRenderer {
     this.browser ??= import("playwright-core")
       .then(({ chromium }) => chromium.launch({ executablePath: this.executablePath, args: CHROMIUM_ARGS }))
       .then(
-      (b) => {
-        b.on("disconnected", () => (this.browser = null));
-        return b;
-      },
-      (e: Error) => {
-        this.browser = null;
-        throw new ReportError(`Chromium at ${this.executablePath} did not start: ${e.message.split("\n")[0]}`);
-      },
-    );
+        (b) => {
+          b.on("disconnected", () => (this.browser = null));
+          return b;
+        },
+        (e: Error) => {
+          this.browser = null;
+          throw new ReportError(`Chromium at ${this.executablePath} did not start: ${e.message.split("\n")[0]}`);
+        },
+      );
     return this.browser;
   }
 

@@ -93,6 +93,9 @@ function tokenView(t: { id: string; name: string; createdAt: Date; lastUsedAt: D
   };
 }
 
+/** Said only to someone who gave the right password. */
+const disabledError = (username: string) => new ApiErr("forbidden", `${username} is disabled; ask an admin to enable the account`);
+
 export class Auth {
   readonly limiter: LoginLimiter;
   private cache = new Map<string, { p: Principal; until: number }>();
@@ -225,7 +228,7 @@ export class Auth {
     // said only to someone who knows the password, so it reveals nothing to a guesser
     if (u.disabledAt) {
       this.audit?.record(meta, { actor: username, action: "login-failed", ok: false, detail: { reason: "disabled" } });
-      throw new ApiErr("forbidden", `${username} is disabled; ask an admin to enable the account`);
+      throw disabledError(username);
     }
     let checked = u.passwordHash;
     if (rehash) {
@@ -248,7 +251,7 @@ export class Auth {
       await this.db.session.deleteMany({ where: { id } });
       const reason = !now ? "user deleted during login" : now.disabledAt ? "disabled during login" : "password changed during login";
       this.audit?.record(meta, { actor: username, action: "login-failed", ok: false, detail: { reason } });
-      if (now?.disabledAt) throw new ApiErr("forbidden", `${username} is disabled; ask an admin to enable the account`);
+      if (now?.disabledAt) throw disabledError(username);
       return null;
     }
     const user = { id: u.id, username: u.username, role: u.role as Role };
